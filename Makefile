@@ -1,0 +1,46 @@
+# Slipway: `make run` starts everything with embedded defaults, `make test`
+# sets up and runs the whole suite. Both install what they need.
+SHELL := /bin/bash
+GO ?= go
+BIN := $(CURDIR)/bin
+# Built tools are reused while go.sum (which pins them) is unchanged.
+TOOLS_KEY := $(shell sha256sum go.sum 2>/dev/null | cut -c1-16)
+TOOLS_STAMP := $(BIN)/.tools-$(TOOLS_KEY)
+
+.PHONY: build run test deps tools slipway vet fmt-check clean
+
+build: slipway tools
+
+slipway:
+	@mkdir -p $(BIN)
+	$(GO) build -o $(BIN)/slipway ./cmd/slipway
+
+tools: $(TOOLS_STAMP)
+
+$(TOOLS_STAMP): go.sum
+	@mkdir -p $(BIN)
+	@echo "building buildkitd and runc from go.mod (a few minutes the first time)"
+	$(GO) build -o $(BIN)/runc github.com/opencontainers/runc
+	$(GO) build -o $(BIN)/buildkitd github.com/moby/buildkit/cmd/buildkitd
+	@rm -f $(BIN)/.tools-*
+	@touch $@
+
+# System packages the tests use: git (smart-HTTP server and pushes),
+# busybox-static (the offline base image), qemu-user-static (arm64 builds).
+deps:
+	@./scripts/deps.sh
+
+run: build
+	$(BIN)/slipway serve
+
+vet:
+	$(GO) vet ./...
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+test: deps build fmt-check vet
+	PATH=$(BIN):$$PATH $(GO) test -count=1 -timeout 40m ./...
+
+clean:
+	rm -rf $(BIN)

@@ -1,0 +1,147 @@
+// Package api is Slipway's REST API under /api/v1 plus the health endpoints.
+package api
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/slipway-build/slipway/model"
+)
+
+// Store is the state the API reads and writes.
+type Store interface {
+	CreateRepo(ctx context.Context, r model.Repo) error
+	GetRepo(ctx context.Context, id string) (model.Repo, error)
+	ListRepos(ctx context.Context) ([]model.Repo, error)
+	DeleteRepo(ctx context.Context, id string) error
+	GetBuild(ctx context.Context, id string) (model.Build, error)
+	ListBuilds(ctx context.Context, repoID string) ([]model.Build, error)
+	ReadLog(ctx context.Context, buildID string) ([]byte, error)
+	SubmitBuild(ctx context.Context, b model.Build) (bool, error)
+}
+
+// Resolver answers which commit a ref of a repository points at.
+type Resolver func(ctx context.Context, cloneURL, ref string) (string, error)
+
+// Check is one dependency /readyz asks about.
+type Check struct {
+	Name string
+	Func func(ctx context.Context) error
+}
+
+// Server holds the API's dependencies.
+type Server struct {
+	Store    Store
+	Token    string
+	Resolve  Resolver
+	Checks   []Check
+	Logger   *slog.Logger
+	Now      func() time.Time
+	NotFound func(error) bool
+}
+
+// Register adds the API's routes to mux.
+func (s *Server) Register(mux *http.ServeMux) {
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", s.readyz)
+	route := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, s.auth(h)) }
+	route("POST /api/v1/repos", s.createRepo)
+	route("GET /api/v1/repos", s.listRepos)
+	route("GET /api/v1/repos/{id}", s.getRepo)
+	route("DELETE /api/v1/repos/{id}", s.deleteRepo)
+	route("POST /api/v1/repos/{id}/builds", s.triggerBuild)
+	route("GET /api/v1/builds", s.listBuilds)
+	route("GET /api/v1/builds/{id}", s.getBuild)
+	route("GET /api/v1/builds/{id}/log", s.getLog)
+}
+
+func (s *Server) auth(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(s.Token)) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="slipway"`)
+			writeError(w, http.StatusUnauthorized, "missing or wrong API token")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+	defer cancel()
+	status, code := map[string]string{}, http.StatusOK
+	for _, c := range s.Checks {
+		if err := c.Func(ctx); err != nil {
+			status[c.Name], code = err.Error(), http.StatusServiceUnavailable
+			continue
+		}
+		status[c.Name] = "ok"
+	}
+	writeJSON(w, code, status)
+}
+
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	if s.NotFound != nil && s.NotFound(err) {
+		writeError(w, http.StatusNotFound, "not found")
+		return
+	}
+	var bad badRequest
+	if errors.As(err, &bad) {
+		writeError(w, http.StatusBadRequest, bad.Error())
+		return
+	}
+	s.logger().Error("api request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	writeError(w, http.StatusServiceUnavailable, err.Error())
+}
+
+// badRequest is an error the client can fix.
+type badRequest struct{ msg string }
+
+func (b badRequest) Error() string { return b.msg }
+
+func badf(format string, a ...any) error { return badRequest{fmt.Sprintf(format, a...)} }
+
+func decode(r *http.Request, v any) error {
+	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, 1<<20))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return badf("invalid JSON body: %v", err)
+	}
+	return nil
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+func writeError(w http.ResponseWriter, code int, msg string) {
+	writeJSON(w, code, map[string]string{"error": msg})
+}
+
+func (s *Server) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+func (s *Server) logger() *slog.Logger {
+	if s.Logger != nil {
+		return s.Logger
+	}
+	return slog.Default()
+}

@@ -1,0 +1,170 @@
+// Package builder drives BuildKit: it builds a Dockerfile from a checked-out
+// context with the built-in dockerfile.v0 frontend, pushes the image and
+// streams BuildKit's progress as a plain-text log.
+package builder
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/docker/cli/cli/config/types"
+	bk "github.com/moby/buildkit/client"
+	"github.com/moby/buildkit/session"
+	"github.com/moby/buildkit/session/auth/authprovider"
+	"github.com/moby/buildkit/util/progress/progressui"
+	"github.com/tonistiigi/fsutil"
+	"golang.org/x/sync/errgroup"
+)
+
+// Request is one image build.
+type Request struct {
+	// ContextDir is the build context on local disk.
+	ContextDir string
+	// Dockerfile is the Dockerfile's path on local disk.
+	Dockerfile string
+	// Refs are the full image references to push, e.g. host/acme/demo:latest.
+	Refs      []string
+	Labels    map[string]string
+	BuildArgs map[string]string
+	Target    string
+	Platforms []string
+	// Push sends the image to its registry; without it the build is only
+	// checked.
+	Push bool
+}
+
+// Result is what a finished build produced.
+type Result struct {
+	Digest string
+}
+
+// Credentials gives registry logins by host; an empty answer is anonymous.
+type Credentials func(host string) (username, secret string)
+
+// Client builds images on one BuildKit daemon.
+type Client struct {
+	Addr        string
+	Credentials Credentials
+}
+
+// Build runs req on BuildKit and writes its progress to log. Cancelling ctx
+// cancels the build.
+func (c Client) Build(ctx context.Context, req Request, log io.Writer) (Result, error) {
+	if len(req.Refs) == 0 {
+		return Result{}, fmt.Errorf("build: no image reference to push")
+	}
+	solve, err := solveOpt(req, c.auth())
+	if err != nil {
+		return Result{}, err
+	}
+	cl, err := bk.New(ctx, c.Addr)
+	if err != nil {
+		return Result{}, fmt.Errorf("connect to buildkit at %s: %w", c.Addr, err)
+	}
+	defer cl.Close()
+
+	display, err := progressui.NewDisplay(log, progressui.PlainMode)
+	if err != nil {
+		return Result{}, err
+	}
+	ch := make(chan *bk.SolveStatus)
+	var resp *bk.SolveResponse
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		var err error
+		resp, err = cl.Solve(gctx, nil, solve, ch)
+		return err
+	})
+	g.Go(func() error {
+		// The status channel must be drained until it closes, or Solve blocks.
+		_, err := display.UpdateFrom(context.WithoutCancel(gctx), ch)
+		return err
+	})
+	if err := g.Wait(); err != nil {
+		return Result{}, err
+	}
+	return Result{Digest: resp.ExporterResponse["containerimage.digest"]}, nil
+}
+
+func solveOpt(req Request, auth session.Attachable) (bk.SolveOpt, error) {
+	ctxFS, err := fsutil.NewFS(req.ContextDir)
+	if err != nil {
+		return bk.SolveOpt{}, fmt.Errorf("build context %s: %w", req.ContextDir, err)
+	}
+	if _, err := os.Stat(req.Dockerfile); err != nil {
+		return bk.SolveOpt{}, fmt.Errorf("dockerfile: %w", err)
+	}
+	dfFS, err := fsutil.NewFS(filepath.Dir(req.Dockerfile))
+	if err != nil {
+		return bk.SolveOpt{}, fmt.Errorf("dockerfile dir: %w", err)
+	}
+	attrs := map[string]string{"filename": filepath.Base(req.Dockerfile)}
+	if req.Target != "" {
+		attrs["target"] = req.Target
+	}
+	if len(req.Platforms) > 0 {
+		attrs["platform"] = strings.Join(req.Platforms, ",")
+	}
+	for _, k := range sortedKeys(req.Labels) {
+		attrs["label:"+k] = req.Labels[k]
+	}
+	for _, k := range sortedKeys(req.BuildArgs) {
+		attrs["build-arg:"+k] = req.BuildArgs[k]
+	}
+	return bk.SolveOpt{
+		Frontend:      "dockerfile.v0",
+		FrontendAttrs: attrs,
+		LocalMounts:   map[string]fsutil.FS{"context": ctxFS, "dockerfile": dfFS},
+		Exports: []bk.ExportEntry{{
+			Type: bk.ExporterImage,
+			Attrs: map[string]string{
+				"name": strings.Join(req.Refs, ","),
+				"push": fmt.Sprint(req.Push),
+			},
+		}},
+		Session: []session.Attachable{auth},
+	}, nil
+}
+
+func (c Client) auth() session.Attachable {
+	return authprovider.NewDockerAuthProvider(authprovider.DockerAuthProviderConfig{
+		AuthConfigProvider: func(_ context.Context, host string, _ []string, _ authprovider.ExpireCachedAuthCheck) (types.AuthConfig, error) {
+			if c.Credentials == nil {
+				return types.AuthConfig{}, nil
+			}
+			user, secret := c.Credentials(host)
+			return types.AuthConfig{ServerAddress: host, Username: user, Password: secret}, nil
+		},
+	})
+}
+
+// Ping checks that the daemon answers and has a worker.
+func (c Client) Ping(ctx context.Context) error {
+	cl, err := bk.New(ctx, c.Addr)
+	if err != nil {
+		return fmt.Errorf("connect to buildkit at %s: %w", c.Addr, err)
+	}
+	defer cl.Close()
+	ws, err := cl.ListWorkers(ctx)
+	if err != nil {
+		return fmt.Errorf("buildkit at %s: %w", c.Addr, err)
+	}
+	if len(ws) == 0 {
+		return fmt.Errorf("buildkit at %s has no workers", c.Addr)
+	}
+	return nil
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

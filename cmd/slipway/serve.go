@@ -1,0 +1,305 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/slipway-build/slipway/api"
+	"github.com/slipway-build/slipway/builder"
+	"github.com/slipway-build/slipway/config"
+	"github.com/slipway-build/slipway/deploy"
+	"github.com/slipway-build/slipway/queue"
+	"github.com/slipway-build/slipway/registry"
+	"github.com/slipway-build/slipway/source"
+	"github.com/slipway-build/slipway/webhook"
+	"github.com/slipway-build/slipway/webhook/github"
+	"github.com/slipway-build/slipway/worker"
+)
+
+func serve(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	configFile := fs.String("config", "", "YAML config file (environment variables override it)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := config.Load(*configFile, os.Getenv)
+	if err != nil {
+		return err
+	}
+	logger := newLogger(cfg.LogLevel)
+	slog.SetDefault(logger)
+	dataDir, err := filepath.Abs(cfg.DataDir)
+	if err != nil {
+		return fmt.Errorf("SLIPWAY_DATA_DIR: %w", err)
+	}
+	if err := os.MkdirAll(dataDir, 0o755); err != nil {
+		return fmt.Errorf("SLIPWAY_DATA_DIR: %w", err)
+	}
+	// Bind the HTTP port first: a port in use is the most common start-up
+	// mistake and should fail before anything is spawned.
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("SLIPWAY_HTTP_ADDR: %w", err)
+	}
+	defer ln.Close()
+
+	var stack stack
+	defer stack.close()
+
+	nc, natsReady, err := startNATS(cfg, dataDir, logger, &stack)
+	if err != nil {
+		return err
+	}
+	store, err := queue.Open(ctx, nc, 1)
+	if err != nil {
+		return err
+	}
+	regReady, err := startRegistry(ctx, cfg, dataDir, logger, &stack)
+	if err != nil {
+		return err
+	}
+	bkAddr, err := startBuildkit(ctx, cfg, dataDir, logger, &stack)
+	if err != nil {
+		return err
+	}
+	token, err := apiToken(cfg, dataDir, logger)
+	if err != nil {
+		return err
+	}
+	bk := builder.Client{Addr: bkAddr}
+
+	mux := http.NewServeMux()
+	mux.Handle("POST /hooks/{provider}", &webhook.Handler{
+		Providers:  []webhook.Provider{github.Provider{}},
+		Repos:      store,
+		Queue:      store,
+		Logger:     logger,
+		IsNotFound: isNotFound,
+	})
+	checks := []api.Check{{Name: "nats", Func: natsReady}, {Name: "buildkit", Func: bk.Ping}}
+	if regReady != nil {
+		checks = append(checks, api.Check{Name: "registry", Func: regReady})
+	}
+	(&api.Server{
+		Store:    store,
+		Token:    token,
+		Resolve:  func(ctx context.Context, url, ref string) (string, error) { return source.Resolve(ctx, url, ref, nil) },
+		Checks:   checks,
+		Logger:   logger,
+		NotFound: isNotFound,
+	}).Register(mux)
+
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	httpDone := make(chan error, 1)
+	go func() { httpDone <- srv.Serve(ln) }()
+	logger.Info("slipway is serving", "http", ln.Addr().String(), "data_dir", dataDir, "buildkit", bkAddr, "workers", cfg.Workers)
+
+	runCtx, cancelRun := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	if err := startWorkers(ctx, runCtx, &wg, cfg, store, bk, dataDir, logger); err != nil {
+		cancelRun()
+		return err
+	}
+
+	select {
+	case <-ctx.Done():
+		logger.Info("shutting down")
+	case err := <-httpDone:
+		logger.Error("http server stopped", "err", err)
+	}
+	shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(shutCtx)
+	// Running builds are cancelled and their jobs handed back un-acked, so
+	// nothing queued or in flight is lost across a restart.
+	cancelRun()
+	wg.Wait()
+	return nil
+}
+
+func startWorkers(ctx, runCtx context.Context, wg *sync.WaitGroup, cfg config.Config, store *queue.Store, bk builder.Client, dataDir string, logger *slog.Logger) error {
+	if cfg.Workers == 0 {
+		logger.Info("no workers in this process (SLIPWAY_WORKERS=0); builds stay queued")
+		return nil
+	}
+	jobs, err := store.BuildJobs(ctx)
+	if err != nil {
+		return err
+	}
+	hooks, err := store.HookJobs(ctx)
+	if err != nil {
+		return err
+	}
+	w := &worker.Worker{
+		Store: store, Jobs: jobs, Builder: bk, WorkDir: filepath.Join(dataDir, "work"), Logger: logger,
+		Logs: func(id string) io.WriteCloser { return store.NewLogWriter(id, 500*time.Millisecond) },
+	}
+	n := &worker.Notifier{
+		Store: store, Jobs: hooks, Schedule: deploy.Schedule(cfg.HookSchedule),
+		PublicURL: cfg.ExternalURL(), Logger: logger,
+	}
+	wg.Add(2)
+	go func() { defer wg.Done(); w.Run(runCtx, cfg.Workers) }()
+	go func() { defer wg.Done(); n.Run(runCtx, 2) }()
+	return nil
+}
+
+// stack closes what serve started, last first.
+type stack []func()
+
+func (s *stack) push(f func()) { *s = append(*s, f) }
+
+func (s *stack) close() {
+	for i := len(*s) - 1; i >= 0; i-- {
+		(*s)[i]()
+	}
+}
+
+func startNATS(cfg config.Config, dataDir string, logger *slog.Logger, st *stack) (*nats.Conn, func(context.Context) error, error) {
+	if cfg.NATSURL != "" {
+		nc, err := nats.Connect(cfg.NATSURL, nats.Name("slipway"), nats.MaxReconnects(-1))
+		if err != nil {
+			return nil, nil, fmt.Errorf("SLIPWAY_NATS_URL: connect %s: %w", redactURL(cfg.NATSURL), err)
+		}
+		st.push(func() { _ = nc.Drain() })
+		return nc, connReady(nc), nil
+	}
+	emb, err := queue.StartEmbedded(queue.EmbeddedOptions{
+		StoreDir: filepath.Join(dataDir, "nats"), Listen: cfg.NATSListen, Logger: logger,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	st.push(emb.Shutdown)
+	nc, err := emb.Connect()
+	if err != nil {
+		return nil, nil, err
+	}
+	st.push(func() { _ = nc.Drain() })
+	logger.Info("embedded nats started", "store", filepath.Join(dataDir, "nats"), "listen", emb.ClientURL())
+	return nc, connReady(nc), nil
+}
+
+func connReady(nc *nats.Conn) func(context.Context) error {
+	return func(ctx context.Context) error {
+		if !nc.IsConnected() {
+			return errors.New("nats: not connected")
+		}
+		return nc.FlushWithContext(ctx)
+	}
+}
+
+func startRegistry(ctx context.Context, cfg config.Config, dataDir string, logger *slog.Logger, st *stack) (func(context.Context) error, error) {
+	if cfg.RegistryAddr == "off" {
+		return nil, nil
+	}
+	reg, err := registry.StartEmbedded(ctx, cfg.RegistryAddr, filepath.Join(dataDir, "registry"), logger)
+	if err != nil {
+		return nil, fmt.Errorf("SLIPWAY_REGISTRY_ADDR: %w", err)
+	}
+	st.push(func() {
+		c, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = reg.Close(c)
+	})
+	logger.Info("embedded registry started", "addr", reg.Addr())
+	return func(ctx context.Context) error { return registry.Client{}.Ping(ctx, reg.Addr()) }, nil
+}
+
+func startBuildkit(ctx context.Context, cfg config.Config, dataDir string, logger *slog.Logger, st *stack) (string, error) {
+	if cfg.BuildkitAddr != "" {
+		return cfg.BuildkitAddr, nil
+	}
+	bin, err := builder.FindBinary("buildkitd")
+	if err != nil {
+		return "", err
+	}
+	runc, err := builder.FindBinary("runc")
+	if err != nil {
+		return "", err
+	}
+	logFile, err := os.OpenFile(filepath.Join(dataDir, "buildkitd.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return "", fmt.Errorf("buildkitd log: %w", err)
+	}
+	st.push(func() { _ = logFile.Close() })
+	d, err := builder.StartDaemon(ctx, builder.DaemonOptions{
+		Binary: bin, Runc: runc,
+		Root:   filepath.Join(dataDir, "buildkit"),
+		Socket: filepath.Join(dataDir, "buildkitd.sock"),
+		Config: buildkitConfig(cfg),
+		Log:    logFile, Logger: logger,
+	})
+	if err != nil {
+		return "", fmt.Errorf("buildkitd (log in %s): %w", logFile.Name(), err)
+	}
+	st.push(d.Stop)
+	logger.Info("buildkitd started", "addr", d.Addr(), "binary", bin, "log", logFile.Name())
+	return d.Addr(), nil
+}
+
+// buildkitConfig keeps BuildKit's cache bounded and points Docker Hub pulls
+// at a mirror when one is configured (machines without internet).
+func buildkitConfig(cfg config.Config) string {
+	var b strings.Builder
+	b.WriteString("[worker.oci]\n  gc = true\n")
+	if cfg.DockerHubMirror != "" {
+		fmt.Fprintf(&b, "\n[registry.\"docker.io\"]\n  mirrors = [%q]\n", cfg.DockerHubMirror)
+	}
+	return b.String()
+}
+
+// apiToken returns the configured token, or the one stored in the data
+// dir, creating it on first start.
+func apiToken(cfg config.Config, dataDir string, logger *slog.Logger) (string, error) {
+	if cfg.APIToken != "" {
+		return cfg.APIToken, nil
+	}
+	path := filepath.Join(dataDir, "api-token")
+	if raw, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(raw))) > 0 {
+		logger.Info("API token read from the data dir", "file", path)
+		return strings.TrimSpace(string(raw)), nil
+	}
+	var b [24]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	token := "slp_" + hex.EncodeToString(b[:])
+	if err := os.WriteFile(path, []byte(token+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("store API token: %w", err)
+	}
+	logger.Info("generated an API token; use it as 'Authorization: Bearer <token>'", "file", path)
+	return token, nil
+}
+
+func isNotFound(err error) bool { return errors.Is(err, queue.ErrNotFound) }
+
+func redactURL(raw string) string {
+	if i := strings.Index(raw, "@"); i >= 0 {
+		if j := strings.Index(raw, "://"); j >= 0 && j < i {
+			return raw[:j+3] + "***" + raw[i:]
+		}
+	}
+	return raw
+}
+
+func newLogger(level string) *slog.Logger {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(level))
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
+}

@@ -1,0 +1,228 @@
+// Package config loads Slipway's settings from an optional YAML file and the
+// SLIPWAY_* environment variables; the environment wins.
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is every setting `slipway serve` reads.
+type Config struct {
+	HTTPAddr        string          `yaml:"http_addr"`
+	DataDir         string          `yaml:"data_dir"`
+	APIToken        string          `yaml:"api_token"`
+	RegistryAddr    string          `yaml:"registry_addr"`
+	BuildkitAddr    string          `yaml:"buildkit_addr"`
+	NATSURL         string          `yaml:"nats_url"`
+	NATSListen      string          `yaml:"nats_listen"`
+	PublicURL       string          `yaml:"public_url"`
+	Workers         int             `yaml:"workers"`
+	DockerHubMirror string          `yaml:"dockerhub_mirror"`
+	HookSchedule    []time.Duration `yaml:"hook_schedule"`
+	LogLevel        string          `yaml:"log_level"`
+}
+
+// Defaults returns the settings used when nothing is configured.
+func Defaults() Config {
+	return Config{
+		HTTPAddr:     ":8080",
+		DataDir:      "./data",
+		RegistryAddr: "127.0.0.1:5000",
+		Workers:      2,
+		LogLevel:     "info",
+	}
+}
+
+// key ties one setting to its environment variable and YAML name.
+type key struct {
+	env  string
+	set  func(c *Config, v string) error
+	yaml string
+}
+
+func str(p func(c *Config) *string) func(*Config, string) error {
+	return func(c *Config, v string) error { *p(c) = v; return nil }
+}
+
+var keys = []key{
+	{"SLIPWAY_HTTP_ADDR", str(func(c *Config) *string { return &c.HTTPAddr }), "http_addr"},
+	{"SLIPWAY_DATA_DIR", str(func(c *Config) *string { return &c.DataDir }), "data_dir"},
+	{"SLIPWAY_API_TOKEN", str(func(c *Config) *string { return &c.APIToken }), "api_token"},
+	{"SLIPWAY_REGISTRY_ADDR", str(func(c *Config) *string { return &c.RegistryAddr }), "registry_addr"},
+	{"SLIPWAY_BUILDKIT_ADDR", str(func(c *Config) *string { return &c.BuildkitAddr }), "buildkit_addr"},
+	{"SLIPWAY_NATS_URL", str(func(c *Config) *string { return &c.NATSURL }), "nats_url"},
+	{"SLIPWAY_NATS_LISTEN", str(func(c *Config) *string { return &c.NATSListen }), "nats_listen"},
+	{"SLIPWAY_PUBLIC_URL", str(func(c *Config) *string { return &c.PublicURL }), "public_url"},
+	{"SLIPWAY_DOCKERHUB_MIRROR", str(func(c *Config) *string { return &c.DockerHubMirror }), "dockerhub_mirror"},
+	{"SLIPWAY_LOG_LEVEL", str(func(c *Config) *string { return &c.LogLevel }), "log_level"},
+	{"SLIPWAY_WORKERS", func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return fmt.Errorf("want a whole number ≥ 0, got %q", v)
+		}
+		c.Workers = n
+		return nil
+	}, "workers"},
+	{"SLIPWAY_HOOK_SCHEDULE", func(c *Config, v string) error {
+		var s []time.Duration
+		for _, part := range strings.Split(v, ",") {
+			d, err := time.ParseDuration(strings.TrimSpace(part))
+			if err != nil || d < 0 {
+				return fmt.Errorf("want comma-separated durations such as 5s,1m, got %q", v)
+			}
+			s = append(s, d)
+		}
+		c.HookSchedule = s
+		return nil
+	}, "hook_schedule"},
+}
+
+// Load reads file (if not empty) and then the environment given by getenv.
+func Load(file string, getenv func(string) string) (Config, error) {
+	c := Defaults()
+	if file != "" {
+		if err := loadFile(&c, file); err != nil {
+			return Config{}, err
+		}
+	}
+	for _, k := range keys {
+		v := getenv(k.env)
+		if v == "" {
+			continue
+		}
+		if err := k.set(&c, v); err != nil {
+			return Config{}, fmt.Errorf("%s: %w", k.env, err)
+		}
+	}
+	if err := c.Validate(); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+func loadFile(c *Config, file string) error {
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		return fmt.Errorf("config file: %w", err)
+	}
+	// Values are read as strings first so that file and environment share
+	// one parser and one error message per key.
+	var m map[string]any
+	if err := yaml.Unmarshal(raw, &m); err != nil {
+		return fmt.Errorf("config file %s: %w", file, err)
+	}
+	known := map[string]key{}
+	for _, k := range keys {
+		known[k.yaml] = k
+	}
+	for name, v := range m {
+		k, ok := known[name]
+		if !ok {
+			return fmt.Errorf("config file %s: unknown key %q", file, name)
+		}
+		if err := k.set(c, yamlString(v)); err != nil {
+			return fmt.Errorf("config file %s: %s: %w", file, name, err)
+		}
+	}
+	return nil
+}
+
+func yamlString(v any) string {
+	if list, ok := v.([]any); ok {
+		parts := make([]string, len(list))
+		for i, p := range list {
+			parts[i] = fmt.Sprint(p)
+		}
+		return strings.Join(parts, ",")
+	}
+	return fmt.Sprint(v)
+}
+
+// Validate checks every value so that a bad one stops start-up with one line
+// naming its key.
+func (c Config) Validate() error {
+	if err := checkAddr(c.HTTPAddr); err != nil {
+		return fmt.Errorf("SLIPWAY_HTTP_ADDR: %w", err)
+	}
+	if c.DataDir == "" {
+		return fmt.Errorf("SLIPWAY_DATA_DIR: must not be empty")
+	}
+	if c.RegistryAddr != "off" {
+		if err := checkAddr(c.RegistryAddr); err != nil {
+			return fmt.Errorf("SLIPWAY_REGISTRY_ADDR: %w (or \"off\")", err)
+		}
+	}
+	if c.BuildkitAddr != "" && !strings.Contains(c.BuildkitAddr, "://") {
+		return fmt.Errorf("SLIPWAY_BUILDKIT_ADDR: want an address such as unix:///run/buildkit/buildkitd.sock or tcp://host:1234, got %q", c.BuildkitAddr)
+	}
+	if c.NATSURL != "" {
+		if err := checkURL(c.NATSURL, "nats", "tls", "ws", "wss"); err != nil {
+			return fmt.Errorf("SLIPWAY_NATS_URL: %w", err)
+		}
+	}
+	if c.NATSListen != "" {
+		if err := checkAddr(c.NATSListen); err != nil {
+			return fmt.Errorf("SLIPWAY_NATS_LISTEN: %w", err)
+		}
+	}
+	if c.PublicURL != "" {
+		if err := checkURL(c.PublicURL, "http", "https"); err != nil {
+			return fmt.Errorf("SLIPWAY_PUBLIC_URL: %w", err)
+		}
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("SLIPWAY_LOG_LEVEL: want debug, info, warn or error, got %q", c.LogLevel)
+	}
+	return nil
+}
+
+func checkAddr(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("want host:port, got %q", addr)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("bad port in %q", addr)
+	}
+	return nil
+}
+
+func checkURL(raw string, schemes ...string) error {
+	for _, one := range strings.Split(raw, ",") {
+		u, err := url.Parse(strings.TrimSpace(one))
+		if err != nil || u.Host == "" {
+			return fmt.Errorf("want a URL such as %s://host:port, got %q", schemes[0], raw)
+		}
+		ok := false
+		for _, s := range schemes {
+			ok = ok || u.Scheme == s
+		}
+		if !ok {
+			return fmt.Errorf("scheme must be one of %s, got %q", strings.Join(schemes, ", "), raw)
+		}
+	}
+	return nil
+}
+
+// ExternalURL is how links to this server are written: PublicURL when set,
+// else derived from the listen address.
+func (c Config) ExternalURL() string {
+	if c.PublicURL != "" {
+		return strings.TrimRight(c.PublicURL, "/")
+	}
+	host, port, _ := net.SplitHostPort(c.HTTPAddr)
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}

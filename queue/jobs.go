@@ -1,0 +1,135 @@
+package queue
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/slipway-build/slipway/model"
+)
+
+// Job is one unit of work taken from a work queue.
+type Job struct {
+	msg jetstream.Msg
+}
+
+// Data is the job's payload.
+func (j Job) Data() []byte { return j.msg.Data() }
+
+// Delivered is how many times this job has been handed out, this time
+// included.
+func (j Job) Delivered() int {
+	md, err := j.msg.Metadata()
+	if err != nil {
+		return 1
+	}
+	return int(md.NumDelivered)
+}
+
+// Ack removes the job for good; call it only after its outcome is stored.
+func (j Job) Ack(ctx context.Context) error { return j.msg.DoubleAck(ctx) }
+
+// Retry hands the job back to be delivered again after delay.
+func (j Job) Retry(delay time.Duration) error { return j.msg.NakWithDelay(delay) }
+
+// Extend tells JetStream the job is still being worked on.
+func (j Job) Extend() error { return j.msg.InProgress() }
+
+// SubmitBuild durably queues a build job and then records the build as
+// queued. The job carries the whole build, so a worker can proceed even if
+// the record write is lost. It reports whether the job was a duplicate.
+func (s *Store) SubmitBuild(ctx context.Context, b model.Build) (bool, error) {
+	raw, err := json.Marshal(b)
+	if err != nil {
+		return false, err
+	}
+	ack, err := s.JS.Publish(ctx, jobsSubject+"."+b.RepoID, raw, jetstream.WithMsgID(b.ID))
+	if err != nil {
+		return false, fmt.Errorf("queue build %s: %w", b.ID, err)
+	}
+	if _, err := s.CreateBuild(ctx, b); err != nil {
+		return ack.Duplicate, err
+	}
+	return ack.Duplicate, nil
+}
+
+// HookJob asks for one deploy hook of one build to be called.
+type HookJob struct {
+	BuildID string `json:"build_id"`
+	Hook    int    `json:"hook"`
+}
+
+// SubmitHook queues a deploy-hook delivery; the message id makes a repeated
+// submission (a redelivered build job) harmless.
+func (s *Store) SubmitHook(ctx context.Context, j HookJob) error {
+	raw, err := json.Marshal(j)
+	if err != nil {
+		return err
+	}
+	id := fmt.Sprintf("%s.hook%d", j.BuildID, j.Hook)
+	if _, err := s.JS.Publish(ctx, hooksSubject+"."+j.BuildID, raw, jetstream.WithMsgID(id)); err != nil {
+		return fmt.Errorf("queue hook delivery %s: %w", id, err)
+	}
+	return nil
+}
+
+// Consumer hands out jobs of one work queue to any number of workers, across
+// processes.
+type Consumer struct {
+	c jetstream.Consumer
+}
+
+// BuildJobs is the shared consumer of build jobs.
+func (s *Store) BuildJobs(ctx context.Context) (*Consumer, error) {
+	return s.consumer(ctx, JobsStream, "workers")
+}
+
+// HookJobs is the shared consumer of deploy-hook deliveries.
+func (s *Store) HookJobs(ctx context.Context) (*Consumer, error) {
+	return s.consumer(ctx, HooksStream, "hooks")
+}
+
+func (s *Store) consumer(ctx context.Context, stream, name string) (*Consumer, error) {
+	c, err := s.JS.CreateOrUpdateConsumer(ctx, stream, jetstream.ConsumerConfig{
+		Durable:       name,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       AckWait,
+		MaxDeliver:    -1, // the worker decides when a job has failed for good
+		MaxAckPending: 10000,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("consumer %s on %s: %w", name, stream, err)
+	}
+	return &Consumer{c: c}, nil
+}
+
+// Next waits up to wait for one job; ok is false when none came.
+func (c *Consumer) Next(ctx context.Context, wait time.Duration) (Job, bool, error) {
+	batch, err := c.c.Fetch(1, jetstream.FetchMaxWait(wait))
+	if err != nil {
+		if errors.Is(err, context.Canceled) || ctx.Err() != nil {
+			return Job{}, false, ctx.Err()
+		}
+		return Job{}, false, fmt.Errorf("fetch job: %w", err)
+	}
+	for msg := range batch.Messages() {
+		return Job{msg: msg}, true, nil
+	}
+	if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) {
+		return Job{}, false, fmt.Errorf("fetch job: %w", err)
+	}
+	return Job{}, false, nil
+}
+
+// Pending is the number of jobs waiting to be handed out.
+func (c *Consumer) Pending(ctx context.Context) (uint64, error) {
+	info, err := c.c.Info(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return info.NumPending, nil
+}

@@ -1,0 +1,305 @@
+package queue
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/slipway-build/slipway/model"
+)
+
+// Names of the JetStream assets. They are created idempotently at start.
+const (
+	JobsStream   = "SLIPWAY_JOBS"
+	HooksStream  = "SLIPWAY_HOOKS"
+	LogsStream   = "SLIPWAY_LOGS"
+	reposBucket  = "slipway_repos"
+	buildsBucket = "slipway_builds"
+	jobsSubject  = "slipway.jobs.build"
+	hooksSubject = "slipway.hooks.deliver"
+	logsPrefix   = "slipway.logs."
+
+	// DedupWindow outlives GitHub's manual redelivery window (72 h), so a
+	// redelivered webhook never builds twice.
+	DedupWindow = 72 * time.Hour
+	// AckWait bounds how long a job of a dead worker waits for redelivery;
+	// live workers extend it with InProgress.
+	AckWait = 30 * time.Second
+	// MaxDeliver bounds retries of a job that fails for infrastructure reasons.
+	MaxDeliver = 10
+)
+
+// ErrNotFound is returned for a missing repository or build.
+var ErrNotFound = errors.New("not found")
+
+// Store is Slipway's state on JetStream. It keeps nothing in memory that
+// another Slipway process would need.
+type Store struct {
+	NC     *nats.Conn
+	JS     jetstream.JetStream
+	repos  jetstream.KeyValue
+	builds jetstream.KeyValue
+	logs   jetstream.Stream
+}
+
+// Open creates (or finds) every stream and bucket with the given replica
+// count and returns a Store on them.
+func Open(ctx context.Context, nc *nats.Conn, replicas int) (*Store, error) {
+	if replicas < 1 {
+		replicas = 1
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("jetstream: %w", err)
+	}
+	s := &Store{NC: nc, JS: js}
+	for _, cfg := range []jetstream.StreamConfig{
+		workQueue(JobsStream, jobsSubject, replicas),
+		workQueue(HooksStream, hooksSubject, replicas),
+		{Name: LogsStream, Subjects: []string{logsPrefix + ">"}, Storage: jetstream.FileStorage,
+			Replicas: replicas, MaxAge: 90 * 24 * time.Hour},
+	} {
+		st, err := js.CreateOrUpdateStream(ctx, cfg)
+		if err != nil {
+			return nil, fmt.Errorf("create stream %s: %w", cfg.Name, err)
+		}
+		if cfg.Name == LogsStream {
+			s.logs = st
+		}
+	}
+	if s.repos, err = bucket(ctx, js, reposBucket, replicas); err != nil {
+		return nil, err
+	}
+	if s.builds, err = bucket(ctx, js, buildsBucket, replicas); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func workQueue(name, subject string, replicas int) jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name:       name,
+		Subjects:   []string{subject + ".>"},
+		Retention:  jetstream.WorkQueuePolicy,
+		Storage:    jetstream.FileStorage,
+		Replicas:   replicas,
+		Duplicates: DedupWindow,
+	}
+}
+
+func bucket(ctx context.Context, js jetstream.JetStream, name string, replicas int) (jetstream.KeyValue, error) {
+	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket: name, Storage: jetstream.FileStorage, Replicas: replicas, History: 1,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create bucket %s: %w", name, err)
+	}
+	return kv, nil
+}
+
+// Ping checks that JetStream answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if _, err := s.JS.AccountInfo(ctx); err != nil {
+		return fmt.Errorf("jetstream: %w", err)
+	}
+	return nil
+}
+
+// --- repositories ---
+
+// nameKey indexes a repository by host and full name; hex keeps any
+// character of a full name legal in a KV key.
+func nameKey(provider, fullName string) string {
+	return "name." + provider + "." + hex.EncodeToString([]byte(strings.ToLower(fullName)))
+}
+
+// CreateRepo stores a new repository; a second repository with the same
+// provider and full name is refused.
+func (s *Store) CreateRepo(ctx context.Context, r model.Repo) error {
+	if _, err := s.repos.Create(ctx, nameKey(r.Provider, r.FullName), []byte(r.ID)); err != nil {
+		if errors.Is(err, jetstream.ErrKeyExists) {
+			return fmt.Errorf("repository %s/%s is already registered", r.Provider, r.FullName)
+		}
+		return fmt.Errorf("index repo %s: %w", r.FullName, err)
+	}
+	raw, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	if _, err := s.repos.Put(ctx, "id."+r.ID, raw); err != nil {
+		return fmt.Errorf("store repo %s: %w", r.FullName, err)
+	}
+	return nil
+}
+
+// GetRepo returns a repository by id.
+func (s *Store) GetRepo(ctx context.Context, id string) (model.Repo, error) {
+	var r model.Repo
+	err := getJSON(ctx, s.repos, "id."+id, &r)
+	return r, err
+}
+
+// FindRepo returns the repository a webhook names.
+func (s *Store) FindRepo(ctx context.Context, provider, fullName string) (model.Repo, error) {
+	e, err := s.repos.Get(ctx, nameKey(provider, fullName))
+	if err != nil {
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			return model.Repo{}, ErrNotFound
+		}
+		return model.Repo{}, fmt.Errorf("find repo %s: %w", fullName, err)
+	}
+	return s.GetRepo(ctx, string(e.Value()))
+}
+
+// ListRepos returns every repository, oldest first.
+func (s *Store) ListRepos(ctx context.Context) ([]model.Repo, error) {
+	var out []model.Repo
+	err := eachJSON(ctx, s.repos, "id.*", func(raw []byte) error {
+		var r model.Repo
+		if err := json.Unmarshal(raw, &r); err != nil {
+			return err
+		}
+		out = append(out, r)
+		return nil
+	})
+	sort.Slice(out, func(i, j int) bool { return out[i].CreatedAt.Before(out[j].CreatedAt) })
+	return out, err
+}
+
+// DeleteRepo removes a repository; its builds stay for the record.
+func (s *Store) DeleteRepo(ctx context.Context, id string) error {
+	r, err := s.GetRepo(ctx, id)
+	if err != nil {
+		return err
+	}
+	if err := s.repos.Delete(ctx, "id."+id); err != nil {
+		return fmt.Errorf("delete repo %s: %w", id, err)
+	}
+	if err := s.repos.Delete(ctx, nameKey(r.Provider, r.FullName)); err != nil {
+		return fmt.Errorf("delete repo index %s: %w", id, err)
+	}
+	return nil
+}
+
+// --- builds ---
+
+// CreateBuild stores b unless a build with its id exists; it reports whether
+// this call created it.
+func (s *Store) CreateBuild(ctx context.Context, b model.Build) (bool, error) {
+	raw, err := json.Marshal(b)
+	if err != nil {
+		return false, err
+	}
+	if _, err := s.builds.Create(ctx, b.ID, raw); err != nil {
+		if errors.Is(err, jetstream.ErrKeyExists) {
+			return false, nil
+		}
+		return false, fmt.Errorf("store build %s: %w", b.ID, err)
+	}
+	return true, nil
+}
+
+// GetBuild returns a build by id.
+func (s *Store) GetBuild(ctx context.Context, id string) (model.Build, error) {
+	var b model.Build
+	err := getJSON(ctx, s.builds, id, &b)
+	return b, err
+}
+
+// UpdateBuild applies change to the stored build with compare-and-set, so
+// concurrent writers (worker, hook deliverer) never overwrite each other.
+func (s *Store) UpdateBuild(ctx context.Context, id string, change func(*model.Build) error) (model.Build, error) {
+	for {
+		e, err := s.builds.Get(ctx, id)
+		if err != nil {
+			if errors.Is(err, jetstream.ErrKeyNotFound) {
+				return model.Build{}, fmt.Errorf("build %s: %w", id, ErrNotFound)
+			}
+			return model.Build{}, fmt.Errorf("read build %s: %w", id, err)
+		}
+		var b model.Build
+		if err := json.Unmarshal(e.Value(), &b); err != nil {
+			return model.Build{}, fmt.Errorf("decode build %s: %w", id, err)
+		}
+		if err := change(&b); err != nil {
+			return b, err
+		}
+		raw, err := json.Marshal(b)
+		if err != nil {
+			return b, err
+		}
+		_, err = s.builds.Update(ctx, id, raw, e.Revision())
+		if err == nil {
+			return b, nil
+		}
+		var apiErr *jetstream.APIError
+		if !errors.As(err, &apiErr) || apiErr.ErrorCode != jetstream.JSErrCodeStreamWrongLastSequence {
+			return b, fmt.Errorf("update build %s: %w", id, err)
+		}
+		// Someone else wrote in between: read again and re-apply.
+	}
+}
+
+// ListBuilds returns the builds of a repository (all when repoID is
+// empty), newest first.
+func (s *Store) ListBuilds(ctx context.Context, repoID string) ([]model.Build, error) {
+	var out []model.Build
+	err := eachJSON(ctx, s.builds, ">", func(raw []byte) error {
+		var b model.Build
+		if err := json.Unmarshal(raw, &b); err != nil {
+			return err
+		}
+		if repoID == "" || b.RepoID == repoID {
+			out = append(out, b)
+		}
+		return nil
+	})
+	sort.Slice(out, func(i, j int) bool { return out[i].CreatedAt.After(out[j].CreatedAt) })
+	return out, err
+}
+
+func getJSON(ctx context.Context, kv jetstream.KeyValue, key string, v any) error {
+	e, err := kv.Get(ctx, key)
+	if err != nil {
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			return ErrNotFound
+		}
+		return fmt.Errorf("read %s/%s: %w", kv.Bucket(), key, err)
+	}
+	if err := json.Unmarshal(e.Value(), v); err != nil {
+		return fmt.Errorf("decode %s/%s: %w", kv.Bucket(), key, err)
+	}
+	return nil
+}
+
+func eachJSON(ctx context.Context, kv jetstream.KeyValue, filter string, fn func([]byte) error) error {
+	keys, err := kv.ListKeysFiltered(ctx, filter)
+	if err != nil {
+		return fmt.Errorf("list %s: %w", kv.Bucket(), err)
+	}
+	var names []string
+	for k := range keys.Keys() {
+		names = append(names, k)
+	}
+	for _, k := range names {
+		e, err := kv.Get(ctx, k)
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			continue // deleted while listing
+		}
+		if err != nil {
+			return fmt.Errorf("read %s/%s: %w", kv.Bucket(), k, err)
+		}
+		if err := fn(e.Value()); err != nil {
+			return fmt.Errorf("decode %s/%s: %w", kv.Bucket(), k, err)
+		}
+	}
+	return nil
+}

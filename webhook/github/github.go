@@ -1,0 +1,110 @@
+// Package github reads GitHub's webhooks: push and ping events, JSON or
+// form-encoded, signed with X-Hub-Signature-256.
+package github
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/slipway-build/slipway/webhook"
+)
+
+// Provider is GitHub's webhook dialect. The zero value is ready to use.
+type Provider struct{}
+
+// Name is the provider name used in repositories and URLs.
+func (Provider) Name() string { return "github" }
+
+// MaxBody is GitHub's documented payload cap.
+func (Provider) MaxBody() int64 { return 25 << 20 }
+
+type pushPayload struct {
+	Ref     string `json:"ref"`
+	Before  string `json:"before"`
+	After   string `json:"after"`
+	Deleted bool   `json:"deleted"`
+	Pusher  struct {
+		Name string `json:"name"`
+	} `json:"pusher"`
+	HeadCommit *struct {
+		Message string `json:"message"`
+	} `json:"head_commit"`
+	Repository struct {
+		FullName string `json:"full_name"`
+		CloneURL string `json:"clone_url"`
+	} `json:"repository"`
+}
+
+// Parse reads a GitHub webhook request.
+func (Provider) Parse(h http.Header, body []byte) (webhook.Event, error) {
+	ev := webhook.Event{RawKind: h.Get("X-GitHub-Event"), DeliveryID: h.Get("X-GitHub-Delivery")}
+	if ev.RawKind == "" {
+		return ev, fmt.Errorf("missing X-GitHub-Event header")
+	}
+	if ev.DeliveryID == "" {
+		return ev, fmt.Errorf("missing X-GitHub-Delivery header")
+	}
+	raw, err := jsonBody(h, body)
+	if err != nil {
+		return ev, err
+	}
+	var p pushPayload
+	if err := json.Unmarshal(raw, &p); err != nil {
+		return ev, fmt.Errorf("decode %s payload: %w", ev.RawKind, err)
+	}
+	ev.Repo = p.Repository.FullName
+	if ev.Repo == "" {
+		return ev, fmt.Errorf("payload has no repository.full_name")
+	}
+	switch ev.RawKind {
+	case "ping":
+		ev.Kind = webhook.KindPing
+	case "push":
+		ev.Kind = webhook.KindPush
+		push := webhook.Push{Ref: p.Ref, Before: p.Before, After: p.After, Deleted: p.Deleted,
+			Pusher: p.Pusher.Name, CloneURL: p.Repository.CloneURL}
+		if p.HeadCommit != nil {
+			push.Message = p.HeadCommit.Message
+		}
+		if push.Ref == "" || (push.After == "" && !push.Deleted) {
+			return ev, fmt.Errorf("push payload lacks ref or after")
+		}
+		ev.Pushes = []webhook.Push{push}
+	default:
+		ev.Kind = webhook.KindOther
+	}
+	return ev, nil
+}
+
+// jsonBody returns the JSON document of a JSON or form-encoded delivery.
+func jsonBody(h http.Header, body []byte) ([]byte, error) {
+	if !strings.HasPrefix(h.Get("Content-Type"), "application/x-www-form-urlencoded") {
+		return body, nil
+	}
+	form, err := url.ParseQuery(string(body))
+	if err != nil {
+		return nil, fmt.Errorf("decode form body: %w", err)
+	}
+	p := form.Get("payload")
+	if p == "" {
+		return nil, fmt.Errorf("form body has no payload field")
+	}
+	return []byte(p), nil
+}
+
+// Verify checks X-Hub-Signature-256, which covers the raw body in either
+// encoding.
+func (Provider) Verify(h http.Header, body []byte, secret string) error {
+	sig := h.Get("X-Hub-Signature-256")
+	if sig == "" {
+		return webhook.ErrNoSignature
+	}
+	hexSig, ok := strings.CutPrefix(sig, "sha256=")
+	if !ok {
+		return webhook.ErrBadSignature
+	}
+	return webhook.CheckHMAC(body, secret, hexSig)
+}

@@ -1,0 +1,182 @@
+package webhook
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/slipway-build/slipway/model"
+	"github.com/slipway-build/slipway/rules"
+)
+
+// Repos finds the repository a webhook is about.
+type Repos interface {
+	FindRepo(ctx context.Context, provider, fullName string) (model.Repo, error)
+}
+
+// Queue stores builds durably; it reports a build it had already seen.
+type Queue interface {
+	SubmitBuild(ctx context.Context, b model.Build) (duplicate bool, err error)
+}
+
+// Handler serves /hooks/{provider}.
+type Handler struct {
+	Providers []Provider
+	Repos     Repos
+	Queue     Queue
+	Logger    *slog.Logger
+	Now       func() time.Time
+	// IsNotFound tells whether an error from Repos means "no such repo".
+	IsNotFound func(error) bool
+}
+
+func (h *Handler) provider(name string) Provider {
+	for _, p := range h.Providers {
+		if p.Name() == name {
+			return p
+		}
+	}
+	return nil
+}
+
+// ServeHTTP answers a webhook only after its builds are stored, so a 2xx
+// always means nothing can be lost.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	p := h.provider(r.PathValue("provider"))
+	if p == nil {
+		h.reject(w, http.StatusNotFound, "unknown git host", "provider", r.PathValue("provider"))
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, p.MaxBody()))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			h.reject(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes", p.MaxBody()), "provider", p.Name())
+			return
+		}
+		h.reject(w, http.StatusBadRequest, "read body: "+err.Error(), "provider", p.Name())
+		return
+	}
+	ev, err := p.Parse(r.Header, body)
+	if err != nil {
+		h.reject(w, http.StatusBadRequest, err.Error(), "provider", p.Name(), "delivery", ev.DeliveryID)
+		return
+	}
+	log := h.logger().With("provider", p.Name(), "delivery", ev.DeliveryID, "repo", ev.Repo, "event", ev.RawKind)
+	repo, err := h.Repos.FindRepo(r.Context(), p.Name(), ev.Repo)
+	if err != nil {
+		if h.IsNotFound != nil && h.IsNotFound(err) {
+			h.rejectLog(w, log, http.StatusNotFound, fmt.Sprintf("repository %s is not registered", ev.Repo))
+			return
+		}
+		h.rejectLog(w, log, http.StatusServiceUnavailable, "look up repository: "+err.Error())
+		return
+	}
+	if err := p.Verify(r.Header, body, repo.WebhookSecret); err != nil {
+		h.rejectLog(w, log, http.StatusUnauthorized, err.Error())
+		return
+	}
+	switch ev.Kind {
+	case KindPing:
+		log.Info("webhook ping")
+		writeJSON(w, http.StatusOK, map[string]any{"ok": true})
+		return
+	case KindOther:
+		log.Info("webhook ignored: event is not a push")
+		writeJSON(w, http.StatusAccepted, map[string]any{"builds": []string{}, "ignored": "event " + ev.RawKind + " does not build"})
+		return
+	}
+	ids, err := h.submit(r.Context(), repo, ev)
+	if err != nil {
+		h.rejectLog(w, log, http.StatusServiceUnavailable, "queue builds: "+err.Error())
+		return
+	}
+	log.Info("webhook accepted", "builds", ids)
+	writeJSON(w, http.StatusAccepted, map[string]any{"builds": ids})
+}
+
+func (h *Handler) submit(ctx context.Context, repo model.Repo, ev Event) ([]string, error) {
+	ids := []string{}
+	for _, push := range ev.Pushes {
+		if push.Deleted {
+			continue
+		}
+		for _, b := range Builds(repo, push, ev.DeliveryID, h.now()) {
+			if _, err := h.Queue.SubmitBuild(ctx, b); err != nil {
+				return nil, err
+			}
+			ids = append(ids, b.ID)
+		}
+	}
+	return ids, nil
+}
+
+// Builds turns a push into the builds its matching rules ask for. Build ids
+// derive from the delivery, so a redelivered webhook names the same builds.
+func Builds(repo model.Repo, push Push, deliveryID string, now time.Time) []model.Build {
+	var out []model.Build
+	for _, m := range rules.Find(repo, push.Ref) {
+		cloneURL := repo.CloneURL
+		if cloneURL == "" {
+			cloneURL = push.CloneURL
+		}
+		out = append(out, model.Build{
+			ID:         BuildID(repo.ID, deliveryID, push.Ref, push.After, m.Index),
+			RepoID:     repo.ID,
+			Ref:        push.Ref,
+			Commit:     push.After,
+			Status:     model.StatusQueued,
+			Image:      repo.Image,
+			Tags:       m.Tags,
+			Rule:       m.Rule,
+			CloneURL:   cloneURL,
+			Pusher:     push.Pusher,
+			Trigger:    "webhook",
+			DeliveryID: deliveryID,
+			CreatedAt:  now.UTC(),
+		})
+	}
+	return out
+}
+
+// BuildID is deterministic in its inputs.
+func BuildID(repoID, deliveryID, ref, commit string, rule int) string {
+	sum := sha256.Sum256([]byte(fmt.Sprintf("%s\x00%s\x00%s\x00%s\x00%d", repoID, deliveryID, ref, commit, rule)))
+	return hex.EncodeToString(sum[:10])
+}
+
+func (h *Handler) now() time.Time {
+	if h.Now != nil {
+		return h.Now()
+	}
+	return time.Now()
+}
+
+func (h *Handler) logger() *slog.Logger {
+	if h.Logger != nil {
+		return h.Logger
+	}
+	return slog.Default()
+}
+
+func (h *Handler) reject(w http.ResponseWriter, code int, msg string, attrs ...any) {
+	h.rejectLog(w, h.logger().With(attrs...), code, msg)
+}
+
+func (h *Handler) rejectLog(w http.ResponseWriter, log *slog.Logger, code int, msg string) {
+	log.Warn("webhook rejected", "status", code, "reason", msg)
+	writeJSON(w, code, map[string]string{"error": msg})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}

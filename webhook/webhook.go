@@ -1,0 +1,81 @@
+// Package webhook receives push events from Git hosts, verifies them and turns
+// them into queued builds. Each host is a small Provider in its own folder.
+package webhook
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"net/http"
+)
+
+// Kinds of events a provider reports.
+const (
+	KindPush  = "push"
+	KindPing  = "ping"
+	KindOther = "other"
+)
+
+// Event is a host's webhook request, parsed but not yet verified.
+type Event struct {
+	Kind       string
+	RawKind    string // the host's own event name, for logs
+	DeliveryID string
+	Repo       string // full name, e.g. "acme/demo"
+	Pushes     []Push
+}
+
+// Push is one ref update.
+type Push struct {
+	Ref      string // full ref, e.g. refs/heads/main
+	Before   string
+	After    string
+	Deleted  bool
+	Pusher   string
+	Message  string // head commit message
+	CloneURL string
+}
+
+// Provider is one Git host's webhook dialect.
+type Provider interface {
+	Name() string
+	// MaxBody is the largest body the host sends; bigger requests get 413.
+	MaxBody() int64
+	// Parse reads the event. It is called before Verify because the secret
+	// belongs to the repository the payload names.
+	Parse(h http.Header, body []byte) (Event, error)
+	// Verify checks the request was signed with secret.
+	Verify(h http.Header, body []byte, secret string) error
+}
+
+// Verification errors; the handler answers 401 for them.
+var (
+	ErrNoSignature  = errors.New("request is not signed")
+	ErrBadSignature = errors.New("signature does not match the repository's webhook secret")
+)
+
+// CheckHMAC compares a hex HMAC-SHA256 of body under secret with sigHex in
+// constant time.
+func CheckHMAC(body []byte, secret, sigHex string) error {
+	if sigHex == "" {
+		return ErrNoSignature
+	}
+	got, err := hex.DecodeString(sigHex)
+	if err != nil {
+		return ErrBadSignature
+	}
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write(body)
+	if !hmac.Equal(got, mac.Sum(nil)) {
+		return ErrBadSignature
+	}
+	return nil
+}
+
+// SignHMAC returns the hex HMAC-SHA256 of body, as hosts send it.
+func SignHMAC(body []byte, secret string) string {
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write(body)
+	return hex.EncodeToString(mac.Sum(nil))
+}
