@@ -20,13 +20,15 @@ tools: $(TOOLS_STAMP)
 $(TOOLS_STAMP): go.sum
 	@mkdir -p $(BIN)
 	@echo "building buildkitd and runc from go.mod (a few minutes the first time)"
-	$(GO) build -o $(BIN)/runc github.com/opencontainers/runc
+	CGO_ENABLED=1 $(GO) build -tags seccomp -o $(BIN)/runc github.com/opencontainers/runc
 	$(GO) build -o $(BIN)/buildkitd github.com/moby/buildkit/cmd/buildkitd
 	@rm -f $(BIN)/.tools-*
 	@touch $@
 
 # System packages the tests use: git (smart-HTTP server and pushes),
-# busybox-static (the offline base image), qemu-user-static (arm64 builds).
+# busybox-static (the offline base image), qemu-user-static (arm64 builds),
+# libseccomp-dev and pkg-config (runc is built with seccomp, which BuildKit
+# expects).
 deps:
 	@./scripts/deps.sh
 

@@ -5,6 +5,9 @@ need=()
 command -v git >/dev/null || need+=(git)
 dpkg -s busybox-static >/dev/null 2>&1 || need+=(busybox-static)
 dpkg -s qemu-user-static >/dev/null 2>&1 || need+=(qemu-user-static)
+dpkg -s libseccomp-dev >/dev/null 2>&1 || need+=(libseccomp-dev)
+command -v pkg-config >/dev/null || need+=(pkg-config)
+command -v gcc >/dev/null || need+=(gcc)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "deps: need root to install: ${need[*]}" >&2

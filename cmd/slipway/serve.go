@@ -217,7 +217,6 @@ func startRegistry(ctx context.Context, cfg config.Config, dataDir string, logge
 		defer cancel()
 		_ = reg.Close(c)
 	})
-	logger.Info("embedded registry started", "addr", reg.Addr())
 	return func(ctx context.Context) error { return registry.Client{}.Ping(ctx, reg.Addr()) }, nil
 }
 

@@ -1,0 +1,119 @@
+// Package rig starts the real parts Slipway's end-to-end tests run against:
+// a smart-HTTP Git server, the slipway binary, a deploy-hook receiver.
+package rig
+
+import (
+	"net"
+	"net/http"
+	"net/http/cgi"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// GitServer serves bare repositories over smart HTTP with `git http-backend`.
+type GitServer struct {
+	Root string
+	URL  string
+}
+
+// StartGitServer serves repositories under a temporary directory until the
+// test ends. Push is allowed, and so is fetching any reachable commit by hash,
+// as GitHub does.
+func StartGitServer(t testing.TB) *GitServer {
+	t.Helper()
+	gitPath, err := exec.LookPath("git")
+	if err != nil {
+		t.Fatalf("git is required (make deps installs it): %v", err)
+	}
+	root := t.TempDir()
+	h := &cgi.Handler{
+		Path: gitPath,
+		Args: []string{"http-backend"},
+		Env: []string{
+			"GIT_PROJECT_ROOT=" + root,
+			"GIT_HTTP_EXPORT_ALL=1",
+			"GIT_CONFIG_COUNT=2",
+			"GIT_CONFIG_KEY_0=http.receivepack", "GIT_CONFIG_VALUE_0=true",
+			"GIT_CONFIG_KEY_1=uploadpack.allowReachableSHA1InWant", "GIT_CONFIG_VALUE_1=true",
+		},
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: h}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return &GitServer{Root: root, URL: "http://" + ln.Addr().String()}
+}
+
+// Repo is a working copy whose pushes go to a bare repository on a GitServer.
+type Repo struct {
+	t        testing.TB
+	Dir      string
+	CloneURL string
+}
+
+// NewRepo creates an empty bare repository name.git and a working copy of it.
+func (g *GitServer) NewRepo(t testing.TB, name string) *Repo {
+	t.Helper()
+	bare := filepath.Join(g.Root, name+".git")
+	Git(t, "", "init", "-q", "--bare", "-b", "main", bare)
+	work := t.TempDir()
+	Git(t, work, "init", "-q", "-b", "main")
+	url := g.URL + "/" + name + ".git"
+	Git(t, work, "remote", "add", "origin", url)
+	return &Repo{t: t, Dir: work, CloneURL: url}
+}
+
+// Commit writes files (path → content; "" deletes) and commits them,
+// returning the commit hash.
+func (r *Repo) Commit(msg string, files map[string]string) string {
+	r.t.Helper()
+	for name, content := range files {
+		p := filepath.Join(r.Dir, name)
+		if content == "" {
+			Git(r.t, r.Dir, "rm", "-q", name)
+			continue
+		}
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			r.t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			r.t.Fatal(err)
+		}
+		Git(r.t, r.Dir, "add", name)
+	}
+	Git(r.t, r.Dir, "commit", "-q", "-m", msg)
+	return r.Head()
+}
+
+// Head is the current commit hash.
+func (r *Repo) Head() string {
+	return strings.TrimSpace(Git(r.t, r.Dir, "rev-parse", "HEAD"))
+}
+
+// Push pushes refspec (e.g. "main" or "refs/tags/v1") to the server.
+func (r *Repo) Push(refspec string) {
+	r.t.Helper()
+	Git(r.t, r.Dir, "push", "-q", "--force", "origin", refspec)
+}
+
+// Git runs the git CLI and fails the test on error.
+func Git(t testing.TB, dir string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command("git", args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(),
+		"GIT_AUTHOR_NAME=Slipway Test", "GIT_AUTHOR_EMAIL=test@slipway.invalid",
+		"GIT_COMMITTER_NAME=Slipway Test", "GIT_COMMITTER_EMAIL=test@slipway.invalid",
+		"GIT_CONFIG_NOSYSTEM=1", "HOME="+os.TempDir())
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}

@@ -1,0 +1,347 @@
+package rig
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/slipway-build/slipway/builder"
+	"github.com/slipway-build/slipway/model"
+)
+
+// Root is the module's root directory.
+func Root(t testing.TB) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("go.mod not found above the test's directory")
+		}
+		dir = parent
+	}
+}
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	binErr    error
+)
+
+// Binary builds cmd/slipway once per test process and checks that buildkitd
+// and runc, which `make build` puts in bin/, are there. A missing part fails
+// the test: these tests never skip.
+func Binary(t testing.TB) string {
+	t.Helper()
+	root := Root(t)
+	for _, tool := range []string{"buildkitd", "runc"} {
+		if _, err := os.Stat(filepath.Join(root, "bin", tool)); err != nil {
+			t.Fatalf("bin/%s is missing: run `make build` (make test does it): %v", tool, err)
+		}
+	}
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "slipway-bin-")
+		if err != nil {
+			binErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "slipway")
+		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/slipway")
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			binErr = fmt.Errorf("go build ./cmd/slipway: %v\n%s", err, out)
+		}
+	})
+	if binErr != nil {
+		t.Fatal(binErr)
+	}
+	return binPath
+}
+
+// FreeAddr returns a loopback address with a port nobody listens on now.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// Slipway is a `slipway serve` process.
+type Slipway struct {
+	t            testing.TB
+	DataDir      string
+	HTTPAddr     string
+	RegistryAddr string
+	Token        string
+	Env          []string
+	LogPath      string
+	cmd          *exec.Cmd
+	exited       chan struct{}
+}
+
+// Options for StartSlipway; zero values pick fresh ports and directories.
+type Options struct {
+	DataDir      string
+	HTTPAddr     string
+	RegistryAddr string
+	Env          []string
+}
+
+// StartSlipway runs `slipway serve` and waits until /readyz says ready.
+func StartSlipway(t testing.TB, o Options) *Slipway {
+	t.Helper()
+	bin := Binary(t)
+	s := &Slipway{t: t, DataDir: o.DataDir, HTTPAddr: o.HTTPAddr, RegistryAddr: o.RegistryAddr, Token: "test-token", Env: o.Env}
+	if s.DataDir == "" {
+		s.DataDir = t.TempDir()
+	}
+	if s.HTTPAddr == "" {
+		s.HTTPAddr = FreeAddr(t)
+	}
+	if s.RegistryAddr == "" {
+		s.RegistryAddr = FreeAddr(t)
+	}
+	s.start(bin)
+	return s
+}
+
+func (s *Slipway) start(bin string) {
+	t := s.t
+	t.Helper()
+	logFile, err := os.CreateTemp(t.TempDir(), "slipway-*.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.LogPath = logFile.Name()
+	cmd := exec.Command(bin, "serve")
+	cmd.Env = append(os.Environ(),
+		"PATH="+filepath.Join(Root(t), "bin")+":"+os.Getenv("PATH"),
+		"SLIPWAY_DATA_DIR="+s.DataDir,
+		"SLIPWAY_HTTP_ADDR="+s.HTTPAddr,
+		"SLIPWAY_REGISTRY_ADDR="+s.RegistryAddr,
+		"SLIPWAY_API_TOKEN="+s.Token,
+		"SLIPWAY_PUBLIC_URL=http://"+s.HTTPAddr,
+		"SLIPWAY_LOG_LEVEL=debug",
+	)
+	cmd.Env = append(cmd.Env, s.Env...)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start slipway: %v", err)
+	}
+	s.cmd, s.exited = cmd, make(chan struct{})
+	go func() { _ = cmd.Wait(); logFile.Close(); close(s.exited) }()
+	t.Cleanup(func() {
+		s.Kill()
+		if t.Failed() {
+			s.dumpLog()
+		}
+	})
+	s.waitReady(90 * time.Second)
+}
+
+func (s *Slipway) waitReady(limit time.Duration) {
+	s.t.Helper()
+	deadline := time.Now().Add(limit)
+	var last string
+	for time.Now().Before(deadline) {
+		select {
+		case <-s.exited:
+			s.dumpLog()
+			s.t.Fatalf("slipway exited before it was ready")
+		default:
+		}
+		resp, err := http.Get(s.URL() + "/readyz")
+		if err == nil {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+			last = string(body)
+		} else {
+			last = err.Error()
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	s.dumpLog()
+	s.t.Fatalf("slipway not ready after %s: %s", limit, last)
+}
+
+func (s *Slipway) dumpLog() {
+	raw, _ := os.ReadFile(s.LogPath)
+	if len(raw) > 20000 {
+		raw = raw[len(raw)-20000:]
+	}
+	s.t.Logf("slipway log (%s, tail):\n%s", s.LogPath, raw)
+}
+
+// URL is the HTTP base address.
+func (s *Slipway) URL() string { return "http://" + s.HTTPAddr }
+
+// Stop sends SIGTERM and waits for a clean exit.
+func (s *Slipway) Stop() {
+	s.t.Helper()
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.exited:
+		if code := s.cmd.ProcessState.ExitCode(); code != 0 {
+			s.t.Errorf("slipway exited with code %d after SIGTERM", code)
+		}
+	case <-time.After(60 * time.Second):
+		s.t.Errorf("slipway did not stop within 60s of SIGTERM")
+		s.Kill()
+	}
+}
+
+// Kill ends the process at once, as a crash would.
+func (s *Slipway) Kill() {
+	if s.cmd == nil || s.cmd.Process == nil {
+		return
+	}
+	_ = s.cmd.Process.Kill()
+	<-s.exited
+}
+
+// Restart starts a new process on the same data dir and ports.
+func (s *Slipway) Restart(env ...string) {
+	s.t.Helper()
+	s.Env = env
+	s.start(Binary(s.t))
+}
+
+// Do calls the API; it returns the status code and decodes JSON into out.
+func (s *Slipway) Do(method, path string, body, out any) int {
+	s.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		raw, err := json.Marshal(body)
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		rd = bytes.NewReader(raw)
+	}
+	req, err := http.NewRequest(method, s.URL()+path, rd)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+s.Token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if out != nil {
+		if s, ok := out.(*string); ok {
+			*s = string(raw)
+		} else if err := json.Unmarshal(raw, out); err != nil && resp.StatusCode < 300 {
+			panic(fmt.Sprintf("decode %s %s: %v: %s", method, path, err, raw))
+		}
+	}
+	return resp.StatusCode
+}
+
+// Build returns a build by id.
+func (s *Slipway) Build(id string) model.Build {
+	s.t.Helper()
+	var b model.Build
+	if code := s.Do("GET", "/api/v1/builds/"+id, nil, &b); code != http.StatusOK {
+		s.t.Fatalf("GET build %s: HTTP %d", id, code)
+	}
+	return b
+}
+
+// WaitBuild polls a build until it is finished or limit passes.
+func (s *Slipway) WaitBuild(id string, limit time.Duration) model.Build {
+	s.t.Helper()
+	deadline := time.Now().Add(limit)
+	for {
+		b := s.Build(id)
+		if model.Terminal(b.Status) {
+			return b
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("build %s still %s after %s (error %q)", id, b.Status, limit, b.Error)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// Log returns a build's log.
+func (s *Slipway) Log(id string) string {
+	s.t.Helper()
+	var out string
+	if code := s.Do("GET", "/api/v1/builds/"+id+"/log", nil, &out); code != http.StatusOK {
+		s.t.Fatalf("GET log %s: HTTP %d: %s", id, code, out)
+	}
+	return out
+}
+
+// BuildkitAddr is the address of the buildkitd this Slipway started.
+func (s *Slipway) BuildkitAddr() string {
+	return "unix://" + filepath.Join(s.DataDir, "buildkitd.sock")
+}
+
+// PushBusybox puts a busybox base image at <registry>/library/busybox:latest,
+// built FROM scratch around Debian's static busybox: builds here have no
+// internet.
+func (s *Slipway) PushBusybox() string {
+	s.t.Helper()
+	const busybox = "/bin/busybox"
+	bb, err := os.ReadFile(busybox)
+	if err != nil {
+		s.t.Fatalf("%s is missing (make deps installs busybox-static): %v", busybox, err)
+	}
+	dir := s.t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "busybox"), bb, 0o755); err != nil {
+		s.t.Fatal(err)
+	}
+	df := "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"mkdir\", \"-p\", \"/usr/bin\", \"/sbin\", \"/usr/sbin\", \"/tmp\"]\n" +
+		"RUN [\"/bin/busybox\", \"--install\", \"-s\"]\nENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n"
+	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(df), 0o644); err != nil {
+		s.t.Fatal(err)
+	}
+	ref := s.RegistryAddr + "/library/busybox:latest"
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var log bytes.Buffer
+	_, err = builder.Client{Addr: s.BuildkitAddr()}.Build(ctx, builder.Request{
+		ContextDir: dir, Dockerfile: filepath.Join(dir, "Dockerfile"), Refs: []string{ref}, Push: true,
+	}, &log)
+	if err != nil {
+		s.t.Fatalf("build busybox base image: %v\n%s", err, log.String())
+	}
+	return ref
+}
+
+// Contains fails unless text contains every want.
+func Contains(t testing.TB, what, text string, want ...string) {
+	t.Helper()
+	for _, w := range want {
+		if !strings.Contains(text, w) {
+			t.Errorf("%s does not contain %q:\n%s", what, w, text)
+		}
+	}
+}
