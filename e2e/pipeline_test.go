@@ -222,6 +222,9 @@ func TestQueuedEventSurvivesRestart(t *testing.T) {
 		t.Fatalf("with no workers the build must stay queued, got %s", b.Status)
 	}
 	s.Stop()
+	if left := s.Children(); len(left) > 0 {
+		t.Fatalf("processes outlived slipway after SIGTERM: %v", left)
+	}
 	s.Restart() // default workers
 	b := s.WaitBuild(r.Builds[0], 5*time.Minute)
 	if b.Status != model.StatusSucceeded {

@@ -345,3 +345,24 @@ func Contains(t testing.TB, what, text string, want ...string) {
 		}
 	}
 }
+
+// Children lists the processes whose command line names this Slipway's data
+// dir (its buildkitd, runc shims), so a test can check none outlive it.
+func (s *Slipway) Children() []string {
+	entries, _ := os.ReadDir("/proc")
+	var out []string
+	for _, e := range entries {
+		if e.Name()[0] < '0' || e.Name()[0] > '9' {
+			continue
+		}
+		raw, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil {
+			continue
+		}
+		cmdline := strings.ReplaceAll(string(raw), "\x00", " ")
+		if strings.Contains(cmdline, s.DataDir) {
+			out = append(out, e.Name()+": "+cmdline)
+		}
+	}
+	return out
+}
