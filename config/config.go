@@ -128,6 +128,9 @@ func loadFile(c *Config, file string) error {
 		if !ok {
 			return fmt.Errorf("config file %s: unknown key %q", file, name)
 		}
+		if v == nil {
+			continue // "key:" with no value is unset, like an empty variable
+		}
 		if err := k.set(c, yamlString(v)); err != nil {
 			return fmt.Errorf("config file %s: %s: %w", file, name, err)
 		}

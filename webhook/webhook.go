@@ -30,7 +30,7 @@ type Event struct {
 type Push struct {
 	Ref      string // full ref, e.g. refs/heads/main
 	Before   string
-	After    string
+	After    string // the commit the ref now names; annotated tags are peeled
 	Deleted  bool
 	Pusher   string
 	Message  string // head commit message

@@ -30,6 +30,7 @@ type pushPayload struct {
 		Name string `json:"name"`
 	} `json:"pusher"`
 	HeadCommit *struct {
+		ID      string `json:"id"`
 		Message string `json:"message"`
 	} `json:"head_commit"`
 	Repository struct {
@@ -68,6 +69,11 @@ func (Provider) Parse(h http.Header, body []byte) (webhook.Event, error) {
 			Pusher: p.Pusher.Name, CloneURL: p.Repository.CloneURL}
 		if p.HeadCommit != nil {
 			push.Message = p.HeadCommit.Message
+			// For an annotated tag "after" is the tag object; head_commit
+			// is the commit it points at, which is what gets built.
+			if strings.HasPrefix(p.Ref, "refs/tags/") && p.HeadCommit.ID != "" && !p.Deleted {
+				push.After = p.HeadCommit.ID
+			}
 		}
 		if push.Ref == "" || (push.After == "" && !push.Deleted) {
 			return ev, fmt.Errorf("push payload lacks ref or after")

@@ -1,0 +1,267 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+// envOf returns a getenv reading only m.
+func envOf(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func writeFile(t *testing.T, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "slipway.yaml")
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestLoadDefaults(t *testing.T) {
+	c, err := Load("", envOf(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Config{HTTPAddr: ":8080", DataDir: "./data", RegistryAddr: "127.0.0.1:5000", Workers: 2, LogLevel: "info"}
+	if !reflect.DeepEqual(c, want) {
+		t.Errorf("Load = %+v, want %+v", c, want)
+	}
+	if err := Defaults().Validate(); err != nil {
+		t.Errorf("Defaults do not validate: %v", err)
+	}
+}
+
+const fullFile = `
+http_addr: 0.0.0.0:9000
+data_dir: /var/lib/slipway
+api_token: slp_from_file
+registry_addr: registry.internal:5000
+buildkit_addr: unix:///run/buildkit/buildkitd.sock
+nats_url: nats://nats-1:4222,nats://nats-2:4222
+nats_listen: 127.0.0.1:4222
+public_url: https://slipway.acme.example/
+workers: 4
+dockerhub_mirror: mirror.gcr.io
+hook_schedule: [5s, 1m, 1h30m]
+log_level: debug
+`
+
+func TestLoadFile(t *testing.T) {
+	c, err := Load(writeFile(t, fullFile), envOf(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Config{
+		HTTPAddr: "0.0.0.0:9000", DataDir: "/var/lib/slipway", APIToken: "slp_from_file",
+		RegistryAddr: "registry.internal:5000", BuildkitAddr: "unix:///run/buildkit/buildkitd.sock",
+		NATSURL: "nats://nats-1:4222,nats://nats-2:4222", NATSListen: "127.0.0.1:4222",
+		PublicURL: "https://slipway.acme.example/", Workers: 4, DockerHubMirror: "mirror.gcr.io",
+		HookSchedule: []time.Duration{5 * time.Second, time.Minute, 90 * time.Minute}, LogLevel: "debug",
+	}
+	if !reflect.DeepEqual(c, want) {
+		t.Errorf("Load =\n %+v\nwant\n %+v", c, want)
+	}
+}
+
+func TestEnvOverridesFile(t *testing.T) {
+	env := map[string]string{
+		"SLIPWAY_HTTP_ADDR":     "127.0.0.1:8081",
+		"SLIPWAY_API_TOKEN":     "slp_from_env",
+		"SLIPWAY_WORKERS":       "0",
+		"SLIPWAY_HOOK_SCHEDULE": "10s",
+		"SLIPWAY_LOG_LEVEL":     "warn",
+	}
+	c, err := Load(writeFile(t, fullFile), envOf(env))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.HTTPAddr != "127.0.0.1:8081" || c.APIToken != "slp_from_env" || c.Workers != 0 ||
+		!reflect.DeepEqual(c.HookSchedule, []time.Duration{10 * time.Second}) || c.LogLevel != "warn" {
+		t.Errorf("environment did not win: %+v", c)
+	}
+	// Keys the environment leaves unset keep the file's values.
+	if c.DataDir != "/var/lib/slipway" || c.DockerHubMirror != "mirror.gcr.io" {
+		t.Errorf("file values lost: %+v", c)
+	}
+}
+
+func TestEnvEveryKey(t *testing.T) {
+	tests := []struct {
+		key, value string
+		got        func(Config) any
+		want       any
+	}{
+		{"SLIPWAY_HTTP_ADDR", "[::1]:8443", func(c Config) any { return c.HTTPAddr }, "[::1]:8443"},
+		{"SLIPWAY_DATA_DIR", "/srv/slipway", func(c Config) any { return c.DataDir }, "/srv/slipway"},
+		{"SLIPWAY_API_TOKEN", "slp_0123", func(c Config) any { return c.APIToken }, "slp_0123"},
+		{"SLIPWAY_REGISTRY_ADDR", "0.0.0.0:5001", func(c Config) any { return c.RegistryAddr }, "0.0.0.0:5001"},
+		{"SLIPWAY_REGISTRY_ADDR", "off", func(c Config) any { return c.RegistryAddr }, "off"},
+		{"SLIPWAY_BUILDKIT_ADDR", "tcp://buildkitd:1234", func(c Config) any { return c.BuildkitAddr }, "tcp://buildkitd:1234"},
+		{"SLIPWAY_NATS_URL", "tls://nats.acme.example:4222", func(c Config) any { return c.NATSURL }, "tls://nats.acme.example:4222"},
+		{"SLIPWAY_NATS_LISTEN", ":4222", func(c Config) any { return c.NATSListen }, ":4222"},
+		{"SLIPWAY_PUBLIC_URL", "http://builds.lan:8080", func(c Config) any { return c.PublicURL }, "http://builds.lan:8080"},
+		{"SLIPWAY_WORKERS", "8", func(c Config) any { return c.Workers }, 8},
+		{"SLIPWAY_DOCKERHUB_MIRROR", "https://mirror.gcr.io", func(c Config) any { return c.DockerHubMirror }, "https://mirror.gcr.io"},
+		{"SLIPWAY_HOOK_SCHEDULE", "5s, 30s,2m", func(c Config) any { return c.HookSchedule }, []time.Duration{5 * time.Second, 30 * time.Second, 2 * time.Minute}},
+		{"SLIPWAY_LOG_LEVEL", "error", func(c Config) any { return c.LogLevel }, "error"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.key+"="+tt.value, func(t *testing.T) {
+			c, err := Load("", envOf(map[string]string{tt.key: tt.value}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := tt.got(c); !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("got %v, want %v", got, tt.want)
+			}
+		})
+	}
+	// Every key the loader knows is covered above.
+	covered := map[string]bool{}
+	for _, tt := range tests {
+		covered[tt.key] = true
+	}
+	for _, k := range keys {
+		if !covered[k.env] {
+			t.Errorf("%s has no test case", k.env)
+		}
+	}
+}
+
+func TestEnvBadValues(t *testing.T) {
+	tests := []struct{ key, value string }{
+		{"SLIPWAY_HTTP_ADDR", "8080"},
+		{"SLIPWAY_HTTP_ADDR", "localhost:http"},
+		{"SLIPWAY_HTTP_ADDR", "localhost:65536"},
+		{"SLIPWAY_REGISTRY_ADDR", "registry.internal"},
+		{"SLIPWAY_REGISTRY_ADDR", "no"},
+		{"SLIPWAY_BUILDKIT_ADDR", "/run/buildkit/buildkitd.sock"},
+		{"SLIPWAY_NATS_URL", "nats-1:4222"},
+		{"SLIPWAY_NATS_URL", "http://nats-1:4222"},
+		{"SLIPWAY_NATS_URL", "nats://nats-1:4222,redis://cache:6379"},
+		{"SLIPWAY_NATS_LISTEN", "4222"},
+		{"SLIPWAY_PUBLIC_URL", "slipway.acme.example"},
+		{"SLIPWAY_PUBLIC_URL", "ftp://slipway.acme.example"},
+		{"SLIPWAY_PUBLIC_URL", "https://"},
+		{"SLIPWAY_WORKERS", "two"},
+		{"SLIPWAY_WORKERS", "-1"},
+		{"SLIPWAY_WORKERS", "1.5"},
+		{"SLIPWAY_HOOK_SCHEDULE", "5"},
+		{"SLIPWAY_HOOK_SCHEDULE", "5s,soon"},
+		{"SLIPWAY_HOOK_SCHEDULE", "5s,,1m"},
+		{"SLIPWAY_HOOK_SCHEDULE", "-5s"},
+		{"SLIPWAY_LOG_LEVEL", "verbose"},
+		{"SLIPWAY_LOG_LEVEL", "INFO"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.key+"="+tt.value, func(t *testing.T) {
+			_, err := Load("", envOf(map[string]string{tt.key: tt.value}))
+			if err == nil {
+				t.Fatal("Load succeeded, want an error")
+			}
+			if !strings.HasPrefix(err.Error(), tt.key+": ") {
+				t.Errorf("error %q does not start with %s", err, tt.key)
+			}
+		})
+	}
+}
+
+func TestFileBadValues(t *testing.T) {
+	tests := []struct {
+		name, content string
+		wantParts     []string
+	}{
+		{"unknown key", "workers: 2\nworker: 3\n", []string{"unknown key", `"worker"`}},
+		{"env name as key", "SLIPWAY_WORKERS: 3\n", []string{"unknown key", "SLIPWAY_WORKERS"}},
+		{"bad workers", "workers: many\n", []string{"workers", "many"}},
+		{"bad schedule", "hook_schedule: [5s, later]\n", []string{"hook_schedule", "later"}},
+		{"schedule without unit", "hook_schedule: 30\n", []string{"hook_schedule"}},
+		// Parsed fine, refused by Validate under the environment name.
+		{"empty data dir", "data_dir: ''\n", []string{"SLIPWAY_DATA_DIR"}},
+		{"bad log level", "log_level: trace\n", []string{"SLIPWAY_LOG_LEVEL", "trace"}},
+		{"bad http addr", "http_addr: 8080\n", []string{"SLIPWAY_HTTP_ADDR"}},
+		{"not yaml", "workers: [1\n", []string{"slipway.yaml"}},
+		{"not a mapping", "- workers\n", []string{"slipway.yaml"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Load(writeFile(t, tt.content), envOf(nil))
+			if err == nil {
+				t.Fatal("Load succeeded, want an error")
+			}
+			for _, part := range tt.wantParts {
+				if !strings.Contains(err.Error(), part) {
+					t.Errorf("error %q does not mention %q", err, part)
+				}
+			}
+		})
+	}
+}
+
+func TestMissingFile(t *testing.T) {
+	_, err := Load(filepath.Join(t.TempDir(), "nope.yaml"), envOf(nil))
+	if err == nil || !strings.Contains(err.Error(), "nope.yaml") {
+		t.Errorf("Load of a missing file = %v, want an error naming it", err)
+	}
+}
+
+func TestFileEdgeValues(t *testing.T) {
+	tests := []struct {
+		name, content string
+		check         func(Config) bool
+	}{
+		{"empty file", "", func(c Config) bool { return reflect.DeepEqual(c, Defaults()) }},
+		{"comments only", "# nothing yet\n", func(c Config) bool { return reflect.DeepEqual(c, Defaults()) }},
+		// An empty value is unset, like an empty environment variable; it
+		// must not become the text "<nil>" (a guessable API token).
+		{"empty api token", "api_token:\n", func(c Config) bool { return c.APIToken == "" }},
+		{"empty public url", "public_url:\nworkers:\n", func(c Config) bool { return c.PublicURL == "" && c.Workers == 2 }},
+		{"registry off", "registry_addr: off\n", func(c Config) bool { return c.RegistryAddr == "off" }},
+		{"schedule as string", "hook_schedule: 5s,1m\n", func(c Config) bool {
+			return reflect.DeepEqual(c.HookSchedule, []time.Duration{5 * time.Second, time.Minute})
+		}},
+		{"workers zero", "workers: 0\n", func(c Config) bool { return c.Workers == 0 }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Load(writeFile(t, tt.content), envOf(nil))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !tt.check(c) {
+				t.Errorf("Load = %+v", c)
+			}
+		})
+	}
+}
+
+func TestExternalURL(t *testing.T) {
+	tests := []struct {
+		httpAddr, publicURL, want string
+	}{
+		{":8080", "", "http://localhost:8080"},
+		{"0.0.0.0:9000", "", "http://localhost:9000"},
+		{"[::]:9000", "", "http://localhost:9000"},
+		{"127.0.0.1:8080", "", "http://127.0.0.1:8080"},
+		{"[::1]:8080", "", "http://[::1]:8080"},
+		{"builds.lan:80", "", "http://builds.lan:80"},
+		{":8080", "https://slipway.acme.example", "https://slipway.acme.example"},
+		{":8080", "https://slipway.acme.example/", "https://slipway.acme.example"},
+		{":8080", "https://acme.example/slipway//", "https://acme.example/slipway"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.httpAddr+" "+tt.publicURL, func(t *testing.T) {
+			c := Defaults()
+			c.HTTPAddr, c.PublicURL = tt.httpAddr, tt.publicURL
+			if got := c.ExternalURL(); got != tt.want {
+				t.Errorf("ExternalURL = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
