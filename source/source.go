@@ -93,7 +93,9 @@ func (c Checkout) progress() io.Writer {
 // Resolve returns the commit ref points at on the remote (git ls-remote).
 func Resolve(ctx context.Context, url, ref string, auth transport.AuthMethod) (string, error) {
 	remote := git.NewRemote(memory.NewStorage(), &config.RemoteConfig{Name: "origin", URLs: []string{url}})
-	refs, err := remote.ListContext(ctx, &git.ListOptions{Auth: auth})
+	// AppendPeeled: go-git leaves out the "^{}" lines by default, without
+	// which an annotated tag would resolve to the tag object, not the commit.
+	refs, err := remote.ListContext(ctx, &git.ListOptions{Auth: auth, PeelingOption: git.AppendPeeled})
 	if err != nil {
 		return "", fmt.Errorf("list refs of %s: %w", url, err)
 	}
