@@ -1,9 +1,11 @@
 package registry
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/sha512"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -15,7 +17,9 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
+	"syscall"
 )
 
 // Manifest media types the client asks for and understands.
@@ -50,17 +54,38 @@ const (
 // when an index has no manifest for the asked platform.
 var ErrNotFound = errors.New("not found")
 
+// ErrUnreachable is wrapped by the errors of Client methods when a registry
+// or its token service could not be reached: the host name does not resolve,
+// the connection is refused or times out, the connection is dropped before
+// an answer, or no answer comes in time (http.Client.Timeout or the
+// context's deadline). Test it with errors.Is(err, ErrUnreachable) to tell a
+// network failure from a registry that answered with an error, which never
+// wraps it. A cancelled context does not count as unreachable.
+var ErrUnreachable = errors.New("registry unreachable")
+
 // Client reads manifests and image configs from OCI/Docker registries over
-// the registry HTTP API, anonymously. Loopback hosts (localhost, 127.0.0.0/8,
-// [::1]) are reached over plain HTTP, all others over HTTPS. Registries that
-// answer 401 with a Bearer challenge are sent an anonymous token request (as
-// for public images on Docker Hub or ghcr.io); other authentication is not
-// supported.
+// the registry HTTP API and moves tags (Tag). Loopback hosts (localhost,
+// 127.0.0.0/8, [::1]) are reached over plain HTTP, all others over HTTPS.
 //
-// The zero value is ready to use.
+// When a registry answers 401, a Basic challenge is answered with the
+// credentials from Credentials, and a Bearer challenge with a token from the
+// challenge's realm, asked for "repository:<name>:pull" (reads) or
+// "repository:<name>:pull,push" (Tag), sending the credentials to the realm
+// as basic auth, or asking anonymously without credentials (as for public
+// images on Docker Hub or ghcr.io). A token is kept for the rest of one
+// method call. Credentials are sent to a realm only over HTTPS or to a
+// loopback host. Credentials and tokens never appear in errors: should a
+// registry echo one in its error text, it is replaced by "***".
+//
+// The zero value is ready to use and anonymous.
 type Client struct {
 	// HTTP sends the requests; nil means http.DefaultClient.
 	HTTP *http.Client
+	// Credentials returns the username and secret (password or access
+	// token) for a registry host (host[:port], as in image references), or
+	// two empty strings for anonymous access. It is called once per method
+	// call. nil means anonymous access everywhere.
+	Credentials func(host string) (username, secret string)
 }
 
 // Manifest is a manifest or index as served by a registry.
@@ -144,7 +169,7 @@ func (c Client) Ping(ctx context.Context, host string) error {
 		return fmt.Errorf("registry: ping %s: %w", host, err)
 	}
 	req.Header.Set("User-Agent", userAgent)
-	resp, err := c.httpClient().Do(req)
+	resp, err := roundTrip(c.httpClient(), req)
 	if err != nil {
 		return fmt.Errorf("registry: ping %s: %w", host, err)
 	}
@@ -166,12 +191,48 @@ func (c Client) Manifest(ctx context.Context, ref string) (Manifest, error) {
 	if err != nil {
 		return Manifest{}, err
 	}
-	s := c.session(host, name)
+	s := c.session(host, name, false)
 	m, err := s.manifest(ctx, reference)
 	if err != nil {
-		return Manifest{}, fmt.Errorf("registry: manifest %s: %w", ref, err)
+		return Manifest{}, s.redact(fmt.Errorf("registry: manifest %s: %w", ref, err))
 	}
 	return m, nil
+}
+
+// Tag points tag at the manifest or index with the given digest in image
+// (host[:port]/name, without tag or digest), creating the tag or moving it:
+// it fetches the content by digest and PUTs the same bytes, with their media
+// type, under the tag. Indexes (multi-platform images) and single manifests
+// are handled alike. A missing repository or digest gives an error wrapping
+// ErrNotFound.
+func (c Client) Tag(ctx context.Context, image, digest, tag string) error {
+	host, name, err := parseImage(image)
+	if err != nil {
+		return err
+	}
+	if !digestRE.MatchString(digest) {
+		return fmt.Errorf("registry: tag %s: invalid digest %q", image, digest)
+	}
+	if !tagRE.MatchString(tag) {
+		return fmt.Errorf("registry: tag %s@%s: invalid tag %q", image, digest, tag)
+	}
+	s := c.session(host, name, true)
+	if err := s.tag(ctx, digest, tag); err != nil {
+		return s.redact(fmt.Errorf("registry: tag %s@%s as %s: %w", image, digest, tag, err))
+	}
+	return nil
+}
+
+// parseImage splits host[:port]/name, refusing a tag or digest.
+func parseImage(image string) (host, name string, err error) {
+	host, name, _, err = ParseRef(image)
+	if err != nil {
+		return "", "", err
+	}
+	if host+"/"+name != image {
+		return "", "", fmt.Errorf("registry: invalid image %q: want host[:port]/name without tag or digest", image)
+	}
+	return host, name, nil
 }
 
 // Labels returns the labels of the image config that ref points to. When ref
@@ -180,11 +241,17 @@ func (c Client) Manifest(ctx context.Context, ref string) (Manifest, error) {
 // platform is empty; an index without that platform gives an error wrapping
 // ErrNotFound. For a single-platform manifest platform is not checked. The
 // result is never nil.
-func (c Client) Labels(ctx context.Context, ref string, platform string) (map[string]string, error) {
+func (c Client) Labels(ctx context.Context, ref string, platform string) (_ map[string]string, err error) {
 	host, name, reference, err := ParseRef(ref)
 	if err != nil {
 		return nil, err
 	}
+	s := c.session(host, name, false)
+	defer func() {
+		if err != nil {
+			err = s.redact(err)
+		}
+	}()
 	var want *Platform
 	if platform != "" {
 		p, err := parsePlatform(platform)
@@ -193,7 +260,6 @@ func (c Client) Labels(ctx context.Context, ref string, platform string) (map[st
 		}
 		want = &p
 	}
-	s := c.session(host, name)
 	m, err := s.manifest(ctx, reference)
 	for depth := 0; err == nil && m.IsIndex(); depth++ {
 		if depth == maxIndexDepth {
@@ -317,16 +383,36 @@ func normVariant(arch, v string) string {
 }
 
 // session makes the requests of one call against one repository and keeps
-// the anonymous bearer token, if the registry wants one, between them.
+// what authentication the registry asked for (basic auth or a bearer token)
+// between them.
 type session struct {
-	client *http.Client
-	base   string // scheme://host
-	name   string
-	token  string
+	client   *http.Client
+	host     string // host[:port]
+	base     string // scheme://host
+	name     string
+	scope    string // token scope: repository:<name>:pull or :pull,push
+	username string
+	secret   string
+	basic    bool   // send basic auth: the registry asked for it
+	token    string // bearer token from the realm
+	authed   bool   // a 401 was answered; another one is final
 }
 
-func (c Client) session(host, name string) *session {
-	return &session{client: c.httpClient(), base: baseURL(host), name: name}
+func (c Client) session(host, name string, push bool) *session {
+	s := &session{
+		client: c.httpClient(),
+		host:   host,
+		base:   baseURL(host),
+		name:   name,
+		scope:  "repository:" + name + ":pull",
+	}
+	if push {
+		s.scope += ",push"
+	}
+	if c.Credentials != nil {
+		s.username, s.secret = c.Credentials(host)
+	}
+	return s
 }
 
 func (c Client) httpClient() *http.Client {
@@ -336,16 +422,36 @@ func (c Client) httpClient() *http.Client {
 	return http.DefaultClient
 }
 
+func (s *session) hasCredentials() bool { return s.username != "" || s.secret != "" }
+
+// actions returns the access the session's token scope asks for.
+func (s *session) actions() string { return s.scope[strings.LastIndexByte(s.scope, ':')+1:] }
+
+// covers reports whether the session's scope already asks for everything
+// scope (from a challenge) does.
+func (s *session) covers(scope string) bool {
+	actions, ok := strings.CutPrefix(scope, "repository:"+s.name+":")
+	if !ok {
+		return false
+	}
+	for _, a := range strings.Split(actions, ",") {
+		if !slices.Contains(strings.Split(s.actions(), ","), a) {
+			return false
+		}
+	}
+	return true
+}
+
 // manifest fetches /v2/<name>/manifests/<reference>.
 func (s *session) manifest(ctx context.Context, reference string) (Manifest, error) {
 	u := s.base + "/v2/" + s.name + "/manifests/" + reference
-	resp, err := s.get(ctx, u, manifestAccept)
+	resp, err := s.do(ctx, http.MethodGet, u, http.Header{"Accept": {manifestAccept}}, nil)
 	if err != nil {
 		return Manifest{}, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return Manifest{}, statusError(resp, u)
+		return Manifest{}, statusError(resp, http.MethodGet, u)
 	}
 	raw, err := readLimited(resp.Body, maxManifestSize)
 	if err != nil {
@@ -389,19 +495,45 @@ func (s *session) manifest(ctx context.Context, reference string) (Manifest, err
 	return m, nil
 }
 
+// tag fetches the manifest with digest and PUTs it under tag.
+func (s *session) tag(ctx context.Context, digest, tag string) error {
+	m, err := s.manifest(ctx, digest)
+	if err != nil {
+		return err
+	}
+	if !isIndexType(m.MediaType) && !isImageManifestType(m.MediaType) {
+		return fmt.Errorf("manifest %s has unsupported media type %q", digest, m.MediaType)
+	}
+	u := s.base + "/v2/" + s.name + "/manifests/" + tag
+	resp, err := s.do(ctx, http.MethodPut, u, http.Header{"Content-Type": {m.MediaType}}, m.Raw)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated && resp.StatusCode != http.StatusOK {
+		return statusError(resp, http.MethodPut, u)
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	got := resp.Header.Get("Docker-Content-Digest")
+	if strings.HasPrefix(digest, "sha256:") && got != "" && got != digest {
+		return fmt.Errorf("PUT %s: registry stored the manifest as %s", u, got)
+	}
+	return nil
+}
+
 // blob fetches /v2/<name>/blobs/<dgst> and checks its digest.
 func (s *session) blob(ctx context.Context, dgst string, limit int64) ([]byte, error) {
 	if !digestRE.MatchString(dgst) {
 		return nil, fmt.Errorf("invalid digest %q", dgst)
 	}
 	u := s.base + "/v2/" + s.name + "/blobs/" + dgst
-	resp, err := s.get(ctx, u, "")
+	resp, err := s.do(ctx, http.MethodGet, u, nil, nil)
 	if err != nil {
 		return nil, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, statusError(resp, u)
+		return nil, statusError(resp, http.MethodGet, u)
 	}
 	raw, err := readLimited(resp.Body, limit)
 	if err != nil {
@@ -413,56 +545,104 @@ func (s *session) blob(ctx context.Context, dgst string, limit int64) ([]byte, e
 	return raw, nil
 }
 
-// get sends a GET, and on a 401 with a Bearer challenge fetches an anonymous
-// token and sends it once more.
-func (s *session) get(ctx context.Context, u, accept string) (*http.Response, error) {
-	resp, err := s.send(ctx, u, accept)
-	if err != nil || resp.StatusCode != http.StatusUnauthorized || s.token != "" {
+// do sends a request with header h and body. The first 401 of the session
+// is answered as its challenge asks (see authenticate) and the request sent
+// once more; a 401 after that is an authentication error.
+func (s *session) do(ctx context.Context, method, u string, h http.Header, body []byte) (*http.Response, error) {
+	resp, err := s.send(ctx, method, u, h, body)
+	if err != nil || resp.StatusCode != http.StatusUnauthorized {
 		return resp, err
 	}
-	challenge := resp.Header.Get("WWW-Authenticate")
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	resp.Body.Close()
-	scheme, params := parseChallenge(challenge)
-	if !strings.EqualFold(scheme, "bearer") || params["realm"] == "" {
-		return nil, fmt.Errorf("GET %s: registry requires authentication (%q), only anonymous access is supported", u, challenge)
+	if !s.authed {
+		challenge := resp.Header.Get("WWW-Authenticate")
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+		resp.Body.Close()
+		if err := s.authenticate(ctx, challenge); err != nil {
+			return nil, fmt.Errorf("%s %s: %w", method, u, err)
+		}
+		resp, err = s.send(ctx, method, u, h, body)
+		if err != nil || resp.StatusCode != http.StatusUnauthorized {
+			return resp, err
+		}
 	}
-	if err := s.fetchToken(ctx, params); err != nil {
-		return nil, fmt.Errorf("GET %s: anonymous token: %w", u, err)
-	}
-	return s.send(ctx, u, accept)
+	defer resp.Body.Close()
+	return nil, s.authError(resp, method, u)
 }
 
-func (s *session) send(ctx context.Context, u, accept string) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+func (s *session) send(ctx context.Context, method, u string, h http.Header, body []byte) (*http.Response, error) {
+	var r io.Reader
+	if body != nil {
+		r = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, r)
 	if err != nil {
 		return nil, err
 	}
+	for k, v := range h {
+		req.Header[http.CanonicalHeaderKey(k)] = v
+	}
 	req.Header.Set("User-Agent", userAgent)
-	if accept != "" {
-		req.Header.Set("Accept", accept)
-	}
-	if s.token != "" {
+	switch {
+	case s.token != "":
 		req.Header.Set("Authorization", "Bearer "+s.token)
+	case s.basic:
+		req.SetBasicAuth(s.username, s.secret)
 	}
-	return s.client.Do(req)
+	return roundTrip(s.client, req)
 }
 
-// fetchToken asks the challenge's realm for an anonymous pull token.
+// authenticate answers a 401 challenge: Basic with the session's
+// credentials, Bearer with a token from the challenge's realm.
+func (s *session) authenticate(ctx context.Context, challenge string) error {
+	scheme, params := parseChallenge(challenge)
+	switch {
+	case strings.EqualFold(scheme, "basic"):
+		if !s.hasCredentials() {
+			return fmt.Errorf("registry requires authentication (%q) and no credentials are configured for %s", challenge, s.host)
+		}
+		s.basic = true
+	case strings.EqualFold(scheme, "bearer") && params["realm"] != "":
+		if err := s.fetchToken(ctx, params); err != nil {
+			if s.hasCredentials() {
+				return fmt.Errorf("token: %w", err)
+			}
+			return fmt.Errorf("anonymous token: %w", err)
+		}
+	default:
+		return fmt.Errorf("registry requires unsupported authentication (%q)", challenge)
+	}
+	s.authed = true
+	return nil
+}
+
+// authError describes a 401 (from the registry or its token service) that
+// the session cannot get past.
+func (s *session) authError(resp *http.Response, method, u string) error {
+	err := statusError(resp, method, u)
+	if !s.hasCredentials() {
+		return fmt.Errorf("authentication required and no credentials are configured for %s: %w", s.host, err)
+	}
+	return fmt.Errorf("authentication failed: the credentials for %s were refused or do not allow %s: %w", s.host, s.actions(), err)
+}
+
+// fetchToken asks the challenge's realm for a token with the session's
+// scope, sending the credentials, if any, as basic auth.
 func (s *session) fetchToken(ctx context.Context, params map[string]string) error {
 	realm, err := url.Parse(params["realm"])
 	if err != nil || (realm.Scheme != "https" && realm.Scheme != "http") || realm.Host == "" {
 		return fmt.Errorf("invalid realm %q", params["realm"])
 	}
+	if s.hasCredentials() && realm.Scheme != "https" && !isLoopback(realm.Host) {
+		return fmt.Errorf("refusing to send credentials over plain HTTP to realm %s", realm.Redacted())
+	}
 	q := realm.Query()
 	if svc := params["service"]; svc != "" {
 		q.Set("service", svc)
 	}
-	scope := params["scope"]
-	if scope == "" {
-		scope = "repository:" + s.name + ":pull"
+	q.Set("scope", s.scope)
+	if sc := params["scope"]; sc != "" && !s.covers(sc) {
+		q.Add("scope", sc)
 	}
-	q.Set("scope", scope)
 	realm.RawQuery = q.Encode()
 
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, realm.String(), nil)
@@ -470,13 +650,20 @@ func (s *session) fetchToken(ctx context.Context, params map[string]string) erro
 		return err
 	}
 	req.Header.Set("User-Agent", userAgent)
-	resp, err := s.client.Do(req)
+	if s.hasCredentials() {
+		req.SetBasicAuth(s.username, s.secret)
+	}
+	resp, err := roundTrip(s.client, req)
 	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return statusError(resp, realm.String())
+	switch resp.StatusCode {
+	case http.StatusOK:
+	case http.StatusUnauthorized, http.StatusForbidden:
+		return s.authError(resp, http.MethodGet, realm.Redacted())
+	default:
+		return statusError(resp, http.MethodGet, realm.Redacted())
 	}
 	raw, err := readLimited(resp.Body, 1<<20)
 	if err != nil {
@@ -497,6 +684,74 @@ func (s *session) fetchToken(ctx context.Context, params map[string]string) erro
 		return errors.New("token response holds no token")
 	}
 	return nil
+}
+
+// redact replaces the session's secret, basic auth value and token in err's
+// text by "***", should a registry have echoed one in an error message.
+// errors.Is still sees through the result (ErrNotFound, ErrUnreachable).
+func (s *session) redact(err error) error {
+	msg := err.Error()
+	clean := msg
+	hidden := []string{s.token, s.secret}
+	if s.hasCredentials() {
+		hidden = append(hidden, base64.StdEncoding.EncodeToString([]byte(s.username+":"+s.secret)))
+	}
+	for _, h := range hidden {
+		if h != "" {
+			clean = strings.ReplaceAll(clean, h, "***")
+		}
+	}
+	if clean == msg {
+		return err
+	}
+	return &redactedError{msg: clean, err: err}
+}
+
+// redactedError has the text of err with secrets hidden. It has no Unwrap,
+// which would hand out the original text, but answers errors.Is for err.
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e *redactedError) Error() string        { return e.msg }
+func (e *redactedError) Is(target error) bool { return errors.Is(e.err, target) }
+
+// roundTrip sends req, wrapping failures to reach the server in
+// ErrUnreachable.
+func roundTrip(c *http.Client, req *http.Request) (*http.Response, error) {
+	resp, err := c.Do(req)
+	if err != nil && unreachable(req.Context(), err) {
+		return nil, fmt.Errorf("%w: %w", ErrUnreachable, err)
+	}
+	return resp, err
+}
+
+// unreachable reports whether err, from sending a request, means that the
+// server was not reached or did not answer: a DNS failure, a failed dial, a
+// timeout, or the connection dropped before any answer. A cancelled context
+// is the caller's doing.
+func unreachable(ctx context.Context, err error) bool {
+	if errors.Is(err, context.Canceled) || errors.Is(ctx.Err(), context.Canceled) {
+		return false
+	}
+	var dnsErr *net.DNSError
+	var opErr *net.OpError
+	var netErr net.Error
+	switch {
+	case errors.As(err, &dnsErr),
+		errors.As(err, &opErr) && (opErr.Op == "dial" || opErr.Op == "proxyconnect"),
+		errors.As(err, &netErr) && netErr.Timeout(),
+		errors.Is(err, syscall.ECONNREFUSED),
+		errors.Is(err, syscall.ECONNRESET),
+		errors.Is(err, io.EOF),
+		errors.Is(err, io.ErrUnexpectedEOF),
+		// net/http's unexported errServerClosedIdle: the server closed a
+		// fresh connection before answering, as with EOF above.
+		strings.HasSuffix(err.Error(), "http: server closed idle connection"):
+		return true
+	}
+	return false
 }
 
 // parseChallenge splits a WWW-Authenticate value such as
@@ -546,7 +801,7 @@ func parseChallenge(h string) (scheme string, params map[string]string) {
 
 // statusError describes an unexpected response, wrapping ErrNotFound for
 // 404, and includes the registry's error codes when the body carries them.
-func statusError(resp *http.Response, u string) error {
+func statusError(resp *http.Response, method, u string) error {
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 8<<10))
 	detail := ""
 	var regErr struct {
@@ -565,9 +820,9 @@ func statusError(resp *http.Response, u string) error {
 		detail = ": " + t
 	}
 	if resp.StatusCode == http.StatusNotFound {
-		return fmt.Errorf("%w: GET %s: %s%s", ErrNotFound, u, resp.Status, detail)
+		return fmt.Errorf("%w: %s %s: %s%s", ErrNotFound, method, u, resp.Status, detail)
 	}
-	return fmt.Errorf("GET %s: unexpected status %s%s", u, resp.Status, detail)
+	return fmt.Errorf("%s %s: unexpected status %s%s", method, u, resp.Status, detail)
 }
 
 func readLimited(r io.Reader, limit int64) ([]byte, error) {

@@ -365,7 +365,7 @@ func TestClientBasicAuthRefused(t *testing.T) {
 	}))
 	defer srv.Close()
 	_, err := (Client{}).Manifest(context.Background(), strings.TrimPrefix(srv.URL, "http://")+"/team/app:v1")
-	if err == nil || !strings.Contains(err.Error(), "only anonymous access") {
-		t.Errorf("err = %v, want a refusal of non-anonymous auth", err)
+	if err == nil || !strings.Contains(err.Error(), "no credentials are configured") {
+		t.Errorf("err = %v, want a refusal for lack of credentials", err)
 	}
 }

@@ -1,5 +1,6 @@
 // Package registry holds Slipway's embedded OCI registry (so that `slipway
-// serve` needs no other setup) and a small read-only registry client.
+// serve` needs no other setup) and a small registry client that reads
+// manifests and image configs and moves tags.
 package registry
 
 import (
