@@ -25,6 +25,8 @@ type Store interface {
 	ListBuilds(ctx context.Context, repoID string) ([]model.Build, error)
 	ReadLog(ctx context.Context, buildID string) ([]byte, error)
 	SubmitBuild(ctx context.Context, b model.Build) (bool, error)
+	Supersede(ctx context.Context, b model.Build) ([]string, error)
+	Cancel(ctx context.Context, id, reason, by string) (bool, error)
 }
 
 // Resolver answers which commit a ref of a repository points at.
@@ -62,6 +64,8 @@ func (s *Server) Register(mux *http.ServeMux) {
 	route("GET /api/v1/builds", s.listBuilds)
 	route("GET /api/v1/builds/{id}", s.getBuild)
 	route("GET /api/v1/builds/{id}/log", s.getLog)
+	route("POST /api/v1/builds/{id}/cancel", s.cancelBuild)
+	route("POST /api/v1/builds/{id}/rebuild", s.rebuildBuild)
 }
 
 func (s *Server) auth(next http.Handler) http.Handler {

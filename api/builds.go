@@ -2,11 +2,12 @@ package api
 
 import (
 	"net/http"
-	"strings"
+	"regexp"
 	"time"
 
 	"github.com/slipway-build/slipway/model"
 	"github.com/slipway-build/slipway/rules"
+	"github.com/slipway-build/slipway/webhook"
 )
 
 // s0 is a fixed time for checking that a hook secret can sign.
@@ -48,11 +49,13 @@ func (s *Server) getLog(w http.ResponseWriter, r *http.Request) {
 }
 
 type triggerRequest struct {
-	Ref string `json:"ref"`
+	Ref    string `json:"ref"`
+	Commit string `json:"commit"`
 }
 
-// triggerBuild builds the current tip of a ref, as if it had just been
-// pushed.
+// triggerBuild builds a ref's tip, or a given commit, as if it had just
+// been pushed. A commit without a ref builds with the default branch's
+// rules.
 func (s *Server) triggerBuild(w http.ResponseWriter, r *http.Request) {
 	repo, err := s.Store.GetRepo(r.Context(), r.PathValue("id"))
 	if err != nil {
@@ -64,38 +67,117 @@ func (s *Server) triggerBuild(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if !strings.HasPrefix(req.Ref, "refs/heads/") && !strings.HasPrefix(req.Ref, "refs/tags/") {
+	if req.Ref == "" && req.Commit == "" {
+		s.fail(w, r, badf("ref or commit: give at least one"))
+		return
+	}
+	if req.Ref == "" {
+		req.Ref = "refs/heads/" + defaultBranch(repo)
+	}
+	if kind, _ := rules.Ref(req.Ref); kind == "" {
 		s.fail(w, r, badf("ref: want refs/heads/<branch> or refs/tags/<tag>, got %q", req.Ref))
 		return
 	}
-	matches := rules.Find(repo, req.Ref)
-	if len(matches) == 0 {
-		writeError(w, http.StatusUnprocessableEntity, "no rule of this repository builds "+req.Ref)
+	if req.Commit != "" && !shaRE.MatchString(req.Commit) {
+		s.fail(w, r, badf("commit: want a full 40-character hash, got %q", req.Commit))
 		return
 	}
 	if repo.CloneURL == "" {
-		writeError(w, http.StatusUnprocessableEntity, "repository has no clone_url yet; push once or set clone_url")
+		writeError(w, http.StatusUnprocessableEntity, "repository has no clone_url; set it to build by hand")
 		return
 	}
-	commit, err := s.Resolve(r.Context(), repo.CloneURL, req.Ref)
-	if err != nil {
-		writeError(w, http.StatusUnprocessableEntity, err.Error())
-		return
-	}
-	var first model.Build
-	for i, m := range matches {
-		b := model.Build{
-			ID: model.NewID(), RepoID: repo.ID, Ref: req.Ref, Commit: commit, Status: model.StatusQueued,
-			Image: repo.Image, Tags: m.Tags, Rule: m.Rule, CloneURL: repo.CloneURL, Trigger: "manual",
-			CreatedAt: s.now().UTC(),
+	if req.Commit == "" {
+		if req.Commit, err = s.Resolve(r.Context(), repo.CloneURL, req.Ref); err != nil {
+			writeError(w, http.StatusUnprocessableEntity, err.Error())
+			return
 		}
-		if _, err := s.Store.SubmitBuild(r.Context(), b); err != nil {
+	}
+	plans, err := rules.Plans(repo, rules.Push{Ref: req.Ref, Commit: req.Commit, Time: s.now()})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if len(plans) == 0 {
+		writeError(w, http.StatusUnprocessableEntity, "no enabled rule of this repository builds "+req.Ref)
+		return
+	}
+	var builds []model.Build
+	for _, p := range plans {
+		p.Skip = "" // asked for by hand: skip markers do not apply
+		b := webhook.NewBuild(repo, p, req.Ref, req.Commit, s.now())
+		b.Trigger = "manual"
+		if err := s.submit(r, b, model.On(repo.CancelSuperseded, true)); err != nil {
 			s.fail(w, r, err)
 			return
 		}
-		if i == 0 {
-			first = b
+		builds = append(builds, b)
+	}
+	writeJSON(w, http.StatusAccepted, builds[0])
+}
+
+func (s *Server) submit(r *http.Request, b model.Build, supersede bool) error {
+	if _, err := s.Store.SubmitBuild(r.Context(), b); err != nil {
+		return err
+	}
+	if supersede {
+		if _, err := s.Store.Supersede(r.Context(), b); err != nil {
+			s.logger().Warn("cancel superseded builds", "build", b.ID, "err", err)
 		}
 	}
-	writeJSON(w, http.StatusAccepted, first)
+	return nil
+}
+
+func (s *Server) cancelBuild(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	active, err := s.Store.Cancel(r.Context(), id, "cancelled through the API", "")
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	b, err := s.Store.GetBuild(r.Context(), id)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if !active {
+		writeJSON(w, http.StatusConflict, map[string]any{"error": "build already finished: " + b.Status, "build": b})
+		return
+	}
+	writeJSON(w, http.StatusAccepted, b)
+}
+
+// rebuildBuild runs a finished build again. It keeps the original push's
+// place in the ref's order, so rebuilding an old commit never moves a tag
+// away from a newer one.
+func (s *Server) rebuildBuild(w http.ResponseWriter, r *http.Request) {
+	old, err := s.Store.GetBuild(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if !model.Terminal(old.Status) {
+		writeError(w, http.StatusConflict, "build is still "+old.Status)
+		return
+	}
+	now := s.now().UTC()
+	b := model.Build{
+		ID: model.NewID(), RepoID: old.RepoID, Ref: old.Ref, Commit: old.Commit, Status: model.StatusQueued,
+		Image: old.Image, Tags: old.Tags, Rule: old.Rule, Rules: old.Rules, BuildArgs: old.BuildArgs,
+		CloneURL: old.CloneURL, Before: old.Before, Message: old.Message, Trigger: "rebuild",
+		RebuildOf: old.ID, CreatedAt: now, Seq: old.Seq,
+	}
+	if err := s.submit(r, b, false); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, b)
+}
+
+var shaRE = regexp.MustCompile(`^[0-9a-f]{40}$`)
+
+func defaultBranch(repo model.Repo) string {
+	if repo.DefaultBranch != "" {
+		return repo.DefaultBranch
+	}
+	return "main"
 }

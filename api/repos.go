@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/slipway-build/slipway/deploy"
 	"github.com/slipway-build/slipway/model"
@@ -105,6 +106,17 @@ func validateRepo(r model.Repo) error {
 		if err := rules.Validate(i, rule); err != nil {
 			return badRequest{err.Error()}
 		}
+	}
+	if r.BuildTimeout != "" {
+		if d, err := time.ParseDuration(r.BuildTimeout); err != nil || d <= 0 {
+			return badf("build_timeout: want a duration such as 45m, got %q", r.BuildTimeout)
+		}
+	}
+	if r.MaxConcurrentBuilds < 0 {
+		return badf("max_concurrent_builds: must not be negative")
+	}
+	if r.DefaultBranch != "" && strings.ContainsAny(r.DefaultBranch, " ~^:?*[\\") {
+		return badf("default_branch: %q is not a branch name", r.DefaultBranch)
 	}
 	for i, h := range r.Hooks {
 		if err := validateHook(h); err != nil {

@@ -28,11 +28,21 @@ type Request struct {
 	// Dockerfile is the Dockerfile's path on local disk.
 	Dockerfile string
 	// Refs are the full image references to push, e.g. host/acme/demo:latest.
-	Refs      []string
+	Refs []string
+	// Image, when set instead of Refs, is pushed by digest only, so that
+	// the caller decides which tags may move.
+	Image     string
 	Labels    map[string]string
 	BuildArgs map[string]string
 	Target    string
 	Platforms []string
+	// Annotations go on the manifests (and the index of a multi-platform
+	// image).
+	Annotations map[string]string
+	// CacheRef is a registry reference for BuildKit's layer cache
+	// (mode=max); empty means no shared cache.
+	CacheRef   string
+	Provenance bool
 	// Push sends the image to its registry; without it the build is only
 	// checked.
 	Push bool
@@ -55,7 +65,7 @@ type Client struct {
 // Build runs req on BuildKit and writes its progress to log. Cancelling ctx
 // cancels the build.
 func (c Client) Build(ctx context.Context, req Request, log io.Writer) (Result, error) {
-	if len(req.Refs) == 0 {
+	if len(req.Refs) == 0 && req.Image == "" {
 		return Result{}, fmt.Errorf("build: no image reference to push")
 	}
 	solve, err := solveOpt(req, c.auth())
@@ -116,19 +126,38 @@ func solveOpt(req Request, auth session.Attachable) (bk.SolveOpt, error) {
 	for _, k := range sortedKeys(req.BuildArgs) {
 		attrs["build-arg:"+k] = req.BuildArgs[k]
 	}
-	return bk.SolveOpt{
+	if req.Provenance {
+		attrs["attest:provenance"] = "mode=max"
+	}
+	opt := bk.SolveOpt{
 		Frontend:      "dockerfile.v0",
 		FrontendAttrs: attrs,
 		LocalMounts:   map[string]fsutil.FS{"context": ctxFS, "dockerfile": dfFS},
-		Exports: []bk.ExportEntry{{
-			Type: bk.ExporterImage,
-			Attrs: map[string]string{
-				"name": strings.Join(req.Refs, ","),
-				"push": fmt.Sprint(req.Push),
-			},
-		}},
-		Session: []session.Attachable{auth},
-	}, nil
+		Exports:       []bk.ExportEntry{{Type: bk.ExporterImage, Attrs: exportAttrs(req)}},
+		Session:       []session.Attachable{auth},
+	}
+	if req.CacheRef != "" {
+		opt.CacheImports = []bk.CacheOptionsEntry{{Type: "registry", Attrs: map[string]string{"ref": req.CacheRef}}}
+		opt.CacheExports = []bk.CacheOptionsEntry{{Type: "registry", Attrs: map[string]string{"ref": req.CacheRef, "mode": "max"}}}
+	}
+	return opt, nil
+}
+
+func exportAttrs(req Request) map[string]string {
+	attrs := map[string]string{"push": fmt.Sprint(req.Push), "oci-mediatypes": "true"}
+	if req.Image != "" {
+		attrs["name"] = req.Image
+		attrs["push-by-digest"] = "true"
+	} else {
+		attrs["name"] = strings.Join(req.Refs, ",")
+	}
+	for _, k := range sortedKeys(req.Annotations) {
+		attrs["annotation."+k] = req.Annotations[k]
+		if len(req.Platforms) > 1 {
+			attrs["annotation-index."+k] = req.Annotations[k]
+		}
+	}
+	return attrs
 }
 
 func (c Client) auth() session.Attachable {
@@ -167,4 +196,17 @@ func sortedKeys(m map[string]string) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// Prune empties BuildKit's local cache, as `buildctl prune --all` does.
+func (c Client) Prune(ctx context.Context) error {
+	cl, err := bk.New(ctx, c.Addr)
+	if err != nil {
+		return fmt.Errorf("connect to buildkit at %s: %w", c.Addr, err)
+	}
+	defer cl.Close()
+	if err := cl.Prune(ctx, nil, bk.PruneAll); err != nil {
+		return fmt.Errorf("prune buildkit cache: %w", err)
+	}
+	return nil
 }

@@ -15,12 +15,15 @@ const (
 	StatusSucceeded = "succeeded"
 	StatusFailed    = "failed"
 	StatusCancelled = "cancelled"
+	// StatusSkipped is a push that asked for no build: a skip marker in the
+	// commit message, or only changes that the rule's path filters ignore.
+	StatusSkipped = "skipped"
 )
 
 // Terminal reports whether a build in this status will never change again.
 func Terminal(status string) bool {
 	switch status {
-	case StatusSucceeded, StatusFailed, StatusCancelled:
+	case StatusSucceeded, StatusFailed, StatusCancelled, StatusSkipped:
 		return true
 	}
 	return false
@@ -28,25 +31,57 @@ func Terminal(status string) bool {
 
 // Repo is a connected Git repository and what to build from it.
 type Repo struct {
-	ID            string    `json:"id"`
-	Provider      string    `json:"provider"`
-	FullName      string    `json:"full_name"`
-	CloneURL      string    `json:"clone_url,omitempty"`
-	WebhookSecret string    `json:"webhook_secret,omitempty"`
-	Image         string    `json:"image"`
-	Rules         []Rule    `json:"rules"`
-	Hooks         []Hook    `json:"hooks,omitempty"`
-	CreatedAt     time.Time `json:"created_at"`
+	ID            string `json:"id"`
+	Provider      string `json:"provider"`
+	FullName      string `json:"full_name"`
+	CloneURL      string `json:"clone_url,omitempty"`
+	WebhookSecret string `json:"webhook_secret,omitempty"`
+	Image         string `json:"image"`
+	// DefaultBranch is the branch that also tags "latest"; empty means the
+	// one the Git host reports, else "main".
+	DefaultBranch          string `json:"default_branch,omitempty"`
+	LatestForDefaultBranch *bool  `json:"latest_for_default_branch,omitempty"`
+	// CancelSuperseded cancels queued and running builds of a ref when a
+	// newer push to it arrives (default true).
+	CancelSuperseded *bool `json:"cancel_superseded,omitempty"`
+	// BuildTimeout is a Go duration such as "45m" (default 60m).
+	BuildTimeout string `json:"build_timeout,omitempty"`
+	// MaxConcurrentBuilds limits builds of this repository at once (0: no
+	// limit beyond the workers').
+	MaxConcurrentBuilds int       `json:"max_concurrent_builds,omitempty"`
+	Rules               []Rule    `json:"rules"`
+	Hooks               []Hook    `json:"hooks,omitempty"`
+	CreatedAt           time.Time `json:"created_at"`
 }
 
-// Rule says which refs build and under which tags the image is pushed.
-type Rule struct {
-	SourceType string   `json:"source_type"`
-	Source     string   `json:"source"`
-	Tags       []string `json:"tags"`
-	Dockerfile string   `json:"dockerfile,omitempty"`
-	Context    string   `json:"context,omitempty"`
+// On reports a tri-state flag's value, def when unset.
+func On(flag *bool, def bool) bool {
+	if flag == nil {
+		return def
+	}
+	return *flag
 }
+
+// Rule says which refs build, how, and under which tags the image is pushed.
+type Rule struct {
+	SourceType string            `json:"source_type"`
+	Source     string            `json:"source"`
+	Tags       []string          `json:"tags"`
+	Dockerfile string            `json:"dockerfile,omitempty"`
+	Context    string            `json:"context,omitempty"`
+	Target     string            `json:"target,omitempty"`
+	BuildArgs  map[string]string `json:"build_args,omitempty"`
+	// Platforms is a comma-separated list such as "linux/amd64,linux/arm64".
+	Platforms    string   `json:"platforms,omitempty"`
+	Enabled      *bool    `json:"enabled,omitempty"`
+	Cache        *bool    `json:"cache,omitempty"`
+	IncludePaths []string `json:"include_paths,omitempty"`
+	IgnorePaths  []string `json:"ignore_paths,omitempty"`
+	Provenance   bool     `json:"provenance,omitempty"`
+}
+
+// IsUnfiltered reports whether the rule builds whatever files changed.
+func (r Rule) IsUnfiltered() bool { return len(r.IncludePaths) == 0 && len(r.IgnorePaths) == 0 }
 
 // Hook is an outbound deploy webhook, called after every successful build.
 type Hook struct {
@@ -67,25 +102,44 @@ func (r Repo) Public() Repo {
 
 // Build is one run of one rule against one commit.
 type Build struct {
-	ID         string     `json:"id"`
-	RepoID     string     `json:"repo_id"`
-	Ref        string     `json:"ref"`
-	Commit     string     `json:"commit"`
-	Status     string     `json:"status"`
-	Image      string     `json:"image"`
-	Tags       []string   `json:"tags"`
-	Digest     string     `json:"digest,omitempty"`
-	Error      string     `json:"error,omitempty"`
-	Rule       Rule       `json:"rule"`
-	CloneURL   string     `json:"clone_url"`
-	Pusher     string     `json:"pusher,omitempty"`
-	Trigger    string     `json:"trigger"`
-	DeliveryID string     `json:"delivery_id,omitempty"`
-	CreatedAt  time.Time  `json:"created_at"`
-	StartedAt  *time.Time `json:"started_at,omitempty"`
-	FinishedAt *time.Time `json:"finished_at,omitempty"`
-	Attempts   int        `json:"attempts,omitempty"`
-	Deliveries []Delivery `json:"deliveries,omitempty"`
+	ID     string   `json:"id"`
+	RepoID string   `json:"repo_id"`
+	Ref    string   `json:"ref"`
+	Commit string   `json:"commit"`
+	Status string   `json:"status"`
+	Image  string   `json:"image"`
+	Tags   []string `json:"tags"`
+	Digest string   `json:"digest,omitempty"`
+	Error  string   `json:"error,omitempty"`
+	Rule   Rule     `json:"rule"`
+	// Rules are the indexes of the repository's rules this build serves;
+	// rules that build the same thing share one build.
+	Rules     []int             `json:"rules,omitempty"`
+	BuildArgs map[string]string `json:"build_args,omitempty"`
+	Before    string            `json:"before,omitempty"`
+	Message   string            `json:"message,omitempty"`
+	// DiffFilter says the Git host did not list every changed file, so the
+	// worker applies the rule's path filters to a diff of Before..Commit.
+	DiffFilter bool `json:"diff_filter,omitempty"`
+	// Reason explains a skipped or cancelled build.
+	Reason       string `json:"reason,omitempty"`
+	SupersededBy string `json:"superseded_by,omitempty"`
+	// SkippedTags were not moved because a newer build of the ref had
+	// already pushed them.
+	SkippedTags []string `json:"skipped_tags,omitempty"`
+	// Seq orders pushes of one ref: a later push has a larger Seq.
+	Seq             int64      `json:"seq"`
+	CancelRequested bool       `json:"cancel_requested,omitempty"`
+	CloneURL        string     `json:"clone_url"`
+	Pusher          string     `json:"pusher,omitempty"`
+	Trigger         string     `json:"trigger"`
+	RebuildOf       string     `json:"rebuild_of,omitempty"`
+	DeliveryID      string     `json:"delivery_id,omitempty"`
+	CreatedAt       time.Time  `json:"created_at"`
+	StartedAt       *time.Time `json:"started_at,omitempty"`
+	FinishedAt      *time.Time `json:"finished_at,omitempty"`
+	Attempts        int        `json:"attempts,omitempty"`
+	Deliveries      []Delivery `json:"deliveries,omitempty"`
 }
 
 // Delivery records the attempts to call one deploy hook for a build.

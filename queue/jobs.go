@@ -41,7 +41,7 @@ func (j Job) Extend() error { return j.msg.InProgress() }
 
 // SubmitBuild durably queues a build job and then records the build as
 // queued. The job carries the whole build, so a worker can proceed even if
-// the record write is lost. It reports whether the job was a duplicate.
+// the record write is lost. It reports whether the build was seen before.
 func (s *Store) SubmitBuild(ctx context.Context, b model.Build) (bool, error) {
 	raw, err := json.Marshal(b)
 	if err != nil {
@@ -51,10 +51,20 @@ func (s *Store) SubmitBuild(ctx context.Context, b model.Build) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("queue build %s: %w", b.ID, err)
 	}
-	if _, err := s.CreateBuild(ctx, b); err != nil {
+	created, err := s.CreateBuild(ctx, b)
+	if err != nil {
 		return ack.Duplicate, err
 	}
-	return ack.Duplicate, nil
+	if ack.Duplicate || created {
+		return ack.Duplicate, nil
+	}
+	// The record exists: either a worker already took this very job (same
+	// Seq), or this is a repeat older than the de-duplication window.
+	stored, err := s.GetBuild(ctx, b.ID)
+	if err != nil {
+		return false, err
+	}
+	return stored.Seq != b.Seq, nil
 }
 
 // HookJob asks for one deploy hook of one build to be called.

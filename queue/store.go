@@ -23,6 +23,7 @@ const (
 	LogsStream   = "SLIPWAY_LOGS"
 	reposBucket  = "slipway_repos"
 	buildsBucket = "slipway_builds"
+	refsBucket   = "slipway_refs"
 	jobsSubject  = "slipway.jobs.build"
 	hooksSubject = "slipway.hooks.deliver"
 	logsPrefix   = "slipway.logs."
@@ -37,6 +38,8 @@ const (
 	MaxDeliver = 10
 )
 
+func nowUTC() time.Time { return time.Now().UTC() }
+
 // ErrNotFound is returned for a missing repository or build.
 var ErrNotFound = errors.New("not found")
 
@@ -47,6 +50,7 @@ type Store struct {
 	JS     jetstream.JetStream
 	repos  jetstream.KeyValue
 	builds jetstream.KeyValue
+	refs   jetstream.KeyValue // newest push per ref, owner per tag
 	logs   jetstream.Stream
 }
 
@@ -79,6 +83,9 @@ func Open(ctx context.Context, nc *nats.Conn, replicas int) (*Store, error) {
 		return nil, err
 	}
 	if s.builds, err = bucket(ctx, js, buildsBucket, replicas); err != nil {
+		return nil, err
+	}
+	if s.refs, err = bucket(ctx, js, refsBucket, replicas); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -240,8 +247,9 @@ func (s *Store) UpdateBuild(ctx context.Context, id string, change func(*model.B
 		if err == nil {
 			return b, nil
 		}
-		var apiErr *jetstream.APIError
-		if !errors.As(err, &apiErr) || apiErr.ErrorCode != jetstream.JSErrCodeStreamWrongLastSequence {
+		// A lost race is error code 10071 on one server but 10164 on a
+		// replicated stream; ErrKeyRevisionMismatch matches both.
+		if !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
 			return b, fmt.Errorf("update build %s: %w", id, err)
 		}
 		// Someone else wrote in between: read again and re-apply.

@@ -1,43 +1,151 @@
-// Package rules decides which of a repository's build rules a pushed ref
-// triggers and which tags the resulting image gets.
+// Package rules decides which of a repository's build rules a push
+// triggers, which tags and build arguments each build gets, and which pushes
+// build nothing (skip markers, path filters).
 package rules
 
 import (
 	"fmt"
+	"regexp"
+	"sort"
 	"strings"
+	"time"
 
 	"github.com/slipway-build/slipway/model"
 )
 
-// Match is one rule triggered by a ref.
-type Match struct {
-	Index int
-	Rule  model.Rule
-	Tags  []string
-}
-
 // Ref splits a full Git ref into its kind ("branch" or "tag") and short name.
 func Ref(ref string) (kind, name string) {
 	switch {
-	case strings.HasPrefix(ref, "refs/heads/"):
+	case strings.HasPrefix(ref, "refs/heads/") && len(ref) > len("refs/heads/"):
 		return "branch", strings.TrimPrefix(ref, "refs/heads/")
-	case strings.HasPrefix(ref, "refs/tags/"):
+	case strings.HasPrefix(ref, "refs/tags/") && len(ref) > len("refs/tags/"):
 		return "tag", strings.TrimPrefix(ref, "refs/tags/")
 	}
 	return "", ref
 }
 
-// Find returns the rules of repo that ref triggers, in rule order.
-func Find(repo model.Repo, ref string) []Match {
-	kind, name := Ref(ref)
-	var out []Match
-	for i, r := range repo.Rules {
-		if r.SourceType != kind || r.Source != name {
-			continue
-		}
-		out = append(out, Match{Index: i, Rule: withDefaults(r), Tags: r.Tags})
+// Compiled is a rule with its pattern, templates and filters parsed.
+type Compiled struct {
+	Rule    model.Rule // with defaults applied
+	source  *regexp.Regexp
+	tags    []Template
+	args    map[string]Template
+	Filters Filters
+}
+
+// Compile checks and parses rule i; errors name the field, e.g.
+// "rules[2].source: ...".
+func Compile(i int, r model.Rule) (*Compiled, error) {
+	r = withDefaults(r)
+	c := &Compiled{Rule: r, args: map[string]Template{}}
+	field := func(name string, err error) error { return fmt.Errorf("rules[%d].%s: %w", i, name, err) }
+	switch r.SourceType {
+	case "branch", "tag":
+	default:
+		return nil, field("source_type", fmt.Errorf("want \"branch\" or \"tag\", got %q", r.SourceType))
 	}
-	return out
+	if strings.TrimSpace(r.Source) == "" {
+		return nil, field("source", fmt.Errorf("must not be empty"))
+	}
+	if pattern, ok := regexSource(r.Source); ok {
+		re, err := regexp.Compile("^(?:" + pattern + ")$")
+		if err != nil {
+			return nil, field("source", fmt.Errorf("regular expression %s does not compile: %v", r.Source, err))
+		}
+		c.source = re
+	}
+	if len(r.Tags) == 0 {
+		return nil, field("tags", fmt.Errorf("at least one tag template is needed"))
+	}
+	for j, src := range r.Tags {
+		t, err := ParseTemplate(src)
+		if err != nil {
+			return nil, field(fmt.Sprintf("tags[%d]", j), err)
+		}
+		c.tags = append(c.tags, t)
+	}
+	for k, src := range r.BuildArgs {
+		if !argNameRE.MatchString(k) {
+			return nil, field("build_args", fmt.Errorf("%q is not a valid build argument name", k))
+		}
+		t, err := ParseTemplate(src)
+		if err != nil {
+			return nil, field("build_args."+k, err)
+		}
+		c.args[k] = t
+	}
+	if err := checkPaths(r); err != nil {
+		return nil, field(err.field, err.err)
+	}
+	if err := checkPlatforms(r.Platforms); err != nil {
+		return nil, field("platforms", err)
+	}
+	var err error
+	if c.Filters.Include, err = globs(r.IncludePaths); err != nil {
+		return nil, field("include_paths", err)
+	}
+	if c.Filters.Ignore, err = globs(r.IgnorePaths); err != nil {
+		return nil, field("ignore_paths", err)
+	}
+	return c, nil
+}
+
+var (
+	argNameRE  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	platformRE = regexp.MustCompile(`^[a-z0-9]+/[a-z0-9_]+(/[a-z0-9]+)?$`)
+)
+
+// regexSource reports whether a source is written /.../ and returns the
+// pattern inside.
+func regexSource(s string) (string, bool) {
+	if len(s) >= 2 && strings.HasPrefix(s, "/") && strings.HasSuffix(s, "/") {
+		return s[1 : len(s)-1], true
+	}
+	return "", false
+}
+
+type pathError struct {
+	field string
+	err   error
+}
+
+func checkPaths(r model.Rule) *pathError {
+	for _, p := range []struct{ field, v string }{{"dockerfile", r.Dockerfile}, {"context", r.Context}} {
+		if strings.HasPrefix(p.v, "/") || strings.Contains("/"+p.v+"/", "/../") {
+			return &pathError{p.field, fmt.Errorf("%q must be a path inside the repository", p.v)}
+		}
+	}
+	return nil
+}
+
+func checkPlatforms(s string) error {
+	if s == "" {
+		return nil
+	}
+	for _, p := range strings.Split(s, ",") {
+		if !platformRE.MatchString(strings.TrimSpace(p)) {
+			return fmt.Errorf("%q is not os/arch[/variant]", strings.TrimSpace(p))
+		}
+	}
+	return nil
+}
+
+func globs(patterns []string) ([]Glob, error) {
+	var out []Glob
+	for _, p := range patterns {
+		g, err := ParseGlob(p)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, g)
+	}
+	return out, nil
+}
+
+// Validate checks rule i as the API receives it.
+func Validate(i int, r model.Rule) error {
+	_, err := Compile(i, r)
+	return err
 }
 
 func withDefaults(r model.Rule) model.Rule {
@@ -50,42 +158,185 @@ func withDefaults(r model.Rule) model.Rule {
 	return r
 }
 
-// Validate checks a rule as the API receives it; the error names the field.
-func Validate(i int, r model.Rule) error {
-	switch r.SourceType {
-	case "branch", "tag":
-	default:
-		return fmt.Errorf("rules[%d].source_type: want \"branch\" or \"tag\", got %q", i, r.SourceType)
+// match reports whether the rule builds a ref of this kind and name, with
+// the regex groups.
+func (c *Compiled) match(kind, name string) ([]string, bool) {
+	if c.Rule.SourceType != kind {
+		return nil, false
 	}
-	if strings.TrimSpace(r.Source) == "" {
-		return fmt.Errorf("rules[%d].source: must not be empty", i)
+	if c.source == nil {
+		return []string{name}, c.Rule.Source == name
 	}
-	if len(r.Tags) == 0 {
-		return fmt.Errorf("rules[%d].tags: at least one tag is needed", i)
-	}
-	for j, t := range r.Tags {
-		if !validTag(t) {
-			return fmt.Errorf("rules[%d].tags[%d]: %q is not a valid image tag", i, j, t)
-		}
-	}
-	for _, p := range []struct{ field, v string }{{"dockerfile", r.Dockerfile}, {"context", r.Context}} {
-		if strings.HasPrefix(p.v, "/") || strings.Contains("/"+p.v+"/", "/../") {
-			return fmt.Errorf("rules[%d].%s: %q must be a path inside the repository", i, p.field, p.v)
-		}
-	}
-	return nil
+	m := c.source.FindStringSubmatch(name)
+	return m, m != nil
 }
 
-// validTag follows the OCI distribution spec: [A-Za-z0-9_][A-Za-z0-9._-]{0,127}.
-func validTag(t string) bool {
-	if t == "" || len(t) > 128 || t[0] == '.' || t[0] == '-' {
+// Push is what the rules are evaluated against.
+type Push struct {
+	Ref     string
+	Commit  string
+	Message string
+	// DefaultBranch is what the Git host reports; the repository's own
+	// setting wins.
+	DefaultBranch string
+	Time          time.Time
+	Files         []string
+	FilesComplete bool
+}
+
+// Plan is one build a push asks for.
+type Plan struct {
+	Rules     []int
+	Rule      model.Rule
+	Tags      []string
+	BuildArgs map[string]string
+	// Skip explains why this plan builds nothing; it is recorded as a
+	// skipped build.
+	Skip string
+	// NeedsDiff says the host did not list every changed file, so the
+	// worker must diff before and after to apply the path filters.
+	NeedsDiff bool
+}
+
+// Plans returns the builds a push asks for, in rule order. Matching rules
+// that would build the same image share one plan with the union of their
+// tags.
+func Plans(repo model.Repo, p Push) ([]Plan, error) {
+	kind, name := Ref(p.Ref)
+	if kind == "" {
+		return nil, nil
+	}
+	vars := Vars{Kind: kind, Name: name, SHA: p.Commit, Time: p.Time}
+	skip := SkipReason(p.Message)
+	var plans []Plan
+	for i, r := range repo.Rules {
+		c, err := Compile(i, r)
+		if err != nil {
+			return nil, err
+		}
+		if !model.On(r.Enabled, true) {
+			continue
+		}
+		groups, ok := c.match(kind, name)
+		if !ok {
+			continue
+		}
+		v := vars
+		v.Groups = groups
+		plan := Plan{Rules: []int{i}, Rule: c.Rule, Tags: c.renderTags(v, latestToo(repo, p, kind, name)), BuildArgs: c.renderArgs(v), Skip: skip}
+		if plan.Skip == "" && !c.Filters.Empty() {
+			if p.FilesComplete {
+				if ok, why := c.Filters.Pass(p.Files); !ok {
+					plan.Skip = why
+				}
+			} else {
+				plan.NeedsDiff = true
+			}
+		}
+		plans = merge(plans, plan)
+	}
+	return plans, nil
+}
+
+func latestToo(repo model.Repo, p Push, kind, name string) bool {
+	if kind != "branch" || !model.On(repo.LatestForDefaultBranch, true) {
 		return false
 	}
-	for _, c := range t {
-		ok := c == '_' || c == '.' || c == '-' || ('a' <= c && c <= 'z') || ('A' <= c && c <= 'Z') || ('0' <= c && c <= '9')
-		if !ok {
+	def := repo.DefaultBranch
+	if def == "" {
+		def = p.DefaultBranch
+	}
+	if def == "" {
+		def = "main"
+	}
+	return name == def
+}
+
+// renderTags renders, sanitises and de-duplicates the rule's tags. A
+// pre-release never gets "latest"; if nothing is left, the short commit is
+// the tag.
+func (c *Compiled) renderTags(v Vars, latest bool) []string {
+	var out []string
+	seen := map[string]bool{}
+	add := func(tag string) {
+		tag = SanitizeTag(tag)
+		if tag == "" || seen[tag] || (tag == "latest" && IsPrerelease(v)) {
+			return
+		}
+		seen[tag] = true
+		out = append(out, tag)
+	}
+	for _, t := range c.tags {
+		add(t.Render(v))
+	}
+	if len(out) == 0 {
+		add(v.SHA[:min(7, len(v.SHA))])
+	}
+	if latest {
+		add("latest")
+	}
+	return out
+}
+
+func (c *Compiled) renderArgs(v Vars) map[string]string {
+	if len(c.args) == 0 {
+		return nil
+	}
+	out := map[string]string{}
+	for k, t := range c.args {
+		out[k] = t.Render(v)
+	}
+	return out
+}
+
+// merge adds p to plans, folding it into an earlier plan that builds the
+// same image.
+func merge(plans []Plan, p Plan) []Plan {
+	for i := range plans {
+		if plans[i].Skip == p.Skip && sameBuild(plans[i], p) {
+			plans[i].Rules = append(plans[i].Rules, p.Rules...)
+			for _, t := range p.Tags {
+				if !contains(plans[i].Tags, t) {
+					plans[i].Tags = append(plans[i].Tags, t)
+				}
+			}
+			return plans
+		}
+	}
+	return append(plans, p)
+}
+
+func sameBuild(a, b Plan) bool {
+	return a.Rule.Dockerfile == b.Rule.Dockerfile && a.Rule.Context == b.Rule.Context &&
+		a.Rule.Target == b.Rule.Target && a.Rule.Platforms == b.Rule.Platforms &&
+		model.On(a.Rule.Cache, true) == model.On(b.Rule.Cache, true) && a.Rule.Provenance == b.Rule.Provenance &&
+		a.NeedsDiff == b.NeedsDiff && sameArgs(a.BuildArgs, b.BuildArgs) &&
+		strings.Join(a.Rule.IncludePaths, "\x00") == strings.Join(b.Rule.IncludePaths, "\x00") &&
+		strings.Join(a.Rule.IgnorePaths, "\x00") == strings.Join(b.Rule.IgnorePaths, "\x00")
+}
+
+func sameArgs(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	keys := make([]string, 0, len(a))
+	for k := range a {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if bv, ok := b[k]; !ok || bv != a[k] {
 			return false
 		}
 	}
 	return true
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
 }

@@ -1,19 +1,51 @@
 #!/usr/bin/env bash
-# Installs the Debian packages Slipway's tests need, when they are missing.
+# Installs what Slipway's tests need beyond Go: Debian packages, Debian's
+# static arm64 busybox (the offline base image for multi-platform builds) and
+# qemu's binfmt registration so BuildKit can run arm64 steps.
 set -euo pipefail
-need=()
-command -v git >/dev/null || need+=(git)
-dpkg -s busybox-static >/dev/null 2>&1 || need+=(busybox-static)
-dpkg -s qemu-user-static >/dev/null 2>&1 || need+=(qemu-user-static)
-dpkg -s libseccomp-dev >/dev/null 2>&1 || need+=(libseccomp-dev)
-command -v pkg-config >/dev/null || need+=(pkg-config)
-command -v gcc >/dev/null || need+=(gcc)
-if [ ${#need[@]} -gt 0 ]; then
+cd "$(dirname "$0")/.."
+
+as_root() {
   if [ "$(id -u)" != 0 ]; then
-    echo "deps: need root to install: ${need[*]}" >&2
+    echo "deps: need root to $*" >&2
     exit 1
   fi
+}
+
+need=()
+command -v git >/dev/null || need+=(git)
+command -v gcc >/dev/null || need+=(gcc)
+command -v pkg-config >/dev/null || need+=(pkg-config)
+for pkg in busybox-static qemu-user-static libseccomp-dev; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  as_root "install ${need[*]}"
   echo "deps: installing ${need[*]}"
   apt-get update -q
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need[@]}"
 fi
+
+# arm64 busybox, unpacked from Debian's package into bin/.
+if [ ! -x bin/busybox-arm64 ]; then
+  as_root "fetch busybox-static:arm64"
+  if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+    dpkg --add-architecture arm64
+    apt-get update -q
+  fi
+  tmp=$(mktemp -d)
+  (cd "$tmp" && apt-get download -q busybox-static:arm64 || { apt-get update -q && apt-get download -q busybox-static:arm64; })
+  dpkg-deb -x "$tmp"/busybox-static_*_arm64.deb "$tmp/x"
+  mkdir -p bin
+  cp "$tmp/x/bin/busybox" bin/busybox-arm64
+  rm -rf "$tmp"
+fi
+
+# qemu-aarch64 in binfmt_misc (no systemd here to do it at boot).
+binfmt=/proc/sys/fs/binfmt_misc
+if [ ! -e "$binfmt/qemu-aarch64" ]; then
+  as_root "register qemu-aarch64 with binfmt_misc"
+  [ -e "$binfmt/register" ] || mount -t binfmt_misc binfmt_misc "$binfmt"
+  cat /usr/lib/binfmt.d/qemu-aarch64.conf > "$binfmt/register"
+fi
+echo "deps: ready (git, busybox amd64+arm64, qemu-aarch64 binfmt, libseccomp)"

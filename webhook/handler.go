@@ -21,9 +21,14 @@ type Repos interface {
 	FindRepo(ctx context.Context, provider, fullName string) (model.Repo, error)
 }
 
-// Queue stores builds durably; it reports a build it had already seen.
+// Queue stores builds durably.
 type Queue interface {
+	// SubmitBuild queues a build; duplicate reports one seen before.
 	SubmitBuild(ctx context.Context, b model.Build) (duplicate bool, err error)
+	// CreateBuild records a build that will not run (skipped).
+	CreateBuild(ctx context.Context, b model.Build) (bool, error)
+	// Supersede cancels the builds of older pushes to b's ref.
+	Supersede(ctx context.Context, b model.Build) ([]string, error)
 }
 
 // Handler serves /hooks/{provider}.
@@ -93,57 +98,99 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusAccepted, map[string]any{"builds": []string{}, "ignored": "event " + ev.RawKind + " does not build"})
 		return
 	}
-	ids, err := h.submit(r.Context(), repo, ev)
+	ans, err := h.submit(r.Context(), repo, ev, log)
 	if err != nil {
 		h.rejectLog(w, log, http.StatusServiceUnavailable, "queue builds: "+err.Error())
 		return
 	}
-	log.Info("webhook accepted", "builds", ids)
-	writeJSON(w, http.StatusAccepted, map[string]any{"builds": ids})
+	log.Info("webhook accepted", "builds", ans.Builds, "skipped", ans.Skipped)
+	writeJSON(w, http.StatusAccepted, ans)
 }
 
-func (h *Handler) submit(ctx context.Context, repo model.Repo, ev Event) ([]string, error) {
-	ids := []string{}
+// Answer is what a webhook answers: the queued builds and the recorded
+// skipped ones.
+type Answer struct {
+	Builds  []string `json:"builds"`
+	Skipped []string `json:"skipped,omitempty"`
+}
+
+func (h *Handler) submit(ctx context.Context, repo model.Repo, ev Event, log *slog.Logger) (Answer, error) {
+	ans := Answer{Builds: []string{}}
+	now := h.now()
 	for _, push := range ev.Pushes {
 		if push.Deleted {
 			continue
 		}
-		for _, b := range Builds(repo, push, ev.DeliveryID, h.now()) {
-			if _, err := h.Queue.SubmitBuild(ctx, b); err != nil {
-				return nil, err
+		builds, err := Builds(repo, push, ev.DeliveryID, now)
+		if err != nil {
+			return ans, err
+		}
+		for _, b := range builds {
+			if b.Status == model.StatusSkipped {
+				if _, err := h.Queue.CreateBuild(ctx, b); err != nil {
+					return ans, err
+				}
+				ans.Skipped = append(ans.Skipped, b.ID)
+				continue
 			}
-			ids = append(ids, b.ID)
+			dup, err := h.Queue.SubmitBuild(ctx, b)
+			if err != nil {
+				return ans, err
+			}
+			ans.Builds = append(ans.Builds, b.ID)
+			if dup || !model.On(repo.CancelSuperseded, true) {
+				continue
+			}
+			// The push is stored; failing to cancel older builds only
+			// costs time, and tags never move backwards anyway.
+			if cancelled, err := h.Queue.Supersede(ctx, b); err != nil {
+				log.Warn("cancel superseded builds", "err", err)
+			} else if len(cancelled) > 0 {
+				log.Info("cancelled superseded builds", "ref", b.Ref, "cancelled", cancelled, "by", b.ID)
+			}
 		}
 	}
-	return ids, nil
+	return ans, nil
 }
 
 // Builds turns a push into the builds its matching rules ask for. Build ids
 // derive from the delivery, so a redelivered webhook names the same builds.
-func Builds(repo model.Repo, push Push, deliveryID string, now time.Time) []model.Build {
-	var out []model.Build
-	for _, m := range rules.Find(repo, push.Ref) {
-		cloneURL := repo.CloneURL
-		if cloneURL == "" {
-			cloneURL = push.CloneURL
-		}
-		out = append(out, model.Build{
-			ID:         BuildID(repo.ID, deliveryID, push.Ref, push.After, m.Index),
-			RepoID:     repo.ID,
-			Ref:        push.Ref,
-			Commit:     push.After,
-			Status:     model.StatusQueued,
-			Image:      repo.Image,
-			Tags:       m.Tags,
-			Rule:       m.Rule,
-			CloneURL:   cloneURL,
-			Pusher:     push.Pusher,
-			Trigger:    "webhook",
-			DeliveryID: deliveryID,
-			CreatedAt:  now.UTC(),
-		})
+func Builds(repo model.Repo, push Push, deliveryID string, now time.Time) ([]model.Build, error) {
+	plans, err := rules.Plans(repo, rules.Push{
+		Ref: push.Ref, Commit: push.After, Message: push.Message, DefaultBranch: push.DefaultBranch,
+		Time: now, Files: push.Files, FilesComplete: push.FilesComplete,
+	})
+	if err != nil {
+		return nil, err
 	}
-	return out
+	cloneURL := repo.CloneURL
+	if cloneURL == "" {
+		cloneURL = push.CloneURL
+	}
+	var out []model.Build
+	for _, p := range plans {
+		b := NewBuild(repo, p, push.Ref, push.After, now)
+		b.ID = BuildID(repo.ID, deliveryID, push.Ref, push.After, p.Rules[0])
+		b.CloneURL, b.Pusher, b.Trigger, b.DeliveryID = cloneURL, push.Pusher, "webhook", deliveryID
+		b.Before, b.Message, b.DiffFilter = push.Before, push.Message, p.NeedsDiff
+		out = append(out, b)
+	}
+	return out, nil
+}
+
+// NewBuild makes the record of one plan; a plan that skips is recorded
+// finished.
+func NewBuild(repo model.Repo, p rules.Plan, ref, commit string, now time.Time) model.Build {
+	now = now.UTC()
+	b := model.Build{
+		ID: model.NewID(), RepoID: repo.ID, Ref: ref, Commit: commit, Status: model.StatusQueued,
+		Image: repo.Image, Tags: p.Tags, Rule: p.Rule, Rules: p.Rules, BuildArgs: p.BuildArgs,
+		CloneURL: repo.CloneURL, CreatedAt: now, Seq: now.UnixNano(),
+	}
+	if p.Skip != "" {
+		b.Status, b.Reason, b.FinishedAt = model.StatusSkipped, p.Skip, &now
+	}
+	return b
 }
 
 // BuildID is deterministic in its inputs.

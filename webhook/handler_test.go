@@ -80,6 +80,13 @@ func (q *fakeQueue) SubmitBuild(_ context.Context, b model.Build) (bool, error) 
 	return false, nil
 }
 
+func (q *fakeQueue) CreateBuild(ctx context.Context, b model.Build) (bool, error) {
+	dup, err := q.SubmitBuild(ctx, b)
+	return !dup, err
+}
+
+func (q *fakeQueue) Supersede(context.Context, model.Build) ([]string, error) { return nil, nil }
+
 func (q *fakeQueue) queued() []model.Build {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -227,6 +234,8 @@ func TestHandlerPushBranchQueuesBuild(t *testing.T) {
 		Rule:     model.Rule{SourceType: "branch", Source: "main", Tags: []string{"latest", "main"}, Dockerfile: "Dockerfile", Context: "."},
 		CloneURL: internal, // the repository's own URL beats the payload's
 		Pusher:   "mona", Trigger: "webhook", DeliveryID: id, CreatedAt: now,
+		Rules: []int{0}, Before: "9b2c6f0a1d4e8b7c3a5f2e1d0c9b8a7f6e5d4c3b",
+		Message: "Bump base image to alpine 3.19\n\nThe old one is out of support.", Seq: now.UnixNano(),
 	}
 	if !reflect.DeepEqual(queued[0], want) {
 		t.Errorf("queued build =\n %+v\nwant\n %+v", queued[0], want)
@@ -295,7 +304,7 @@ func TestHandlerFormEncodedPush(t *testing.T) {
 func TestHandlerRedeliveryNamesSameBuilds(t *testing.T) {
 	e := newEnv(t)
 	r := demoRepo()
-	r.Rules = append(r.Rules, model.Rule{SourceType: "branch", Source: "main", Tags: []string{"edge"}})
+	r.Rules = append(r.Rules, model.Rule{SourceType: "branch", Source: "main", Tags: []string{"edge"}, Dockerfile: "edge.Dockerfile"})
 	e.repos.repos["github:acme/demo"] = r
 	d := delivery{event: "push", id: "72d3162e-cc78-11e3-81ab-4c9367dc0958", body: fixture(t, "push-branch.json")}
 
@@ -415,7 +424,7 @@ func TestHandlerIgnoredEventSaysWhy(t *testing.T) {
 func TestHandlerQueueFailsMidway(t *testing.T) {
 	e := newEnv(t)
 	r := demoRepo()
-	r.Rules = append(r.Rules, model.Rule{SourceType: "branch", Source: "main", Tags: []string{"edge"}})
+	r.Rules = append(r.Rules, model.Rule{SourceType: "branch", Source: "main", Tags: []string{"edge"}, Dockerfile: "edge.Dockerfile"})
 	e.repos.repos["github:acme/demo"] = r
 	e.queue.failAt = 2
 	d := delivery{event: "push", id: "d1", body: fixture(t, "push-branch.json")}

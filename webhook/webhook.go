@@ -35,6 +35,12 @@ type Push struct {
 	Pusher   string
 	Message  string // head commit message
 	CloneURL string
+	// DefaultBranch is the repository's default branch as the host reports it.
+	DefaultBranch string
+	// Files are the paths the push changed; FilesComplete says the host
+	// listed all of them (not for new branches, forced or huge pushes).
+	Files         []string
+	FilesComplete bool
 }
 
 // Provider is one Git host's webhook dialect.

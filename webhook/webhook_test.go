@@ -90,18 +90,23 @@ func TestBuilds(t *testing.T) {
 		repoCloneURL string
 		push         Push
 		wantRules    []int
+		wantTags     [][]string
 		wantCloneURL string
 	}{
-		{"two rules on main, payload clone url", "", push, []int{0, 2}, "https://github.com/acme/demo.git"},
-		{"repo clone url wins", "git@github.com:acme/demo.git", push, []int{0, 2}, "git@github.com:acme/demo.git"},
-		{"tag", "", Push{Ref: "refs/tags/v1.2.0", After: "aa", CloneURL: "u"}, []int{1}, "u"},
-		{"no rule", "", Push{Ref: "refs/heads/dev", After: "aa", CloneURL: "u"}, nil, ""},
+		// main is the default branch, so every rule's build also tags latest.
+		{"two rules on main, payload clone url", "", push, []int{0, 2}, [][]string{{"latest"}, {"edge", "latest"}}, "https://github.com/acme/demo.git"},
+		{"repo clone url wins", "git@github.com:acme/demo.git", push, []int{0, 2}, [][]string{{"latest"}, {"edge", "latest"}}, "git@github.com:acme/demo.git"},
+		{"tag", "", Push{Ref: "refs/tags/v1.2.0", After: "aa", CloneURL: "u"}, []int{1}, [][]string{{"1.2.0"}}, "u"},
+		{"no rule", "", Push{Ref: "refs/heads/dev", After: "aa", CloneURL: "u"}, nil, nil, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := repo
 			r.CloneURL = tt.repoCloneURL
-			got := Builds(r, tt.push, "d1", now)
+			got, err := Builds(r, tt.push, "d1", now)
+			if err != nil {
+				t.Fatal(err)
+			}
 			if len(got) != len(tt.wantRules) {
 				t.Fatalf("got %d builds, want %d: %+v", len(got), len(tt.wantRules), got)
 			}
@@ -117,9 +122,9 @@ func TestBuilds(t *testing.T) {
 				want := model.Build{
 					ID: BuildID("r1", "d1", tt.push.Ref, tt.push.After, idx), RepoID: "r1",
 					Ref: tt.push.Ref, Commit: tt.push.After, Status: model.StatusQueued,
-					Image: "127.0.0.1:5000/acme/demo", Tags: repo.Rules[idx].Tags, Rule: rule,
+					Image: "127.0.0.1:5000/acme/demo", Tags: tt.wantTags[i], Rule: rule, Rules: []int{idx},
 					CloneURL: tt.wantCloneURL, Pusher: tt.push.Pusher, Trigger: "webhook",
-					DeliveryID: "d1", CreatedAt: now.UTC(),
+					DeliveryID: "d1", CreatedAt: now.UTC(), Seq: now.UnixNano(),
 				}
 				if !reflect.DeepEqual(b, want) {
 					t.Errorf("build %d =\n %+v\nwant\n %+v", i, b, want)

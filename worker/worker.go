@@ -1,5 +1,5 @@
 // Package worker takes build jobs from the queue and drives each through
-// clone → build → push → record → notify.
+// clone → build → push → tag → record → notify.
 package worker
 
 import (
@@ -9,16 +9,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
-	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/slipway-build/slipway/builder"
 	"github.com/slipway-build/slipway/model"
 	"github.com/slipway-build/slipway/queue"
-	"github.com/slipway-build/slipway/source"
 )
 
 // Store is the state the worker reads and writes.
@@ -28,12 +24,20 @@ type Store interface {
 	CreateBuild(ctx context.Context, b model.Build) (bool, error)
 	UpdateBuild(ctx context.Context, id string, change func(*model.Build) error) (model.Build, error)
 	SubmitHook(ctx context.Context, j queue.HookJob) error
+	ClaimTag(ctx context.Context, image, tag string, b model.Build, digest string, put func(string) error) (bool, error)
+	AcquireSlot(ctx context.Context, repoID, buildID string, limit int) (bool, error)
+	ReleaseSlot(ctx context.Context, repoID, buildID string) error
 }
 
-// Builder builds and pushes images.
+// Builder builds images and pushes them by digest.
 type Builder interface {
 	Ping(ctx context.Context) error
 	Build(ctx context.Context, req builder.Request, log io.Writer) (builder.Result, error)
+}
+
+// Tagger points a tag of an image at a pushed digest.
+type Tagger interface {
+	Tag(ctx context.Context, image, digest, tag string) error
 }
 
 // Jobs hands out build jobs.
@@ -49,14 +53,20 @@ type Worker struct {
 	Store   Store
 	Jobs    Jobs
 	Builder Builder
+	Tagger  Tagger
 	Logs    Logs
 	// WorkDir holds one checkout per running build.
 	WorkDir string
 	Logger  *slog.Logger
 	// RetryDelay is how long a job waits after an infrastructure failure.
 	RetryDelay time.Duration
+	// CancelPoll is how often a running build checks for a cancel request.
+	CancelPoll time.Duration
 	Now        func() time.Time
 }
+
+// DefaultTimeout bounds a build when its repository sets none.
+const DefaultTimeout = 60 * time.Minute
 
 // Run starts n build loops and returns when ctx ends and they have stopped.
 // Cancelling ctx stops taking new jobs; jobs in flight are cancelled and
@@ -95,6 +105,12 @@ type infraError struct{ err error }
 func (e infraError) Error() string { return e.err.Error() }
 func (e infraError) Unwrap() error { return e.err }
 
+// Causes of a build's context ending early.
+var (
+	errCancelled = errors.New("build cancelled")
+	errTimedOut  = errors.New("build timed out")
+)
+
 func (w *Worker) handle(ctx context.Context, job queue.Job) {
 	var queued model.Build
 	if err := json.Unmarshal(job.Data(), &queued); err != nil {
@@ -103,63 +119,99 @@ func (w *Worker) handle(ctx context.Context, job queue.Job) {
 		return
 	}
 	log := w.logger().With("build", queued.ID, "repo", queued.RepoID, "ref", queued.Ref, "commit", queued.Commit)
-	b, err := w.claim(ctx, queued, job.Delivered())
-	if err != nil {
-		log.Warn("claim build", "err", err)
-		_ = job.Retry(w.retryDelay())
+	if _, err := w.Store.CreateBuild(ctx, queued); err != nil {
+		w.handBack(job, queued, err, log)
 		return
 	}
-	if model.Terminal(b.Status) {
-		log.Info("build already finished; dropping repeated job", "status", b.Status)
+	stored, err := w.Store.GetBuild(ctx, queued.ID)
+	if err != nil {
+		w.handBack(job, queued, err, log)
+		return
+	}
+	if model.Terminal(stored.Status) {
+		log.Info("build already finished; dropping its job", "status", stored.Status)
 		_ = job.Ack(ctx)
 		return
 	}
-	if job.Delivered() > queue.MaxDeliver {
-		w.finish(ctx, job, b, builder.Result{}, fmt.Errorf("gave up after %d attempts: %s", job.Delivered()-1, b.Error), log)
+	repo, err := w.Store.GetRepo(ctx, stored.RepoID)
+	if err != nil {
+		w.finish(ctx, job, stored, outcome{err: fmt.Errorf("repository %s: %w", stored.RepoID, err)}, log)
 		return
 	}
-	stop := keepAlive(job)
-	res, err := w.run(ctx, b)
-	stop()
-	var infra infraError
-	if errors.As(err, &infra) || ctx.Err() != nil {
-		w.handBack(job, b, err, log)
+	if ok, err := w.Store.AcquireSlot(ctx, repo.ID, stored.ID, repo.MaxConcurrentBuilds); err != nil || !ok {
+		// At the repository's limit: wait in the queue, not in a worker.
+		_ = job.Retry(w.retryDelay())
 		return
 	}
-	w.finish(ctx, job, b, res, err, log)
+	defer w.Store.ReleaseSlot(context.WithoutCancel(ctx), repo.ID, stored.ID)
+	if stored.Attempts >= queue.MaxDeliver {
+		w.finish(ctx, job, stored, outcome{err: fmt.Errorf("gave up after %d attempts: %s", stored.Attempts, stored.Error)}, log)
+		return
+	}
+	b, err := w.claim(ctx, stored.ID)
+	if err != nil {
+		w.handBack(job, stored, err, log)
+		return
+	}
+	w.execute(ctx, job, repo, b, log)
 }
 
-// claim marks the build running, creating its record from the job if the
-// webhook's write of it was lost.
-func (w *Worker) claim(ctx context.Context, b model.Build, delivered int) (model.Build, error) {
-	if _, err := w.Store.CreateBuild(ctx, b); err != nil {
-		return b, err
+// execute runs a claimed build under its timeout and cancel watch.
+func (w *Worker) execute(ctx context.Context, job queue.Job, repo model.Repo, b model.Build, log *slog.Logger) {
+	timeout := buildTimeout(repo)
+	bctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	tctx, stopTimer := context.WithTimeoutCause(bctx, timeout, errTimedOut)
+	defer stopTimer()
+	stop := w.watch(tctx, job, b.ID, cancel)
+	out := w.run(tctx, b)
+	stop()
+	switch cause := context.Cause(tctx); {
+	case ctx.Err() != nil:
+		w.handBack(job, b, errors.New("worker stopped"), log)
+		return
+	case errors.Is(cause, errCancelled):
+		out = outcome{cancelled: true}
+	case errors.Is(cause, errTimedOut):
+		out = outcome{err: fmt.Errorf("timed out after %s", timeout)}
 	}
-	return w.Store.UpdateBuild(ctx, b.ID, func(cur *model.Build) error {
+	var infra infraError
+	if errors.As(out.err, &infra) {
+		w.handBack(job, b, out.err, log)
+		return
+	}
+	w.finish(ctx, job, b, out, log)
+}
+
+func buildTimeout(repo model.Repo) time.Duration {
+	if d, err := time.ParseDuration(repo.BuildTimeout); err == nil && d > 0 {
+		return d
+	}
+	return DefaultTimeout
+}
+
+// claim marks the build running and counts the attempt.
+func (w *Worker) claim(ctx context.Context, id string) (model.Build, error) {
+	return w.Store.UpdateBuild(ctx, id, func(cur *model.Build) error {
 		if model.Terminal(cur.Status) {
 			return nil
 		}
 		now := w.now()
-		cur.Status = model.StatusRunning
-		cur.StartedAt = &now
-		cur.Attempts = delivered
+		cur.Status, cur.StartedAt, cur.Error = model.StatusRunning, &now, ""
+		cur.Attempts++
 		return nil
 	})
 }
 
 // handBack returns the job for another try after an infrastructure failure.
 func (w *Worker) handBack(job queue.Job, b model.Build, err error, log *slog.Logger) {
-	reason := "worker stopped"
-	if err != nil {
-		reason = err.Error()
-	}
-	log.Warn("build interrupted; job handed back", "reason", reason)
+	log.Warn("build interrupted; job handed back", "reason", err)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	_, _ = w.Store.UpdateBuild(ctx, b.ID, func(cur *model.Build) error {
 		if !model.Terminal(cur.Status) {
 			cur.Status = model.StatusQueued
-			cur.Error = "retrying: " + reason
+			cur.Error = "retrying: " + err.Error()
 		}
 		return nil
 	})
@@ -168,18 +220,17 @@ func (w *Worker) handBack(job queue.Job, b model.Build, err error, log *slog.Log
 
 // finish stores the final state, queues the deploy hooks, then acks: a
 // worker that dies before the ack leaves the job to be redone.
-func (w *Worker) finish(ctx context.Context, job queue.Job, b model.Build, res builder.Result, buildErr error, log *slog.Logger) {
+func (w *Worker) finish(ctx context.Context, job queue.Job, b model.Build, out outcome, log *slog.Logger) {
 	ctx = context.WithoutCancel(ctx)
 	repo, repoErr := w.Store.GetRepo(ctx, b.RepoID)
 	final, err := w.Store.UpdateBuild(ctx, b.ID, func(cur *model.Build) error {
-		now := w.now()
-		cur.FinishedAt = &now
-		if buildErr != nil {
-			cur.Status, cur.Error = model.StatusFailed, buildErr.Error()
+		if model.Terminal(cur.Status) {
 			return nil
 		}
-		cur.Status, cur.Digest, cur.Error = model.StatusSucceeded, res.Digest, ""
-		if repoErr == nil && len(cur.Deliveries) == 0 {
+		now := w.now()
+		cur.FinishedAt = &now
+		out.apply(cur)
+		if cur.Status == model.StatusSucceeded && repoErr == nil && len(cur.Deliveries) == 0 {
 			for i, h := range repo.Hooks {
 				cur.Deliveries = append(cur.Deliveries, model.Delivery{
 					Hook: i, URL: h.URL, MessageID: fmt.Sprintf("msg_%s_%d", cur.ID, i), Status: "pending",
@@ -200,117 +251,34 @@ func (w *Worker) finish(ctx context.Context, job queue.Job, b model.Build, res b
 			return
 		}
 	}
-	log.Info("build finished", "status", final.Status, "digest", final.Digest, "error", final.Error)
+	log.Info("build finished", "status", final.Status, "digest", final.Digest, "error", final.Error, "reason", final.Reason)
 	if err := job.Ack(ctx); err != nil {
 		log.Warn("ack job", "err", err)
 	}
 }
 
-// run does the build itself; its log is kept whatever happens.
-func (w *Worker) run(ctx context.Context, b model.Build) (builder.Result, error) {
-	logw := w.Logs(b.ID)
-	defer logw.Close()
-	res, err := w.pipeline(ctx, b, logw)
-	if err != nil {
-		fmt.Fprintf(logw, "\n==> build failed: %v\n", err)
-	} else {
-		fmt.Fprintf(logw, "\n==> pushed %s@%s\n", b.Image, res.Digest)
-	}
-	return res, err
-}
-
-func (w *Worker) pipeline(ctx context.Context, b model.Build, logw io.Writer) (builder.Result, error) {
-	if err := w.Builder.Ping(ctx); err != nil {
-		return builder.Result{}, infraError{fmt.Errorf("buildkit unavailable: %w", err)}
-	}
-	dir := filepath.Join(w.WorkDir, b.ID)
-	_ = os.RemoveAll(dir)
-	defer os.RemoveAll(dir)
-	fmt.Fprintf(logw, "==> clone %s %s (%s)\n", b.CloneURL, b.Ref, b.Commit)
-	if err := source.Clone(ctx, source.Checkout{URL: b.CloneURL, Ref: b.Ref, Commit: b.Commit, Dir: dir, Progress: logw}); err != nil {
-		return builder.Result{}, err
-	}
-	req, err := request(dir, b, w.now())
-	if err != nil {
-		return builder.Result{}, err
-	}
-	fmt.Fprintf(logw, "==> build %s with context %s, pushing %s\n", b.Rule.Dockerfile, b.Rule.Context, strings.Join(req.Refs, ", "))
-	res, err := w.Builder.Build(ctx, req, logw)
-	if err != nil {
-		return res, fmt.Errorf("build: %s", cleanError(err))
-	}
-	return res, nil
-}
-
-// request turns a checked-out build into a BuildKit request; paths that are
-// missing from the commit are named.
-func request(dir string, b model.Build, now time.Time) (builder.Request, error) {
-	ctxDir := filepath.Join(dir, filepath.FromSlash(b.Rule.Context))
-	if st, err := os.Stat(ctxDir); err != nil || !st.IsDir() {
-		return builder.Request{}, fmt.Errorf("build context %q is not a directory in commit %s", b.Rule.Context, short(b.Commit))
-	}
-	dockerfile := filepath.Join(dir, filepath.FromSlash(b.Rule.Dockerfile))
-	if _, err := os.Stat(dockerfile); err != nil {
-		return builder.Request{}, fmt.Errorf("dockerfile %q not found in commit %s", b.Rule.Dockerfile, short(b.Commit))
-	}
-	refs := make([]string, len(b.Tags))
-	for i, t := range b.Tags {
-		refs[i] = b.Image + ":" + t
-	}
-	return builder.Request{
-		ContextDir: ctxDir,
-		Dockerfile: dockerfile,
-		Refs:       refs,
-		Push:       true,
-		Labels: map[string]string{
-			"org.opencontainers.image.revision": b.Commit,
-			"org.opencontainers.image.source":   SourceURL(b.CloneURL),
-			"org.opencontainers.image.created":  now.UTC().Format(time.RFC3339),
-		},
-	}, nil
-}
-
-// SourceURL is the repository's address as images record it: no
-// credentials, no ".git".
-func SourceURL(cloneURL string) string {
-	u := cloneURL
-	if i := strings.Index(u, "://"); i >= 0 {
-		if at := strings.LastIndex(u[i+3:], "@"); at >= 0 && !strings.Contains(u[i+3:i+3+at], "/") {
-			u = u[:i+3] + u[i+3+at+1:]
-		}
-	}
-	return strings.TrimSuffix(u, ".git")
-}
-
-// cleanError drops gRPC's wrapping so the message reads as BuildKit's own.
-func cleanError(err error) string {
-	msg := err.Error()
-	for _, p := range []string{"rpc error: code = Unknown desc = ", "rpc error: code = Canceled desc = "} {
-		msg = strings.ReplaceAll(msg, p, "")
-	}
-	return msg
-}
-
-func short(sha string) string {
-	if len(sha) > 7 {
-		return sha[:7]
-	}
-	return sha
-}
-
-// keepAlive extends the job's ack deadline while the build runs, so a live
-// worker's job is never redelivered and a dead one's is within AckWait.
-func keepAlive(job queue.Job) (stop func()) {
+// watch keeps the job alive while the build runs, so a live worker's job is
+// never redelivered and a dead one's is within AckWait, and cancels the
+// build when someone asks for it.
+func (w *Worker) watch(ctx context.Context, job queue.Job, id string, cancel context.CancelCauseFunc) (stop func()) {
 	done := make(chan struct{})
 	go func() {
-		t := time.NewTicker(queue.AckWait / 3)
-		defer t.Stop()
+		extend := time.NewTicker(queue.AckWait / 3)
+		defer extend.Stop()
+		poll := time.NewTicker(w.cancelPoll())
+		defer poll.Stop()
 		for {
 			select {
 			case <-done:
 				return
-			case <-t.C:
+			case <-ctx.Done():
+				return
+			case <-extend.C:
 				_ = job.Extend()
+			case <-poll.C:
+				if b, err := w.Store.GetBuild(ctx, id); err == nil && b.CancelRequested {
+					cancel(errCancelled)
+				}
 			}
 		}
 	}()
@@ -322,6 +290,13 @@ func (w *Worker) retryDelay() time.Duration {
 		return w.RetryDelay
 	}
 	return 5 * time.Second
+}
+
+func (w *Worker) cancelPoll() time.Duration {
+	if w.CancelPoll > 0 {
+		return w.CancelPoll
+	}
+	return time.Second
 }
 
 func (w *Worker) now() time.Time {

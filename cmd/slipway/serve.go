@@ -146,7 +146,7 @@ func startWorkers(ctx, runCtx context.Context, wg *sync.WaitGroup, cfg config.Co
 		return err
 	}
 	w := &worker.Worker{
-		Store: store, Jobs: jobs, Builder: bk, WorkDir: filepath.Join(dataDir, "work"), Logger: logger,
+		Store: store, Jobs: jobs, Builder: bk, Tagger: registry.Client{}, WorkDir: filepath.Join(dataDir, "work"), Logger: logger,
 		Logs: func(id string) io.WriteCloser { return store.NewLogWriter(id, 500*time.Millisecond) },
 	}
 	n := &worker.Notifier{

@@ -91,6 +91,15 @@ func (r *Repo) Commit(msg string, files map[string]string) string {
 	return r.Head()
 }
 
+// HeadOrEmpty is the current commit hash, or "" before the first commit.
+func (r *Repo) HeadOrEmpty() string {
+	out, err := exec.Command("git", "-C", r.Dir, "rev-parse", "--verify", "-q", "HEAD^{commit}").Output()
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(out))
+}
+
 // Head is the current commit hash.
 func (r *Repo) Head() string {
 	return strings.TrimSpace(Git(r.t, r.Dir, "rev-parse", "HEAD"))

@@ -21,21 +21,29 @@ type GitHubPush struct {
 	After    string
 	Deleted  bool
 	Message  string
+	// Files are listed as modified by the head commit; Forced marks a
+	// force-push, whose file list GitHub does not make complete.
+	Files  []string
+	Forced bool
 }
 
 // Payload renders the push as GitHub sends it.
 func (p GitHubPush) Payload() []byte {
 	owner, name, _ := strings.Cut(p.Repo, "/")
+	files := p.Files
+	if files == nil {
+		files = []string{"Dockerfile"}
+	}
 	before := p.Before
 	if before == "" {
 		before = strings.Repeat("0", 40)
 	}
 	doc := map[string]any{
 		"ref": p.Ref, "before": before, "after": p.After,
-		"created": p.Before == "", "deleted": p.Deleted, "forced": false,
+		"created": p.Before == "", "deleted": p.Deleted, "forced": p.Forced,
 		"compare": "https://github.com/" + p.Repo + "/compare/" + before[:12] + "..." + p.After[:12],
 		"commits": []map[string]any{{"id": p.After, "message": p.Message, "distinct": true,
-			"added": []string{}, "removed": []string{}, "modified": []string{"Dockerfile"}}},
+			"added": []string{}, "removed": []string{}, "modified": files}},
 		"head_commit": map[string]any{"id": p.After, "message": p.Message},
 		"pusher":      map[string]any{"name": "octocat", "email": "octocat@example.invalid"},
 		"sender":      map[string]any{"login": "octocat", "id": 1},
@@ -49,9 +57,10 @@ func (p GitHubPush) Payload() []byte {
 
 // HookResponse is a webhook endpoint's answer.
 type HookResponse struct {
-	Code   int
-	Builds []string `json:"builds"`
-	Error  string   `json:"error"`
+	Code    int
+	Builds  []string `json:"builds"`
+	Skipped []string `json:"skipped"`
+	Error   string   `json:"error"`
 }
 
 // SendGitHub posts a GitHub webhook signed with secret ("" sends it unsigned).

@@ -152,7 +152,7 @@ func (s *Slipway) start(bin string) {
 	s.cmd, s.exited = cmd, make(chan struct{})
 	go func() { _ = cmd.Wait(); logFile.Close(); close(s.exited) }()
 	t.Cleanup(func() {
-		s.Kill()
+		s.shutdown()
 		if t.Failed() {
 			s.dumpLog()
 		}
@@ -211,6 +211,40 @@ func (s *Slipway) Stop() {
 	case <-time.After(60 * time.Second):
 		s.t.Errorf("slipway did not stop within 60s of SIGTERM")
 		s.Kill()
+	}
+}
+
+// shutdown stops the process at the end of a test: gently, so buildkitd
+// unmounts its snapshots, then by force; mounts a crash left behind are
+// detached so the data dir can be removed.
+func (s *Slipway) shutdown() {
+	if s.cmd == nil || s.cmd.Process == nil {
+		return
+	}
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.exited:
+	case <-time.After(30 * time.Second):
+		s.Kill()
+	}
+	UnmountUnder(s.DataDir)
+}
+
+// UnmountUnder detaches every mount below dir, deepest first.
+func UnmountUnder(dir string) {
+	raw, err := os.ReadFile("/proc/self/mounts")
+	if err != nil {
+		return
+	}
+	var points []string
+	for _, line := range strings.Split(string(raw), "\n") {
+		f := strings.Fields(line)
+		if len(f) > 1 && strings.HasPrefix(f[1], dir+"/") {
+			points = append(points, f[1])
+		}
+	}
+	for i := len(points) - 1; i >= 0; i-- {
+		_ = syscall.Unmount(points[i], syscall.MNT_DETACH)
 	}
 }
 
@@ -306,29 +340,34 @@ func (s *Slipway) BuildkitAddr() string {
 
 // PushBusybox puts a busybox base image at <registry>/library/busybox:latest,
 // built FROM scratch around Debian's static busybox: builds here have no
-// internet.
-func (s *Slipway) PushBusybox() string {
+// internet. With several platforms (linux/amd64, linux/arm64) it is a
+// multi-platform index; arm64 steps run under qemu's binfmt handler, which
+// `make deps` registers.
+func (s *Slipway) PushBusybox(platforms ...string) string {
 	s.t.Helper()
-	const busybox = "/bin/busybox"
-	bb, err := os.ReadFile(busybox)
-	if err != nil {
-		s.t.Fatalf("%s is missing (make deps installs busybox-static): %v", busybox, err)
-	}
 	dir := s.t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "busybox"), bb, 0o755); err != nil {
-		s.t.Fatal(err)
+	bins := map[string]string{"amd64": "/bin/busybox", "arm64": filepath.Join(Root(s.t), "bin", "busybox-arm64")}
+	for arch, src := range bins {
+		bb, err := os.ReadFile(src)
+		if err != nil {
+			s.t.Fatalf("%s busybox missing at %s (make deps installs it): %v", arch, src, err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "busybox-"+arch), bb, 0o755); err != nil {
+			s.t.Fatal(err)
+		}
 	}
-	df := "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"mkdir\", \"-p\", \"/usr/bin\", \"/sbin\", \"/usr/sbin\", \"/tmp\"]\n" +
+	df := "FROM scratch\nARG TARGETARCH\nCOPY busybox-${TARGETARCH} /bin/busybox\n" +
+		"RUN [\"/bin/busybox\", \"mkdir\", \"-p\", \"/usr/bin\", \"/sbin\", \"/usr/sbin\", \"/tmp\"]\n" +
 		"RUN [\"/bin/busybox\", \"--install\", \"-s\"]\nENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n"
 	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(df), 0o644); err != nil {
 		s.t.Fatal(err)
 	}
 	ref := s.RegistryAddr + "/library/busybox:latest"
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	var log bytes.Buffer
-	_, err = builder.Client{Addr: s.BuildkitAddr()}.Build(ctx, builder.Request{
-		ContextDir: dir, Dockerfile: filepath.Join(dir, "Dockerfile"), Refs: []string{ref}, Push: true,
+	_, err := builder.Client{Addr: s.BuildkitAddr()}.Build(ctx, builder.Request{
+		ContextDir: dir, Dockerfile: filepath.Join(dir, "Dockerfile"), Refs: []string{ref}, Push: true, Platforms: platforms,
 	}, &log)
 	if err != nil {
 		s.t.Fatalf("build busybox base image: %v\n%s", err, log.String())
@@ -365,4 +404,12 @@ func (s *Slipway) Children() []string {
 		}
 	}
 	return out
+}
+
+// CLI runs the slipway command against this server and returns its output.
+func (s *Slipway) CLI(args ...string) (string, error) {
+	cmd := exec.Command(Binary(s.t), args...)
+	cmd.Env = append(os.Environ(), "SLIPWAY_URL="+s.URL(), "SLIPWAY_API_TOKEN="+s.Token)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
 }

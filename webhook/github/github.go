@@ -26,7 +26,14 @@ type pushPayload struct {
 	Before  string `json:"before"`
 	After   string `json:"after"`
 	Deleted bool   `json:"deleted"`
-	Pusher  struct {
+	Created bool   `json:"created"`
+	Forced  bool   `json:"forced"`
+	Commits []struct {
+		Added    []string `json:"added"`
+		Removed  []string `json:"removed"`
+		Modified []string `json:"modified"`
+	} `json:"commits"`
+	Pusher struct {
 		Name string `json:"name"`
 	} `json:"pusher"`
 	HeadCommit *struct {
@@ -34,8 +41,9 @@ type pushPayload struct {
 		Message string `json:"message"`
 	} `json:"head_commit"`
 	Repository struct {
-		FullName string `json:"full_name"`
-		CloneURL string `json:"clone_url"`
+		FullName      string `json:"full_name"`
+		CloneURL      string `json:"clone_url"`
+		DefaultBranch string `json:"default_branch"`
 	} `json:"repository"`
 }
 
@@ -66,7 +74,8 @@ func (Provider) Parse(h http.Header, body []byte) (webhook.Event, error) {
 	case "push":
 		ev.Kind = webhook.KindPush
 		push := webhook.Push{Ref: p.Ref, Before: p.Before, After: p.After, Deleted: p.Deleted,
-			Pusher: p.Pusher.Name, CloneURL: p.Repository.CloneURL}
+			Pusher: p.Pusher.Name, CloneURL: p.Repository.CloneURL, DefaultBranch: p.Repository.DefaultBranch}
+		push.Files, push.FilesComplete = changedFiles(p)
 		if p.HeadCommit != nil {
 			push.Message = p.HeadCommit.Message
 			// For an annotated tag "after" is the tag object; head_commit
@@ -83,6 +92,29 @@ func (Provider) Parse(h http.Header, body []byte) (webhook.Event, error) {
 		ev.Kind = webhook.KindOther
 	}
 	return ev, nil
+}
+
+// maxCommits is how many commits GitHub lists in a push payload at most;
+// a push of more is truncated.
+const maxCommits = 2048
+
+// changedFiles lists the paths the push touched. The list is complete only
+// for an ordinary fast-forward push GitHub did not truncate.
+func changedFiles(p pushPayload) ([]string, bool) {
+	seen := map[string]bool{}
+	var files []string
+	for _, c := range p.Commits {
+		for _, list := range [][]string{c.Added, c.Removed, c.Modified} {
+			for _, f := range list {
+				if !seen[f] {
+					seen[f] = true
+					files = append(files, f)
+				}
+			}
+		}
+	}
+	complete := !p.Created && !p.Forced && !p.Deleted && len(p.Commits) > 0 && len(p.Commits) < maxCommits
+	return files, complete
 }
 
 // jsonBody returns the JSON document of a JSON or form-encoded delivery.

@@ -1,0 +1,217 @@
+package queue
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/slipway-build/slipway/model"
+)
+
+// refIndex is the newest push of one ref and the builds it started.
+type refIndex struct {
+	Seq    int64    `json:"seq"`
+	Builds []string `json:"builds"`
+}
+
+func refKey(repoID, ref string) string {
+	return "ref." + repoID + "." + hex.EncodeToString([]byte(ref))
+}
+
+// Supersede records b as the newest build of its ref and cancels the builds
+// of older pushes to that ref. A build that is itself older than the newest
+// push is cancelled at once.
+func (s *Store) Supersede(ctx context.Context, b model.Build) ([]string, error) {
+	var older []string
+	var newer string
+	err := s.casJSON(ctx, s.refs, refKey(b.RepoID, b.Ref), func(idx *refIndex) {
+		older, newer = nil, ""
+		switch {
+		case b.Seq > idx.Seq:
+			older = idx.Builds
+			*idx = refIndex{Seq: b.Seq, Builds: []string{b.ID}}
+		case b.Seq == idx.Seq:
+			if !contains(idx.Builds, b.ID) {
+				idx.Builds = append(idx.Builds, b.ID)
+			}
+		default:
+			newer = idx.Builds[0]
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("supersede builds of %s: %w", b.Ref, err)
+	}
+	if newer != "" {
+		older = []string{b.ID}
+		b.ID = newer
+	}
+	var cancelled []string
+	for _, id := range older {
+		ok, err := s.Cancel(ctx, id, "superseded by build "+b.ID, b.ID)
+		if err != nil {
+			return cancelled, err
+		}
+		if ok {
+			cancelled = append(cancelled, id)
+		}
+	}
+	return cancelled, nil
+}
+
+// Cancel stops a build: a queued one ends cancelled now, a running one is
+// asked to stop and its worker ends it. It reports whether the build was
+// still active.
+func (s *Store) Cancel(ctx context.Context, id, reason, by string) (bool, error) {
+	active := false
+	_, err := s.UpdateBuild(ctx, id, func(b *model.Build) error {
+		active = !model.Terminal(b.Status)
+		if !active {
+			return nil
+		}
+		b.Reason, b.SupersededBy = reason, by
+		if b.Status == model.StatusQueued {
+			now := nowUTC()
+			b.Status, b.FinishedAt = model.StatusCancelled, &now
+			return nil
+		}
+		b.CancelRequested = true
+		return nil
+	})
+	if errors.Is(err, ErrNotFound) {
+		return false, nil
+	}
+	return active, err
+}
+
+// TagOwner is the build whose image a tag points at.
+type TagOwner struct {
+	Seq     int64  `json:"seq"`
+	BuildID string `json:"build_id"`
+	Digest  string `json:"digest"`
+}
+
+func tagKey(image, tag string) string {
+	return "tag." + hex.EncodeToString([]byte(image+":"+tag))
+}
+
+// ClaimTag points tag at digest unless a build of a newer push owns it, so
+// a slow old build never moves a tag backwards. put writes a digest under
+// the tag in the registry. The claim is recorded before the write; if a
+// newer build claimed the tag meanwhile, its digest is written again, so
+// the registry ends at the newest push whatever the interleaving.
+func (s *Store) ClaimTag(ctx context.Context, image, tag string, b model.Build, digest string, put func(digest string) error) (bool, error) {
+	key := tagKey(image, tag)
+	mine := TagOwner{Seq: b.Seq, BuildID: b.ID, Digest: digest}
+	newer := false
+	err := s.casTag(ctx, key, func(cur *TagOwner) bool {
+		if newer = cur.Seq > b.Seq; newer {
+			return false
+		}
+		*cur = mine
+		return true
+	})
+	if err != nil || newer {
+		return false, err
+	}
+	if err := put(digest); err != nil {
+		return false, err
+	}
+	owner, err := s.tagOwner(ctx, key)
+	if err != nil {
+		return true, err
+	}
+	if owner != mine {
+		return false, put(owner.Digest)
+	}
+	return true, nil
+}
+
+func (s *Store) tagOwner(ctx context.Context, key string) (TagOwner, error) {
+	var o TagOwner
+	e, err := s.refs.Get(ctx, key)
+	if err != nil {
+		return o, fmt.Errorf("read tag owner: %w", err)
+	}
+	return o, json.Unmarshal(e.Value(), &o)
+}
+
+func (s *Store) casTag(ctx context.Context, key string, change func(*TagOwner) bool) error {
+	for {
+		var cur TagOwner
+		var rev uint64
+		e, err := s.refs.Get(ctx, key)
+		switch {
+		case errors.Is(err, jetstream.ErrKeyNotFound):
+		case err != nil:
+			return fmt.Errorf("read tag owner: %w", err)
+		default:
+			rev = e.Revision()
+			if err := json.Unmarshal(e.Value(), &cur); err != nil {
+				return fmt.Errorf("decode tag owner: %w", err)
+			}
+		}
+		if !change(&cur) {
+			return nil
+		}
+		if err := s.putCAS(ctx, s.refs, key, cur, rev); !errors.Is(err, errLostRace) {
+			return err
+		}
+	}
+}
+
+var errLostRace = errors.New("lost compare-and-set race")
+
+// putCAS writes v at revision rev (0: create); errLostRace means someone
+// wrote first.
+func (s *Store) putCAS(ctx context.Context, kv jetstream.KeyValue, key string, v any, rev uint64) error {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	if rev == 0 {
+		_, err = kv.Create(ctx, key, raw)
+	} else {
+		_, err = kv.Update(ctx, key, raw, rev)
+	}
+	if errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+		return errLostRace
+	}
+	return err
+}
+
+// casJSON applies change to the ref index at key under compare-and-set,
+// creating it when missing.
+func (s *Store) casJSON(ctx context.Context, kv jetstream.KeyValue, key string, change func(*refIndex)) error {
+	for {
+		var idx refIndex
+		var rev uint64
+		e, err := kv.Get(ctx, key)
+		switch {
+		case errors.Is(err, jetstream.ErrKeyNotFound):
+		case err != nil:
+			return err
+		default:
+			rev = e.Revision()
+			if err := json.Unmarshal(e.Value(), &idx); err != nil {
+				return err
+			}
+		}
+		change(&idx)
+		if err := s.putCAS(ctx, kv, key, idx, rev); !errors.Is(err, errLostRace) {
+			return err
+		}
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,285 @@
+package worker
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/slipway-build/slipway/builder"
+	"github.com/slipway-build/slipway/model"
+	"github.com/slipway-build/slipway/rules"
+	"github.com/slipway-build/slipway/source"
+)
+
+// outcome is how a build ended.
+type outcome struct {
+	digest      string
+	skippedTags []string
+	skip        string // why nothing was built
+	cancelled   bool
+	err         error
+}
+
+func (o outcome) apply(b *model.Build) {
+	switch {
+	case o.cancelled:
+		b.Status = model.StatusCancelled
+		if b.Reason == "" {
+			b.Reason = "cancelled"
+		}
+	case o.err != nil:
+		b.Status, b.Error = model.StatusFailed, o.err.Error()
+	case o.skip != "":
+		b.Status, b.Reason = model.StatusSkipped, o.skip
+	default:
+		// A cancel request that came too late does not undo a pushed image.
+		b.Status, b.Digest, b.Error, b.SkippedTags = model.StatusSucceeded, o.digest, "", o.skippedTags
+		b.Reason, b.CancelRequested = "", false
+	}
+}
+
+// run does the build itself; its log is kept whatever happens.
+func (w *Worker) run(ctx context.Context, b model.Build) outcome {
+	logw := w.Logs(b.ID)
+	defer logw.Close()
+	out := w.pipeline(ctx, b, logw)
+	switch {
+	case ctx.Err() != nil:
+		fmt.Fprintf(logw, "\n==> stopped: %v\n", context.Cause(ctx))
+	case out.err != nil:
+		fmt.Fprintf(logw, "\n==> build failed: %v\n", out.err)
+	case out.skip != "":
+		fmt.Fprintf(logw, "\n==> skipped: %s\n", out.skip)
+	default:
+		fmt.Fprintf(logw, "\n==> pushed %s@%s\n", b.Image, out.digest)
+	}
+	return out
+}
+
+func (w *Worker) pipeline(ctx context.Context, b model.Build, logw io.Writer) outcome {
+	if err := w.Builder.Ping(ctx); err != nil {
+		return outcome{err: infraError{fmt.Errorf("buildkit unavailable: %w", err)}}
+	}
+	dir := filepath.Join(w.WorkDir, b.ID)
+	_ = os.RemoveAll(dir)
+	defer os.RemoveAll(dir)
+	co := source.Checkout{URL: b.CloneURL, Ref: b.Ref, Commit: b.Commit, Dir: dir, Progress: logw}
+	fmt.Fprintf(logw, "==> clone %s %s (%s)\n", b.CloneURL, b.Ref, b.Commit)
+	if err := source.Clone(ctx, co); err != nil {
+		return outcome{err: err}
+	}
+	if b.DiffFilter {
+		if why := pathFilter(ctx, co, b, logw); why != "" {
+			return outcome{skip: why}
+		}
+	}
+	if b.Message == "" {
+		b.Message, _ = source.Message(dir, b.Commit)
+	}
+	req, err := request(dir, b, w.now())
+	if err != nil {
+		return outcome{err: err}
+	}
+	fmt.Fprintf(logw, "==> build %s (context %s) for %s\n", b.Rule.Dockerfile, b.Rule.Context, strings.Join(req.Platforms, ","))
+	res, err := w.Builder.Build(ctx, req, logw)
+	if err != nil {
+		return outcome{err: fmt.Errorf("build: %s", cleanError(err))}
+	}
+	return w.tag(ctx, b, res.Digest, logw)
+}
+
+// pathFilter applies the rule's path filters to a diff computed from the
+// clone, for pushes whose payload did not list every file.
+func pathFilter(ctx context.Context, co source.Checkout, b model.Build, logw io.Writer) string {
+	files, err := source.ChangedFiles(ctx, co, b.Before)
+	if err != nil {
+		fmt.Fprintf(logw, "cannot list changed files (%v); building without path filters\n", err)
+		return ""
+	}
+	c, err := rules.Compile(0, b.Rule)
+	if err != nil {
+		return ""
+	}
+	ok, why := c.Filters.Pass(files)
+	fmt.Fprintf(logw, "%d files changed since %s\n", len(files), short(b.Before))
+	if ok {
+		return ""
+	}
+	return why
+}
+
+// tag moves each tag to the pushed digest unless a build of a newer push
+// already owns it.
+func (w *Worker) tag(ctx context.Context, b model.Build, digest string, logw io.Writer) outcome {
+	out := outcome{digest: digest}
+	for _, t := range b.Tags {
+		moved, err := w.Store.ClaimTag(ctx, b.Image, t, b, digest, func(d string) error {
+			return w.Tagger.Tag(ctx, b.Image, d, t)
+		})
+		if err != nil {
+			return outcome{err: fmt.Errorf("tag %s:%s: %w", b.Image, t, err)}
+		}
+		if moved {
+			fmt.Fprintf(logw, "tagged %s:%s\n", b.Image, t)
+			continue
+		}
+		fmt.Fprintf(logw, "left %s:%s alone: a newer push of %s owns it\n", b.Image, t, b.Ref)
+		out.skippedTags = append(out.skippedTags, t)
+	}
+	return out
+}
+
+// request turns a checked-out build into a BuildKit request; paths that are
+// missing from the commit are named.
+func request(dir string, b model.Build, now time.Time) (builder.Request, error) {
+	ctxDir := filepath.Join(dir, filepath.FromSlash(b.Rule.Context))
+	if st, err := os.Stat(ctxDir); err != nil || !st.IsDir() {
+		return builder.Request{}, fmt.Errorf("build context %q is not a directory in commit %s", b.Rule.Context, short(b.Commit))
+	}
+	dockerfile := filepath.Join(dir, filepath.FromSlash(b.Rule.Dockerfile))
+	declared, err := declaredArgs(dockerfile)
+	if err != nil {
+		return builder.Request{}, fmt.Errorf("dockerfile %q not found in commit %s", b.Rule.Dockerfile, short(b.Commit))
+	}
+	meta := metadata(b, now)
+	req := builder.Request{
+		ContextDir:  ctxDir,
+		Dockerfile:  dockerfile,
+		Image:       b.Image,
+		Push:        true,
+		Target:      b.Rule.Target,
+		Labels:      meta,
+		Annotations: meta,
+		BuildArgs:   buildArgs(b, declared),
+		Provenance:  b.Rule.Provenance,
+	}
+	if b.Rule.Platforms != "" {
+		for _, p := range strings.Split(b.Rule.Platforms, ",") {
+			req.Platforms = append(req.Platforms, strings.TrimSpace(p))
+		}
+	}
+	if model.On(b.Rule.Cache, true) {
+		req.CacheRef = CacheRef(b.Image, b.Rule)
+	}
+	return req, nil
+}
+
+// metadata is the org.opencontainers.image.* set for labels and
+// annotations.
+func metadata(b model.Build, now time.Time) map[string]string {
+	m := map[string]string{
+		"org.opencontainers.image.revision": b.Commit,
+		"org.opencontainers.image.source":   SourceURL(b.CloneURL),
+		"org.opencontainers.image.url":      SourceURL(b.CloneURL),
+		"org.opencontainers.image.created":  now.UTC().Format(time.RFC3339),
+	}
+	if v := version(b.Tags); v != "" {
+		m["org.opencontainers.image.version"] = v
+	}
+	return m
+}
+
+// version is the highest-priority tag: the first one that is not "latest".
+func version(tags []string) string {
+	for _, t := range tags {
+		if t != "latest" {
+			return t
+		}
+	}
+	return ""
+}
+
+// CacheRef is where a rule's layer cache lives: buildcache for the
+// repository's main Dockerfile, a suffixed ref for any other, so rules do
+// not overwrite each other's cache.
+func CacheRef(image string, r model.Rule) string {
+	if r.Dockerfile == "Dockerfile" && r.Context == "." && r.Target == "" && r.Platforms == "" {
+		return image + ":buildcache"
+	}
+	sum := sha256.Sum256([]byte(r.Dockerfile + "\x00" + r.Context + "\x00" + r.Target + "\x00" + r.Platforms))
+	return image + ":buildcache-" + hex.EncodeToString(sum[:4])
+}
+
+// buildArgs are the rule's arguments plus Docker Hub's build variables for
+// those the Dockerfile declares; the rule's own values win.
+func buildArgs(b model.Build, declared map[string]bool) map[string]string {
+	_, name := rules.Ref(b.Ref)
+	tag := version(b.Tags)
+	if len(b.Tags) > 0 {
+		tag = b.Tags[0]
+	}
+	hub := map[string]string{
+		"SOURCE_BRANCH": name,
+		"SOURCE_COMMIT": b.Commit,
+		"COMMIT_MSG":    strings.TrimSpace(b.Message),
+		"DOCKER_REPO":   b.Image,
+		"DOCKER_TAG":    tag,
+		"IMAGE_NAME":    b.Image + ":" + tag,
+	}
+	out := map[string]string{}
+	for k, v := range hub {
+		if declared[k] {
+			out[k] = v
+		}
+	}
+	for k, v := range b.BuildArgs {
+		out[k] = v
+	}
+	return out
+}
+
+var argRE = regexp.MustCompile(`(?i)^\s*ARG\s+([A-Za-z_][A-Za-z0-9_]*)`)
+
+// declaredArgs lists the ARG names a Dockerfile declares.
+func declaredArgs(path string) (map[string]bool, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	out := map[string]bool{}
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		if m := argRE.FindStringSubmatch(sc.Text()); m != nil {
+			out[m[1]] = true
+		}
+	}
+	return out, sc.Err()
+}
+
+// SourceURL is the repository's address as images record it: no
+// credentials, no ".git".
+func SourceURL(cloneURL string) string {
+	u := cloneURL
+	if i := strings.Index(u, "://"); i >= 0 {
+		if at := strings.LastIndex(u[i+3:], "@"); at >= 0 && !strings.Contains(u[i+3:i+3+at], "/") {
+			u = u[:i+3] + u[i+3+at+1:]
+		}
+	}
+	return strings.TrimSuffix(u, ".git")
+}
+
+// cleanError drops gRPC's wrapping so the message reads as BuildKit's own.
+func cleanError(err error) string {
+	msg := err.Error()
+	for _, p := range []string{"rpc error: code = Unknown desc = ", "rpc error: code = Canceled desc = "} {
+		msg = strings.ReplaceAll(msg, p, "")
+	}
+	return msg
+}
+
+func short(sha string) string {
+	if len(sha) > 7 {
+		return sha[:7]
+	}
+	return sha
+}
