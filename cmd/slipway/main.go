@@ -14,6 +14,7 @@ const usage = `usage: slipway <command> [flags]
 
 commands:
   serve     run webhooks, API, workers, NATS, registry and BuildKit in one process
+  builds    list, show, trigger, cancel and rebuild builds, print their logs
   version   print the version
 `
 
@@ -31,6 +32,8 @@ func main() {
 	switch os.Args[1] {
 	case "serve":
 		err = serve(ctx, os.Args[2:])
+	case "builds":
+		err = builds(ctx, os.Args[2:], os.Stdout)
 	case "version":
 		fmt.Println("slipway", version)
 	case "-h", "--help", "help":
