@@ -1,0 +1,82 @@
+package source
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/config"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/object"
+)
+
+// ErrNoBase means the commit to diff against is gone (a force-push) or
+// never existed (a new branch); the caller builds without filtering.
+var ErrNoBase = errors.New("base commit not available")
+
+// Message returns the message of a commit in a clone made by Clone.
+func Message(dir, sha string) (string, error) {
+	repo, err := git.PlainOpen(dir)
+	if err != nil {
+		return "", fmt.Errorf("open clone %s: %w", dir, err)
+	}
+	c, err := repo.CommitObject(plumbing.NewHash(sha))
+	if err != nil {
+		return "", fmt.Errorf("read commit %s: %w", sha, err)
+	}
+	return c.Message, nil
+}
+
+// ChangedFiles lists the paths that differ between base and c.Commit, in a
+// clone made by Clone. It fetches just the base commit's tree, so it works
+// for forced pushes and histories of any length.
+func ChangedFiles(ctx context.Context, c Checkout, base string) ([]string, error) {
+	if !isSHA(base) || base == zeroSHA {
+		return nil, ErrNoBase
+	}
+	repo, err := git.PlainOpen(c.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("open clone %s: %w", c.Dir, err)
+	}
+	if err := fetch(ctx, repo, c, config.RefSpec(base+":refs/slipway/base"), 1); err != nil {
+		return nil, fmt.Errorf("%w: fetch %s: %v", ErrNoBase, base, err)
+	}
+	from, err := tree(repo, base)
+	if err != nil {
+		return nil, err
+	}
+	to, err := tree(repo, c.Commit)
+	if err != nil {
+		return nil, err
+	}
+	changes, err := object.DiffTreeWithOptions(ctx, from, to, &object.DiffTreeOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("diff %s..%s: %w", base, c.Commit, err)
+	}
+	seen := map[string]bool{}
+	var files []string
+	for _, ch := range changes {
+		for _, name := range []string{ch.From.Name, ch.To.Name} {
+			if name != "" && !seen[name] {
+				seen[name] = true
+				files = append(files, name)
+			}
+		}
+	}
+	return files, nil
+}
+
+const zeroSHA = "0000000000000000000000000000000000000000"
+
+func tree(repo *git.Repository, sha string) (*object.Tree, error) {
+	c, err := repo.CommitObject(plumbing.NewHash(sha))
+	if err != nil {
+		return nil, fmt.Errorf("read commit %s: %w", sha, err)
+	}
+	t, err := c.Tree()
+	if err != nil {
+		return nil, fmt.Errorf("read tree of %s: %w", sha, err)
+	}
+	return t, nil
+}
