@@ -177,6 +177,9 @@ func (c Config) Validate() error {
 		}
 	}
 	if c.PublicURL != "" {
+		if strings.Contains(c.PublicURL, ",") {
+			return fmt.Errorf("SLIPWAY_PUBLIC_URL: want one URL, got %q", c.PublicURL)
+		}
 		if err := checkURL(c.PublicURL, "http", "https"); err != nil {
 			return fmt.Errorf("SLIPWAY_PUBLIC_URL: %w", err)
 		}

@@ -161,7 +161,10 @@ func TestBuildRules(t *testing.T) {
 	})
 
 	t.Run("push touching only ignored paths is skipped", func(t *testing.T) {
-		p := newProject(t, s, git, "filtered", func(r *model.Repo) { r.Rules[0].IgnorePaths = []string{"docs/**", "**/*.md"} })
+		p := newProject(t, s, git, "filtered", func(r *model.Repo) {
+			r.Rules[0].IgnorePaths = []string{"docs/**", "**/*.md"}
+			r.Rules = append(r.Rules, model.Rule{SourceType: "branch", Source: "/feature-.*/", Tags: []string{"{branch}"}, IgnorePaths: []string{"docs/**"}})
+		})
 		first := p.push("refs/heads/main", "code", simple("echo code"), nil)
 		p.succeeded(first.Builds[0])
 		r := p.push("refs/heads/main", "docs only", map[string]string{"docs/guide.txt": "hi\n", "README.md": "# demo\n"}, nil)
@@ -182,6 +185,16 @@ func TestBuildRules(t *testing.T) {
 		if !strings.Contains(b.Reason, "ignore_paths") {
 			t.Errorf("reason %q", b.Reason)
 		}
+		// A new branch is compared with the default branch.
+		rig.Git(t, p.src.Dir, "checkout", "-q", "-b", "feature-docs")
+		r = p.push("refs/heads/feature-docs", "docs on a branch", map[string]string{"docs/branch.txt": "b\n"}, func(g *rig.GitHubPush) { g.Before = "" })
+		nb := p.waitState(r.Builds[0], model.StatusSkipped, 2*time.Minute)
+		rig.Contains(t, "new branch log", s.Log(nb.ID), "differ from refs/heads/main")
+		r = p.push("refs/heads/feature-docs", "code on a branch", simple("echo branch code"), func(g *rig.GitHubPush) { g.Before = "" })
+		if cb := p.succeeded(r.Builds[0]); !slices.Equal(cb.Tags, []string{"feature-docs"}) {
+			t.Errorf("branch build tags %v", cb.Tags)
+		}
+		rig.Git(t, p.src.Dir, "checkout", "-q", "main")
 	})
 
 	t.Run("skip marker in the commit message", func(t *testing.T) {
@@ -228,7 +241,7 @@ func TestBuildRules(t *testing.T) {
 
 	t.Run("fresh BuildKit reuses the registry cache", func(t *testing.T) {
 		p := newProject(t, s, git, "cached", nil)
-		df := fmt.Sprintf("FROM %s\nRUN echo expensive step && sleep 2 && echo done > /step.txt\nCOPY app.txt /app.txt\n", base)
+		df := fmt.Sprintf("FROM %s\nRUN echo expensive step && sleep 2 && echo done > /step.txt\nRUN echo second step > /second.txt\nCOPY app.txt /app.txt\n", base)
 		first := p.push("refs/heads/main", "one", map[string]string{"Dockerfile": df, "app.txt": "v1\n"}, nil)
 		p.succeeded(first.Builds[0])
 		if err := (builder.Client{Addr: s.BuildkitAddr()}).Prune(context.Background()); err != nil {
@@ -237,15 +250,80 @@ func TestBuildRules(t *testing.T) {
 		second := p.push("refs/heads/main", "two", map[string]string{"app.txt": "v2\n"}, nil)
 		p.succeeded(second.Builds[0])
 		// A step that runs prints its output as "#N 0.123 expensive step";
-		// one taken from the cache does not run at all.
-		ran := regexp.MustCompile(`(?m)^#[0-9]+ [0-9.]+ expensive step$`)
+		// one taken from the cache does not run at all, and a cached step
+		// whose layers are not needed locally is shown as "#N CACHED".
+		ran := regexp.MustCompile(`(?m)^#[0-9]+ [0-9.]+ (expensive|second) step$`)
 		if !ran.MatchString(s.Log(first.Builds[0])) {
-			t.Fatalf("the first build should have run the step:\n%s", s.Log(first.Builds[0]))
+			t.Fatalf("the first build should have run the steps:\n%s", s.Log(first.Builds[0]))
 		}
 		log := s.Log(second.Builds[0])
 		rig.Contains(t, "rebuild log", log, "importing cache manifest from "+p.repo.Image+":buildcache")
 		if ran.MatchString(log) {
-			t.Errorf("after pruning BuildKit the RUN step ran again instead of coming from the registry cache:\n%s", log)
+			t.Errorf("after pruning BuildKit a RUN step ran again instead of coming from the registry cache:\n%s", log)
+		}
+		step := regexp.MustCompile(`(?m)^(#[0-9]+) \[[^\]]*\] RUN echo expensive step`).FindStringSubmatch(log)
+		if step == nil || !strings.Contains(log, step[1]+" CACHED") {
+			t.Errorf("the first RUN step is not shown CACHED:\n%s", log)
+		}
+	})
+
+	t.Run("provenance attestation and annotations", func(t *testing.T) {
+		p := newProject(t, s, git, "provenance", func(r *model.Repo) { r.Rules[0].Provenance = true })
+		r := p.push("refs/heads/main", "attested", simple("echo attested"), nil)
+		b := p.succeeded(r.Builds[0])
+		m := p.manifest("latest")
+		raw := string(m.Raw)
+		if !m.IsIndex() || !strings.Contains(raw, "attestation-manifest") {
+			t.Errorf("want an index with an attestation manifest, got %s:\n%s", m.MediaType, raw)
+		}
+		var index struct {
+			Manifests []struct {
+				Digest   string `json:"digest"`
+				Platform struct {
+					Architecture string `json:"architecture"`
+				} `json:"platform"`
+			} `json:"manifests"`
+		}
+		if err := json.Unmarshal(m.Raw, &index); err != nil {
+			t.Fatal(err)
+		}
+		checked := 0
+		for _, d := range index.Manifests {
+			if d.Platform.Architecture != "amd64" {
+				continue
+			}
+			checked++
+			img, err := registry.Client{}.Manifest(context.Background(), p.repo.Image+"@"+d.Digest)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var doc struct {
+				Annotations map[string]string `json:"annotations"`
+			}
+			_ = json.Unmarshal(img.Raw, &doc)
+			if doc.Annotations["org.opencontainers.image.revision"] != b.Commit {
+				t.Errorf("image manifest annotations %v, want the revision %s", doc.Annotations, b.Commit)
+			}
+		}
+		if checked != 1 {
+			t.Errorf("index has %d amd64 images, want 1:\n%s", checked, raw)
+		}
+	})
+
+	t.Run("max_concurrent_builds runs a repository's builds one at a time", func(t *testing.T) {
+		p := newProject(t, s, git, "serial", func(r *model.Repo) {
+			r.MaxConcurrentBuilds = 1
+			r.Rules = append(r.Rules, model.Rule{SourceType: "branch", Source: "main", Tags: []string{"other"}, Dockerfile: "Other.Dockerfile"})
+		})
+		files := simple("echo one && sleep 3")
+		files["Other.Dockerfile"] = fmt.Sprintf("FROM %s\nRUN echo two && sleep 3\n", base)
+		r := p.push("refs/heads/main", "two builds", files, nil)
+		if len(r.Builds) != 2 {
+			t.Fatalf("want two builds: %+v", r)
+		}
+		a, b := p.succeeded(r.Builds[0]), p.succeeded(r.Builds[1])
+		if a.StartedAt.Before(*b.FinishedAt) && b.StartedAt.Before(*a.FinishedAt) {
+			t.Errorf("builds overlapped: %s–%s and %s–%s", a.StartedAt, a.FinishedAt, b.StartedAt, b.FinishedAt)
 		}
 	})
 

@@ -121,6 +121,9 @@ type Build struct {
 	// DiffFilter says the Git host did not list every changed file, so the
 	// worker applies the rule's path filters to a diff of Before..Commit.
 	DiffFilter bool `json:"diff_filter,omitempty"`
+	// BaseRef is what a new branch is compared with for the path filters:
+	// the default branch.
+	BaseRef string `json:"base_ref,omitempty"`
 	// Reason explains a skipped or cancelled build.
 	Reason       string `json:"reason,omitempty"`
 	SupersededBy string `json:"superseded_by,omitempty"`

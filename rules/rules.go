@@ -242,14 +242,19 @@ func latestToo(repo model.Repo, p Push, kind, name string) bool {
 	if kind != "branch" || !model.On(repo.LatestForDefaultBranch, true) {
 		return false
 	}
-	def := repo.DefaultBranch
-	if def == "" {
-		def = p.DefaultBranch
+	return name == DefaultBranch(repo, p.DefaultBranch)
+}
+
+// DefaultBranch is the repository's setting, else what the host reports,
+// else "main".
+func DefaultBranch(repo model.Repo, hostDefault string) string {
+	switch {
+	case repo.DefaultBranch != "":
+		return repo.DefaultBranch
+	case hostDefault != "":
+		return hostDefault
 	}
-	if def == "" {
-		def = "main"
-	}
-	return name == def
+	return "main"
 }
 
 // renderTags renders, sanitises and de-duplicates the rule's tags. A

@@ -34,6 +34,7 @@ if [ ! -x bin/busybox-arm64 ]; then
     apt-get update -q
   fi
   tmp=$(mktemp -d)
+  chmod 755 "$tmp" # apt's download user must be able to write here
   (cd "$tmp" && apt-get download -q busybox-static:arm64 || { apt-get update -q && apt-get download -q busybox-static:arm64; })
   dpkg-deb -x "$tmp"/busybox-static_*_arm64.deb "$tmp/x"
   mkdir -p bin

@@ -30,18 +30,29 @@ func Message(dir, sha string) (string, error) {
 
 // ChangedFiles lists the paths that differ between base and c.Commit, in a
 // clone made by Clone. It fetches just the base commit's tree, so it works
-// for forced pushes and histories of any length.
-func ChangedFiles(ctx context.Context, c Checkout, base string) ([]string, error) {
-	if !isSHA(base) || base == zeroSHA {
-		return nil, ErrNoBase
-	}
+// for forced pushes and histories of any length. Without a base commit (a
+// new branch) it compares with the tip of baseRef.
+func ChangedFiles(ctx context.Context, c Checkout, base, baseRef string) ([]string, error) {
 	repo, err := git.PlainOpen(c.Dir)
 	if err != nil {
 		return nil, fmt.Errorf("open clone %s: %w", c.Dir, err)
 	}
-	if err := fetch(ctx, repo, c, config.RefSpec(base+":refs/slipway/base"), 1); err != nil {
-		return nil, fmt.Errorf("%w: fetch %s: %v", ErrNoBase, base, err)
+	switch {
+	case isSHA(base) && base != zeroSHA:
+		err = fetch(ctx, repo, c, config.RefSpec(base+":refs/slipway/base"), 1)
+	case baseRef != "" && baseRef != c.Ref:
+		err = fetch(ctx, repo, c, config.RefSpec("+"+baseRef+":refs/slipway/base"), 1)
+	default:
+		return nil, ErrNoBase
 	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: fetch %s%s: %v", ErrNoBase, base, baseRef, err)
+	}
+	ref, err := repo.Reference("refs/slipway/base", true)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrNoBase, err)
+	}
+	base = ref.Hash().String()
 	from, err := tree(repo, base)
 	if err != nil {
 		return nil, err

@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/slipway-build/slipway/model"
@@ -173,6 +174,9 @@ func Builds(repo model.Repo, push Push, deliveryID string, now time.Time) ([]mod
 		b.ID = BuildID(repo.ID, deliveryID, push.Ref, push.After, p.Rules[0])
 		b.CloneURL, b.Pusher, b.Trigger, b.DeliveryID = cloneURL, push.Pusher, "webhook", deliveryID
 		b.Before, b.Message, b.DiffFilter = push.Before, push.Message, p.NeedsDiff
+		if p.NeedsDiff && isZeroSHA(push.Before) {
+			b.BaseRef = "refs/heads/" + rules.DefaultBranch(repo, push.DefaultBranch)
+		}
 		out = append(out, b)
 	}
 	return out, nil
@@ -192,6 +196,8 @@ func NewBuild(repo model.Repo, p rules.Plan, ref, commit string, now time.Time) 
 	}
 	return b
 }
+
+func isZeroSHA(s string) bool { return strings.Trim(s, "0") == "" }
 
 // BuildID is deterministic in its inputs.
 func BuildID(repoID, deliveryID, ref, commit string, rule int) string {

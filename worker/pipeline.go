@@ -99,7 +99,7 @@ func (w *Worker) pipeline(ctx context.Context, b model.Build, logw io.Writer) ou
 // pathFilter applies the rule's path filters to a diff computed from the
 // clone, for pushes whose payload did not list every file.
 func pathFilter(ctx context.Context, co source.Checkout, b model.Build, logw io.Writer) string {
-	files, err := source.ChangedFiles(ctx, co, b.Before)
+	files, err := source.ChangedFiles(ctx, co, b.Before, b.BaseRef)
 	if err != nil {
 		fmt.Fprintf(logw, "cannot list changed files (%v); building without path filters\n", err)
 		return ""
@@ -109,7 +109,11 @@ func pathFilter(ctx context.Context, co source.Checkout, b model.Build, logw io.
 		return ""
 	}
 	ok, why := c.Filters.Pass(files)
-	fmt.Fprintf(logw, "%d files changed since %s\n", len(files), short(b.Before))
+	if b.BaseRef != "" {
+		fmt.Fprintf(logw, "new branch: %d files differ from %s\n", len(files), b.BaseRef)
+	} else {
+		fmt.Fprintf(logw, "%d files changed since %s\n", len(files), short(b.Before))
+	}
 	if ok {
 		return ""
 	}
