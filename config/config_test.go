@@ -149,6 +149,7 @@ func TestEnvBadValues(t *testing.T) {
 		{"SLIPWAY_PUBLIC_URL", "slipway.acme.example"},
 		{"SLIPWAY_PUBLIC_URL", "ftp://slipway.acme.example"},
 		{"SLIPWAY_PUBLIC_URL", "https://"},
+		{"SLIPWAY_PUBLIC_URL", "https://a.example,https://b.example"},
 		{"SLIPWAY_WORKERS", "two"},
 		{"SLIPWAY_WORKERS", "-1"},
 		{"SLIPWAY_WORKERS", "1.5"},
