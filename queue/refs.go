@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -28,19 +29,20 @@ func refKey(repoID, ref string) string {
 func (s *Store) Supersede(ctx context.Context, b model.Build) ([]string, error) {
 	var older []string
 	var newer string
-	err := s.casJSON(ctx, s.refs, refKey(b.RepoID, b.Ref), func(idx *refIndex) {
+	err := casKV(ctx, s, s.refs, refKey(b.RepoID, b.Ref), func(idx *refIndex) bool {
 		older, newer = nil, ""
 		switch {
 		case b.Seq > idx.Seq:
 			older = idx.Builds
 			*idx = refIndex{Seq: b.Seq, Builds: []string{b.ID}}
 		case b.Seq == idx.Seq:
-			if !contains(idx.Builds, b.ID) {
+			if !slices.Contains(idx.Builds, b.ID) {
 				idx.Builds = append(idx.Builds, b.ID)
 			}
 		default:
 			newer = idx.Builds[0]
 		}
+		return true
 	})
 	if err != nil {
 		return nil, fmt.Errorf("supersede builds of %s: %w", b.Ref, err)
@@ -107,7 +109,7 @@ func (s *Store) ClaimTag(ctx context.Context, image, tag string, b model.Build, 
 	key := tagKey(image, tag)
 	mine := TagOwner{Seq: b.Seq, BuildID: b.ID, Digest: digest}
 	newer := false
-	err := s.casTag(ctx, key, func(cur *TagOwner) bool {
+	err := casKV(ctx, s, s.refs, key, func(cur *TagOwner) bool {
 		if newer = cur.Seq > b.Seq; newer {
 			return false
 		}
@@ -139,30 +141,6 @@ func (s *Store) tagOwner(ctx context.Context, key string) (TagOwner, error) {
 	return o, json.Unmarshal(e.Value(), &o)
 }
 
-func (s *Store) casTag(ctx context.Context, key string, change func(*TagOwner) bool) error {
-	for {
-		var cur TagOwner
-		var rev uint64
-		e, err := s.refs.Get(ctx, key)
-		switch {
-		case errors.Is(err, jetstream.ErrKeyNotFound):
-		case err != nil:
-			return fmt.Errorf("read tag owner: %w", err)
-		default:
-			rev = e.Revision()
-			if err := json.Unmarshal(e.Value(), &cur); err != nil {
-				return fmt.Errorf("decode tag owner: %w", err)
-			}
-		}
-		if !change(&cur) {
-			return nil
-		}
-		if err := s.putCAS(ctx, s.refs, key, cur, rev); !errors.Is(err, errLostRace) {
-			return err
-		}
-	}
-}
-
 var errLostRace = errors.New("lost compare-and-set race")
 
 // putCAS writes v at revision rev (0: create); errLostRace means someone
@@ -183,35 +161,29 @@ func (s *Store) putCAS(ctx context.Context, kv jetstream.KeyValue, key string, v
 	return err
 }
 
-// casJSON applies change to the ref index at key under compare-and-set,
-// creating it when missing.
-func (s *Store) casJSON(ctx context.Context, kv jetstream.KeyValue, key string, change func(*refIndex)) error {
+// casKV applies change to the JSON value at key under compare-and-set,
+// starting from the zero value when the key is missing. change returns
+// false to leave the value as it is.
+func casKV[T any](ctx context.Context, s *Store, kv jetstream.KeyValue, key string, change func(*T) bool) error {
 	for {
-		var idx refIndex
+		var v T
 		var rev uint64
 		e, err := kv.Get(ctx, key)
 		switch {
 		case errors.Is(err, jetstream.ErrKeyNotFound):
 		case err != nil:
-			return err
+			return fmt.Errorf("read %s: %w", key, err)
 		default:
 			rev = e.Revision()
-			if err := json.Unmarshal(e.Value(), &idx); err != nil {
-				return err
+			if err := json.Unmarshal(e.Value(), &v); err != nil {
+				return fmt.Errorf("decode %s: %w", key, err)
 			}
 		}
-		change(&idx)
-		if err := s.putCAS(ctx, kv, key, idx, rev); !errors.Is(err, errLostRace) {
+		if !change(&v) {
+			return nil
+		}
+		if err := s.putCAS(ctx, kv, key, v, rev); !errors.Is(err, errLostRace) {
 			return err
 		}
 	}
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

@@ -2,11 +2,8 @@ package queue
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
-
-	"github.com/nats-io/nats.go/jetstream"
+	"slices"
 
 	"github.com/slipway-build/slipway/model"
 )
@@ -20,14 +17,10 @@ func (s *Store) AcquireSlot(ctx context.Context, repoID, buildID string, limit i
 	if limit <= 0 {
 		return true, nil
 	}
-	key := slotsKey(repoID)
-	for {
-		holders, rev, err := s.slots(ctx, key)
-		if err != nil {
-			return false, err
-		}
+	admitted := false
+	err := casKV(ctx, s, s.refs, slotsKey(repoID), func(holders *[]string) bool {
 		live := []string{buildID}
-		for _, id := range holders {
+		for _, id := range *holders {
 			if id == buildID {
 				continue
 			}
@@ -35,52 +28,25 @@ func (s *Store) AcquireSlot(ctx context.Context, repoID, buildID string, limit i
 				live = append(live, id)
 			}
 		}
-		if len(live) > limit {
-			return false, nil
+		if admitted = len(live) <= limit; admitted {
+			*holders = live
 		}
-		if err := s.putCAS(ctx, s.refs, key, live, rev); !errors.Is(err, errLostRace) {
-			if err != nil {
-				return false, fmt.Errorf("take build slot of %s: %w", repoID, err)
-			}
-			return true, nil
-		}
+		return admitted
+	})
+	if err != nil {
+		return false, fmt.Errorf("take build slot of %s: %w", repoID, err)
 	}
+	return admitted, nil
 }
 
 // ReleaseSlot gives a build's slot back.
 func (s *Store) ReleaseSlot(ctx context.Context, repoID, buildID string) error {
-	key := slotsKey(repoID)
-	for {
-		holders, rev, err := s.slots(ctx, key)
-		if err != nil || rev == 0 {
-			return err
+	return casKV(ctx, s, s.refs, slotsKey(repoID), func(holders *[]string) bool {
+		left := slices.DeleteFunc(slices.Clone(*holders), func(id string) bool { return id == buildID })
+		if len(left) == len(*holders) {
+			return false
 		}
-		var left []string
-		for _, id := range holders {
-			if id != buildID {
-				left = append(left, id)
-			}
-		}
-		if len(left) == len(holders) {
-			return nil
-		}
-		if err := s.putCAS(ctx, s.refs, key, left, rev); !errors.Is(err, errLostRace) {
-			return err
-		}
-	}
-}
-
-func (s *Store) slots(ctx context.Context, key string) ([]string, uint64, error) {
-	e, err := s.refs.Get(ctx, key)
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return nil, 0, nil
-	}
-	if err != nil {
-		return nil, 0, fmt.Errorf("read build slots: %w", err)
-	}
-	var ids []string
-	if err := json.Unmarshal(e.Value(), &ids); err != nil {
-		return nil, 0, fmt.Errorf("decode build slots: %w", err)
-	}
-	return ids, e.Revision(), nil
+		*holders = left
+		return true
+	})
 }
