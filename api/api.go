@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"regexp"
 	"strings"
 	"time"
 
@@ -55,7 +56,7 @@ func (s *Server) Register(mux *http.ServeMux) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /readyz", s.readyz)
-	route := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, s.auth(h)) }
+	route := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, s.auth(knownID(h))) }
 	route("POST /api/v1/repos", s.createRepo)
 	route("GET /api/v1/repos", s.listRepos)
 	route("GET /api/v1/repos/{id}", s.getRepo)
@@ -78,6 +79,23 @@ func (s *Server) auth(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// idRE admits the ids Slipway hands out (hex) and a little more. Anything
+// else cannot name a record, and must not reach the store: a character such
+// as '*' or ' ' is not a legal key there, and the store's error would be
+// answered as 503.
+var idRE = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+
+// knownID answers 404 for an {id} path segment no record can have.
+func knownID(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if id := r.PathValue("id"); id != "" && !idRE.MatchString(id) {
+			writeError(w, http.StatusNotFound, "not found")
+			return
+		}
+		next(w, r)
+	}
 }
 
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
