@@ -48,10 +48,24 @@ type Repo struct {
 	BuildTimeout string `json:"build_timeout,omitempty"`
 	// MaxConcurrentBuilds limits builds of this repository at once (0: no
 	// limit beyond the workers').
-	MaxConcurrentBuilds int       `json:"max_concurrent_builds,omitempty"`
-	Rules               []Rule    `json:"rules"`
-	Hooks               []Hook    `json:"hooks,omitempty"`
-	CreatedAt           time.Time `json:"created_at"`
+	MaxConcurrentBuilds int `json:"max_concurrent_builds,omitempty"`
+	// APIURL is the Git host's API root for statuses and webhooks; empty
+	// means the public host's.
+	APIURL string `json:"api_url,omitempty"`
+	// Token authenticates clones and API calls (write-only).
+	Token string `json:"token,omitempty"`
+	// InstallationID makes Slipway use its GitHub App's installation token
+	// instead of Token.
+	InstallationID int64 `json:"installation_id,omitempty"`
+	// SSHKey is a PEM private deploy key for ssh:// clones (write-only);
+	// KnownHosts holds the host keys it must present.
+	SSHKey     string `json:"ssh_key,omitempty"`
+	KnownHosts string `json:"known_hosts,omitempty"`
+	// HookID is the webhook Slipway created on the host when connecting.
+	HookID    string    `json:"hook_id,omitempty"`
+	Rules     []Rule    `json:"rules"`
+	Hooks     []Hook    `json:"hooks,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
 }
 
 // On reports a tri-state flag's value, def when unset.
@@ -91,7 +105,7 @@ type Hook struct {
 
 // Public returns a copy of r without its secrets, for API answers.
 func (r Repo) Public() Repo {
-	r.WebhookSecret = ""
+	r.WebhookSecret, r.Token, r.SSHKey = "", "", ""
 	hooks := make([]Hook, len(r.Hooks))
 	for i, h := range r.Hooks {
 		hooks[i] = Hook{URL: h.URL}
@@ -143,6 +157,15 @@ type Build struct {
 	FinishedAt      *time.Time `json:"finished_at,omitempty"`
 	Attempts        int        `json:"attempts,omitempty"`
 	Deliveries      []Delivery `json:"deliveries,omitempty"`
+	// Statuses are the commit statuses posted to the Git host.
+	Statuses []StatusPost `json:"statuses,omitempty"`
+}
+
+// StatusPost is one commit status sent to the Git host.
+type StatusPost struct {
+	State string    `json:"state"`
+	At    time.Time `json:"at"`
+	Error string    `json:"error,omitempty"`
 }
 
 // Delivery records the attempts to call one deploy hook for a build.

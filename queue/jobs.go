@@ -51,6 +51,11 @@ func (s *Store) SubmitBuild(ctx context.Context, b model.Build) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("queue build %s: %w", b.ID, err)
 	}
+	if !ack.Duplicate {
+		if err := s.SubmitStatus(ctx, StatusJob{BuildID: b.ID, State: "pending"}); err != nil {
+			return false, err
+		}
+	}
 	created, err := s.CreateBuild(ctx, b)
 	if err != nil {
 		return ack.Duplicate, err
@@ -85,6 +90,32 @@ func (s *Store) SubmitHook(ctx context.Context, j HookJob) error {
 		return fmt.Errorf("queue hook delivery %s: %w", id, err)
 	}
 	return nil
+}
+
+// StatusJob asks for a build's state to be posted to its Git host as a
+// commit status.
+type StatusJob struct {
+	BuildID string `json:"build_id"`
+	State   string `json:"state"` // a forge.State
+}
+
+// SubmitStatus queues a commit status; one state of one build is posted
+// once.
+func (s *Store) SubmitStatus(ctx context.Context, j StatusJob) error {
+	raw, err := json.Marshal(j)
+	if err != nil {
+		return err
+	}
+	id := j.BuildID + ".status." + j.State
+	if _, err := s.JS.Publish(ctx, statusSubject+"."+j.BuildID, raw, jetstream.WithMsgID(id)); err != nil {
+		return fmt.Errorf("queue status %s: %w", id, err)
+	}
+	return nil
+}
+
+// StatusJobs is the shared consumer of commit statuses.
+func (s *Store) StatusJobs(ctx context.Context) (*Consumer, error) {
+	return s.consumer(ctx, StatusStream, "statuses")
 }
 
 // Consumer hands out jobs of one work queue to any number of workers, across

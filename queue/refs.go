@@ -86,6 +86,12 @@ func (s *Store) Cancel(ctx context.Context, id, reason, by string) (bool, error)
 	if errors.Is(err, ErrNotFound) {
 		return false, nil
 	}
+	if err == nil && active {
+		// A running build reports its own end; a queued one ends here.
+		if b, gerr := s.GetBuild(ctx, id); gerr == nil && b.Status == model.StatusCancelled {
+			err = s.SubmitStatus(ctx, StatusJob{BuildID: id, State: "cancelled"})
+		}
+	}
 	return active, err
 }
 

@@ -18,15 +18,17 @@ import (
 
 // Names of the JetStream assets. They are created idempotently at start.
 const (
-	JobsStream   = "SLIPWAY_JOBS"
-	HooksStream  = "SLIPWAY_HOOKS"
-	LogsStream   = "SLIPWAY_LOGS"
-	reposBucket  = "slipway_repos"
-	buildsBucket = "slipway_builds"
-	refsBucket   = "slipway_refs"
-	jobsSubject  = "slipway.jobs.build"
-	hooksSubject = "slipway.hooks.deliver"
-	logsPrefix   = "slipway.logs."
+	JobsStream    = "SLIPWAY_JOBS"
+	HooksStream   = "SLIPWAY_HOOKS"
+	StatusStream  = "SLIPWAY_STATUS"
+	LogsStream    = "SLIPWAY_LOGS"
+	reposBucket   = "slipway_repos"
+	buildsBucket  = "slipway_builds"
+	refsBucket    = "slipway_refs"
+	jobsSubject   = "slipway.jobs.build"
+	hooksSubject  = "slipway.hooks.deliver"
+	statusSubject = "slipway.status.post"
+	logsPrefix    = "slipway.logs."
 
 	// DedupWindow outlives GitHub's manual redelivery window (72 h), so a
 	// redelivered webhook never builds twice.
@@ -68,6 +70,7 @@ func Open(ctx context.Context, nc *nats.Conn, replicas int) (*Store, error) {
 	for _, cfg := range []jetstream.StreamConfig{
 		workQueue(JobsStream, jobsSubject, replicas),
 		workQueue(HooksStream, hooksSubject, replicas),
+		workQueue(StatusStream, statusSubject, replicas),
 		{Name: LogsStream, Subjects: []string{logsPrefix + ">"}, Storage: jetstream.FileStorage,
 			Replicas: replicas, MaxAge: 90 * 24 * time.Hour},
 	} {

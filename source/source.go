@@ -65,6 +65,26 @@ func Clone(ctx context.Context, c Checkout) error {
 		return fmt.Errorf("clone %s: checkout %s: %w", c.URL, c.Commit, err)
 	}
 	fmt.Fprintf(c.progress(), "checked out %s\n", c.Commit)
+	return submodules(ctx, wt, c)
+}
+
+// submodules checks out the commits a .gitmodules names, recursively, with
+// the repository's own credentials.
+func submodules(ctx context.Context, wt *git.Worktree, c Checkout) error {
+	subs, err := wt.Submodules()
+	if err != nil {
+		return fmt.Errorf("clone %s: read .gitmodules: %w", c.URL, err)
+	}
+	if len(subs) == 0 {
+		return nil
+	}
+	fmt.Fprintf(c.progress(), "updating %d submodules\n", len(subs))
+	err = subs.UpdateContext(ctx, &git.SubmoduleUpdateOptions{
+		Init: true, RecurseSubmodules: git.DefaultSubmoduleRecursionDepth, Auth: c.Auth,
+	})
+	if err != nil {
+		return fmt.Errorf("clone %s: submodules: %w", c.URL, err)
+	}
 	return nil
 }
 

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-git/go-git/v5/plumbing/transport"
+
 	"github.com/slipway-build/slipway/builder"
 	"github.com/slipway-build/slipway/model"
 	"github.com/slipway-build/slipway/rules"
@@ -47,10 +49,10 @@ func (o outcome) apply(b *model.Build) {
 }
 
 // run does the build itself; its log is kept whatever happens.
-func (w *Worker) run(ctx context.Context, b model.Build) outcome {
+func (w *Worker) run(ctx context.Context, repo model.Repo, b model.Build) outcome {
 	logw := w.Logs(b.ID)
 	defer logw.Close()
-	out := w.pipeline(ctx, b, logw)
+	out := w.pipeline(ctx, repo, b, logw)
 	switch {
 	case ctx.Err() != nil:
 		fmt.Fprintf(logw, "\n==> stopped: %v\n", context.Cause(ctx))
@@ -64,14 +66,20 @@ func (w *Worker) run(ctx context.Context, b model.Build) outcome {
 	return out
 }
 
-func (w *Worker) pipeline(ctx context.Context, b model.Build, logw io.Writer) outcome {
+func (w *Worker) pipeline(ctx context.Context, repo model.Repo, b model.Build, logw io.Writer) outcome {
 	if err := w.Builder.Ping(ctx); err != nil {
 		return outcome{err: infraError{fmt.Errorf("buildkit unavailable: %w", err)}}
 	}
 	dir := filepath.Join(w.WorkDir, b.ID)
 	_ = os.RemoveAll(dir)
 	defer os.RemoveAll(dir)
-	co := source.Checkout{URL: b.CloneURL, Ref: b.Ref, Commit: b.Commit, Dir: dir, Progress: logw}
+	_ = os.RemoveAll(dir + ".auth")
+	defer os.RemoveAll(dir + ".auth")
+	auth, err := w.cloneAuth(ctx, repo, b.CloneURL, dir+".auth")
+	if err != nil {
+		return outcome{err: err}
+	}
+	co := source.Checkout{URL: b.CloneURL, Ref: b.Ref, Commit: b.Commit, Dir: dir, Progress: logw, Auth: auth}
 	fmt.Fprintf(logw, "==> clone %s %s (%s)\n", b.CloneURL, b.Ref, b.Commit)
 	if err := source.Clone(ctx, co); err != nil {
 		return outcome{err: err}
@@ -94,6 +102,22 @@ func (w *Worker) pipeline(ctx context.Context, b model.Build, logw io.Writer) ou
 		return outcome{err: fmt.Errorf("build: %s", cleanError(err))}
 	}
 	return w.tag(ctx, b, res.Digest, logw)
+}
+
+// cloneAuth picks the credentials for a clone; a failure to get a token
+// from the host is Slipway's problem, so the job is retried.
+func (w *Worker) cloneAuth(ctx context.Context, repo model.Repo, url, dir string) (transport.AuthMethod, error) {
+	if w.Credentials == nil {
+		return nil, nil
+	}
+	creds, err := w.Credentials(ctx, repo)
+	if err != nil {
+		return nil, infraError{fmt.Errorf("clone credentials: %w", err)}
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, infraError{err}
+	}
+	return creds.Auth(url, dir)
 }
 
 // pathFilter applies the rule's path filters to a diff computed from the

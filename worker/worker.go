@@ -13,8 +13,10 @@ import (
 	"time"
 
 	"github.com/slipway-build/slipway/builder"
+	"github.com/slipway-build/slipway/forge"
 	"github.com/slipway-build/slipway/model"
 	"github.com/slipway-build/slipway/queue"
+	"github.com/slipway-build/slipway/source"
 )
 
 // Store is the state the worker reads and writes.
@@ -27,6 +29,7 @@ type Store interface {
 	ClaimTag(ctx context.Context, image, tag string, b model.Build, digest string, put func(string) error) (bool, error)
 	AcquireSlot(ctx context.Context, repoID, buildID string, limit int) (bool, error)
 	ReleaseSlot(ctx context.Context, repoID, buildID string) error
+	SubmitStatus(ctx context.Context, j queue.StatusJob) error
 }
 
 // Builder builds images and pushes them by digest.
@@ -62,7 +65,10 @@ type Worker struct {
 	RetryDelay time.Duration
 	// CancelPoll is how often a running build checks for a cancel request.
 	CancelPoll time.Duration
-	Now        func() time.Time
+	// Credentials give the clone credentials of a private repository; nil
+	// clones anonymously.
+	Credentials func(ctx context.Context, repo model.Repo) (source.Credentials, error)
+	Now         func() time.Time
 }
 
 // DefaultTimeout bounds a build when its repository sets none.
@@ -129,7 +135,10 @@ func (w *Worker) handle(ctx context.Context, job queue.Job) {
 		return
 	}
 	if model.Terminal(stored.Status) {
+		// A worker may have died between storing the end and the ack:
+		// repeat the final status (de-duplicated) so the host hears of it.
 		log.Info("build already finished; dropping its job", "status", stored.Status)
+		w.status(ctx, stored.ID, string(StateOf(stored)), log)
 		_ = job.Ack(ctx)
 		return
 	}
@@ -153,6 +162,7 @@ func (w *Worker) handle(ctx context.Context, job queue.Job) {
 		w.handBack(job, stored, err, log)
 		return
 	}
+	w.status(ctx, b.ID, string(forge.Running), log)
 	w.execute(ctx, job, repo, b, log)
 }
 
@@ -164,7 +174,7 @@ func (w *Worker) execute(ctx context.Context, job queue.Job, repo model.Repo, b 
 	tctx, stopTimer := context.WithTimeoutCause(bctx, timeout, errTimedOut)
 	defer stopTimer()
 	stop := w.watch(tctx, job, b.ID, cancel)
-	out := w.run(tctx, b)
+	out := w.run(tctx, repo, b)
 	stop()
 	switch cause := context.Cause(tctx); {
 	case ctx.Err() != nil:
@@ -244,6 +254,7 @@ func (w *Worker) finish(ctx context.Context, job queue.Job, b model.Build, out o
 		_ = job.Retry(w.retryDelay())
 		return
 	}
+	w.status(ctx, final.ID, string(StateOf(final)), log)
 	for _, d := range final.Deliveries {
 		if err := w.Store.SubmitHook(ctx, queue.HookJob{BuildID: final.ID, Hook: d.Hook}); err != nil {
 			log.Error("queue deploy hook; job will be redone", "err", err)
@@ -254,6 +265,13 @@ func (w *Worker) finish(ctx context.Context, job queue.Job, b model.Build, out o
 	log.Info("build finished", "status", final.Status, "digest", final.Digest, "error", final.Error, "reason", final.Reason)
 	if err := job.Ack(ctx); err != nil {
 		log.Warn("ack job", "err", err)
+	}
+}
+
+// status queues a commit status; a lost one costs a status, never the build.
+func (w *Worker) status(ctx context.Context, id, state string, log *slog.Logger) {
+	if err := w.Store.SubmitStatus(ctx, queue.StatusJob{BuildID: id, State: state}); err != nil {
+		log.Warn("queue commit status", "state", state, "err", err)
 	}
 }
 
