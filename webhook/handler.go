@@ -52,10 +52,23 @@ func (h *Handler) provider(name string) Provider {
 	return nil
 }
 
+// providerFor picks the provider of a request from its path. Gitea and
+// Forgejo also send GitHub's headers, so a webhook of theirs configured as a
+// GitHub one is recognised by their own headers first.
+func (h *Handler) providerFor(r *http.Request) Provider {
+	name := r.PathValue("provider")
+	if name == "github" && (r.Header.Get("X-Gitea-Event") != "" || r.Header.Get("X-Forgejo-Event") != "") {
+		if p := h.provider("gitea"); p != nil {
+			return p
+		}
+	}
+	return h.provider(name)
+}
+
 // ServeHTTP answers a webhook only after its builds are stored, so a 2xx
 // always means nothing can be lost.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	p := h.provider(r.PathValue("provider"))
+	p := h.providerFor(r)
 	if p == nil {
 		h.reject(w, http.StatusNotFound, "unknown git host", "provider", r.PathValue("provider"))
 		return
@@ -75,11 +88,31 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.reject(w, http.StatusBadRequest, err.Error(), "provider", p.Name(), "delivery", ev.DeliveryID)
 		return
 	}
-	log := h.logger().With("provider", p.Name(), "delivery", ev.DeliveryID, "repo", ev.Repo, "event", ev.RawKind)
-	repo, err := h.Repos.FindRepo(r.Context(), p.Name(), ev.Repo)
+	provider := ev.Provider
+	if provider == "" {
+		provider = p.Name()
+	}
+	log := h.logger().With("provider", provider, "delivery", ev.DeliveryID, "repo", ev.Repo, "event", ev.RawKind)
+	if ev.Repo == "" {
+		// Bitbucket Data Center's "Test connection" ping names no
+		// repository, so there is no secret to check it against; an event
+		// that builds nothing can be answered without one.
+		switch ev.Kind {
+		case KindPing:
+			log.Info("webhook ping without a repository")
+			writeJSON(w, http.StatusOK, map[string]any{"ok": true})
+		case KindOther:
+			log.Info("webhook ignored: event is not a push")
+			writeJSON(w, http.StatusAccepted, map[string]any{"builds": []string{}, "ignored": "event " + ev.RawKind + " does not build"})
+		default:
+			h.rejectLog(w, log, http.StatusBadRequest, "push event names no repository")
+		}
+		return
+	}
+	repo, err := h.Repos.FindRepo(r.Context(), provider, ev.Repo)
 	if err != nil {
 		if h.IsNotFound != nil && h.IsNotFound(err) {
-			h.rejectLog(w, log, http.StatusNotFound, fmt.Sprintf("repository %s is not registered", ev.Repo))
+			h.rejectLog(w, log, http.StatusNotFound, fmt.Sprintf("%s repository %s is not registered", provider, ev.Repo))
 			return
 		}
 		h.rejectLog(w, log, http.StatusServiceUnavailable, "look up repository: "+err.Error())

@@ -20,7 +20,10 @@ import (
 
 	"github.com/slipway-build/slipway/model"
 	"github.com/slipway-build/slipway/webhook"
+	"github.com/slipway-build/slipway/webhook/bitbucket"
+	"github.com/slipway-build/slipway/webhook/gitea"
 	"github.com/slipway-build/slipway/webhook/github"
+	"github.com/slipway-build/slipway/webhook/gitlab"
 )
 
 const (
@@ -36,13 +39,15 @@ var (
 
 // fakeRepos is an in-memory Repos keyed by provider and full name.
 type fakeRepos struct {
-	repos map[string]model.Repo
-	err   error // returned for every lookup when set
-	calls int
+	repos   map[string]model.Repo
+	err     error // returned for every lookup when set
+	calls   int
+	lookups []string // "provider:full name" of each lookup
 }
 
 func (f *fakeRepos) FindRepo(_ context.Context, provider, fullName string) (model.Repo, error) {
 	f.calls++
+	f.lookups = append(f.lookups, provider+":"+fullName)
 	if f.err != nil {
 		return model.Repo{}, f.err
 	}
@@ -166,16 +171,24 @@ func (e *env) send(t *testing.T, d delivery) (int, map[string]any) {
 	if d.contentType == "" {
 		d.contentType = "application/json"
 	}
-	req := httptest.NewRequest(http.MethodPost, d.path, bytes.NewReader(d.body))
-	req.Header.Set("Content-Type", d.contentType)
-	req.Header.Set("X-GitHub-Event", d.event)
-	req.Header.Set("X-GitHub-Delivery", d.id)
+	h := http.Header{}
+	h.Set("Content-Type", d.contentType)
+	h.Set("X-GitHub-Event", d.event)
+	h.Set("X-GitHub-Delivery", d.id)
 	switch {
 	case d.sig == nil:
-		req.Header.Set("X-Hub-Signature-256", "sha256="+webhook.SignHMAC(d.body, secret))
+		h.Set("X-Hub-Signature-256", "sha256="+webhook.SignHMAC(d.body, secret))
 	case *d.sig != "":
-		req.Header.Set("X-Hub-Signature-256", *d.sig)
+		h.Set("X-Hub-Signature-256", *d.sig)
 	}
+	return e.post(t, d.path, h, d.body)
+}
+
+// post sends a webhook request with the headers given.
+func (e *env) post(t *testing.T, path string, h http.Header, body []byte) (int, map[string]any) {
+	t.Helper()
+	req := httptest.NewRequest(http.MethodPost, path, bytes.NewReader(body))
+	req.Header = h.Clone()
 	rec := httptest.NewRecorder()
 	e.mux.ServeHTTP(rec, req)
 	var out map[string]any
@@ -459,4 +472,560 @@ func TestHandlerOnlyPOST(t *testing.T) {
 	if rec.Code != http.StatusMethodNotAllowed {
 		t.Errorf("GET status = %d, want 405", rec.Code)
 	}
+}
+
+// The other hosts' webhooks, each fixture sent through the handler with the
+// host's real headers and signatures or tokens.
+
+const (
+	gitlabToken  = "glwht-3f9c1e7a0b2d4c6e"
+	bbCloudClone = "https://bitbucket.org/acme/demo.git"
+	bbDCClone    = "https://bitbucket.acme.internal/scm/acme/demo.git"
+	gitlabClone  = "https://gitlab.acme.internal/acme/platform/demo.git"
+	giteaClone   = "https://gitea.acme.internal/acme/demo.git"
+	forgejoClone = "https://forgejo.acme.internal/acme/demo.git"
+)
+
+// hostFixture reads testdata of another host's adapter.
+func hostFixture(t *testing.T, host, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(host, "testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// newHostsEnv serves every provider, with acme/demo registered on each host.
+// The repositories have no clone URL of their own, so the payload's is used.
+func newHostsEnv(t *testing.T) *env {
+	t.Helper()
+	e := newEnv(t, github.Provider{}, bitbucket.Provider{}, gitlab.Provider{}, gitea.Provider{})
+	add := func(id, provider, fullName, secret string) {
+		r := demoRepo()
+		r.ID, r.Provider, r.FullName, r.WebhookSecret, r.CloneURL = id, provider, fullName, secret, ""
+		e.repos.repos[provider+":"+fullName] = r
+	}
+	add("r-bb", "bitbucket", "acme/demo", secret)
+	add("r-bbdc", "bitbucket-server", "ACME/demo", secret)
+	add("r-gl", "gitlab", "acme/platform/demo", gitlabToken)
+	add("r-gt", "gitea", "acme/demo", secret)
+	return e
+}
+
+// bbCloud is a Bitbucket Cloud request signed with key ("" leaves it
+// unsigned).
+func bbCloud(event, id string, body []byte, key string) http.Header {
+	h := http.Header{}
+	h.Set("Content-Type", "application/json")
+	h.Set("User-Agent", "Bitbucket-Webhooks/2.0")
+	h.Set("X-Event-Key", event)
+	h.Set("X-Request-UUID", id)
+	h.Set("X-Hook-UUID", "4f9b1c2e-7d3a-4e8f-9a0b-1c2d3e4f5a6b")
+	h.Set("X-Attempt-Number", "1")
+	if key != "" {
+		h.Set("X-Hub-Signature", "sha256="+webhook.SignHMAC(body, key))
+	}
+	return h
+}
+
+// bbDC is a Bitbucket Data Center request.
+func bbDC(event, id string, body []byte, key string) http.Header {
+	h := http.Header{}
+	h.Set("Content-Type", "application/json; charset=utf-8")
+	h.Set("User-Agent", "Atlassian HttpClient 4.2.0 / Bitbucket-8.19.1 (8019001) / Default")
+	h.Set("X-Event-Key", event)
+	h.Set("X-Request-Id", id)
+	if key != "" {
+		h.Set("X-Hub-Signature", "sha256="+webhook.SignHMAC(body, key))
+	}
+	return h
+}
+
+// gitlabReq is a GitLab request; idempotencyKey and token "" leave those
+// headers out.
+func gitlabReq(event, eventUUID, idempotencyKey, token string) http.Header {
+	h := http.Header{}
+	h.Set("Content-Type", "application/json")
+	h.Set("User-Agent", "GitLab/17.9.1")
+	h.Set("X-Gitlab-Event", event)
+	h.Set("X-Gitlab-Event-UUID", eventUUID)
+	h.Set("X-Gitlab-Webhook-UUID", "2c1e5b7a-0d3f-4a9e-8b6c-5f4e3d2c1b0a")
+	h.Set("X-Gitlab-Instance", "https://gitlab.acme.internal")
+	if idempotencyKey != "" {
+		h.Set("Idempotency-Key", idempotencyKey)
+	}
+	if token != "" {
+		h.Set("X-Gitlab-Token", token)
+	}
+	return h
+}
+
+// giteaReq is what Gitea sends: its own headers, Gogs' and GitHub's,
+// GitHub's signature included, each signed with key.
+func giteaReq(event, id string, body []byte, key string) http.Header {
+	h := http.Header{}
+	h.Set("Content-Type", "application/json")
+	h.Set("User-Agent", "Go-http-client/1.1")
+	for _, host := range []string{"Gitea", "Gogs", "GitHub"} {
+		h.Set("X-"+host+"-Event", event)
+		h.Set("X-"+host+"-Event-Type", event)
+		h.Set("X-"+host+"-Delivery", id)
+	}
+	if key != "" {
+		sig := webhook.SignHMAC(body, key)
+		h.Set("X-Gitea-Signature", sig)
+		h.Set("X-Gogs-Signature", sig)
+		h.Set("X-Hub-Signature", "sha1=0f0c5d3b5e1a8c7f2e4d6b9a1c3e5f7a9b2d4c6e")
+		h.Set("X-Hub-Signature-256", "sha256="+sig)
+	}
+	return h
+}
+
+// forgejoReq is what Forgejo sends: Gitea's request plus its own headers.
+func forgejoReq(event, id string, body []byte, key string) http.Header {
+	h := giteaReq(event, id, body, key)
+	h.Set("X-Forgejo-Event", event)
+	h.Set("X-Forgejo-Event-Type", event)
+	h.Set("X-Forgejo-Delivery", id)
+	if key != "" {
+		h.Set("X-Forgejo-Signature", webhook.SignHMAC(body, key))
+	}
+	return h
+}
+
+// pad makes a valid JSON body of exactly n bytes by appending spaces.
+func pad(b []byte, n int) []byte {
+	return append(append([]byte{}, b...), bytes.Repeat([]byte(" "), n-len(b))...)
+}
+
+// wantBuild is a build a webhook must queue; its id derives from the
+// repository, the delivery, the ref, the commit and the rule.
+type wantBuild struct {
+	repo, delivery, ref, commit string
+	rule                        int
+	cloneURL, pusher            string
+}
+
+func TestHostWebhooks(t *testing.T) {
+	bbPush := hostFixture(t, "bitbucket", "cloud-push-branch.json")
+	bbTag := hostFixture(t, "bitbucket", "cloud-push-tag.json")
+	bbDelete := hostFixture(t, "bitbucket", "cloud-push-delete.json")
+	dcPush := hostFixture(t, "bitbucket", "server-refs-changed.json")
+	dcTag := hostFixture(t, "bitbucket", "server-tag-add.json")
+	dcDelete := hostFixture(t, "bitbucket", "server-delete.json")
+	dcPing := hostFixture(t, "bitbucket", "server-ping.json")
+	glPush := hostFixture(t, "gitlab", "push.json")
+	glTag := hostFixture(t, "gitlab", "tag-push.json")
+	glDelete := hostFixture(t, "gitlab", "push-delete.json")
+	glNote := hostFixture(t, "gitlab", "note.json")
+	gtPush := hostFixture(t, "gitea", "push.json")
+	gtForgejo := hostFixture(t, "gitea", "push-forgejo.json")
+	gtTag := hostFixture(t, "gitea", "push-tag.json")
+	gtDelete := hostFixture(t, "gitea", "push-delete.json")
+	gtDeleteEvent := hostFixture(t, "gitea", "delete-branch.json")
+	bbBig := pad(bbTag, 256<<10+1)
+	bbAtLimit := pad(bbTag, 256<<10)
+	glBig := pad(glPush, 25<<20+1)
+	gtBig := pad(gtPush, 25<<20+1)
+	bbBad := []byte(`{"push": {"changes": [`)
+	dcPR := []byte(`{"eventKey": "pr:opened", "pullRequest": {"id": 7, "toRef": {"id": "refs/heads/main", "repository": {"slug": "demo", "project": {"key": "ACME"}}}}}`)
+	const (
+		bbMain    = "11acffe8a01f38ff6c91ec4ac7960db25f9267a5"
+		bbRelease = "584764b7ebee6c3b664d6662e2e27cd05daa9bc8"
+		dcMain    = "a86a176724a147f9a0d8a7bdc232efef3b3218f5"
+		glMain    = "ceac7ba0748011632bdf90ae77cb72d000d3a41e"
+		gtMain    = "c490155e19b789dfcc86c2ed12d81eb6e88cb9d9"
+	)
+
+	tests := []struct {
+		name       string
+		path       string
+		setup      func(e *env)
+		h          http.Header
+		body       []byte
+		wantCode   int
+		wantLookup string // "" when the repository must not be looked up
+		want       []wantBuild
+	}{
+		// Bitbucket Cloud.
+		{
+			name: "bitbucket cloud: two branches in one push", path: "/hooks/bitbucket",
+			h: bbCloud("repo:push", "bb-1", bbPush, secret), body: bbPush,
+			wantCode: http.StatusAccepted, wantLookup: "bitbucket:acme/demo",
+			want: []wantBuild{
+				{"r-bb", "bb-1", "refs/heads/main", bbMain, 0, bbCloudClone, "Mona Lisa"},
+				{"r-bb", "bb-1", "refs/heads/release", bbRelease, 2, bbCloudClone, "Mona Lisa"},
+			},
+		},
+		{
+			name: "bitbucket cloud: tag", path: "/hooks/bitbucket",
+			h: bbCloud("repo:push", "bb-2", bbTag, secret), body: bbTag,
+			wantCode: http.StatusAccepted, wantLookup: "bitbucket:acme/demo",
+			want: []wantBuild{{"r-bb", "bb-2", "refs/tags/v1.2.0", bbMain, 1, bbCloudClone, "Release Bot"}},
+		},
+		{
+			name: "bitbucket cloud: branch deleted", path: "/hooks/bitbucket",
+			h: bbCloud("repo:push", "bb-3", bbDelete, secret), body: bbDelete,
+			wantCode: http.StatusAccepted, wantLookup: "bitbucket:acme/demo",
+		},
+		{
+			name: "bitbucket cloud: other event", path: "/hooks/bitbucket",
+			h:        bbCloud("pullrequest:created", "bb-4", []byte(`{"repository": {"full_name": "acme/demo"}}`), secret),
+			body:     []byte(`{"repository": {"full_name": "acme/demo"}}`),
+			wantCode: http.StatusAccepted, wantLookup: "bitbucket:acme/demo",
+		},
+		{
+			name: "bitbucket cloud: wrong secret", path: "/hooks/bitbucket",
+			h: bbCloud("repo:push", "bb-5", bbPush, "guess"), body: bbPush,
+			wantCode: http.StatusUnauthorized, wantLookup: "bitbucket:acme/demo",
+		},
+		{
+			name: "bitbucket cloud: unsigned", path: "/hooks/bitbucket",
+			h: bbCloud("repo:push", "bb-6", bbPush, ""), body: bbPush,
+			wantCode: http.StatusUnauthorized, wantLookup: "bitbucket:acme/demo",
+		},
+		{
+			name: "bitbucket cloud: body at 256 KB", path: "/hooks/bitbucket",
+			h: bbCloud("repo:push", "bb-7", bbAtLimit, secret), body: bbAtLimit,
+			wantCode: http.StatusAccepted, wantLookup: "bitbucket:acme/demo",
+			want: []wantBuild{{"r-bb", "bb-7", "refs/tags/v1.2.0", bbMain, 1, bbCloudClone, "Release Bot"}},
+		},
+		{
+			name: "bitbucket cloud: body over 256 KB", path: "/hooks/bitbucket",
+			h: bbCloud("repo:push", "bb-8", bbBig, secret), body: bbBig,
+			wantCode: http.StatusRequestEntityTooLarge,
+		},
+		{
+			name: "bitbucket cloud: bad payload", path: "/hooks/bitbucket",
+			h: bbCloud("repo:push", "bb-9", bbBad, secret), body: bbBad,
+			wantCode: http.StatusBadRequest,
+		},
+		// Bitbucket Data Center: same endpoint, its own repositories.
+		{
+			name: "bitbucket dc: branch push", path: "/hooks/bitbucket",
+			h: bbDC("repo:refs_changed", "dc-1", dcPush, secret), body: dcPush,
+			wantCode: http.StatusAccepted, wantLookup: "bitbucket-server:ACME/demo",
+			want: []wantBuild{{"r-bbdc", "dc-1", "refs/heads/main", dcMain, 0, bbDCClone, "mona"}},
+		},
+		{
+			name: "bitbucket dc: tag", path: "/hooks/bitbucket",
+			h: bbDC("repo:refs_changed", "dc-2", dcTag, secret), body: dcTag,
+			wantCode: http.StatusAccepted, wantLookup: "bitbucket-server:ACME/demo",
+			want: []wantBuild{{"r-bbdc", "dc-2", "refs/tags/v1.2.0", dcMain, 1, bbDCClone, "release-bot"}},
+		},
+		{
+			name: "bitbucket dc: branch deleted", path: "/hooks/bitbucket",
+			h: bbDC("repo:refs_changed", "dc-3", dcDelete, secret), body: dcDelete,
+			wantCode: http.StatusAccepted, wantLookup: "bitbucket-server:ACME/demo",
+		},
+		{
+			// "Test connection" names no repository: nothing to verify
+			// against, nothing to build.
+			name: "bitbucket dc: ping", path: "/hooks/bitbucket",
+			h: bbDC("diagnostics:ping", "dc-4", dcPing, secret), body: dcPing,
+			wantCode: http.StatusOK,
+		},
+		{
+			name: "bitbucket dc: pull request event", path: "/hooks/bitbucket",
+			h: bbDC("pr:opened", "dc-5", dcPR, secret), body: dcPR,
+			wantCode: http.StatusAccepted, wantLookup: "bitbucket-server:ACME/demo",
+		},
+		{
+			name: "bitbucket dc: wrong secret", path: "/hooks/bitbucket",
+			h: bbDC("repo:refs_changed", "dc-6", dcPush, "guess"), body: dcPush,
+			wantCode: http.StatusUnauthorized, wantLookup: "bitbucket-server:ACME/demo",
+		},
+		{
+			name: "bitbucket dc: unsigned", path: "/hooks/bitbucket",
+			h: bbDC("repo:refs_changed", "dc-7", dcPush, ""), body: dcPush,
+			wantCode: http.StatusUnauthorized, wantLookup: "bitbucket-server:ACME/demo",
+		},
+		{
+			// A Data Center event is not looked up among Cloud repositories.
+			name: "bitbucket dc: repository only registered for cloud", path: "/hooks/bitbucket",
+			setup: func(e *env) {
+				r := e.repos.repos["bitbucket-server:ACME/demo"]
+				delete(e.repos.repos, "bitbucket-server:ACME/demo")
+				r.Provider = "bitbucket"
+				e.repos.repos["bitbucket:ACME/demo"] = r
+			},
+			h: bbDC("repo:refs_changed", "dc-8", dcPush, secret), body: dcPush,
+			wantCode: http.StatusNotFound, wantLookup: "bitbucket-server:ACME/demo",
+		},
+		// GitLab.
+		{
+			name: "gitlab: push", path: "/hooks/gitlab",
+			h: gitlabReq("Push Hook", "gl-uuid-1", "gl-1", gitlabToken), body: glPush,
+			wantCode: http.StatusAccepted, wantLookup: "gitlab:acme/platform/demo",
+			want: []wantBuild{{"r-gl", "gl-1", "refs/heads/main", glMain, 0, gitlabClone, "mona"}},
+		},
+		{
+			name: "gitlab: annotated tag builds the commit", path: "/hooks/gitlab",
+			h: gitlabReq("Tag Push Hook", "gl-uuid-2", "gl-2", gitlabToken), body: glTag,
+			wantCode: http.StatusAccepted, wantLookup: "gitlab:acme/platform/demo",
+			want: []wantBuild{{"r-gl", "gl-2", "refs/tags/v1.2.0", glMain, 1, gitlabClone, "release-bot"}},
+		},
+		{
+			name: "gitlab: without Idempotency-Key the event UUID is the delivery", path: "/hooks/gitlab",
+			h: gitlabReq("Push Hook", "gl-uuid-3", "", gitlabToken), body: glPush,
+			wantCode: http.StatusAccepted, wantLookup: "gitlab:acme/platform/demo",
+			want: []wantBuild{{"r-gl", "gl-uuid-3", "refs/heads/main", glMain, 0, gitlabClone, "mona"}},
+		},
+		{
+			name: "gitlab: branch deleted", path: "/hooks/gitlab",
+			h: gitlabReq("Push Hook", "gl-uuid-4", "gl-4", gitlabToken), body: glDelete,
+			wantCode: http.StatusAccepted, wantLookup: "gitlab:acme/platform/demo",
+		},
+		{
+			name: "gitlab: note event", path: "/hooks/gitlab",
+			h: gitlabReq("Note Hook", "gl-uuid-5", "gl-5", gitlabToken), body: glNote,
+			wantCode: http.StatusAccepted, wantLookup: "gitlab:acme/platform/demo",
+		},
+		{
+			name: "gitlab: wrong token", path: "/hooks/gitlab",
+			h: gitlabReq("Push Hook", "gl-uuid-6", "gl-6", "glwht-guess"), body: glPush,
+			wantCode: http.StatusUnauthorized, wantLookup: "gitlab:acme/platform/demo",
+		},
+		{
+			name: "gitlab: no token", path: "/hooks/gitlab",
+			h: gitlabReq("Push Hook", "gl-uuid-7", "gl-7", ""), body: glPush,
+			wantCode: http.StatusUnauthorized, wantLookup: "gitlab:acme/platform/demo",
+		},
+		{
+			name: "gitlab: body over 25 MB", path: "/hooks/gitlab",
+			h: gitlabReq("Push Hook", "gl-uuid-8", "gl-8", gitlabToken), body: glBig,
+			wantCode: http.StatusRequestEntityTooLarge,
+		},
+		{
+			name: "gitlab: bad payload", path: "/hooks/gitlab",
+			h: gitlabReq("Push Hook", "gl-uuid-9", "gl-9", gitlabToken), body: []byte(`{"ref":`),
+			wantCode: http.StatusBadRequest,
+		},
+		// Gitea and Forgejo.
+		{
+			name: "gitea: push", path: "/hooks/gitea",
+			h: giteaReq("push", "gt-1", gtPush, secret), body: gtPush,
+			wantCode: http.StatusAccepted, wantLookup: "gitea:acme/demo",
+			want: []wantBuild{{"r-gt", "gt-1", "refs/heads/main", gtMain, 0, giteaClone, "mona"}},
+		},
+		{
+			name: "forgejo: push", path: "/hooks/gitea",
+			h: forgejoReq("push", "fj-1", gtForgejo, secret), body: gtForgejo,
+			wantCode: http.StatusAccepted, wantLookup: "gitea:acme/demo",
+			want: []wantBuild{{"r-gt", "fj-1", "refs/heads/main", gtMain, 0, forgejoClone, "mona"}},
+		},
+		{
+			name: "gitea: annotated tag builds the commit", path: "/hooks/gitea",
+			h: giteaReq("push", "gt-2", gtTag, secret), body: gtTag,
+			wantCode: http.StatusAccepted, wantLookup: "gitea:acme/demo",
+			want: []wantBuild{{"r-gt", "gt-2", "refs/tags/v1.2.0", gtMain, 1, giteaClone, "release-bot"}},
+		},
+		{
+			name: "gitea: tag deleted", path: "/hooks/gitea",
+			h: giteaReq("push", "gt-3", gtDelete, secret), body: gtDelete,
+			wantCode: http.StatusAccepted, wantLookup: "gitea:acme/demo",
+		},
+		{
+			name: "gitea: delete event", path: "/hooks/gitea",
+			h: giteaReq("delete", "gt-4", gtDeleteEvent, secret), body: gtDeleteEvent,
+			wantCode: http.StatusAccepted, wantLookup: "gitea:acme/demo",
+		},
+		{
+			// Configured as a GitHub hook, Gitea still says who it is.
+			name: "gitea: push to the github endpoint", path: "/hooks/github",
+			h: giteaReq("push", "gt-5", gtPush, secret), body: gtPush,
+			wantCode: http.StatusAccepted, wantLookup: "gitea:acme/demo",
+			want: []wantBuild{{"r-gt", "gt-5", "refs/heads/main", gtMain, 0, giteaClone, "mona"}},
+		},
+		{
+			name: "forgejo: push to the github endpoint", path: "/hooks/github",
+			h: forgejoReq("push", "fj-2", gtForgejo, secret), body: gtForgejo,
+			wantCode: http.StatusAccepted, wantLookup: "gitea:acme/demo",
+			want: []wantBuild{{"r-gt", "fj-2", "refs/heads/main", gtMain, 0, forgejoClone, "mona"}},
+		},
+		{
+			// Handled as Gitea, so GitHub's signature header is not enough.
+			name: "gitea: github endpoint, only github's signature", path: "/hooks/github",
+			h: func() http.Header {
+				h := giteaReq("push", "gt-6", gtPush, secret)
+				h.Del("X-Gitea-Signature")
+				return h
+			}(),
+			body:     gtPush,
+			wantCode: http.StatusUnauthorized, wantLookup: "gitea:acme/demo",
+		},
+		{
+			name: "gitea: wrong secret", path: "/hooks/gitea",
+			h: giteaReq("push", "gt-7", gtPush, "guess"), body: gtPush,
+			wantCode: http.StatusUnauthorized, wantLookup: "gitea:acme/demo",
+		},
+		{
+			name: "forgejo: unsigned", path: "/hooks/gitea",
+			h: forgejoReq("push", "fj-3", gtForgejo, ""), body: gtForgejo,
+			wantCode: http.StatusUnauthorized, wantLookup: "gitea:acme/demo",
+		},
+		{
+			name: "gitea: body over 25 MB", path: "/hooks/gitea",
+			h: giteaReq("push", "gt-8", gtBig, secret), body: gtBig,
+			wantCode: http.StatusRequestEntityTooLarge,
+		},
+		{
+			name: "gitea: bad payload", path: "/hooks/gitea",
+			h: giteaReq("push", "gt-9", []byte(`[]`), secret), body: []byte(`[]`),
+			wantCode: http.StatusBadRequest,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newHostsEnv(t)
+			if tt.setup != nil {
+				tt.setup(e)
+			}
+			code, resp := e.post(t, tt.path, tt.h, tt.body)
+			if code != tt.wantCode {
+				t.Fatalf("status = %d, want %d: %v", code, tt.wantCode, resp)
+			}
+			if msg, _ := resp["error"].(string); (code >= 400) != (msg != "") {
+				t.Errorf("error = %q for status %d", msg, code)
+			}
+			var wantLookups []string
+			if tt.wantLookup != "" {
+				wantLookups = []string{tt.wantLookup}
+			}
+			if !reflect.DeepEqual(e.repos.lookups, wantLookups) {
+				t.Errorf("repository lookups = %q, want %q", e.repos.lookups, wantLookups)
+			}
+			queued := e.queue.queued()
+			if len(queued) != len(tt.want) {
+				t.Fatalf("queued %d builds, want %d: %+v", len(queued), len(tt.want), queued)
+			}
+			var wantIDs []string
+			for i, w := range tt.want {
+				b := queued[i]
+				id := webhook.BuildID(w.repo, w.delivery, w.ref, w.commit, w.rule)
+				wantIDs = append(wantIDs, id)
+				if b.ID != id || b.RepoID != w.repo || b.DeliveryID != w.delivery || b.Ref != w.ref || b.Commit != w.commit ||
+					!reflect.DeepEqual(b.Rules, []int{w.rule}) || b.CloneURL != w.cloneURL || b.Pusher != w.pusher ||
+					b.Status != model.StatusQueued || b.Trigger != "webhook" {
+					t.Errorf("build %d = %+v\nwant %+v (id %s)", i, b, w, id)
+				}
+			}
+			if code == http.StatusAccepted {
+				if got := buildIDs(t, resp); len(got) != len(wantIDs) || (len(got) > 0 && !reflect.DeepEqual(got, wantIDs)) {
+					t.Errorf("answered builds %v, want %v", got, wantIDs)
+				}
+			}
+		})
+	}
+}
+
+// A host redelivering a webhook names the same builds; a new delivery of
+// the same push names new ones.
+func TestHostRedelivery(t *testing.T) {
+	bbTag := hostFixture(t, "bitbucket", "cloud-push-tag.json")
+	dcPush := hostFixture(t, "bitbucket", "server-refs-changed.json")
+	glPush := hostFixture(t, "gitlab", "push.json")
+	gtPush := hostFixture(t, "gitea", "push.json")
+	gtForgejo := hostFixture(t, "gitea", "push-forgejo.json")
+	tests := []struct {
+		name       string
+		path       string
+		body       []byte
+		first      http.Header
+		redelivery http.Header
+		other      http.Header // a new delivery of the same push
+	}{
+		{"bitbucket cloud", "/hooks/bitbucket", bbTag,
+			bbCloud("repo:push", "bb-1", bbTag, secret), bbCloud("repo:push", "bb-1", bbTag, secret), bbCloud("repo:push", "bb-2", bbTag, secret)},
+		{"bitbucket dc", "/hooks/bitbucket", dcPush,
+			bbDC("repo:refs_changed", "dc-1", dcPush, secret), bbDC("repo:refs_changed", "dc-1", dcPush, secret), bbDC("repo:refs_changed", "dc-2", dcPush, secret)},
+		// A retry keeps the Idempotency-Key whatever its event UUID.
+		{"gitlab", "/hooks/gitlab", glPush,
+			gitlabReq("Push Hook", "uuid-1", "key-1", gitlabToken), gitlabReq("Push Hook", "uuid-2", "key-1", gitlabToken), gitlabReq("Push Hook", "uuid-1", "key-2", gitlabToken)},
+		{"gitlab without idempotency key", "/hooks/gitlab", glPush,
+			gitlabReq("Push Hook", "uuid-1", "", gitlabToken), gitlabReq("Push Hook", "uuid-1", "", gitlabToken), gitlabReq("Push Hook", "uuid-2", "", gitlabToken)},
+		{"gitea", "/hooks/gitea", gtPush,
+			giteaReq("push", "gt-1", gtPush, secret), giteaReq("push", "gt-1", gtPush, secret), giteaReq("push", "gt-2", gtPush, secret)},
+		{"forgejo", "/hooks/gitea", gtForgejo,
+			forgejoReq("push", "fj-1", gtForgejo, secret), forgejoReq("push", "fj-1", gtForgejo, secret), forgejoReq("push", "fj-2", gtForgejo, secret)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newHostsEnv(t)
+			code1, resp1 := e.post(t, tt.path, tt.first, tt.body)
+			code2, resp2 := e.post(t, tt.path, tt.redelivery, tt.body)
+			if code1 != http.StatusAccepted || code2 != http.StatusAccepted {
+				t.Fatalf("statuses = %d, %d; want 202 twice: %v %v", code1, code2, resp1, resp2)
+			}
+			first, second := buildIDs(t, resp1), buildIDs(t, resp2)
+			if len(first) != 1 || !reflect.DeepEqual(first, second) {
+				t.Errorf("builds = %v then %v, want the same one build", first, second)
+			}
+			if n := len(e.queue.queued()); n != 1 {
+				t.Errorf("queue holds %d builds, want 1", n)
+			}
+			_, resp3 := e.post(t, tt.path, tt.other, tt.body)
+			if third := buildIDs(t, resp3); len(third) != 1 || third[0] == first[0] {
+				t.Errorf("new delivery builds = %v, want one other than %v", third, first)
+			}
+		})
+	}
+}
+
+// Without the Gitea provider, a Gitea request to /hooks/github is GitHub's
+// to read, and a GitHub request is never taken for Gitea's.
+func TestGiteaRoutingNeedsGiteaHeaders(t *testing.T) {
+	gtPush := hostFixture(t, "gitea", "push.json")
+
+	e := newEnv(t) // GitHub only
+	code, _ := e.post(t, "/hooks/github", giteaReq("push", "gt-1", gtPush, secret), gtPush)
+	if want := []string{"github:acme/demo"}; !reflect.DeepEqual(e.repos.lookups, want) {
+		t.Errorf("lookups = %q, want %q (status %d)", e.repos.lookups, want, code)
+	}
+
+	e = newHostsEnv(t)
+	if code, resp := e.send(t, delivery{event: "push", id: "d1", body: fixture(t, "push-branch.json")}); code != http.StatusAccepted {
+		t.Fatalf("github push status = %d, want 202: %v", code, resp)
+	}
+	if want := []string{"github:acme/demo"}; !reflect.DeepEqual(e.repos.lookups, want) {
+		t.Errorf("lookups = %q, want %q", e.repos.lookups, want)
+	}
+}
+
+// An event that names no repository is answered without a lookup only when
+// it builds nothing.
+func TestHandlerEventWithoutRepo(t *testing.T) {
+	tests := []struct {
+		kind     string
+		wantCode int
+	}{
+		{webhook.KindPing, http.StatusOK},
+		{webhook.KindOther, http.StatusAccepted},
+		{webhook.KindPush, http.StatusBadRequest},
+	}
+	for _, tt := range tests {
+		t.Run(tt.kind, func(t *testing.T) {
+			p := fixedProvider{ev: webhook.Event{Kind: tt.kind, RawKind: "x", DeliveryID: "d1",
+				Pushes: []webhook.Push{{Ref: "refs/heads/main", After: branchHead}}}}
+			e := newEnv(t, p)
+			code, resp := e.post(t, "/hooks/fixed", http.Header{}, []byte("{}"))
+			if code != tt.wantCode {
+				t.Fatalf("status = %d, want %d: %v", code, tt.wantCode, resp)
+			}
+			if e.repos.calls != 0 || e.queue.calls != 0 {
+				t.Errorf("repos looked up %d times, queue called %d times; want neither", e.repos.calls, e.queue.calls)
+			}
+		})
+	}
+}
+
+// fixedProvider parses every request into ev and verifies nothing.
+type fixedProvider struct{ ev webhook.Event }
+
+func (fixedProvider) Name() string                                       { return "fixed" }
+func (fixedProvider) MaxBody() int64                                     { return 1 << 10 }
+func (p fixedProvider) Parse(http.Header, []byte) (webhook.Event, error) { return p.ev, nil }
+func (fixedProvider) Verify(http.Header, []byte, string) error {
+	return errors.New("must not be called")
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"net/http"
+	"strings"
 )
 
 // Kinds of events a provider reports.
@@ -17,13 +18,26 @@ const (
 	KindOther = "other"
 )
 
+// ZeroSHA is the object name Git hosts send for a ref that does not exist
+// (before a creation, after a deletion).
+const ZeroSHA = "0000000000000000000000000000000000000000"
+
 // Event is a host's webhook request, parsed but not yet verified.
 type Event struct {
-	Kind       string
-	RawKind    string // the host's own event name, for logs
+	Kind    string
+	RawKind string // the host's own event name, for logs
+	// Provider is the provider the repository is registered under, for
+	// adapters that serve more than one host dialect on one endpoint
+	// (Bitbucket Cloud and Data Center); empty means the adapter's Name().
+	Provider string
+	// DeliveryID is the host's id of this delivery, the same when the host
+	// redelivers it; builds are deduplicated on it.
 	DeliveryID string
-	Repo       string // full name, e.g. "acme/demo"
-	Pushes     []Push
+	// Repo is the repository's full name, e.g. "acme/demo". A ping or an
+	// ignored event may leave it empty when the host does not say: there is
+	// then nothing to verify and nothing to build.
+	Repo   string
+	Pushes []Push
 }
 
 // Push is one ref update.
@@ -53,6 +67,25 @@ type Provider interface {
 	Parse(h http.Header, body []byte) (Event, error)
 	// Verify checks the request was signed with secret.
 	Verify(h http.Header, body []byte, secret string) error
+}
+
+// IsZeroSHA reports whether s is an all-zero object name: the ref did not
+// exist before, or no longer exists after, the push.
+func IsZeroSHA(s string) bool { return s != "" && strings.Trim(s, "0") == "" }
+
+// UniqueFiles joins lists of paths in order, dropping repeats.
+func UniqueFiles(lists ...[]string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, list := range lists {
+		for _, f := range list {
+			if !seen[f] {
+				seen[f] = true
+				out = append(out, f)
+			}
+		}
+	}
+	return out
 }
 
 // Verification errors; the handler answers 401 for them.

@@ -1,0 +1,127 @@
+// Package gitea reads the webhooks of Gitea and of Forgejo, its fork: push
+// events, signed with a plain hex HMAC-SHA256 of the body in
+// X-Gitea-Signature (X-Forgejo-Signature from Forgejo).
+//
+// Both also send GitHub's headers (X-GitHub-Event, X-Hub-Signature-256), so a
+// hook configured as a GitHub one reaches /hooks/github; the handler
+// recognises it by X-Gitea-Event or X-Forgejo-Event and hands it here.
+package gitea
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/slipway-build/slipway/webhook"
+)
+
+// Provider is the Gitea and Forgejo webhook dialect. The zero value is ready
+// to use.
+type Provider struct{}
+
+// Name is the provider name used in repositories and URLs, for Forgejo
+// repositories too.
+func (Provider) Name() string { return "gitea" }
+
+// MaxBody is the largest payload accepted, 25 MB (as for GitHub; Gitea
+// documents no cap and lists few commits).
+func (Provider) MaxBody() int64 { return 25 << 20 }
+
+type user struct {
+	Login    string `json:"login"`
+	Username string `json:"username"`
+}
+
+type pushPayload struct {
+	Ref     string `json:"ref"`
+	Before  string `json:"before"`
+	After   string `json:"after"`
+	Commits []struct {
+		Added    []string `json:"added"`
+		Removed  []string `json:"removed"`
+		Modified []string `json:"modified"`
+	} `json:"commits"`
+	// TotalCommits counts the pushed commits; Gitea lists only the newest
+	// few (setting [ui] FEED_MAX_COMMIT_NUM, 5 by default).
+	TotalCommits int `json:"total_commits"`
+	HeadCommit   *struct {
+		ID      string `json:"id"`
+		Message string `json:"message"`
+	} `json:"head_commit"`
+	Pusher     *user `json:"pusher"`
+	Repository struct {
+		FullName      string `json:"full_name"`
+		CloneURL      string `json:"clone_url"`
+		DefaultBranch string `json:"default_branch"`
+	} `json:"repository"`
+}
+
+// header returns Forgejo's header, else Gitea's (Forgejo sends both).
+func header(h http.Header, name string) string {
+	if v := h.Get("X-Forgejo-" + name); v != "" {
+		return v
+	}
+	return h.Get("X-Gitea-" + name)
+}
+
+// Parse reads a Gitea or Forgejo webhook request.
+func (Provider) Parse(h http.Header, body []byte) (webhook.Event, error) {
+	ev := webhook.Event{RawKind: header(h, "Event"), DeliveryID: header(h, "Delivery")}
+	if ev.RawKind == "" {
+		return ev, fmt.Errorf("missing X-Gitea-Event or X-Forgejo-Event header")
+	}
+	if ev.DeliveryID == "" {
+		return ev, fmt.Errorf("missing X-Gitea-Delivery or X-Forgejo-Delivery header")
+	}
+	var p pushPayload
+	if err := json.Unmarshal(body, &p); err != nil {
+		return ev, fmt.Errorf("decode %s payload: %w", ev.RawKind, err)
+	}
+	ev.Repo = p.Repository.FullName
+	if ev.Repo == "" {
+		return ev, fmt.Errorf("payload has no repository.full_name")
+	}
+	if ev.RawKind != "push" {
+		// create and delete events repeat what the push event says.
+		ev.Kind = webhook.KindOther
+		return ev, nil
+	}
+	ev.Kind = webhook.KindPush
+	if p.Ref == "" || p.After == "" {
+		return ev, fmt.Errorf("push payload lacks ref or after")
+	}
+	push := webhook.Push{Ref: p.Ref, Before: p.Before, After: p.After, Deleted: webhook.IsZeroSHA(p.After),
+		CloneURL: p.Repository.CloneURL, DefaultBranch: p.Repository.DefaultBranch}
+	if p.Pusher != nil {
+		push.Pusher = p.Pusher.Login
+		if push.Pusher == "" {
+			push.Pusher = p.Pusher.Username
+		}
+	}
+	if p.HeadCommit != nil && !push.Deleted {
+		push.Message = p.HeadCommit.Message
+		// For an annotated tag "after" is the tag object; head_commit is
+		// the commit it points at, which is what gets built.
+		if strings.HasPrefix(p.Ref, "refs/tags/") && p.HeadCommit.ID != "" {
+			push.After = p.HeadCommit.ID
+		}
+	}
+	var lists [][]string
+	for _, c := range p.Commits {
+		lists = append(lists, c.Added, c.Removed, c.Modified)
+	}
+	push.Files = webhook.UniqueFiles(lists...)
+	// A new branch lists the last commits before its head, not its changes;
+	// a long push lists only some commits.
+	push.FilesComplete = !push.Deleted && p.Before != "" && !webhook.IsZeroSHA(p.Before) &&
+		len(p.Commits) > 0 && p.TotalCommits == len(p.Commits)
+	ev.Pushes = []webhook.Push{push}
+	return ev, nil
+}
+
+// Verify checks X-Forgejo-Signature or X-Gitea-Signature: the hex
+// HMAC-SHA256 of the body, without GitHub's "sha256=" prefix.
+func (Provider) Verify(h http.Header, body []byte, secret string) error {
+	return webhook.CheckHMAC(body, secret, header(h, "Signature"))
+}
