@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/slipway-build/slipway/forge"
 	"github.com/slipway-build/slipway/model"
 )
 
@@ -30,8 +31,9 @@ type Store interface {
 	Cancel(ctx context.Context, id, reason, by string) (bool, error)
 }
 
-// Resolver answers which commit a ref of a repository points at.
-type Resolver func(ctx context.Context, cloneURL, ref string) (string, error)
+// Resolver answers which commit a ref of a repository points at, with the
+// repository's credentials.
+type Resolver func(ctx context.Context, repo model.Repo, ref string) (string, error)
 
 // Check is one dependency /readyz asks about.
 type Check struct {
@@ -48,6 +50,14 @@ type Server struct {
 	Logger   *slog.Logger
 	Now      func() time.Time
 	NotFound func(error) bool
+	// Forges are the Git hosts' APIs, by provider name, for connecting
+	// repositories.
+	Forges map[string]forge.Forge
+	// AppToken gives a GitHub App installation token; nil when no App is
+	// configured.
+	AppToken func(ctx context.Context, installationID int64) (string, error)
+	// PublicURL is where Git hosts reach this server.
+	PublicURL string
 }
 
 // Register adds the API's routes to mux.
@@ -58,6 +68,7 @@ func (s *Server) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /readyz", s.readyz)
 	route := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, s.auth(knownID(h))) }
 	route("POST /api/v1/repos", s.createRepo)
+	route("POST /api/v1/repos/connect", s.connectRepo)
 	route("GET /api/v1/repos", s.listRepos)
 	route("GET /api/v1/repos/{id}", s.getRepo)
 	route("DELETE /api/v1/repos/{id}", s.deleteRepo)

@@ -95,7 +95,8 @@ func (h *harness) now() time.Time {
 	return base.Add(time.Duration(h.ticks.Add(1)) * time.Second)
 }
 
-func (h *harness) resolve(ctx context.Context, cloneURL, ref string) (string, error) {
+func (h *harness) resolve(ctx context.Context, repo model.Repo, ref string) (string, error) {
+	cloneURL := repo.CloneURL
 	h.mu.Lock()
 	h.resolves = append(h.resolves, resolveCall{cloneURL, ref})
 	h.mu.Unlock()

@@ -3,6 +3,7 @@ package api
 import (
 	"net/http"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/slipway-build/slipway/model"
@@ -86,8 +87,18 @@ func (s *Server) triggerBuild(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnprocessableEntity, "repository has no clone_url; set it to build by hand")
 		return
 	}
+	// Check the rules before asking the remote, so that a ref no rule
+	// builds is answered without a network call.
+	if probe, err := rules.Plans(repo, rules.Push{Ref: req.Ref, Commit: strings.Repeat("0", 40), Time: s.now()}); err != nil || len(probe) == 0 {
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		writeError(w, http.StatusUnprocessableEntity, "no enabled rule of this repository builds "+req.Ref)
+		return
+	}
 	if req.Commit == "" {
-		if req.Commit, err = s.Resolve(r.Context(), repo.CloneURL, req.Ref); err != nil {
+		if req.Commit, err = s.Resolve(r.Context(), repo, req.Ref); err != nil {
 			writeError(w, http.StatusUnprocessableEntity, err.Error())
 			return
 		}
@@ -95,10 +106,6 @@ func (s *Server) triggerBuild(w http.ResponseWriter, r *http.Request) {
 	plans, err := rules.Plans(repo, rules.Push{Ref: req.Ref, Commit: req.Commit, Time: s.now()})
 	if err != nil {
 		s.fail(w, r, err)
-		return
-	}
-	if len(plans) == 0 {
-		writeError(w, http.StatusUnprocessableEntity, "no enabled rule of this repository builds "+req.Ref)
 		return
 	}
 	var builds []model.Build

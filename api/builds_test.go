@@ -165,6 +165,9 @@ func TestTriggerErrors(t *testing.T) {
 	off := false
 	disabledRepo.Rules = []model.Rule{{SourceType: "branch", Source: "main", Tags: []string{"x"}, Enabled: &off}}
 	disabled := h.createRepo(disabledRepo)
+	anyRepo := validRepo("acme/any")
+	anyRepo.Rules = []model.Rule{{SourceType: "branch", Source: "/.*/", Tags: []string{"{branch}"}}}
+	anyBranch := h.createRepo(anyRepo)
 
 	tests := []struct {
 		name        string
@@ -183,7 +186,8 @@ func TestTriggerErrors(t *testing.T) {
 		{"uppercase commit", repo.ID, "refs/heads/main", strings.ToUpper("abcdef" + commitA[6:]), 400, "commit:", false},
 		{"no rule matches", repo.ID, "refs/heads/feature", commitA, 422, "no enabled rule of this repository builds refs/heads/feature", false},
 		{"only a disabled rule matches", disabled.ID, "", commitA, 422, "no enabled rule of this repository builds refs/heads/main", false},
-		{"resolve fails", repo.ID, "refs/heads/gone", "", 422, "ls-remote " + repo.CloneURL + ": no ref refs/heads/gone on the remote", true},
+		{"no rule matches, so the remote is not asked", repo.ID, "refs/heads/gone", "", 422, "no enabled rule of this repository builds refs/heads/gone", false},
+		{"resolve fails", anyBranch.ID, "refs/heads/gone", "", 422, "ls-remote " + anyRepo.CloneURL + ": no ref refs/heads/gone on the remote", true},
 		{"no clone_url", noClone.ID, "refs/heads/main", "", 422, "repository has no clone_url", false},
 		{"unknown repo", "0123456789abcdef0123", "refs/heads/main", "", 404, "not found", false},
 	}

@@ -122,3 +122,18 @@ func (c Client) Log(ctx context.Context, id string) ([]byte, error) {
 	var out []byte
 	return out, c.do(ctx, "GET", "/api/v1/builds/"+url.PathEscape(id)+"/log", nil, &out)
 }
+
+// ConnectRequest asks Slipway to connect a repository on its host.
+type ConnectRequest = connectRequest
+
+// Connect reads the repository on its host, creates the webhook there and
+// registers it.
+func (c Client) Connect(ctx context.Context, req ConnectRequest) (model.Repo, error) {
+	var out model.Repo
+	return out, c.do(ctx, "POST", "/api/v1/repos/connect", req, &out)
+}
+
+// DeleteRepo removes a repository and the webhook Slipway created for it.
+func (c Client) DeleteRepo(ctx context.Context, id string) error {
+	return c.do(ctx, "DELETE", "/api/v1/repos/"+url.PathEscape(id), nil, nil)
+}

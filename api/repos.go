@@ -14,7 +14,7 @@ import (
 )
 
 // Providers are the Git hosts whose webhooks Slipway reads.
-var Providers = []string{"github"}
+var Providers = []string{"github", "bitbucket", "bitbucket-server", "gitlab", "gitea"}
 
 func (s *Server) createRepo(w http.ResponseWriter, r *http.Request) {
 	var repo model.Repo
@@ -29,11 +29,7 @@ func (s *Server) createRepo(w http.ResponseWriter, r *http.Request) {
 	repo.ID = model.NewID()
 	repo.CreatedAt = s.now().UTC()
 	if err := s.Store.CreateRepo(r.Context(), repo); err != nil {
-		if strings.Contains(err.Error(), "already registered") {
-			writeError(w, http.StatusConflict, err.Error())
-			return
-		}
-		s.fail(w, r, err)
+		s.createFailed(w, r, err)
 		return
 	}
 	s.logger().Info("repository registered", "repo", repo.ID, "provider", repo.Provider, "full_name", repo.FullName)
@@ -62,8 +58,29 @@ func (s *Server) getRepo(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, repo.Public())
 }
 
+func (s *Server) createFailed(w http.ResponseWriter, r *http.Request, err error) {
+	if strings.Contains(err.Error(), "already registered") {
+		writeError(w, http.StatusConflict, err.Error())
+		return
+	}
+	s.fail(w, r, err)
+}
+
+// deleteRepo removes a repository and the webhook Slipway created for it;
+// ?keep_hook=true removes it here even when the host cannot be reached.
 func (s *Server) deleteRepo(w http.ResponseWriter, r *http.Request) {
-	if err := s.Store.DeleteRepo(r.Context(), r.PathValue("id")); err != nil {
+	repo, err := s.Store.GetRepo(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if r.URL.Query().Get("keep_hook") != "true" {
+		if err := s.disconnect(r.Context(), repo); err != nil {
+			writeError(w, http.StatusBadGateway, err.Error()+" (retry, or DELETE with ?keep_hook=true)")
+			return
+		}
+	}
+	if err := s.Store.DeleteRepo(r.Context(), repo.ID); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -71,6 +88,8 @@ func (s *Server) deleteRepo(w http.ResponseWriter, r *http.Request) {
 }
 
 var (
+	// scpURL is git's short SSH form, git@host:owner/repo.git.
+	scpURL     = regexp.MustCompile(`^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[^/].*$`)
 	fullNameRE = regexp.MustCompile(`^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)+$`)
 	// imageRE is registry host (optional port) and a lowercase path, per the
 	// distribution reference grammar, without tag or digest.
@@ -88,9 +107,17 @@ func validateRepo(r model.Repo) error {
 	if !fullNameRE.MatchString(r.FullName) {
 		return badf("full_name: want owner/name, got %q", r.FullName)
 	}
-	if r.CloneURL != "" {
-		if u, err := url.Parse(r.CloneURL); err != nil || u.Host == "" || !oneOf(u.Scheme, "http", "https", "ssh", "git", "file") {
+	if r.CloneURL != "" && !scpURL.MatchString(r.CloneURL) {
+		if u, err := url.Parse(r.CloneURL); err != nil || u.Host == "" || !oneOf(u.Scheme, "http", "https", "ssh", "git") {
 			return badf("clone_url: want an http(s), ssh or git URL, got %q", r.CloneURL)
+		}
+	}
+	if r.SSHKey != "" && strings.TrimSpace(r.KnownHosts) == "" {
+		return badf("known_hosts: required with ssh_key, so the host key is checked")
+	}
+	if r.APIURL != "" {
+		if u, err := url.Parse(r.APIURL); err != nil || u.Host == "" || !oneOf(u.Scheme, "http", "https") {
+			return badf("api_url: want an http(s) URL, got %q", r.APIURL)
 		}
 	}
 	if r.WebhookSecret == "" {

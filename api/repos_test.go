@@ -155,7 +155,7 @@ func TestCreateRepoInvalid(t *testing.T) {
 		change func(*model.Repo)
 		field  string // the error must start with "<field>:"
 	}{
-		{"provider unknown", func(r *model.Repo) { r.Provider = "gitlab" }, "provider"},
+		{"provider unknown", func(r *model.Repo) { r.Provider = "sourcehut" }, "provider"},
 		{"provider missing", func(r *model.Repo) { r.Provider = "" }, "provider"},
 		{"full_name without owner", func(r *model.Repo) { r.FullName = "demo" }, "full_name"},
 		{"full_name with space", func(r *model.Repo) { r.FullName = "acme/de mo" }, "full_name"},

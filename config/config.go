@@ -28,6 +28,10 @@ type Config struct {
 	DockerHubMirror string          `yaml:"dockerhub_mirror"`
 	HookSchedule    []time.Duration `yaml:"hook_schedule"`
 	LogLevel        string          `yaml:"log_level"`
+	// GitHub App mode: installation tokens for clones and statuses.
+	GitHubAppID      int64  `yaml:"github_app_id"`
+	GitHubAppKeyFile string `yaml:"github_app_key_file"`
+	GitHubAPIURL     string `yaml:"github_api_url"`
 }
 
 // Defaults returns the settings used when nothing is configured.
@@ -63,6 +67,16 @@ var keys = []key{
 	{"SLIPWAY_PUBLIC_URL", str(func(c *Config) *string { return &c.PublicURL }), "public_url"},
 	{"SLIPWAY_DOCKERHUB_MIRROR", str(func(c *Config) *string { return &c.DockerHubMirror }), "dockerhub_mirror"},
 	{"SLIPWAY_LOG_LEVEL", str(func(c *Config) *string { return &c.LogLevel }), "log_level"},
+	{"SLIPWAY_GITHUB_APP_KEY_FILE", str(func(c *Config) *string { return &c.GitHubAppKeyFile }), "github_app_key_file"},
+	{"SLIPWAY_GITHUB_API_URL", str(func(c *Config) *string { return &c.GitHubAPIURL }), "github_api_url"},
+	{"SLIPWAY_GITHUB_APP_ID", func(c *Config, v string) error {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n <= 0 {
+			return fmt.Errorf("want the App's numeric id, got %q", v)
+		}
+		c.GitHubAppID = n
+		return nil
+	}, "github_app_id"},
 	{"SLIPWAY_WORKERS", func(c *Config, v string) error {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 {
@@ -182,6 +196,17 @@ func (c Config) Validate() error {
 		}
 		if err := checkURL(c.PublicURL, "http", "https"); err != nil {
 			return fmt.Errorf("SLIPWAY_PUBLIC_URL: %w", err)
+		}
+	}
+	switch {
+	case c.GitHubAppID != 0 && c.GitHubAppKeyFile == "":
+		return fmt.Errorf("SLIPWAY_GITHUB_APP_ID: GitHub App mode also needs SLIPWAY_GITHUB_APP_KEY_FILE")
+	case c.GitHubAppID == 0 && c.GitHubAppKeyFile != "":
+		return fmt.Errorf("SLIPWAY_GITHUB_APP_KEY_FILE: GitHub App mode also needs SLIPWAY_GITHUB_APP_ID")
+	}
+	if c.GitHubAPIURL != "" {
+		if err := checkURL(c.GitHubAPIURL, "http", "https"); err != nil {
+			return fmt.Errorf("SLIPWAY_GITHUB_API_URL: %w", err)
 		}
 	}
 	switch c.LogLevel {

@@ -110,10 +110,22 @@ func TestEnvEveryKey(t *testing.T) {
 		{"SLIPWAY_DOCKERHUB_MIRROR", "https://mirror.gcr.io", func(c Config) any { return c.DockerHubMirror }, "https://mirror.gcr.io"},
 		{"SLIPWAY_HOOK_SCHEDULE", "5s, 30s,2m", func(c Config) any { return c.HookSchedule }, []time.Duration{5 * time.Second, 30 * time.Second, 2 * time.Minute}},
 		{"SLIPWAY_LOG_LEVEL", "error", func(c Config) any { return c.LogLevel }, "error"},
+		{"SLIPWAY_GITHUB_API_URL", "https://ghe.acme.example/api/v3/", func(c Config) any { return c.GitHubAPIURL }, "https://ghe.acme.example/api/v3/"},
+		// The App's id and key come together; each case sets the other.
+		{"SLIPWAY_GITHUB_APP_ID", "12345", func(c Config) any { return c.GitHubAppID }, int64(12345)},
+		{"SLIPWAY_GITHUB_APP_KEY_FILE", "/etc/slipway/app.pem", func(c Config) any { return c.GitHubAppKeyFile }, "/etc/slipway/app.pem"},
+	}
+	pairs := map[string]map[string]string{
+		"SLIPWAY_GITHUB_APP_ID":       {"SLIPWAY_GITHUB_APP_KEY_FILE": "/k.pem"},
+		"SLIPWAY_GITHUB_APP_KEY_FILE": {"SLIPWAY_GITHUB_APP_ID": "1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.key+"="+tt.value, func(t *testing.T) {
-			c, err := Load("", envOf(map[string]string{tt.key: tt.value}))
+			env := map[string]string{tt.key: tt.value}
+			for k, v := range pairs[tt.key] {
+				env[k] = v
+			}
+			c, err := Load("", envOf(env))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -150,6 +162,9 @@ func TestEnvBadValues(t *testing.T) {
 		{"SLIPWAY_PUBLIC_URL", "ftp://slipway.acme.example"},
 		{"SLIPWAY_PUBLIC_URL", "https://"},
 		{"SLIPWAY_PUBLIC_URL", "https://a.example,https://b.example"},
+		{"SLIPWAY_GITHUB_APP_ID", "abc"},
+		{"SLIPWAY_GITHUB_APP_ID", "5"}, // without a key file
+		{"SLIPWAY_GITHUB_API_URL", "api.github.com"},
 		{"SLIPWAY_WORKERS", "two"},
 		{"SLIPWAY_WORKERS", "-1"},
 		{"SLIPWAY_WORKERS", "1.5"},
