@@ -51,14 +51,15 @@ func (s *Store) SubmitBuild(ctx context.Context, b model.Build) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("queue build %s: %w", b.ID, err)
 	}
+	created, err := s.CreateBuild(ctx, b)
+	if err != nil {
+		return ack.Duplicate, err
+	}
+	// After the record, so the reporter finds the build it is about.
 	if !ack.Duplicate {
 		if err := s.SubmitStatus(ctx, StatusJob{BuildID: b.ID, State: "pending"}); err != nil {
 			return false, err
 		}
-	}
-	created, err := s.CreateBuild(ctx, b)
-	if err != nil {
-		return ack.Duplicate, err
 	}
 	if ack.Duplicate || created {
 		return ack.Duplicate, nil

@@ -15,6 +15,7 @@ const usage = `usage: slipway <command> [flags]
 commands:
   serve     run webhooks, API, workers, NATS, registry and BuildKit in one process
   builds    list, show, trigger, cancel and rebuild builds, print their logs
+  repo      connect a repository on its Git host, list, disconnect
   version   print the version
 `
 
@@ -32,6 +33,8 @@ func main() {
 	switch os.Args[1] {
 	case "serve":
 		err = serve(ctx, os.Args[2:])
+	case "repo":
+		err = repoCmd(ctx, os.Args[2:], os.Stdout)
 	case "builds":
 		err = builds(ctx, os.Args[2:], os.Stdout)
 	case "version":

@@ -23,11 +23,11 @@ import (
 	"github.com/slipway-build/slipway/builder"
 	"github.com/slipway-build/slipway/config"
 	"github.com/slipway-build/slipway/deploy"
+	"github.com/slipway-build/slipway/model"
 	"github.com/slipway-build/slipway/queue"
 	"github.com/slipway-build/slipway/registry"
 	"github.com/slipway-build/slipway/source"
 	"github.com/slipway-build/slipway/webhook"
-	"github.com/slipway-build/slipway/webhook/github"
 	"github.com/slipway-build/slipway/worker"
 )
 
@@ -81,11 +81,15 @@ func serve(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	hs, err := newHosts(cfg)
+	if err != nil {
+		return err
+	}
 	bk := builder.Client{Addr: bkAddr}
 
 	mux := http.NewServeMux()
 	mux.Handle("POST /hooks/{provider}", &webhook.Handler{
-		Providers:  []webhook.Provider{github.Provider{}},
+		Providers:  hs.providers,
 		Repos:      store,
 		Queue:      store,
 		Logger:     logger,
@@ -96,12 +100,15 @@ func serve(ctx context.Context, args []string) error {
 		checks = append(checks, api.Check{Name: "registry", Func: regReady})
 	}
 	(&api.Server{
-		Store:    store,
-		Token:    token,
-		Resolve:  func(ctx context.Context, url, ref string) (string, error) { return source.Resolve(ctx, url, ref, nil) },
-		Checks:   checks,
-		Logger:   logger,
-		NotFound: isNotFound,
+		Store:     store,
+		Token:     token,
+		Resolve:   resolver(hs),
+		Checks:    checks,
+		Logger:    logger,
+		NotFound:  isNotFound,
+		Forges:    hs.forges,
+		AppToken:  hs.appToken(),
+		PublicURL: cfg.ExternalURL(),
 	}).Register(mux)
 
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
@@ -111,7 +118,7 @@ func serve(ctx context.Context, args []string) error {
 
 	runCtx, cancelRun := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	if err := startWorkers(ctx, runCtx, &wg, cfg, store, bk, dataDir, logger); err != nil {
+	if err := startWorkers(ctx, runCtx, &wg, cfg, store, bk, hs, dataDir, logger); err != nil {
 		cancelRun()
 		return err
 	}
@@ -132,7 +139,7 @@ func serve(ctx context.Context, args []string) error {
 	return nil
 }
 
-func startWorkers(ctx, runCtx context.Context, wg *sync.WaitGroup, cfg config.Config, store *queue.Store, bk builder.Client, dataDir string, logger *slog.Logger) error {
+func startWorkers(ctx, runCtx context.Context, wg *sync.WaitGroup, cfg config.Config, store *queue.Store, bk builder.Client, hs *hosts, dataDir string, logger *slog.Logger) error {
 	if cfg.Workers == 0 {
 		logger.Info("no workers in this process (SLIPWAY_WORKERS=0); builds stay queued")
 		return nil
@@ -145,17 +152,26 @@ func startWorkers(ctx, runCtx context.Context, wg *sync.WaitGroup, cfg config.Co
 	if err != nil {
 		return err
 	}
+	statuses, err := store.StatusJobs(ctx)
+	if err != nil {
+		return err
+	}
 	w := &worker.Worker{
 		Store: store, Jobs: jobs, Builder: bk, Tagger: registry.Client{}, WorkDir: filepath.Join(dataDir, "work"), Logger: logger,
-		Logs: func(id string) io.WriteCloser { return store.NewLogWriter(id, 500*time.Millisecond) },
+		Logs:        func(id string) io.WriteCloser { return store.NewLogWriter(id, 500*time.Millisecond) },
+		Credentials: hs.credentials,
 	}
 	n := &worker.Notifier{
 		Store: store, Jobs: hooks, Schedule: deploy.Schedule(cfg.HookSchedule),
 		PublicURL: cfg.ExternalURL(), Logger: logger,
 	}
-	wg.Add(2)
+	rep := &worker.Reporter{
+		Store: store, Jobs: statuses, Forges: hs.forges, Token: hs.token, PublicURL: cfg.ExternalURL(), Logger: logger,
+	}
+	wg.Add(3)
 	go func() { defer wg.Done(); w.Run(runCtx, cfg.Workers) }()
 	go func() { defer wg.Done(); n.Run(runCtx, 2) }()
+	go func() { defer wg.Done(); rep.Run(runCtx) }()
 	return nil
 }
 
@@ -284,6 +300,26 @@ func apiToken(cfg config.Config, dataDir string, logger *slog.Logger) (string, e
 	}
 	logger.Info("generated an API token; use it as 'Authorization: Bearer <token>'", "file", path)
 	return token, nil
+}
+
+// resolver answers a ref's tip with the repository's own credentials.
+func resolver(hs *hosts) api.Resolver {
+	return func(ctx context.Context, repo model.Repo, ref string) (string, error) {
+		creds, err := hs.credentials(ctx, repo)
+		if err != nil {
+			return "", err
+		}
+		dir, err := os.MkdirTemp("", "slipway-resolve-")
+		if err != nil {
+			return "", err
+		}
+		defer os.RemoveAll(dir)
+		auth, err := creds.Auth(repo.CloneURL, dir)
+		if err != nil {
+			return "", err
+		}
+		return source.Resolve(ctx, repo.CloneURL, ref, auth)
+	}
 }
 
 func isNotFound(err error) bool { return errors.Is(err, queue.ErrNotFound) }

@@ -15,14 +15,23 @@ import (
 
 // GitServer serves bare repositories over smart HTTP with `git http-backend`.
 type GitServer struct {
-	Root string
-	URL  string
+	Root           string
+	URL            string
+	user, password string
 }
 
 // StartGitServer serves repositories under a temporary directory until the
 // test ends. Push is allowed, and so is fetching any reachable commit by hash,
 // as GitHub does.
-func StartGitServer(t testing.TB) *GitServer {
+func StartGitServer(t testing.TB) *GitServer { return startGitServer(t, "", "") }
+
+// StartPrivateGitServer is StartGitServer behind HTTP basic auth, as a
+// private repository on a Git host is.
+func StartPrivateGitServer(t testing.TB, user, password string) *GitServer {
+	return startGitServer(t, user, password)
+}
+
+func startGitServer(t testing.TB, user, password string) *GitServer {
 	t.Helper()
 	gitPath, err := exec.LookPath("git")
 	if err != nil {
@@ -44,10 +53,30 @@ func StartGitServer(t testing.TB) *GitServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: h}
+	var handler http.Handler = h
+	if user != "" {
+		handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			u, p, ok := r.BasicAuth()
+			if !ok || u != user || p != password {
+				w.Header().Set("WWW-Authenticate", `Basic realm="git"`)
+				http.Error(w, "authentication required", http.StatusUnauthorized)
+				return
+			}
+			h.ServeHTTP(w, r)
+		})
+	}
+	srv := &http.Server{Handler: handler}
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
-	return &GitServer{Root: root, URL: "http://" + ln.Addr().String()}
+	return &GitServer{Root: root, URL: "http://" + ln.Addr().String(), user: user, password: password}
+}
+
+// pushURL carries the credentials the test's own pushes use.
+func (g *GitServer) pushURL() string {
+	if g.user == "" {
+		return g.URL
+	}
+	return strings.Replace(g.URL, "http://", "http://"+g.user+":"+g.password+"@", 1)
 }
 
 // Repo is a working copy whose pushes go to a bare repository on a GitServer.
@@ -65,7 +94,7 @@ func (g *GitServer) NewRepo(t testing.TB, name string) *Repo {
 	work := t.TempDir()
 	Git(t, work, "init", "-q", "-b", "main")
 	url := g.URL + "/" + name + ".git"
-	Git(t, work, "remote", "add", "origin", url)
+	Git(t, work, "remote", "add", "origin", g.pushURL()+"/"+name+".git")
 	return &Repo{t: t, Dir: work, CloneURL: url}
 }
 

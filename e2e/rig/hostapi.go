@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // HostAPI is a local stand-in for a Git host's REST API (GitHub, Bitbucket,
@@ -18,8 +19,11 @@ type HostAPI struct {
 	URL string
 	// Repo is the JSON answered to GET of the repository.
 	Repo map[string]any
-	mu   sync.Mutex
-	reqs []HostRequest
+	// AppToken is the installation token answered to a GitHub App's
+	// token exchange.
+	AppToken string
+	mu       sync.Mutex
+	reqs     []HostRequest
 }
 
 // HostRequest is one recorded call.
@@ -49,6 +53,9 @@ func (h *HostAPI) serve(w http.ResponseWriter, r *http.Request) {
 	h.mu.Unlock()
 	w.Header().Set("Content-Type", "application/json")
 	switch {
+	case r.Method == "POST" && strings.HasPrefix(r.URL.Path, "/app/installations/") && strings.HasSuffix(r.URL.Path, "/access_tokens"):
+		w.WriteHeader(http.StatusCreated)
+		_ = json.NewEncoder(w).Encode(map[string]any{"token": h.AppToken, "expires_at": time.Now().Add(time.Hour).UTC().Format(time.RFC3339)})
 	case r.Method == "GET":
 		_ = json.NewEncoder(w).Encode(repo)
 	case r.Method == "DELETE":

@@ -118,3 +118,32 @@ func (p Push) Gitea(delivery, secret string, forgejo bool) ([]byte, map[string]s
 		"X-GitHub-Event": "push", "X-GitHub-Delivery": delivery, "X-Hub-Signature-256": "sha256=" + sig,
 	}
 }
+
+// BitbucketServer renders a repo:refs_changed as Bitbucket Data Center sends
+// it; Repo is PROJECT/slug.
+func (p Push) BitbucketServer(delivery, secret string) ([]byte, map[string]string) {
+	project, slug, _ := strings.Cut(p.Repo, "/")
+	kind, change := "BRANCH", "UPDATE"
+	if strings.HasPrefix(p.Ref, "refs/tags/") {
+		kind = "TAG"
+	}
+	if p.Before == "" {
+		change = "ADD"
+	}
+	display := p.Ref[strings.LastIndex(p.Ref, "/")+1:]
+	doc := map[string]any{
+		"eventKey": "repo:refs_changed", "date": "2026-11-26T10:00:00+0000",
+		"actor": map[string]any{"name": "mona", "displayName": "Mona Lisa"},
+		"repository": map[string]any{"slug": slug, "name": slug, "project": map[string]any{"key": project},
+			"links": map[string]any{"clone": []any{map[string]any{"href": p.CloneURL, "name": "http"}}}},
+		"changes": []any{map[string]any{
+			"ref":   map[string]any{"id": p.Ref, "displayId": display, "type": kind},
+			"refId": p.Ref, "fromHash": p.before(), "toHash": p.After, "type": change,
+		}},
+	}
+	body, _ := json.Marshal(doc)
+	return body, map[string]string{
+		"X-Event-Key": "repo:refs_changed", "X-Request-Id": delivery,
+		"X-Hub-Signature": "sha256=" + webhook.SignHMAC(body, secret),
+	}
+}
