@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"net/http"
@@ -116,52 +117,101 @@ func TestEveryGitHostAgainstLocalHostAPIServers(t *testing.T) {
 	}
 }
 
-// Connecting a repository through the CLI against a local GitHub API test
-// server: the webhook is created there with a fresh secret, a push signed
-// with that secret builds, disconnecting deletes the hook.
-func TestConnectGitHubRepoAgainstLocalGitHubAPIServer(t *testing.T) {
+// Connecting a repository through the CLI against local API test servers
+// of each host: the webhook is created there with a fresh secret, a push
+// signed with that secret builds, disconnecting deletes the hook.
+func TestConnectReposAgainstLocalHostAPIServers(t *testing.T) {
 	s := rig.StartSlipway(t, rig.Options{})
 	s.PushBusybox()
 	git := rig.StartGitServer(t)
-	src := git.NewRepo(t, "connected")
-	commit := src.Commit("first", map[string]string{"Dockerfile": dockerfile(s.RegistryAddr, "echo connected > /built.txt")})
-	src.Push("main")
-	host := rig.StartHostAPI(t)
-	host.Repo = map[string]any{"id": 1, "full_name": "acme/connected", "default_branch": "main", "clone_url": src.CloneURL, "private": true}
-	out, err := s.CLI("repo", "connect", "github", "acme/connected", "--token", "ghp_test", "--api-url", host.URL+"/", "--image", s.RegistryAddr+"/acme/connected")
-	if err != nil {
-		t.Fatalf("connect: %v\n%s", err, out)
-	}
-	var hook *rig.HostRequest
-	for _, r := range host.Requests() {
-		if r.Method == "POST" && r.Path == "/repos/acme/connected/hooks" {
-			hook = &r
+	get := func(m map[string]any, path ...string) string {
+		var v any = m
+		for _, k := range path {
+			mm, _ := v.(map[string]any)
+			v = mm[k]
 		}
+		str, _ := v.(string)
+		return str
 	}
-	if hook == nil {
-		t.Fatalf("no hook created: %+v", host.Requests())
+	cases := []struct {
+		provider, name, endpoint string
+		repo                     func(clone string) map[string]any
+		hookPath, deletePath     string
+		urlAt, secretAt          []string
+		hookID                   string
+		render                   func(p rig.Push, delivery, secret string) ([]byte, map[string]string)
+	}{
+		{"github", "acme/c-gh", "/hooks/github",
+			func(c string) map[string]any {
+				return map[string]any{"full_name": "acme/c-gh", "default_branch": "main", "clone_url": c, "private": true}
+			},
+			"/repos/acme/c-gh/hooks", "/repos/acme/c-gh/hooks/4242", []string{"config", "url"}, []string{"config", "secret"}, "4242", githubRender},
+		{"gitlab", "acme/c-gl", "/hooks/gitlab",
+			func(c string) map[string]any {
+				return map[string]any{"path_with_namespace": "acme/c-gl", "default_branch": "main", "http_url_to_repo": c, "visibility": "private"}
+			},
+			"/projects/acme%2Fc-gl/hooks", "/projects/acme%2Fc-gl/hooks/4242", []string{"url"}, []string{"token"}, "4242", rig.Push.GitLab},
+		{"gitea", "acme/c-gt", "/hooks/gitea",
+			func(c string) map[string]any {
+				return map[string]any{"full_name": "acme/c-gt", "default_branch": "main", "clone_url": c, "private": true}
+			},
+			"/repos/acme/c-gt/hooks", "/repos/acme/c-gt/hooks/4242", []string{"config", "url"}, []string{"config", "secret"}, "4242",
+			func(p rig.Push, d, sec string) ([]byte, map[string]string) { return p.Gitea(d, sec, false) }},
+		{"bitbucket", "acme/c-bb", "/hooks/bitbucket",
+			func(c string) map[string]any {
+				return map[string]any{"full_name": "acme/c-bb", "mainbranch": map[string]any{"name": "main"}, "is_private": true,
+					"links": map[string]any{"clone": []any{map[string]any{"name": "https", "href": c}}}}
+			},
+			"/repositories/acme/c-bb/hooks", "/repositories/acme/c-bb/hooks/%7Bb6f2f1a0-hook%7D", []string{"url"}, []string{"secret"}, "{b6f2f1a0-hook}", rig.Push.BitbucketCloud},
 	}
-	cfg, _ := hook.Body["config"].(map[string]any)
-	secret, _ := cfg["secret"].(string)
-	if cfg["url"] != s.URL()+"/hooks/github" || cfg["content_type"] != "json" || len(secret) < 32 || fmt.Sprint(hook.Body["events"]) != "[push]" {
-		t.Fatalf("hook body: %+v", hook.Body)
-	}
-	var repos []model.Repo
-	s.Do("GET", "/api/v1/repos", nil, &repos)
-	if len(repos) != 1 || repos[0].HookID != "4242" || repos[0].DefaultBranch != "main" || len(repos[0].Rules) != 2 {
-		t.Fatalf("registered: %+v", repos)
-	}
-	body := rig.GitHubPush{Repo: "acme/connected", Ref: "refs/heads/main", After: commit}.Payload()
-	r := rig.SendGitHub(t, s.URL(), "push", "connected-1", secret, body)
-	if b := s.WaitBuild(r.Builds[0], 3*time.Minute); b.Status != model.StatusSucceeded {
-		t.Fatalf("build: %s %s", b.Status, b.Error)
-	}
-	if out, err := s.CLI("repo", "disconnect", repos[0].ID); err != nil {
-		t.Fatalf("disconnect: %v\n%s", err, out)
-	}
-	last := host.Requests()[len(host.Requests())-1]
-	if last.Method != "DELETE" || last.Path != "/repos/acme/connected/hooks/4242" {
-		t.Errorf("disconnect must delete the hook, last request %s %s", last.Method, last.Path)
+	for _, c := range cases {
+		t.Run(c.provider, func(t *testing.T) {
+			src := git.NewRepo(t, strings.ReplaceAll(c.name, "/", "-"))
+			commit := src.Commit("first", map[string]string{"Dockerfile": dockerfile(s.RegistryAddr, "echo connected > /built.txt")})
+			src.Push("main")
+			host := rig.StartHostAPI(t)
+			host.Repo = c.repo(src.CloneURL)
+			out, err := s.CLI("repo", "connect", c.provider, c.name, "--token", "host-token", "--api-url", host.URL+"/", "--image", s.RegistryAddr+"/"+c.name)
+			if err != nil {
+				t.Fatalf("connect: %v\n%s", err, out)
+			}
+			var connected model.Repo
+			if err := json.Unmarshal([]byte(out), &connected); err != nil {
+				t.Fatalf("connect printed %s", out)
+			}
+			var hook *rig.HostRequest
+			for _, r := range host.Requests() {
+				if r.Method == "POST" && r.Path == c.hookPath {
+					hook = &r
+				}
+			}
+			if hook == nil {
+				t.Fatalf("no hook created at %s: %+v", c.hookPath, host.Requests())
+			}
+			secret := get(hook.Body, c.secretAt...)
+			if get(hook.Body, c.urlAt...) != s.URL()+c.endpoint || len(secret) < 32 {
+				t.Fatalf("hook body: %+v", hook.Body)
+			}
+			if connected.HookID != c.hookID || connected.DefaultBranch != "main" || connected.CloneURL != src.CloneURL ||
+				len(connected.Rules) != 2 || connected.WebhookSecret != "" || connected.Token != "" {
+				t.Fatalf("registered: %+v", connected)
+			}
+			body, headers := c.render(rig.Push{Repo: c.name, CloneURL: src.CloneURL, Ref: "refs/heads/main", After: commit, Message: "first"}, "connected-"+c.provider, secret)
+			r := rig.SendHook(t, s.URL()+c.endpoint, headers, body)
+			if r.Code != http.StatusAccepted || len(r.Builds) != 1 {
+				t.Fatalf("push signed with the hook's secret: %+v", r)
+			}
+			if b := s.WaitBuild(r.Builds[0], 3*time.Minute); b.Status != model.StatusSucceeded {
+				t.Fatalf("build: %s %s", b.Status, b.Error)
+			}
+			if out, err := s.CLI("repo", "disconnect", connected.ID); err != nil {
+				t.Fatalf("disconnect: %v\n%s", err, out)
+			}
+			reqs := host.Requests()
+			if last := reqs[len(reqs)-1]; last.Method != "DELETE" || last.Path != c.deletePath {
+				t.Errorf("disconnect must delete the hook: last request %s %s, want DELETE %s", last.Method, last.Path, c.deletePath)
+			}
+		})
 	}
 }
 
@@ -267,4 +317,52 @@ func testAppKey(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return string(pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)}))
+}
+
+// A Git host that fails status calls delays the statuses, never the build.
+func TestStatusFailuresRetriedAgainstLocalGitHubAPIServer(t *testing.T) {
+	s := rig.StartSlipway(t, rig.Options{})
+	s.PushBusybox()
+	git := rig.StartGitServer(t)
+	host := rig.StartHostAPI(t)
+	host.FailStatuses = 2
+	src := git.NewRepo(t, "flaky")
+	commit := src.Commit("flaky host", map[string]string{"Dockerfile": dockerfile(s.RegistryAddr, "echo flaky > /built.txt")})
+	src.Push("main")
+	var repo model.Repo
+	s.Do("POST", "/api/v1/repos", model.Repo{Provider: "github", FullName: "acme/flaky", CloneURL: src.CloneURL,
+		WebhookSecret: webhookSecret, Image: s.RegistryAddr + "/acme/flaky", APIURL: host.URL + "/", Token: "ghp_x",
+		Rules: []model.Rule{{SourceType: "branch", Source: "main", Tags: []string{"latest"}}}}, &repo)
+	r := rig.SendGitHub(t, s.URL(), "push", "flaky-1", webhookSecret, rig.GitHubPush{Repo: "acme/flaky", Ref: "refs/heads/main", After: commit}.Payload())
+	b := s.WaitBuild(r.Builds[0], 3*time.Minute)
+	if b.Status != model.StatusSucceeded {
+		t.Fatalf("a failing status API must not fail the build: %s %s", b.Status, b.Error)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		b = s.Build(b.ID)
+		n := len(b.Statuses)
+		if n > 0 && b.Statuses[n-1].State == "success" && b.Statuses[n-1].Error == "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("success never posted: %+v", b.Statuses)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	failed := 0
+	for _, p := range b.Statuses {
+		if p.Error != "" {
+			failed++
+			if !strings.Contains(p.Error, "502") {
+				t.Errorf("recorded error %q does not say what the host answered", p.Error)
+			}
+		}
+	}
+	if failed != 2 {
+		t.Errorf("want the 2 refused posts recorded, got %+v", b.Statuses)
+	}
+	if got := host.States(commit); got[len(got)-1] != "success" {
+		t.Errorf("host saw %v, want it to end with success", got)
+	}
 }

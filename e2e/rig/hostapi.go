@@ -22,8 +22,11 @@ type HostAPI struct {
 	// AppToken is the installation token answered to a GitHub App's
 	// token exchange.
 	AppToken string
-	mu       sync.Mutex
-	reqs     []HostRequest
+	// FailStatuses answers the first n commit statuses with 502, as a host
+	// having a bad minute does.
+	FailStatuses int
+	mu           sync.Mutex
+	reqs         []HostRequest
 }
 
 // HostRequest is one recorded call.
@@ -63,10 +66,22 @@ func (h *HostAPI) serve(w http.ResponseWriter, r *http.Request) {
 	case strings.HasSuffix(r.URL.Path, "/hooks") || strings.HasSuffix(r.URL.Path, "/webhooks"):
 		w.WriteHeader(http.StatusCreated)
 		_ = json.NewEncoder(w).Encode(map[string]any{"id": 4242, "uuid": "{b6f2f1a0-hook}", "url": body["url"], "active": true})
+	case h.failStatus():
+		http.Error(w, `{"message":"upstream is having a bad minute"}`, http.StatusBadGateway)
 	default:
 		w.WriteHeader(http.StatusCreated)
 		_ = json.NewEncoder(w).Encode(body)
 	}
+}
+
+func (h *HostAPI) failStatus() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.FailStatuses > 0 {
+		h.FailStatuses--
+		return true
+	}
+	return false
 }
 
 // Requests returns what was received so far.
@@ -77,7 +92,7 @@ func (h *HostAPI) Requests() []HostRequest {
 }
 
 // States lists the "state" of every commit-status request for commit, in
-// the order they arrived.
+// the order they arrived (failed ones included).
 func (h *HostAPI) States(commit string) []string {
 	var out []string
 	for _, r := range h.Requests() {
