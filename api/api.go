@@ -15,6 +15,7 @@ import (
 
 	"github.com/slipway-build/slipway/forge"
 	"github.com/slipway-build/slipway/model"
+	"github.com/slipway-build/slipway/queue"
 )
 
 // Store is the state the API reads and writes.
@@ -27,7 +28,7 @@ type Store interface {
 	ListBuilds(ctx context.Context, repoID string) ([]model.Build, error)
 	ReadLog(ctx context.Context, buildID string) ([]byte, error)
 	SubmitBuild(ctx context.Context, b model.Build) (bool, error)
-	Supersede(ctx context.Context, b model.Build) ([]string, error)
+	Enqueue(ctx context.Context, b model.Build, cancelOlder bool) (queue.Queued, error)
 	Cancel(ctx context.Context, id, reason, by string) (bool, error)
 }
 

@@ -122,16 +122,12 @@ func (s *Server) triggerBuild(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusAccepted, builds[0])
 }
 
-func (s *Server) submit(r *http.Request, b model.Build, supersede bool) error {
-	if _, err := s.Store.SubmitBuild(r.Context(), b); err != nil {
-		return err
+func (s *Server) submit(r *http.Request, b model.Build, cancelOlder bool) error {
+	q, err := s.Store.Enqueue(r.Context(), b, cancelOlder)
+	if q.CancelErr != nil {
+		s.logger().Warn("cancel superseded builds", "build", b.ID, "err", q.CancelErr)
 	}
-	if supersede {
-		if _, err := s.Store.Supersede(r.Context(), b); err != nil {
-			s.logger().Warn("cancel superseded builds", "build", b.ID, "err", err)
-		}
-	}
-	return nil
+	return err
 }
 
 func (s *Server) cancelBuild(w http.ResponseWriter, r *http.Request) {
@@ -173,7 +169,8 @@ func (s *Server) rebuildBuild(w http.ResponseWriter, r *http.Request) {
 		CloneURL: old.CloneURL, Before: old.Before, Message: old.Message, Trigger: "rebuild",
 		RebuildOf: old.ID, CreatedAt: now, Seq: old.Seq,
 	}
-	if err := s.submit(r, b, false); err != nil {
+	// A rebuild keeps its original place in the ref's order.
+	if _, err := s.Store.SubmitBuild(r.Context(), b); err != nil {
 		s.fail(w, r, err)
 		return
 	}

@@ -28,6 +28,19 @@ type Config struct {
 	DockerHubMirror string          `yaml:"dockerhub_mirror"`
 	HookSchedule    []time.Duration `yaml:"hook_schedule"`
 	LogLevel        string          `yaml:"log_level"`
+	// NATSReplicas is the replication factor of streams and buckets.
+	NATSReplicas int `yaml:"nats_replicas"`
+	// ReconcileInterval is how often branch tips are compared with the
+	// last builds (0 turns it off).
+	ReconcileInterval time.Duration `yaml:"reconcile_interval"`
+	// ShutdownGrace is how long running builds may finish after SIGTERM.
+	ShutdownGrace time.Duration `yaml:"shutdown_grace"`
+	// AckWait bounds how long the job of a worker that died waits before
+	// another worker takes it.
+	AckWait time.Duration `yaml:"ack_wait"`
+	// RegistryRetry is how long a build keeps retrying an unreachable
+	// registry before it fails.
+	RegistryRetry time.Duration `yaml:"registry_retry"`
 	// GitHub App mode: installation tokens for clones and statuses.
 	GitHubAppID      int64  `yaml:"github_app_id"`
 	GitHubAppKeyFile string `yaml:"github_app_key_file"`
@@ -37,11 +50,16 @@ type Config struct {
 // Defaults returns the settings used when nothing is configured.
 func Defaults() Config {
 	return Config{
-		HTTPAddr:     ":8080",
-		DataDir:      "./data",
-		RegistryAddr: "127.0.0.1:5000",
-		Workers:      2,
-		LogLevel:     "info",
+		HTTPAddr:          ":8080",
+		DataDir:           "./data",
+		RegistryAddr:      "127.0.0.1:5000",
+		Workers:           2,
+		LogLevel:          "info",
+		NATSReplicas:      1,
+		ReconcileInterval: 10 * time.Minute,
+		ShutdownGrace:     5 * time.Minute,
+		AckWait:           30 * time.Second,
+		RegistryRetry:     10 * time.Minute,
 	}
 }
 
@@ -50,6 +68,17 @@ type key struct {
 	env  string
 	set  func(c *Config, v string) error
 	yaml string
+}
+
+func duration(p func(c *Config) *time.Duration, least time.Duration) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < least {
+			return fmt.Errorf("want a duration of at least %s such as 30s or 10m, got %q", least, v)
+		}
+		*p(c) = d
+		return nil
+	}
 }
 
 func str(p func(c *Config) *string) func(*Config, string) error {
@@ -67,6 +96,18 @@ var keys = []key{
 	{"SLIPWAY_PUBLIC_URL", str(func(c *Config) *string { return &c.PublicURL }), "public_url"},
 	{"SLIPWAY_DOCKERHUB_MIRROR", str(func(c *Config) *string { return &c.DockerHubMirror }), "dockerhub_mirror"},
 	{"SLIPWAY_LOG_LEVEL", str(func(c *Config) *string { return &c.LogLevel }), "log_level"},
+	{"SLIPWAY_RECONCILE_INTERVAL", duration(func(c *Config) *time.Duration { return &c.ReconcileInterval }, 0), "reconcile_interval"},
+	{"SLIPWAY_SHUTDOWN_GRACE", duration(func(c *Config) *time.Duration { return &c.ShutdownGrace }, 0), "shutdown_grace"},
+	{"SLIPWAY_ACK_WAIT", duration(func(c *Config) *time.Duration { return &c.AckWait }, time.Second), "ack_wait"},
+	{"SLIPWAY_REGISTRY_RETRY", duration(func(c *Config) *time.Duration { return &c.RegistryRetry }, 0), "registry_retry"},
+	{"SLIPWAY_NATS_REPLICAS", func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 5 {
+			return fmt.Errorf("want 1 to 5, got %q", v)
+		}
+		c.NATSReplicas = n
+		return nil
+	}, "nats_replicas"},
 	{"SLIPWAY_GITHUB_APP_KEY_FILE", str(func(c *Config) *string { return &c.GitHubAppKeyFile }), "github_app_key_file"},
 	{"SLIPWAY_GITHUB_API_URL", str(func(c *Config) *string { return &c.GitHubAPIURL }), "github_api_url"},
 	{"SLIPWAY_GITHUB_APP_ID", func(c *Config, v string) error {

@@ -28,7 +28,8 @@ func TestLoadDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Config{HTTPAddr: ":8080", DataDir: "./data", RegistryAddr: "127.0.0.1:5000", Workers: 2, LogLevel: "info"}
+	want := Config{HTTPAddr: ":8080", DataDir: "./data", RegistryAddr: "127.0.0.1:5000", Workers: 2, LogLevel: "info",
+		NATSReplicas: 1, ReconcileInterval: 10 * time.Minute, ShutdownGrace: 5 * time.Minute, AckWait: 30 * time.Second, RegistryRetry: 10 * time.Minute}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Load = %+v, want %+v", c, want)
 	}
@@ -63,6 +64,7 @@ func TestLoadFile(t *testing.T) {
 		NATSURL: "nats://nats-1:4222,nats://nats-2:4222", NATSListen: "127.0.0.1:4222",
 		PublicURL: "https://slipway.acme.example/", Workers: 4, DockerHubMirror: "mirror.gcr.io",
 		HookSchedule: []time.Duration{5 * time.Second, time.Minute, 90 * time.Minute}, LogLevel: "debug",
+		NATSReplicas: 1, ReconcileInterval: 10 * time.Minute, ShutdownGrace: 5 * time.Minute, AckWait: 30 * time.Second, RegistryRetry: 10 * time.Minute,
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Load =\n %+v\nwant\n %+v", c, want)
@@ -110,6 +112,12 @@ func TestEnvEveryKey(t *testing.T) {
 		{"SLIPWAY_DOCKERHUB_MIRROR", "https://mirror.gcr.io", func(c Config) any { return c.DockerHubMirror }, "https://mirror.gcr.io"},
 		{"SLIPWAY_HOOK_SCHEDULE", "5s, 30s,2m", func(c Config) any { return c.HookSchedule }, []time.Duration{5 * time.Second, 30 * time.Second, 2 * time.Minute}},
 		{"SLIPWAY_LOG_LEVEL", "error", func(c Config) any { return c.LogLevel }, "error"},
+		{"SLIPWAY_NATS_REPLICAS", "3", func(c Config) any { return c.NATSReplicas }, 3},
+		{"SLIPWAY_RECONCILE_INTERVAL", "2m", func(c Config) any { return c.ReconcileInterval }, 2 * time.Minute},
+		{"SLIPWAY_RECONCILE_INTERVAL", "0s", func(c Config) any { return c.ReconcileInterval }, time.Duration(0)},
+		{"SLIPWAY_SHUTDOWN_GRACE", "90s", func(c Config) any { return c.ShutdownGrace }, 90 * time.Second},
+		{"SLIPWAY_ACK_WAIT", "5s", func(c Config) any { return c.AckWait }, 5 * time.Second},
+		{"SLIPWAY_REGISTRY_RETRY", "1m", func(c Config) any { return c.RegistryRetry }, time.Minute},
 		{"SLIPWAY_GITHUB_API_URL", "https://ghe.acme.example/api/v3/", func(c Config) any { return c.GitHubAPIURL }, "https://ghe.acme.example/api/v3/"},
 		// The App's id and key come together; each case sets the other.
 		{"SLIPWAY_GITHUB_APP_ID", "12345", func(c Config) any { return c.GitHubAppID }, int64(12345)},
@@ -163,6 +171,10 @@ func TestEnvBadValues(t *testing.T) {
 		{"SLIPWAY_PUBLIC_URL", "https://"},
 		{"SLIPWAY_PUBLIC_URL", "https://a.example,https://b.example"},
 		{"SLIPWAY_GITHUB_APP_ID", "abc"},
+		{"SLIPWAY_NATS_REPLICAS", "0"},
+		{"SLIPWAY_RECONCILE_INTERVAL", "often"},
+		{"SLIPWAY_ACK_WAIT", "100ms"},
+		{"SLIPWAY_SHUTDOWN_GRACE", "-1s"},
 		{"SLIPWAY_GITHUB_APP_ID", "5"}, // without a key file
 		{"SLIPWAY_GITHUB_API_URL", "api.github.com"},
 		{"SLIPWAY_WORKERS", "two"},

@@ -122,7 +122,8 @@ func (s *Store) StatusJobs(ctx context.Context) (*Consumer, error) {
 // Consumer hands out jobs of one work queue to any number of workers, across
 // processes.
 type Consumer struct {
-	c jetstream.Consumer
+	c       jetstream.Consumer
+	ackWait time.Duration
 }
 
 // BuildJobs is the shared consumer of build jobs.
@@ -139,15 +140,19 @@ func (s *Store) consumer(ctx context.Context, stream, name string) (*Consumer, e
 	c, err := s.JS.CreateOrUpdateConsumer(ctx, stream, jetstream.ConsumerConfig{
 		Durable:       name,
 		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       AckWait,
+		AckWait:       s.opts.AckWait,
 		MaxDeliver:    -1, // the worker decides when a job has failed for good
 		MaxAckPending: 10000,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("consumer %s on %s: %w", name, stream, err)
 	}
-	return &Consumer{c: c}, nil
+	return &Consumer{c: c, ackWait: s.opts.AckWait}, nil
 }
+
+// AckWait is how long a taken job may go without Extend before it is
+// handed out again.
+func (c *Consumer) AckWait() time.Duration { return c.ackWait }
 
 // Next waits up to wait for one job; ok is false when none came.
 func (c *Consumer) Next(ctx context.Context, wait time.Duration) (Job, bool, error) {
@@ -174,4 +179,36 @@ func (c *Consumer) Pending(ctx context.Context) (uint64, error) {
 		return 0, err
 	}
 	return info.NumPending, nil
+}
+
+// Queued is what Enqueue did.
+type Queued struct {
+	Duplicate bool
+	// Cancelled are the builds of older pushes this one superseded.
+	Cancelled []string
+	// CancelErr is a failure to record the push as its ref's newest or to
+	// cancel older builds: the push itself is stored, and tags never move
+	// backwards anyway, so callers log it and carry on.
+	CancelErr error
+}
+
+// Enqueue stores a build of a new push: a skipped build is only recorded,
+// any other is queued. Either way the push becomes its ref's newest, and
+// with cancelOlder the builds of older pushes are cancelled. A repeated
+// push changes nothing. An error means the build was not stored.
+func (s *Store) Enqueue(ctx context.Context, b model.Build, cancelOlder bool) (Queued, error) {
+	if b.Status == model.StatusSkipped {
+		created, err := s.CreateBuild(ctx, b)
+		if err != nil || !created {
+			return Queued{Duplicate: !created}, err
+		}
+		_, cerr := s.Supersede(ctx, b, false)
+		return Queued{CancelErr: cerr}, nil
+	}
+	dup, err := s.SubmitBuild(ctx, b)
+	if err != nil || dup {
+		return Queued{Duplicate: dup}, err
+	}
+	cancelled, cerr := s.Supersede(ctx, b, cancelOlder)
+	return Queued{Cancelled: cancelled, CancelErr: cerr}, nil
 }

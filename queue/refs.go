@@ -16,6 +16,7 @@ import (
 // refIndex is the newest push of one ref and the builds it started.
 type refIndex struct {
 	Seq    int64    `json:"seq"`
+	Commit string   `json:"commit"`
 	Builds []string `json:"builds"`
 }
 
@@ -23,10 +24,11 @@ func refKey(repoID, ref string) string {
 	return "ref." + repoID + "." + hex.EncodeToString([]byte(ref))
 }
 
-// Supersede records b as the newest build of its ref and cancels the builds
-// of older pushes to that ref. A build that is itself older than the newest
-// push is cancelled at once.
-func (s *Store) Supersede(ctx context.Context, b model.Build) ([]string, error) {
+// Supersede records b as the newest build of its ref and, with cancel,
+// cancels the builds of older pushes to that ref; a build that is itself
+// older than the newest push is then cancelled at once. Skipped builds are
+// recorded too, so reconciliation knows their commit was seen.
+func (s *Store) Supersede(ctx context.Context, b model.Build, cancel bool) ([]string, error) {
 	var older []string
 	var newer string
 	err := casKV(ctx, s, s.refs, refKey(b.RepoID, b.Ref), func(idx *refIndex) bool {
@@ -34,7 +36,7 @@ func (s *Store) Supersede(ctx context.Context, b model.Build) ([]string, error) 
 		switch {
 		case b.Seq > idx.Seq:
 			older = idx.Builds
-			*idx = refIndex{Seq: b.Seq, Builds: []string{b.ID}}
+			*idx = refIndex{Seq: b.Seq, Commit: b.Commit, Builds: []string{b.ID}}
 		case b.Seq == idx.Seq:
 			if !slices.Contains(idx.Builds, b.ID) {
 				idx.Builds = append(idx.Builds, b.ID)
@@ -46,6 +48,9 @@ func (s *Store) Supersede(ctx context.Context, b model.Build) ([]string, error) 
 	})
 	if err != nil {
 		return nil, fmt.Errorf("supersede builds of %s: %w", b.Ref, err)
+	}
+	if !cancel {
+		return nil, nil
 	}
 	if newer != "" {
 		older = []string{b.ID}
@@ -62,6 +67,23 @@ func (s *Store) Supersede(ctx context.Context, b model.Build) ([]string, error) 
 		}
 	}
 	return cancelled, nil
+}
+
+// LastCommit is the commit of the newest push to a ref Slipway has seen,
+// "" when none.
+func (s *Store) LastCommit(ctx context.Context, repoID, ref string) (string, error) {
+	e, err := s.refs.Get(ctx, refKey(repoID, ref))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("read newest push of %s: %w", ref, err)
+	}
+	var idx refIndex
+	if err := json.Unmarshal(e.Value(), &idx); err != nil {
+		return "", fmt.Errorf("decode newest push of %s: %w", ref, err)
+	}
+	return idx.Commit, nil
 }
 
 // Cancel stops a build: a queued one ends cancelled now, a running one is

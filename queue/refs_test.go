@@ -71,13 +71,13 @@ func TestSupersede(t *testing.T) {
 		return b
 	}
 	queued := mk("q1", 1, model.StatusQueued)
-	if got, err := s.Supersede(ctx, queued); err != nil || len(got) != 0 {
+	if got, err := s.Supersede(ctx, queued, true); err != nil || len(got) != 0 {
 		t.Fatalf("first push cancels nothing: %v %v", got, err)
 	}
 	running := mk("r2", 2, model.StatusRunning)
 	sibling := mk("r2b", 2, model.StatusQueued) // another rule's build of the same push
 	for _, b := range []model.Build{running, sibling} {
-		if _, err := s.Supersede(ctx, b); err != nil {
+		if _, err := s.Supersede(ctx, b, true); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -88,7 +88,7 @@ func TestSupersede(t *testing.T) {
 		t.Errorf("a build of the same push must not be cancelled: %s", b.Status)
 	}
 	newest := mk("n3", 3, model.StatusQueued)
-	got, err := s.Supersede(ctx, newest)
+	got, err := s.Supersede(ctx, newest, true)
 	if err != nil || len(got) != 2 {
 		t.Fatalf("newest push cancels both builds of push 2: %v %v", got, err)
 	}
@@ -97,7 +97,7 @@ func TestSupersede(t *testing.T) {
 	}
 	// A push that arrives after a newer one is cancelled at once.
 	late := mk("late", 2, model.StatusQueued)
-	if _, err := s.Supersede(ctx, late); err != nil {
+	if _, err := s.Supersede(ctx, late, true); err != nil {
 		t.Fatal(err)
 	}
 	if b, _ := s.GetBuild(ctx, "late"); b.Status != model.StatusCancelled || b.SupersededBy != "n3" {

@@ -33,8 +33,8 @@ const (
 	// DedupWindow outlives GitHub's manual redelivery window (72 h), so a
 	// redelivered webhook never builds twice.
 	DedupWindow = 72 * time.Hour
-	// AckWait bounds how long a job of a dead worker waits for redelivery;
-	// live workers extend it with InProgress.
+	// AckWait is the default bound on how long a job of a dead worker waits
+	// for redelivery; live workers extend it with InProgress.
 	AckWait = 30 * time.Second
 	// MaxDeliver bounds retries of a job that fails for infrastructure reasons.
 	MaxDeliver = 10
@@ -48,6 +48,7 @@ var ErrNotFound = errors.New("not found")
 // Store is Slipway's state on JetStream. It keeps nothing in memory that
 // another Slipway process would need.
 type Store struct {
+	opts   Options
 	NC     *nats.Conn
 	JS     jetstream.JetStream
 	repos  jetstream.KeyValue
@@ -56,17 +57,37 @@ type Store struct {
 	logs   jetstream.Stream
 }
 
+// Options tune a Store; the zero value is the single-server default.
+type Options struct {
+	// Replicas is the replication factor of every stream and bucket (3 on
+	// a clustered NATS).
+	Replicas int
+	// AckWait is how long a job taken by a worker that died waits before
+	// it is handed out again (default 30 s).
+	AckWait time.Duration
+}
+
 // Open creates (or finds) every stream and bucket with the given replica
 // count and returns a Store on them.
 func Open(ctx context.Context, nc *nats.Conn, replicas int) (*Store, error) {
-	if replicas < 1 {
-		replicas = 1
+	return OpenWith(ctx, nc, Options{Replicas: replicas})
+}
+
+// OpenWith is Open with every option. Creating is idempotent, so any number
+// of Slipway processes may open the same NATS at once.
+func OpenWith(ctx context.Context, nc *nats.Conn, o Options) (*Store, error) {
+	if o.Replicas < 1 {
+		o.Replicas = 1
 	}
+	if o.AckWait <= 0 {
+		o.AckWait = AckWait
+	}
+	replicas := o.Replicas
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
-	s := &Store{NC: nc, JS: js}
+	s := &Store{opts: o, NC: nc, JS: js}
 	for _, cfg := range []jetstream.StreamConfig{
 		workQueue(JobsStream, jobsSubject, replicas),
 		workQueue(HooksStream, hooksSubject, replicas),

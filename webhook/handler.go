@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/slipway-build/slipway/model"
+	"github.com/slipway-build/slipway/queue"
 	"github.com/slipway-build/slipway/rules"
 )
 
@@ -24,12 +25,9 @@ type Repos interface {
 
 // Queue stores builds durably.
 type Queue interface {
-	// SubmitBuild queues a build; duplicate reports one seen before.
-	SubmitBuild(ctx context.Context, b model.Build) (duplicate bool, err error)
-	// CreateBuild records a build that will not run (skipped).
-	CreateBuild(ctx context.Context, b model.Build) (bool, error)
-	// Supersede cancels the builds of older pushes to b's ref.
-	Supersede(ctx context.Context, b model.Build) ([]string, error)
+	// Enqueue stores the build of a push (queued, or recorded when
+	// skipped), optionally cancelling older pushes' builds of its ref.
+	Enqueue(ctx context.Context, b model.Build, cancelOlder bool) (queue.Queued, error)
 }
 
 // Handler serves /hooks/{provider}.
@@ -160,27 +158,20 @@ func (h *Handler) submit(ctx context.Context, repo model.Repo, ev Event, log *sl
 			return ans, err
 		}
 		for _, b := range builds {
-			if b.Status == model.StatusSkipped {
-				if _, err := h.Queue.CreateBuild(ctx, b); err != nil {
-					return ans, err
-				}
-				ans.Skipped = append(ans.Skipped, b.ID)
-				continue
-			}
-			dup, err := h.Queue.SubmitBuild(ctx, b)
+			q, err := h.Queue.Enqueue(ctx, b, model.On(repo.CancelSuperseded, true))
 			if err != nil {
 				return ans, err
 			}
-			ans.Builds = append(ans.Builds, b.ID)
-			if dup || !model.On(repo.CancelSuperseded, true) {
-				continue
+			if q.CancelErr != nil {
+				log.Warn("cancel superseded builds", "err", q.CancelErr)
 			}
-			// The push is stored; failing to cancel older builds only
-			// costs time, and tags never move backwards anyway.
-			if cancelled, err := h.Queue.Supersede(ctx, b); err != nil {
-				log.Warn("cancel superseded builds", "err", err)
-			} else if len(cancelled) > 0 {
-				log.Info("cancelled superseded builds", "ref", b.Ref, "cancelled", cancelled, "by", b.ID)
+			if len(q.Cancelled) > 0 {
+				log.Info("cancelled superseded builds", "ref", b.Ref, "cancelled", q.Cancelled, "by", b.ID)
+			}
+			if b.Status == model.StatusSkipped {
+				ans.Skipped = append(ans.Skipped, b.ID)
+			} else {
+				ans.Builds = append(ans.Builds, b.ID)
 			}
 		}
 	}

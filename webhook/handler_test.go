@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/slipway-build/slipway/model"
+	"github.com/slipway-build/slipway/queue"
 	"github.com/slipway-build/slipway/webhook"
 	"github.com/slipway-build/slipway/webhook/bitbucket"
 	"github.com/slipway-build/slipway/webhook/gitea"
@@ -85,12 +86,10 @@ func (q *fakeQueue) SubmitBuild(_ context.Context, b model.Build) (bool, error) 
 	return false, nil
 }
 
-func (q *fakeQueue) CreateBuild(ctx context.Context, b model.Build) (bool, error) {
+func (q *fakeQueue) Enqueue(ctx context.Context, b model.Build, _ bool) (queue.Queued, error) {
 	dup, err := q.SubmitBuild(ctx, b)
-	return !dup, err
+	return queue.Queued{Duplicate: dup}, err
 }
-
-func (q *fakeQueue) Supersede(context.Context, model.Build) ([]string, error) { return nil, nil }
 
 func (q *fakeQueue) queued() []model.Build {
 	q.mu.Lock()

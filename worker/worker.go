@@ -46,6 +46,7 @@ type Tagger interface {
 // Jobs hands out build jobs.
 type Jobs interface {
 	Next(ctx context.Context, wait time.Duration) (queue.Job, bool, error)
+	AckWait() time.Duration
 }
 
 // Logs opens a build's log for writing.
@@ -281,7 +282,7 @@ func (w *Worker) status(ctx context.Context, id, state string, log *slog.Logger)
 func (w *Worker) watch(ctx context.Context, job queue.Job, id string, cancel context.CancelCauseFunc) (stop func()) {
 	done := make(chan struct{})
 	go func() {
-		extend := time.NewTicker(queue.AckWait / 3)
+		extend := time.NewTicker(w.Jobs.AckWait() / 3)
 		defer extend.Stop()
 		poll := time.NewTicker(w.cancelPoll())
 		defer poll.Stop()
