@@ -29,6 +29,8 @@ type Store interface {
 	ReadLog(ctx context.Context, buildID string) ([]byte, error)
 	SubmitBuild(ctx context.Context, b model.Build) (bool, error)
 	Enqueue(ctx context.Context, b model.Build, cancelOlder bool) (queue.Queued, error)
+	UpdateBuild(ctx context.Context, id string, change func(*model.Build) error) (model.Build, error)
+	SubmitHook(ctx context.Context, j queue.HookJob) error
 	Cancel(ctx context.Context, id, reason, by string) (bool, error)
 }
 
@@ -61,12 +63,18 @@ type Server struct {
 	PublicURL string
 }
 
-// Register adds the API's routes to mux.
-func (s *Server) Register(mux *http.ServeMux) {
+// RegisterHealth adds /healthz and /readyz only, for processes that serve
+// no API.
+func (s *Server) RegisterHealth(mux *http.ServeMux) {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /readyz", s.readyz)
+}
+
+// Register adds the API's routes, and the health checks, to mux.
+func (s *Server) Register(mux *http.ServeMux) {
+	s.RegisterHealth(mux)
 	route := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, s.auth(knownID(h))) }
 	route("POST /api/v1/repos", s.createRepo)
 	route("POST /api/v1/repos/connect", s.connectRepo)
@@ -79,6 +87,7 @@ func (s *Server) Register(mux *http.ServeMux) {
 	route("GET /api/v1/builds/{id}/log", s.getLog)
 	route("POST /api/v1/builds/{id}/cancel", s.cancelBuild)
 	route("POST /api/v1/builds/{id}/rebuild", s.rebuildBuild)
+	route("POST /api/v1/builds/{id}/deliveries/{n}/redeliver", s.redeliver)
 }
 
 func (s *Server) auth(next http.Handler) http.Handler {

@@ -1,12 +1,16 @@
 package api
 
 import (
+	"errors"
+	"fmt"
 	"net/http"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/slipway-build/slipway/model"
+	"github.com/slipway-build/slipway/queue"
 	"github.com/slipway-build/slipway/rules"
 	"github.com/slipway-build/slipway/webhook"
 )
@@ -185,3 +189,46 @@ func defaultBranch(repo model.Repo) string {
 	}
 	return "main"
 }
+
+// redeliver sends a build's deploy hook again, with a fresh retry schedule.
+func (s *Server) redeliver(w http.ResponseWriter, r *http.Request) {
+	n, err := strconv.Atoi(r.PathValue("n"))
+	if err != nil {
+		s.fail(w, r, badf("delivery: want its index, got %q", r.PathValue("n")))
+		return
+	}
+	var round int
+	b, err := s.Store.UpdateBuild(r.Context(), r.PathValue("id"), func(b *model.Build) error {
+		if n < 0 || n >= len(b.Deliveries) {
+			return badf("delivery: build has %d deliveries, no %d", len(b.Deliveries), n)
+		}
+		d := &b.Deliveries[n]
+		if d.Status == "pending" {
+			return conflict("delivery %d is still being delivered", n)
+		}
+		d.Redelivered++
+		d.Status, d.RetryFrom, round = "pending", len(d.Attempts), d.Redelivered
+		return nil
+	})
+	if err != nil {
+		var c conflictError
+		if errors.As(err, &c) {
+			writeError(w, http.StatusConflict, c.Error())
+			return
+		}
+		s.fail(w, r, err)
+		return
+	}
+	if err := s.Store.SubmitHook(r.Context(), queue.HookJob{BuildID: b.ID, Hook: n, Round: round}); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, b.Deliveries[n])
+}
+
+// conflictError is a request that does not fit the build's state.
+type conflictError struct{ msg string }
+
+func (c conflictError) Error() string { return c.msg }
+
+func conflict(format string, a ...any) error { return conflictError{fmt.Sprintf(format, a...)} }

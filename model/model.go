@@ -145,7 +145,10 @@ type Build struct {
 	// already pushed them.
 	SkippedTags []string `json:"skipped_tags,omitempty"`
 	// Seq orders pushes of one ref: a later push has a larger Seq.
-	Seq             int64      `json:"seq"`
+	Seq int64 `json:"seq"`
+	// RetryingSince is when the build first found its registry
+	// unreachable; it is retried until the registry budget is spent.
+	RetryingSince   *time.Time `json:"retrying_since,omitempty"`
 	CancelRequested bool       `json:"cancel_requested,omitempty"`
 	CloneURL        string     `json:"clone_url"`
 	Pusher          string     `json:"pusher,omitempty"`
@@ -175,6 +178,10 @@ type Delivery struct {
 	MessageID string    `json:"message_id"`
 	Status    string    `json:"status"` // pending, delivered, failed
 	Attempts  []Attempt `json:"attempts"`
+	// Redelivered counts manual redeliveries; the retry schedule starts
+	// again at attempt RetryFrom.
+	Redelivered int `json:"redelivered,omitempty"`
+	RetryFrom   int `json:"retry_from,omitempty"`
 }
 
 // Attempt is one HTTP call to a deploy hook.

@@ -77,6 +77,9 @@ func (s *Store) SubmitBuild(ctx context.Context, b model.Build) (bool, error) {
 type HookJob struct {
 	BuildID string `json:"build_id"`
 	Hook    int    `json:"hook"`
+	// Round is 0 for the delivery after the build, n for the n-th manual
+	// redelivery.
+	Round int `json:"round,omitempty"`
 }
 
 // SubmitHook queues a deploy-hook delivery; the message id makes a repeated
@@ -86,7 +89,7 @@ func (s *Store) SubmitHook(ctx context.Context, j HookJob) error {
 	if err != nil {
 		return err
 	}
-	id := fmt.Sprintf("%s.hook%d", j.BuildID, j.Hook)
+	id := fmt.Sprintf("%s.hook%d.%d", j.BuildID, j.Hook, j.Round)
 	if _, err := s.JS.Publish(ctx, hooksSubject+"."+j.BuildID, raw, jetstream.WithMsgID(id)); err != nil {
 		return fmt.Errorf("queue hook delivery %s: %w", id, err)
 	}

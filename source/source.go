@@ -141,3 +141,20 @@ func isSHA(s string) bool {
 	}
 	return strings.Trim(strings.ToLower(s), "0123456789abcdef") == ""
 }
+
+// Heads lists the branches of a remote and their commits (git ls-remote
+// --heads).
+func Heads(ctx context.Context, url string, auth transport.AuthMethod) (map[string]string, error) {
+	remote := git.NewRemote(memory.NewStorage(), &config.RemoteConfig{Name: "origin", URLs: []string{url}})
+	refs, err := remote.ListContext(ctx, &git.ListOptions{Auth: auth})
+	if err != nil {
+		return nil, fmt.Errorf("list refs of %s: %w", url, err)
+	}
+	heads := map[string]string{}
+	for _, r := range refs {
+		if r.Type() == plumbing.HashReference && r.Name().IsBranch() {
+			heads[r.Name().String()] = r.Hash().String()
+		}
+	}
+	return heads, nil
+}

@@ -82,7 +82,7 @@ func (n *Notifier) deliver(ctx context.Context, job queue.Job) {
 		return
 	}
 	attempt := n.Sender.Send(ctx, repo.Hooks[hj.Hook], d.MessageID, body, n.now())
-	tries := len(d.Attempts) + 1
+	tries := len(d.Attempts) - d.RetryFrom + 1
 	delay, more := n.schedule().Next(tries)
 	status := "pending"
 	switch {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/slipway-build/slipway/builder"
 	"github.com/slipway-build/slipway/model"
+	"github.com/slipway-build/slipway/registry"
 	"github.com/slipway-build/slipway/rules"
 	"github.com/slipway-build/slipway/source"
 )
@@ -39,12 +41,16 @@ func (o outcome) apply(b *model.Build) {
 		}
 	case o.err != nil:
 		b.Status, b.Error = model.StatusFailed, o.err.Error()
+		var reg registryError
+		if errors.As(o.err, &reg) && b.RetryingSince != nil {
+			b.Error = fmt.Sprintf("registry %s unreachable for %s: %v", reg.host, b.FinishedAt.Sub(*b.RetryingSince).Round(time.Second), reg.err)
+		}
 	case o.skip != "":
 		b.Status, b.Reason = model.StatusSkipped, o.skip
 	default:
 		// A cancel request that came too late does not undo a pushed image.
 		b.Status, b.Digest, b.Error, b.SkippedTags = model.StatusSucceeded, o.digest, "", o.skippedTags
-		b.Reason, b.CancelRequested = "", false
+		b.Reason, b.CancelRequested, b.RetryingSince = "", false, nil
 	}
 }
 
@@ -67,6 +73,12 @@ func (w *Worker) run(ctx context.Context, repo model.Repo, b model.Build) outcom
 }
 
 func (w *Worker) pipeline(ctx context.Context, repo model.Repo, b model.Build, logw io.Writer) outcome {
+	if b.Digest != "" {
+		// An earlier attempt pushed the image and died before it finished:
+		// move the tags, never push again.
+		fmt.Fprintf(logw, "==> %s@%s was pushed by an earlier attempt; moving tags only\n", b.Image, b.Digest)
+		return w.tag(ctx, b, b.Digest, logw)
+	}
 	if err := w.Builder.Ping(ctx); err != nil {
 		return outcome{err: infraError{fmt.Errorf("buildkit unavailable: %w", err)}}
 	}
@@ -99,9 +111,46 @@ func (w *Worker) pipeline(ctx context.Context, repo model.Repo, b model.Build, l
 	fmt.Fprintf(logw, "==> build %s (context %s) for %s\n", b.Rule.Dockerfile, b.Rule.Context, strings.Join(req.Platforms, ","))
 	res, err := w.Builder.Build(ctx, req, logw)
 	if err != nil {
-		return outcome{err: fmt.Errorf("build: %s", cleanError(err))}
+		return outcome{err: w.buildError(ctx, b, err)}
+	}
+	if _, err := w.Store.UpdateBuild(ctx, b.ID, func(cur *model.Build) error { cur.Digest = res.Digest; return nil }); err != nil {
+		return outcome{err: infraError{fmt.Errorf("record pushed digest: %w", err)}}
 	}
 	return w.tag(ctx, b, res.Digest, logw)
+}
+
+// registryError is a registry that does not answer; the build is retried
+// for RegistryRetry before it fails.
+type registryError struct {
+	host string
+	err  error
+}
+
+func (e registryError) Error() string {
+	return fmt.Sprintf("registry %s unreachable: %v", e.host, e.err)
+}
+func (e registryError) Unwrap() error { return e.err }
+
+// buildError tells a build's own failure (a Dockerfile error) from Slipway's
+// parts failing under it: a BuildKit that went away, an unreachable
+// registry.
+func (w *Worker) buildError(ctx context.Context, b model.Build, err error) error {
+	if ctx.Err() != nil {
+		return err
+	}
+	if perr := w.Builder.Ping(ctx); perr != nil {
+		return infraError{fmt.Errorf("buildkit went away during the build: %v", cleanError(err))}
+	}
+	if host := registryHost(b.Image); w.RegistryPing != nil && w.RegistryPing(ctx, host) != nil {
+		return registryError{host: host, err: errors.New(cleanError(err))}
+	}
+	return fmt.Errorf("build: %s", cleanError(err))
+}
+
+// registryHost is the registry part of an image name.
+func registryHost(image string) string {
+	host, _, _ := strings.Cut(image, "/")
+	return host
 }
 
 // cloneAuth picks the credentials for a clone; a failure to get a token
@@ -152,6 +201,9 @@ func (w *Worker) tag(ctx context.Context, b model.Build, digest string, logw io.
 		moved, err := w.Store.ClaimTag(ctx, b.Image, t, b, digest, func(d string) error {
 			return w.Tagger.Tag(ctx, b.Image, d, t)
 		})
+		if errors.Is(err, registry.ErrUnreachable) {
+			return outcome{err: registryError{host: registryHost(b.Image), err: err}}
+		}
 		if err != nil {
 			return outcome{err: fmt.Errorf("tag %s:%s: %w", b.Image, t, err)}
 		}

@@ -69,28 +69,52 @@ type Worker struct {
 	// Credentials give the clone credentials of a private repository; nil
 	// clones anonymously.
 	Credentials func(ctx context.Context, repo model.Repo) (source.Credentials, error)
-	Now         func() time.Time
+	// Grace is how long running builds may finish once Run's context ends;
+	// the rest are handed back to the queue.
+	Grace time.Duration
+	// RegistryPing tells whether a registry host answers; with
+	// RegistryRetry it turns a push to an unreachable registry into
+	// retries for that long before the build fails.
+	RegistryPing  func(ctx context.Context, host string) error
+	RegistryRetry time.Duration
+	Now           func() time.Time
 }
 
 // DefaultTimeout bounds a build when its repository sets none.
 const DefaultTimeout = 60 * time.Minute
 
-// Run starts n build loops and returns when ctx ends and they have stopped.
-// Cancelling ctx stops taking new jobs; jobs in flight are cancelled and
-// handed back un-acked so that another worker redoes them.
+// Run starts n build loops and returns when they have stopped. Cancelling
+// ctx stops taking new jobs; builds in flight get Grace to finish, then are
+// cancelled and handed back un-acked so that another worker redoes them.
 func (w *Worker) Run(ctx context.Context, n int) {
+	builds, stop := context.WithCancel(context.WithoutCancel(ctx))
+	defer stop()
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-ctx.Done():
+			select {
+			case <-time.After(w.Grace):
+				stop()
+			case <-done:
+			}
+		case <-done:
+		}
+	}()
 	var wg sync.WaitGroup
 	for i := 0; i < n; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			w.loop(ctx)
+			w.loop(ctx, builds)
 		}()
 	}
 	wg.Wait()
+	close(done)
 }
 
-func (w *Worker) loop(ctx context.Context) {
+// loop takes jobs while ctx lives and runs each under builds.
+func (w *Worker) loop(ctx, builds context.Context) {
 	for ctx.Err() == nil {
 		job, ok, err := w.Jobs.Next(ctx, 5*time.Second)
 		if err != nil {
@@ -101,7 +125,7 @@ func (w *Worker) loop(ctx context.Context) {
 			continue
 		}
 		if ok {
-			w.handle(ctx, job)
+			w.handle(builds, job)
 		}
 	}
 }
@@ -191,7 +215,33 @@ func (w *Worker) execute(ctx context.Context, job queue.Job, repo model.Repo, b 
 		w.handBack(job, b, out.err, log)
 		return
 	}
+	var reg registryError
+	if errors.As(out.err, &reg) && w.retryRegistry(ctx, job, b, reg, log) {
+		return
+	}
 	w.finish(ctx, job, b, out, log)
+}
+
+// retryRegistry hands the job back while the registry has been unreachable
+// for less than RegistryRetry; it reports false when the budget is spent
+// and the build must fail.
+func (w *Worker) retryRegistry(ctx context.Context, job queue.Job, b model.Build, reg registryError, log *slog.Logger) bool {
+	now := w.now()
+	since := now
+	if cur, err := w.Store.GetBuild(ctx, b.ID); err == nil && cur.RetryingSince != nil {
+		since = *cur.RetryingSince
+	}
+	if now.Sub(since) >= w.RegistryRetry {
+		return false
+	}
+	log.Warn("registry unreachable; build will be retried", "registry", reg.host, "since", since, "budget", w.RegistryRetry)
+	_, _ = w.Store.UpdateBuild(context.WithoutCancel(ctx), b.ID, func(cur *model.Build) error {
+		cur.RetryingSince = &since
+		cur.Attempts-- // waiting out the registry is not a failed attempt
+		return nil
+	})
+	w.handBack(job, b, reg, log)
+	return true
 }
 
 func buildTimeout(repo model.Repo) time.Duration {

@@ -14,6 +14,10 @@ const usage = `usage: slipway <command> [flags]
 
 commands:
   serve     run webhooks, API, workers, NATS, registry and BuildKit in one process
+  webhook   run only the webhook receivers (needs SLIPWAY_NATS_URL)
+  api       run only the REST API (needs SLIPWAY_NATS_URL)
+  worker    run only builds, deploy hooks, statuses and reconciliation
+            (needs SLIPWAY_NATS_URL; its own SLIPWAY_BUILDKIT_ADDR or an embedded buildkitd)
   builds    list, show, trigger, cancel and rebuild builds, print their logs
   repo      connect a repository on its Git host, list, disconnect
   version   print the version
@@ -31,8 +35,8 @@ func main() {
 	defer stop()
 	var err error
 	switch os.Args[1] {
-	case "serve":
-		err = serve(ctx, os.Args[2:])
+	case "serve", "webhook", "api", "worker":
+		err = run(ctx, roles[os.Args[1]], os.Args[2:])
 	case "repo":
 		err = repoCmd(ctx, os.Args[2:], os.Stdout)
 	case "builds":

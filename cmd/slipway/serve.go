@@ -31,8 +31,28 @@ import (
 	"github.com/slipway-build/slipway/worker"
 )
 
-func serve(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+// role is which parts of Slipway one process runs. `serve` runs them all;
+// the others run one part against a shared NATS, any number at once.
+type role struct {
+	name     string
+	hooks    bool // /hooks/{provider}
+	api      bool // /api/v1
+	workers  bool // builds, deploy hooks, statuses, reconciliation
+	embedded bool // may start its own NATS and registry
+}
+
+var roles = map[string]role{
+	"serve":   {name: "serve", hooks: true, api: true, workers: true, embedded: true},
+	"webhook": {name: "webhook", hooks: true},
+	"api":     {name: "api", api: true},
+	"worker":  {name: "worker", workers: true},
+}
+
+func serve(ctx context.Context, args []string) error { return run(ctx, roles["serve"], args) }
+
+// run starts the parts of role and serves until ctx ends.
+func run(ctx context.Context, r role, args []string) error {
+	fs := flag.NewFlagSet(r.name, flag.ContinueOnError)
 	configFile := fs.String("config", "", "YAML config file (environment variables override it)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -41,7 +61,10 @@ func serve(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	logger := newLogger(cfg.LogLevel)
+	if !r.embedded && cfg.NATSURL == "" {
+		return fmt.Errorf("SLIPWAY_NATS_URL: slipway %s shares its state through NATS; set the cluster's URL", r.name)
+	}
+	logger := newLogger(cfg.LogLevel).With("role", r.name)
 	slog.SetDefault(logger)
 	dataDir, err := filepath.Abs(cfg.DataDir)
 	if err != nil {
@@ -65,75 +88,77 @@ func serve(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	store, err := queue.Open(ctx, nc, 1)
+	store, err := queue.OpenWith(ctx, nc, queue.Options{Replicas: cfg.NATSReplicas, AckWait: cfg.AckWait})
 	if err != nil {
 		return err
 	}
-	regReady, err := startRegistry(ctx, cfg, dataDir, logger, &stack)
-	if err != nil {
-		return err
+	checks := []api.Check{{Name: "nats", Func: natsReady}}
+	if r.embedded {
+		regReady, err := startRegistry(ctx, cfg, dataDir, logger, &stack)
+		if err != nil {
+			return err
+		}
+		if regReady != nil {
+			checks = append(checks, api.Check{Name: "registry", Func: regReady})
+		}
 	}
-	bkAddr, err := startBuildkit(ctx, cfg, dataDir, logger, &stack)
-	if err != nil {
-		return err
-	}
-	token, err := apiToken(cfg, dataDir, logger)
-	if err != nil {
-		return err
+	var bk builder.Client
+	if r.workers {
+		addr, err := startBuildkit(ctx, cfg, dataDir, logger, &stack)
+		if err != nil {
+			return err
+		}
+		bk = builder.Client{Addr: addr}
+		checks = append(checks, api.Check{Name: "buildkit", Func: bk.Ping})
 	}
 	hs, err := newHosts(cfg)
 	if err != nil {
 		return err
 	}
-	bk := builder.Client{Addr: bkAddr}
-
 	mux := http.NewServeMux()
-	mux.Handle("POST /hooks/{provider}", &webhook.Handler{
-		Providers:  hs.providers,
-		Repos:      store,
-		Queue:      store,
-		Logger:     logger,
-		IsNotFound: isNotFound,
-	})
-	checks := []api.Check{{Name: "nats", Func: natsReady}, {Name: "buildkit", Func: bk.Ping}}
-	if regReady != nil {
-		checks = append(checks, api.Check{Name: "registry", Func: regReady})
+	if r.hooks {
+		mux.Handle("POST /hooks/{provider}", &webhook.Handler{
+			Providers: hs.providers, Repos: store, Queue: store, Logger: logger, IsNotFound: isNotFound,
+		})
 	}
-	(&api.Server{
-		Store:     store,
-		Token:     token,
-		Resolve:   resolver(hs),
-		Checks:    checks,
-		Logger:    logger,
-		NotFound:  isNotFound,
-		Forges:    hs.forges,
-		AppToken:  hs.appToken(),
-		PublicURL: cfg.ExternalURL(),
-	}).Register(mux)
+	apiServer := &api.Server{
+		Store: store, Resolve: resolver(hs), Checks: checks, Logger: logger, NotFound: isNotFound,
+		Forges: hs.forges, AppToken: hs.appToken(), PublicURL: cfg.ExternalURL(),
+	}
+	if r.api {
+		if apiServer.Token, err = apiToken(cfg, dataDir, logger); err != nil {
+			return err
+		}
+		apiServer.Register(mux)
+	} else {
+		apiServer.RegisterHealth(mux)
+	}
 
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	httpDone := make(chan error, 1)
 	go func() { httpDone <- srv.Serve(ln) }()
-	logger.Info("slipway is serving", "http", ln.Addr().String(), "data_dir", dataDir, "buildkit", bkAddr, "workers", cfg.Workers)
+	logger.Info("slipway is serving", "http", ln.Addr().String(), "data_dir", dataDir, "buildkit", bk.Addr, "workers", cfg.Workers)
 
 	runCtx, cancelRun := context.WithCancel(context.Background())
+	defer cancelRun()
 	var wg sync.WaitGroup
-	if err := startWorkers(ctx, runCtx, &wg, cfg, store, bk, hs, dataDir, logger); err != nil {
-		cancelRun()
-		return err
+	if r.workers {
+		if err := startWorkers(ctx, runCtx, &wg, cfg, store, bk, hs, dataDir, logger); err != nil {
+			return err
+		}
 	}
 
 	select {
 	case <-ctx.Done():
-		logger.Info("shutting down")
+		logger.Info("shutting down", "grace", cfg.ShutdownGrace)
 	case err := <-httpDone:
 		logger.Error("http server stopped", "err", err)
 	}
 	shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	_ = srv.Shutdown(shutCtx)
-	// Running builds are cancelled and their jobs handed back un-acked, so
-	// nothing queued or in flight is lost across a restart.
+	// Workers stop taking jobs; running builds get the grace period, then
+	// are cancelled and handed back un-acked, so nothing is lost.
 	cancelRun()
 	wg.Wait()
 	return nil
@@ -156,10 +181,12 @@ func startWorkers(ctx, runCtx context.Context, wg *sync.WaitGroup, cfg config.Co
 	if err != nil {
 		return err
 	}
+	regClient := registry.Client{}
 	w := &worker.Worker{
-		Store: store, Jobs: jobs, Builder: bk, Tagger: registry.Client{}, WorkDir: filepath.Join(dataDir, "work"), Logger: logger,
+		Store: store, Jobs: jobs, Builder: bk, Tagger: regClient, WorkDir: filepath.Join(dataDir, "work"), Logger: logger,
 		Logs:        func(id string) io.WriteCloser { return store.NewLogWriter(id, 500*time.Millisecond) },
-		Credentials: hs.credentials,
+		Credentials: hs.credentials, Grace: cfg.ShutdownGrace,
+		RegistryPing: regClient.Ping, RegistryRetry: cfg.RegistryRetry,
 	}
 	n := &worker.Notifier{
 		Store: store, Jobs: hooks, Schedule: deploy.Schedule(cfg.HookSchedule),
@@ -172,6 +199,11 @@ func startWorkers(ctx, runCtx context.Context, wg *sync.WaitGroup, cfg config.Co
 	go func() { defer wg.Done(); w.Run(runCtx, cfg.Workers) }()
 	go func() { defer wg.Done(); n.Run(runCtx, 2) }()
 	go func() { defer wg.Done(); rep.Run(runCtx) }()
+	if cfg.ReconcileInterval > 0 {
+		rec := &worker.Reconciler{Store: store, Interval: cfg.ReconcileInterval, Credentials: hs.credentials, Logger: logger}
+		wg.Add(1)
+		go func() { defer wg.Done(); rec.Run(runCtx) }()
+	}
 	return nil
 }
 

@@ -1,0 +1,157 @@
+package worker
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"sort"
+	"time"
+
+	"github.com/slipway-build/slipway/model"
+	"github.com/slipway-build/slipway/queue"
+	"github.com/slipway-build/slipway/rules"
+	"github.com/slipway-build/slipway/source"
+	"github.com/slipway-build/slipway/webhook"
+)
+
+// ReconcileStore is what reconciliation reads and writes.
+type ReconcileStore interface {
+	ListRepos(ctx context.Context) ([]model.Repo, error)
+	LastCommit(ctx context.Context, repoID, ref string) (string, error)
+	Enqueue(ctx context.Context, b model.Build, cancelOlder bool) (queue.Queued, error)
+}
+
+// Reconciler builds branch tips that no webhook announced: the answer to
+// "GitHub was down" and "our endpoint was down". It lists the heads of every
+// repository and queues a build for each watched branch whose tip is not
+// the newest push Slipway has seen. Build ids derive from the tip, so any
+// number of reconcilers queue each tip once.
+type Reconciler struct {
+	Store       ReconcileStore
+	Interval    time.Duration
+	Credentials func(ctx context.Context, repo model.Repo) (source.Credentials, error)
+	Logger      *slog.Logger
+	Now         func() time.Time
+}
+
+// Run reconciles at once and then every Interval until ctx ends.
+func (r *Reconciler) Run(ctx context.Context) {
+	for {
+		n, err := r.Once(ctx)
+		if err != nil && ctx.Err() == nil {
+			r.logger().Warn("reconcile", "err", err)
+		}
+		if n > 0 {
+			r.logger().Info("reconciliation queued builds of missed pushes", "builds", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(r.Interval):
+		}
+	}
+}
+
+// Once compares every repository's branch tips with the last pushes seen
+// and queues what is missing; it returns how many builds it queued.
+func (r *Reconciler) Once(ctx context.Context) (int, error) {
+	repos, err := r.Store.ListRepos(ctx)
+	if err != nil {
+		return 0, err
+	}
+	queued := 0
+	for _, repo := range repos {
+		if repo.CloneURL == "" || !watchesBranches(repo) {
+			continue
+		}
+		n, err := r.repo(ctx, repo)
+		queued += n
+		if err != nil {
+			r.logger().Warn("reconcile repository", "repo", repo.ID, "full_name", repo.FullName, "err", err)
+		}
+	}
+	return queued, nil
+}
+
+func watchesBranches(repo model.Repo) bool {
+	for _, rule := range repo.Rules {
+		if rule.SourceType == "branch" && model.On(rule.Enabled, true) {
+			return true
+		}
+	}
+	return false
+}
+
+func (r *Reconciler) repo(ctx context.Context, repo model.Repo) (int, error) {
+	heads, err := r.heads(ctx, repo)
+	if err != nil {
+		return 0, err
+	}
+	refs := make([]string, 0, len(heads))
+	for ref := range heads {
+		refs = append(refs, ref)
+	}
+	sort.Strings(refs)
+	queued := 0
+	for _, ref := range refs {
+		tip := heads[ref]
+		last, err := r.Store.LastCommit(ctx, repo.ID, ref)
+		if err != nil || last == tip {
+			continue
+		}
+		plans, err := rules.Plans(repo, rules.Push{Ref: ref, Commit: tip, Time: r.now()})
+		if err != nil {
+			return queued, err
+		}
+		for _, p := range plans {
+			p.Skip = "" // the commit message is unknown here; skip markers cannot apply
+			b := webhook.NewBuild(repo, p, ref, tip, r.now())
+			b.ID = webhook.BuildID(repo.ID, "reconcile", ref, tip, p.Rules[0])
+			b.Trigger, b.Reason = "reconcile", ""
+			q, err := r.Store.Enqueue(ctx, b, model.On(repo.CancelSuperseded, true))
+			if err != nil {
+				return queued, err
+			}
+			if !q.Duplicate {
+				queued++
+				r.logger().Info("missed push found", "repo", repo.FullName, "ref", ref, "commit", tip, "last_seen", last, "build", b.ID)
+			}
+		}
+	}
+	return queued, nil
+}
+
+func (r *Reconciler) heads(ctx context.Context, repo model.Repo) (map[string]string, error) {
+	var creds source.Credentials
+	if r.Credentials != nil {
+		c, err := r.Credentials(ctx, repo)
+		if err != nil {
+			return nil, err
+		}
+		creds = c
+	}
+	dir, err := os.MkdirTemp("", "slipway-reconcile-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	auth, err := creds.Auth(repo.CloneURL, dir)
+	if err != nil {
+		return nil, err
+	}
+	return source.Heads(ctx, repo.CloneURL, auth)
+}
+
+func (r *Reconciler) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}
+
+func (r *Reconciler) logger() *slog.Logger {
+	if r.Logger != nil {
+		return r.Logger
+	}
+	return slog.Default()
+}
