@@ -51,6 +51,9 @@ func StartEmbedded(o EmbeddedOptions) (*Embedded, error) {
 		if err != nil {
 			return nil, fmt.Errorf("nats listen address %q: bad port", o.Listen)
 		}
+		if opts.Port == 0 {
+			opts.Port = server.RANDOM_PORT // NATS reads 0 as its default, 4222
+		}
 	}
 	srv, err := server.NewServer(opts)
 	if err != nil {

@@ -98,21 +98,40 @@ type Slipway struct {
 	LogPath      string
 	cmd          *exec.Cmd
 	exited       chan struct{}
+	role         string
+	base         []string // environment every start of this process gets
 }
 
 // Options for StartSlipway; zero values pick fresh ports and directories.
 type Options struct {
+	// Role is serve (the default), webhook, api or worker.
+	Role         string
 	DataDir      string
 	HTTPAddr     string
 	RegistryAddr string
-	Env          []string
+	// ExternalRegistry turns the embedded registry off; images go to this
+	// registry instead.
+	ExternalRegistry string
+	// NATSURL points the process at a shared NATS instead of its own.
+	NATSURL string
+	Env     []string
 }
 
 // StartSlipway runs `slipway serve` and waits until /readyz says ready.
 func StartSlipway(t testing.TB, o Options) *Slipway {
 	t.Helper()
 	bin := Binary(t)
-	s := &Slipway{t: t, DataDir: o.DataDir, HTTPAddr: o.HTTPAddr, RegistryAddr: o.RegistryAddr, Token: "test-token", Env: o.Env}
+	s := &Slipway{t: t, DataDir: o.DataDir, HTTPAddr: o.HTTPAddr, RegistryAddr: o.RegistryAddr, Token: "test-token", Env: o.Env, role: o.Role}
+	if s.role == "" {
+		s.role = "serve"
+	}
+	registryEnv := ""
+	if o.ExternalRegistry != "" {
+		s.RegistryAddr, registryEnv = o.ExternalRegistry, "off"
+	}
+	if o.NATSURL != "" {
+		s.base = append(s.base, "SLIPWAY_NATS_URL="+o.NATSURL)
+	}
 	if s.DataDir == "" {
 		s.DataDir = t.TempDir()
 	}
@@ -122,6 +141,10 @@ func StartSlipway(t testing.TB, o Options) *Slipway {
 	if s.RegistryAddr == "" {
 		s.RegistryAddr = FreeAddr(t)
 	}
+	if registryEnv == "" {
+		registryEnv = s.RegistryAddr
+	}
+	s.base = append(s.base, "SLIPWAY_REGISTRY_ADDR="+registryEnv)
 	s.start(bin)
 	return s
 }
@@ -134,16 +157,16 @@ func (s *Slipway) start(bin string) {
 		t.Fatal(err)
 	}
 	s.LogPath = logFile.Name()
-	cmd := exec.Command(bin, "serve")
+	cmd := exec.Command(bin, s.role)
 	cmd.Env = append(os.Environ(),
 		"PATH="+filepath.Join(Root(t), "bin")+":"+os.Getenv("PATH"),
 		"SLIPWAY_DATA_DIR="+s.DataDir,
 		"SLIPWAY_HTTP_ADDR="+s.HTTPAddr,
-		"SLIPWAY_REGISTRY_ADDR="+s.RegistryAddr,
 		"SLIPWAY_API_TOKEN="+s.Token,
 		"SLIPWAY_PUBLIC_URL=http://"+s.HTTPAddr,
 		"SLIPWAY_LOG_LEVEL=debug",
 	)
+	cmd.Env = append(cmd.Env, s.base...)
 	cmd.Env = append(cmd.Env, s.Env...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
@@ -248,7 +271,7 @@ func UnmountUnder(dir string) {
 	}
 }
 
-// Kill ends the process at once, as a crash would.
+// Kill ends the process at once, as a crash would (kill -9).
 func (s *Slipway) Kill() {
 	if s.cmd == nil || s.cmd.Process == nil {
 		return
@@ -256,6 +279,9 @@ func (s *Slipway) Kill() {
 	_ = s.cmd.Process.Kill()
 	<-s.exited
 }
+
+// Pid is the process id.
+func (s *Slipway) Pid() int { return s.cmd.Process.Pid }
 
 // Restart starts a new process on the same data dir and ports.
 func (s *Slipway) Restart(env ...string) {
@@ -333,8 +359,14 @@ func (s *Slipway) Log(id string) string {
 	return out
 }
 
-// BuildkitAddr is the address of the buildkitd this Slipway started.
+// BuildkitAddr is the BuildKit this Slipway uses: the one it was given, or
+// the one it started.
 func (s *Slipway) BuildkitAddr() string {
+	for _, e := range append(append([]string{}, s.base...), s.Env...) {
+		if v, ok := strings.CutPrefix(e, "SLIPWAY_BUILDKIT_ADDR="); ok {
+			return v
+		}
+	}
 	return "unix://" + filepath.Join(s.DataDir, "buildkitd.sock")
 }
 
