@@ -7,7 +7,7 @@ BIN := $(CURDIR)/bin
 TOOLS_KEY := $(shell sha256sum go.sum 2>/dev/null | cut -c1-16)
 TOOLS_STAMP := $(BIN)/.tools-$(TOOLS_KEY)
 
-.PHONY: build run test deps tools slipway vet fmt-check clean
+.PHONY: build run test chaos deps tools slipway vet fmt-check clean
 
 build: slipway tools
 
@@ -43,6 +43,12 @@ fmt-check:
 
 test: deps build fmt-check vet
 	PATH=$(BIN):$$PATH $(GO) test -count=1 -timeout 40m ./...
+
+# The fault tests alone (make test runs them too): kill -9 of workers,
+# buildkitd and NATS nodes, registry and receiver outages, floods. They
+# rewrite RELIABILITY.md with what they measured.
+chaos: deps build
+	PATH=$(BIN):$$PATH $(GO) test -count=1 -timeout 30m -run 'TestChaos' -v ./e2e/ 2>&1 | grep -E '^(=== RUN|--- |PASS|FAIL|ok)'; exit $${PIPESTATUS[0]}
 
 clean:
 	rm -rf $(BIN)

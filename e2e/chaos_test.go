@@ -384,3 +384,23 @@ var (
 	mu         sync.Mutex
 	graceNotes []string
 )
+
+// A webhook that arrives while NATS cannot store it is answered 503, never
+// 2xx, and fast enough for the Git host to see the failure.
+func TestChaosNATSDownAnswers503(t *testing.T) {
+	natsURL, stopNATS := rig.StartNATS(t)
+	s := rig.StartSlipway(t, rig.Options{NATSURL: natsURL, Env: []string{"SLIPWAY_WORKERS=0", "SLIPWAY_RECONCILE_INTERVAL=0s"}})
+	repo := registerRepo(t, s, "acme/natsdown", "http://127.0.0.1:1/natsdown.git", nil)
+	stopNATS()
+	began := time.Now()
+	r := pushBranch(t, s.URL(), repo.FullName, "main", strings.Repeat("a", 40), "natsdown-1")
+	took := time.Since(began)
+	if r.Code != http.StatusServiceUnavailable {
+		t.Fatalf("with NATS down the webhook must be refused with 503, got %+v", r)
+	}
+	if took > 10*time.Second {
+		t.Errorf("answered after %s; GitHub gives up after 10s", took)
+	}
+	rig.Report("10. NATS unreachable when a webhook arrives",
+		fmt.Sprintf("- the webhook was answered 503 after %s (GitHub waits 10 s), never 2xx: nothing was accepted that could be lost", took.Round(10*time.Millisecond)))
+}

@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/slipway-build/slipway/model"
+	"github.com/slipway-build/slipway/queue"
 )
 
 // However builds of one ref interleave, the tag ends at the newest push's
@@ -145,5 +147,32 @@ func TestSlots(t *testing.T) {
 	}
 	if ok, _ := s.AcquireSlot(ctx, "r1", "x", 0); !ok {
 		t.Error("limit 0 means no limit")
+	}
+}
+
+// A redelivered webhook must be recognised for at least GitHub's 72-hour
+// manual redelivery window, not JetStream's 2-minute default.
+func TestDedupWindowOutlivesRedeliveryWindow(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	for _, name := range []string{queue.JobsStream, queue.HooksStream, queue.StatusStream} {
+		st, err := s.JS.Stream(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, err := st.Info(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.Config.Duplicates < 72*time.Hour {
+			t.Errorf("%s de-duplicates for %s, want at least 72h", name, info.Config.Duplicates)
+		}
+	}
+	jobs, err := s.BuildJobs(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if jobs.AckWait() != queue.AckWait {
+		t.Errorf("default ack wait %s", jobs.AckWait())
 	}
 }
