@@ -118,3 +118,15 @@ func TestOutcomeApply(t *testing.T) {
 		})
 	}
 }
+
+func TestBackoff(t *testing.T) {
+	base := 5 * time.Second
+	for _, tc := range []struct {
+		attempts int
+		want     time.Duration
+	}{{0, base}, {1, base}, {2, 10 * time.Second}, {3, 20 * time.Second}, {5, 80 * time.Second}, {6, 2 * time.Minute}, {10, 2 * time.Minute}} {
+		if got := backoff(base, tc.attempts); got != tc.want {
+			t.Errorf("backoff after %d attempts = %s, want %s", tc.attempts, got, tc.want)
+		}
+	}
+}

@@ -269,14 +269,26 @@ func (w *Worker) handBack(job queue.Job, b model.Build, err error, log *slog.Log
 	log.Warn("build interrupted; job handed back", "reason", err)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	attempts := b.Attempts
 	_, _ = w.Store.UpdateBuild(ctx, b.ID, func(cur *model.Build) error {
 		if !model.Terminal(cur.Status) {
 			cur.Status = model.StatusQueued
 			cur.Error = "retrying: " + err.Error()
 		}
+		attempts = cur.Attempts
 		return nil
 	})
-	_ = job.Retry(w.retryDelay())
+	_ = job.Retry(backoff(w.retryDelay(), attempts))
+}
+
+// backoff doubles the retry delay with each failed attempt, up to two
+// minutes.
+func backoff(base time.Duration, attempts int) time.Duration {
+	d := base
+	for i := 1; i < attempts && d < 2*time.Minute; i++ {
+		d *= 2
+	}
+	return min(d, 2*time.Minute)
 }
 
 // finish stores the final state, queues the deploy hooks, then acks: a
