@@ -230,7 +230,7 @@ func TestPrivateRepositories(t *testing.T) {
 	}})
 	s.PushBusybox()
 
-	build := func(t *testing.T, repo model.Repo, commit string) model.Build {
+	buildWith := func(t *testing.T, repo model.Repo, commit string, installation int64) model.Build {
 		t.Helper()
 		repo.Provider, repo.WebhookSecret = "github", webhookSecret
 		repo.Image = s.RegistryAddr + "/" + repo.FullName
@@ -239,10 +239,11 @@ func TestPrivateRepositories(t *testing.T) {
 		if code := s.Do("POST", "/api/v1/repos", repo, &stored); code != http.StatusCreated {
 			t.Fatalf("register: HTTP %d", code)
 		}
-		body := rig.GitHubPush{Repo: repo.FullName, Ref: "refs/heads/main", After: commit}.Payload()
+		body := rig.GitHubPush{Repo: repo.FullName, Ref: "refs/heads/main", After: commit, Installation: installation}.Payload()
 		r := rig.SendGitHub(t, s.URL(), "push", "d-"+repo.FullName, webhookSecret, body)
 		return s.WaitBuild(r.Builds[0], 3*time.Minute)
 	}
+	build := func(t *testing.T, repo model.Repo, commit string) model.Build { return buildWith(t, repo, commit, 0) }
 	files := map[string]string{"Dockerfile": dockerfile(s.RegistryAddr, "echo private > /built.txt")}
 
 	t.Run("token over HTTPS, submodule with the same token", func(t *testing.T) {
@@ -263,12 +264,14 @@ func TestPrivateRepositories(t *testing.T) {
 		}
 		rig.Contains(t, "log", s.Log(b.ID), "updating 1 submodules", "lib-1.0")
 	})
-	t.Run("GitHub App installation token", func(t *testing.T) {
+	t.Run("GitHub App installation token from the push event", func(t *testing.T) {
 		git := rig.StartPrivateGitServer(t, "x-access-token", "ghs_installation_token")
 		app := git.NewRepo(t, "viaapp")
 		commit := app.Commit("app", files)
 		app.Push("main")
-		b := build(t, model.Repo{FullName: "acme/viaapp", CloneURL: app.CloneURL, InstallationID: 77, APIURL: host.URL + "/"}, commit)
+		// The repository names no installation: the event's installation.id
+		// is used, as GitHub sends it for an App's webhooks.
+		b := buildWith(t, model.Repo{FullName: "acme/viaapp", CloneURL: app.CloneURL, APIURL: host.URL + "/"}, commit, 77)
 		if b.Status != model.StatusSucceeded {
 			t.Fatalf("%s %s\n%s", b.Status, b.Error, s.Log(b.ID))
 		}

@@ -94,6 +94,15 @@ type Rule struct {
 	Provenance   bool     `json:"provenance,omitempty"`
 }
 
+// WithInstallation is repo with the App installation of build b when the
+// repository names none itself.
+func (r Repo) WithInstallation(b Build) Repo {
+	if r.InstallationID == 0 {
+		r.InstallationID = b.InstallationID
+	}
+	return r
+}
+
 // IsUnfiltered reports whether the rule builds whatever files changed.
 func (r Rule) IsUnfiltered() bool { return len(r.IncludePaths) == 0 && len(r.IgnorePaths) == 0 }
 
@@ -154,12 +163,14 @@ type Build struct {
 	Pusher          string     `json:"pusher,omitempty"`
 	Trigger         string     `json:"trigger"`
 	RebuildOf       string     `json:"rebuild_of,omitempty"`
-	DeliveryID      string     `json:"delivery_id,omitempty"`
-	CreatedAt       time.Time  `json:"created_at"`
-	StartedAt       *time.Time `json:"started_at,omitempty"`
-	FinishedAt      *time.Time `json:"finished_at,omitempty"`
-	Attempts        int        `json:"attempts,omitempty"`
-	Deliveries      []Delivery `json:"deliveries,omitempty"`
+	// InstallationID is the GitHub App installation the push came from.
+	InstallationID int64      `json:"installation_id,omitempty"`
+	DeliveryID     string     `json:"delivery_id,omitempty"`
+	CreatedAt      time.Time  `json:"created_at"`
+	StartedAt      *time.Time `json:"started_at,omitempty"`
+	FinishedAt     *time.Time `json:"finished_at,omitempty"`
+	Attempts       int        `json:"attempts,omitempty"`
+	Deliveries     []Delivery `json:"deliveries,omitempty"`
 	// Statuses are the commit statuses posted to the Git host.
 	Statuses []StatusPost `json:"statuses,omitempty"`
 }

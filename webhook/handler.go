@@ -158,6 +158,7 @@ func (h *Handler) submit(ctx context.Context, repo model.Repo, ev Event, log *sl
 			return ans, err
 		}
 		for _, b := range builds {
+			b.InstallationID = ev.InstallationID
 			q, err := h.Queue.Enqueue(ctx, b, model.On(repo.CancelSuperseded, true))
 			if err != nil {
 				return ans, err

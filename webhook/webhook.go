@@ -38,6 +38,9 @@ type Event struct {
 	// then nothing to verify and nothing to build.
 	Repo   string
 	Pushes []Push
+	// InstallationID is the GitHub App installation that sent the event,
+	// whose token clones and reports for a repository that names none.
+	InstallationID int64
 }
 
 // Push is one ref update.

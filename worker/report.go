@@ -75,7 +75,7 @@ func (r *Reporter) report(ctx context.Context, job queue.Job) {
 		_ = job.Ack(ctx)
 		return
 	}
-	token, err := r.Token(ctx, repo)
+	token, err := r.Token(ctx, repo.WithInstallation(b))
 	if err == nil && token == "" {
 		_ = job.Ack(ctx) // no credentials: statuses are off for this repository
 		return

@@ -188,7 +188,7 @@ func (w *Worker) handle(ctx context.Context, job queue.Job) {
 		return
 	}
 	w.status(ctx, b.ID, string(forge.Running), log)
-	w.execute(ctx, job, repo, b, log)
+	w.execute(ctx, job, repo.WithInstallation(b), b, log)
 }
 
 // execute runs a claimed build under its timeout and cancel watch.

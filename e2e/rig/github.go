@@ -25,6 +25,8 @@ type GitHubPush struct {
 	// force-push, whose file list GitHub does not make complete.
 	Files  []string
 	Forced bool
+	// Installation is the GitHub App installation that sends the event.
+	Installation int64
 }
 
 // Payload renders the push as GitHub sends it.
@@ -50,6 +52,9 @@ func (p GitHubPush) Payload() []byte {
 		"repository": map[string]any{"id": 42, "name": name, "full_name": p.Repo,
 			"owner":     map[string]any{"login": owner, "name": owner},
 			"clone_url": p.CloneURL, "default_branch": "main", "private": false},
+	}
+	if p.Installation != 0 {
+		doc["installation"] = map[string]any{"id": p.Installation, "node_id": "MDIzOkludGVncmF0aW9uSW5zdGFsbGF0aW9uNzc="}
 	}
 	raw, _ := json.Marshal(doc)
 	return raw

@@ -40,6 +40,9 @@ type pushPayload struct {
 		ID      string `json:"id"`
 		Message string `json:"message"`
 	} `json:"head_commit"`
+	Installation *struct {
+		ID int64 `json:"id"`
+	} `json:"installation"`
 	Repository struct {
 		FullName      string `json:"full_name"`
 		CloneURL      string `json:"clone_url"`
@@ -65,6 +68,9 @@ func (Provider) Parse(h http.Header, body []byte) (webhook.Event, error) {
 		return ev, fmt.Errorf("decode %s payload: %w", ev.RawKind, err)
 	}
 	ev.Repo = p.Repository.FullName
+	if p.Installation != nil {
+		ev.InstallationID = p.Installation.ID
+	}
 	if ev.Repo == "" {
 		return ev, fmt.Errorf("payload has no repository.full_name")
 	}

@@ -276,3 +276,20 @@ func TestVerifyIgnoresSHA1Header(t *testing.T) {
 		t.Errorf("Verify = %v, want %v", err, webhook.ErrNoSignature)
 	}
 }
+
+// An App's webhook names its installation, whose token clones and reports.
+func TestParseInstallation(t *testing.T) {
+	body := []byte(`{"ref":"refs/heads/main","before":"` + zeroSHA + `","after":"4f1e2d3c5b6a79880a1b2c3d4e5f60718293a4b5",` +
+		`"installation":{"id":77,"node_id":"MDIz"},"repository":{"full_name":"acme/demo"}}`)
+	ev, err := github.Provider{}.Parse(headers("push", "d-app", "application/json"), body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev.InstallationID != 77 {
+		t.Errorf("InstallationID = %d, want 77", ev.InstallationID)
+	}
+	ev, _ = github.Provider{}.Parse(headers("push", "d-plain", "application/json"), fixture(t, "push-branch.json"))
+	if ev.InstallationID != 0 {
+		t.Errorf("a repository webhook has no installation, got %d", ev.InstallationID)
+	}
+}
