@@ -47,11 +47,23 @@ func WriteReliability(path string) error {
 	for h := range sections {
 		headings = append(headings, h)
 	}
-	sort.Strings(headings)
+	// Headings start with the fault's number: order by it, not as text.
+	sort.Slice(headings, func(i, j int) bool { return number(headings[i]) < number(headings[j]) })
 	var b strings.Builder
 	b.WriteString(reliabilityHeader)
 	for _, h := range headings {
 		fmt.Fprintf(&b, "\n## %s\n%s", h, strings.TrimRight(sections[h], "\n")+"\n")
 	}
 	return os.WriteFile(path, []byte(b.String()), 0o644)
+}
+
+func number(heading string) int {
+	n := 0
+	for _, c := range heading {
+		if c < '0' || c > '9' {
+			break
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n
 }
