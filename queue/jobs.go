@@ -64,13 +64,15 @@ func (s *Store) SubmitBuild(ctx context.Context, b model.Build) (bool, error) {
 	if ack.Duplicate || created {
 		return ack.Duplicate, nil
 	}
-	// The record exists: either a worker already took this very job (same
-	// Seq), or this is a repeat older than the de-duplication window.
+	// The publish was new, yet the record exists: a worker already took
+	// this very job, or a concurrent repeat of the delivery wrote it first;
+	// either way this is the first submission. Only a record older than
+	// the de-duplication window marks a repeat JetStream has forgotten.
 	stored, err := s.GetBuild(ctx, b.ID)
 	if err != nil {
 		return false, err
 	}
-	return stored.Seq != b.Seq, nil
+	return time.Since(stored.CreatedAt) > DedupWindow, nil
 }
 
 // HookJob asks for one deploy hook of one build to be called.

@@ -187,6 +187,12 @@ func (w *Worker) handle(ctx context.Context, job queue.Job) {
 		w.handBack(job, stored, err, log)
 		return
 	}
+	if model.Terminal(b.Status) {
+		// Cancelled (or superseded) between the read and the claim.
+		log.Info("build finished before it started; dropping its job", "status", b.Status)
+		_ = job.Ack(ctx)
+		return
+	}
 	w.status(ctx, b.ID, string(forge.Running), log)
 	w.execute(ctx, job, repo.WithInstallation(b), b, log)
 }

@@ -23,7 +23,7 @@ func Report(heading string, lines ...string) {
 	reliability.sections[heading] = lines
 }
 
-const reliabilityHeader = "# Reliability\n\nWritten by the fault tests in `e2e/chaos_test.go` (`make chaos`, part of `make test`) on real processes: slipway roles, NATS JetStream, buildkitd, a distribution registry, git http-backend. Each section is replaced when its test runs again.\n"
+const reliabilityHeader = "# Reliability\n\nWritten by the fault tests in `e2e/chaos_test.go` and `e2e/chaos_load_test.go` (`make chaos`, part of `make test`) on real processes: slipway roles, NATS JetStream, buildkitd, a distribution registry, git http-backend. Each section is replaced when its test runs again.\n"
 
 // WriteReliability merges the recorded sections into the file at path.
 func WriteReliability(path string) error {
