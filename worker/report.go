@@ -81,9 +81,8 @@ func (r *Reporter) report(ctx context.Context, job queue.Job) {
 		return
 	}
 	if err == nil {
-		err = f.SetStatus(ctx, forge.Conn{APIURL: repo.APIURL, FullName: repo.FullName, Token: token}, r.status(b, sj.State))
+		err = r.post(ctx, f, forge.Conn{APIURL: repo.APIURL, FullName: repo.FullName, Token: token}, b, sj.State)
 	}
-	r.record(ctx, sj, err)
 	if err == nil {
 		_ = job.Ack(ctx)
 		return
@@ -96,6 +95,37 @@ func (r *Reporter) report(ctx context.Context, job queue.Job) {
 	delay := min(time.Duration(1<<min(job.Delivered(), 8))*time.Second, 5*time.Minute)
 	log.Warn("commit status not posted; will retry", "err", err, "in", delay)
 	_ = job.Retry(delay)
+}
+
+// post sends state, first filling in the steps the build went through that
+// the host has not heard of: status jobs of one build can be queued out of
+// order (a worker may take a build before its pending status is queued), and
+// the host should always see pending, running, then the end.
+func (r *Reporter) post(ctx context.Context, f forge.Forge, conn forge.Conn, b model.Build, state string) error {
+	var steps []string
+	if state != string(forge.Pending) && !posted(b, string(forge.Pending)) {
+		steps = append(steps, string(forge.Pending))
+	}
+	if rank(state) == 3 && b.StartedAt != nil && !posted(b, string(forge.Running)) {
+		steps = append(steps, string(forge.Running))
+	}
+	for _, st := range append(steps, state) {
+		err := f.SetStatus(ctx, conn, r.status(b, st))
+		r.record(ctx, queue.StatusJob{BuildID: b.ID, State: st}, err)
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func posted(b model.Build, state string) bool {
+	for _, p := range b.Statuses {
+		if p.State == state && p.Error == "" {
+			return true
+		}
+	}
+	return false
 }
 
 func stale(b model.Build, state string) bool {
