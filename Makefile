@@ -18,6 +18,7 @@ slipway:
 tools: $(TOOLS_STAMP)
 
 $(TOOLS_STAMP): go.sum
+	@./scripts/deps.sh build
 	@mkdir -p $(BIN)
 	@echo "building buildkitd and runc from go.mod (a few minutes the first time)"
 	CGO_ENABLED=1 $(GO) build -tags seccomp -o $(BIN)/runc github.com/opencontainers/runc

@@ -12,19 +12,27 @@ as_root() {
   fi
 }
 
+# "build" installs only what building runc with seccomp needs (make build,
+# make run); no argument installs everything the tests need as well.
+mode=${1:-test}
 need=()
-command -v git >/dev/null || need+=(git)
 command -v gcc >/dev/null || need+=(gcc)
 command -v pkg-config >/dev/null || need+=(pkg-config)
-for pkg in busybox-static qemu-user-static libseccomp-dev; do
-  dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
-done
+dpkg -s libseccomp-dev >/dev/null 2>&1 || need+=(libseccomp-dev)
+if [ "$mode" != build ]; then
+  command -v git >/dev/null || need+=(git)
+  for pkg in busybox-static qemu-user-static; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
+  done
+fi
 if [ ${#need[@]} -gt 0 ]; then
   as_root "install ${need[*]}"
   echo "deps: installing ${need[*]}"
   apt-get update -q
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need[@]}"
 fi
+
+[ "$mode" = build ] && exit 0
 
 # arm64 busybox, unpacked from Debian's package into bin/.
 if [ ! -x bin/busybox-arm64 ]; then
