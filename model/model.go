@@ -103,9 +103,6 @@ func (r Repo) WithInstallation(b Build) Repo {
 	return r
 }
 
-// IsUnfiltered reports whether the rule builds whatever files changed.
-func (r Rule) IsUnfiltered() bool { return len(r.IncludePaths) == 0 && len(r.IgnorePaths) == 0 }
-
 // Hook is an outbound deploy webhook, called after every successful build.
 type Hook struct {
 	URL    string `json:"url"`

@@ -91,7 +91,7 @@ func (s *Store) LastCommit(ctx context.Context, repoID, ref string) (string, err
 // still active.
 func (s *Store) Cancel(ctx context.Context, id, reason, by string) (bool, error) {
 	active := false
-	_, err := s.UpdateBuild(ctx, id, func(b *model.Build) error {
+	b, err := s.UpdateBuild(ctx, id, func(b *model.Build) error {
 		active = !model.Terminal(b.Status)
 		if !active {
 			return nil
@@ -108,11 +108,9 @@ func (s *Store) Cancel(ctx context.Context, id, reason, by string) (bool, error)
 	if errors.Is(err, ErrNotFound) {
 		return false, nil
 	}
-	if err == nil && active {
-		// A running build reports its own end; a queued one ends here.
-		if b, gerr := s.GetBuild(ctx, id); gerr == nil && b.Status == model.StatusCancelled {
-			err = s.SubmitStatus(ctx, StatusJob{BuildID: id, State: "cancelled"})
-		}
+	// A running build reports its own end; a queued one ends here.
+	if err == nil && active && b.Status == model.StatusCancelled {
+		err = s.SubmitStatus(ctx, StatusJob{BuildID: id, State: "cancelled"})
 	}
 	return active, err
 }

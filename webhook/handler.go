@@ -10,7 +10,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/slipway-build/slipway/model"
@@ -199,7 +198,7 @@ func Builds(repo model.Repo, push Push, deliveryID string, now time.Time) ([]mod
 		b.ID = BuildID(repo.ID, deliveryID, push.Ref, push.After, p.Rules[0])
 		b.CloneURL, b.Pusher, b.Trigger, b.DeliveryID = cloneURL, push.Pusher, "webhook", deliveryID
 		b.Before, b.Message, b.DiffFilter = push.Before, push.Message, p.NeedsDiff
-		if p.NeedsDiff && isZeroSHA(push.Before) {
+		if p.NeedsDiff && (push.Before == "" || IsZeroSHA(push.Before)) {
 			b.BaseRef = "refs/heads/" + rules.DefaultBranch(repo, push.DefaultBranch)
 		}
 		out = append(out, b)
@@ -221,8 +220,6 @@ func NewBuild(repo model.Repo, p rules.Plan, ref, commit string, now time.Time) 
 	}
 	return b
 }
-
-func isZeroSHA(s string) bool { return strings.Trim(s, "0") == "" }
 
 // BuildID is deterministic in its inputs.
 func BuildID(repoID, deliveryID, ref, commit string, rule int) string {

@@ -32,19 +32,7 @@ func (n *Notifier) Run(ctx context.Context, loops int) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for ctx.Err() == nil {
-				job, ok, err := n.Jobs.Next(ctx, 5*time.Second)
-				if err != nil {
-					if ctx.Err() == nil {
-						n.logger().Warn("take hook job", "err", err)
-						sleep(ctx, time.Second)
-					}
-					continue
-				}
-				if ok {
-					n.deliver(ctx, job)
-				}
-			}
+			consume(ctx, n.Jobs, n.logger(), "deploy hook", func(job queue.Job) { n.deliver(ctx, job) })
 		}()
 	}
 	wg.Wait()

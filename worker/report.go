@@ -31,19 +31,7 @@ type Reporter struct {
 // Run posts statuses until ctx ends. One loop keeps each build's statuses
 // in the order they were queued.
 func (r *Reporter) Run(ctx context.Context) {
-	for ctx.Err() == nil {
-		job, ok, err := r.Jobs.Next(ctx, 5*time.Second)
-		if err != nil {
-			if ctx.Err() == nil {
-				r.logger().Warn("take status job", "err", err)
-				sleep(ctx, time.Second)
-			}
-			continue
-		}
-		if ok {
-			r.report(ctx, job)
-		}
-	}
+	consume(ctx, r.Jobs, r.logger(), "commit status", func(job queue.Job) { r.report(ctx, job) })
 }
 
 // rank orders states so that a stale status never follows a newer one.

@@ -115,17 +115,28 @@ func (w *Worker) Run(ctx context.Context, n int) {
 
 // loop takes jobs while ctx lives and runs each under builds.
 func (w *Worker) loop(ctx, builds context.Context) {
+	consume(ctx, w.Jobs, w.logger(), "build", func(job queue.Job) { w.handle(builds, job) })
+}
+
+// taker is what consume takes jobs from.
+type taker interface {
+	Next(ctx context.Context, wait time.Duration) (queue.Job, bool, error)
+}
+
+// consume hands each job of jobs to handle, one at a time, until ctx ends;
+// a failing NATS is waited out, not given up on.
+func consume(ctx context.Context, jobs taker, log *slog.Logger, what string, handle func(queue.Job)) {
 	for ctx.Err() == nil {
-		job, ok, err := w.Jobs.Next(ctx, 5*time.Second)
+		job, ok, err := jobs.Next(ctx, 5*time.Second)
 		if err != nil {
 			if ctx.Err() == nil {
-				w.logger().Warn("take job", "err", err)
+				log.Warn("take job", "kind", what, "err", err)
 				sleep(ctx, time.Second)
 			}
 			continue
 		}
 		if ok {
-			w.handle(builds, job)
+			handle(job)
 		}
 	}
 }
