@@ -7,7 +7,7 @@ BIN := $(CURDIR)/bin
 TOOLS_KEY := $(shell sha256sum go.sum 2>/dev/null | cut -c1-16)
 TOOLS_STAMP := $(BIN)/.tools-$(TOOLS_KEY)
 
-.PHONY: build run test chaos deps tools slipway vet fmt-check clean
+.PHONY: build run test chaos deps tools slipway vet fmt-check tidy-check clean
 
 build: slipway tools
 
@@ -42,7 +42,11 @@ vet:
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
-test: deps build fmt-check vet
+# go.mod and go.sum must be exactly what `go mod tidy` writes.
+tidy-check:
+	$(GO) mod tidy -diff
+
+test: deps build fmt-check tidy-check vet
 	PATH=$(BIN):$$PATH $(GO) test -count=1 -timeout 40m ./...
 
 # The fault tests alone (make test runs them too): kill -9 of workers,
