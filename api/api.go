@@ -16,6 +16,7 @@ import (
 	"github.com/slipway-build/slipway/forge"
 	"github.com/slipway-build/slipway/model"
 	"github.com/slipway-build/slipway/queue"
+	"github.com/slipway-build/slipway/trigger"
 )
 
 // Store is the state the API reads and writes.
@@ -32,11 +33,16 @@ type Store interface {
 	UpdateBuild(ctx context.Context, id string, change func(*model.Build) error) (model.Build, error)
 	SubmitHook(ctx context.Context, j queue.HookJob) error
 	Cancel(ctx context.Context, id, reason, by string) (bool, error)
+	trigger.Tips
 }
 
 // Resolver answers which commit a ref of a repository points at, with the
 // repository's credentials.
 type Resolver func(ctx context.Context, repo model.Repo, ref string) (string, error)
+
+// Lister answers a repository's branches and their tips, with the
+// repository's credentials.
+type Lister func(ctx context.Context, repo model.Repo) (map[string]string, error)
 
 // Check is one dependency /readyz asks about.
 type Check struct {
@@ -49,6 +55,7 @@ type Server struct {
 	Store    Store
 	Token    string
 	Resolve  Resolver
+	Heads    Lister
 	Checks   []Check
 	Logger   *slog.Logger
 	Now      func() time.Time

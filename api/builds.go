@@ -12,7 +12,7 @@ import (
 	"github.com/slipway-build/slipway/model"
 	"github.com/slipway-build/slipway/queue"
 	"github.com/slipway-build/slipway/rules"
-	"github.com/slipway-build/slipway/webhook"
+	"github.com/slipway-build/slipway/trigger"
 )
 
 // s0 is a fixed time for checking that a hook secret can sign.
@@ -107,21 +107,20 @@ func (s *Server) triggerBuild(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	plans, err := rules.Plans(repo, rules.Push{Ref: req.Ref, Commit: req.Commit, Time: s.now()})
+	builds, err := trigger.Builds(repo, trigger.Push{Ref: req.Ref, After: req.Commit, Time: s.now(), Trigger: trigger.Manual})
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	var builds []model.Build
-	for _, p := range plans {
-		p.Skip = "" // asked for by hand: skip markers do not apply
-		b := webhook.NewBuild(repo, p, req.Ref, req.Commit, s.now())
-		b.Trigger = "manual"
+	if len(builds) == 0 {
+		writeError(w, http.StatusUnprocessableEntity, "no enabled rule of this repository builds "+req.Ref)
+		return
+	}
+	for _, b := range builds {
 		if err := s.submit(r, b, model.On(repo.CancelSuperseded, true)); err != nil {
 			s.fail(w, r, err)
 			return
 		}
-		builds = append(builds, b)
 	}
 	writeJSON(w, http.StatusAccepted, builds[0])
 }
@@ -166,14 +165,7 @@ func (s *Server) rebuildBuild(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusConflict, "build is still "+old.Status)
 		return
 	}
-	now := s.now().UTC()
-	b := model.Build{
-		ID: model.NewID(), RepoID: old.RepoID, Ref: old.Ref, Commit: old.Commit, Status: model.StatusQueued,
-		Image: old.Image, Tags: old.Tags, Rule: old.Rule, Rules: old.Rules, BuildArgs: old.BuildArgs,
-		CloneURL: old.CloneURL, Before: old.Before, Message: old.Message, Trigger: "rebuild",
-		RebuildOf: old.ID, CreatedAt: now, Seq: old.Seq,
-	}
-	// A rebuild keeps its original place in the ref's order.
+	b := trigger.Again(old, s.now())
 	if _, err := s.Store.SubmitBuild(r.Context(), b); err != nil {
 		s.fail(w, r, err)
 		return

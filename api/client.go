@@ -128,8 +128,8 @@ type ConnectRequest = connectRequest
 
 // Connect reads the repository on its host, creates the webhook there and
 // registers it.
-func (c Client) Connect(ctx context.Context, req ConnectRequest) (model.Repo, error) {
-	var out model.Repo
+func (c Client) Connect(ctx context.Context, req ConnectRequest) (Registered, error) {
+	var out Registered
 	return out, c.do(ctx, "POST", "/api/v1/repos/connect", req, &out)
 }
 

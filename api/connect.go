@@ -30,6 +30,9 @@ type connectRequest struct {
 	Image          string       `json:"image"`
 	Rules          []model.Rule `json:"rules"`
 	Hooks          []model.Hook `json:"hooks"`
+	// BuildNow builds the watched branch tips at once; otherwise only
+	// pushes from now on build.
+	BuildNow bool `json:"build_now,omitempty"`
 }
 
 // DefaultRules build the default branch as latest and version tags as
@@ -83,16 +86,13 @@ func (s *Server) connectRepo(w http.ResponseWriter, r *http.Request) {
 	}
 	repo.HookID = hook.ID
 	repo.ID, repo.CreatedAt = model.NewID(), s.now().UTC()
-	if err := s.Store.CreateRepo(r.Context(), repo); err != nil {
+	s.logger().Info("webhook created on the host", "provider", repo.Provider, "full_name", repo.FullName,
+		"hook", hook.ID, "private", info.Private)
+	s.register(w, r, repo, req.BuildNow, func() {
 		if derr := f.DeleteHook(context.WithoutCancel(r.Context()), conn, hook.ID); derr != nil {
 			s.logger().Error("remove webhook after failed registration", "repo", repo.FullName, "hook", hook.ID, "err", derr)
 		}
-		s.createFailed(w, r, err)
-		return
-	}
-	s.logger().Info("repository connected", "repo", repo.ID, "provider", repo.Provider, "full_name", repo.FullName,
-		"hook", hook.ID, "private", info.Private)
-	writeJSON(w, http.StatusCreated, repo.Public())
+	})
 }
 
 // disconnect removes the webhook Slipway created, if any.

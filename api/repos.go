@@ -1,6 +1,8 @@
 package api
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -11,29 +13,111 @@ import (
 	"github.com/slipway-build/slipway/deploy"
 	"github.com/slipway-build/slipway/model"
 	"github.com/slipway-build/slipway/rules"
+	"github.com/slipway-build/slipway/trigger"
 )
 
 // Providers are the Git hosts whose webhooks Slipway reads.
 var Providers = []string{"github", "bitbucket", "bitbucket-server", "gitlab", "gitea"}
 
+// createRequest is a repository to register; BuildNow builds its watched
+// branch tips at once instead of only recording them as seen.
+type createRequest struct {
+	model.Repo
+	BuildNow bool `json:"build_now,omitempty"`
+}
+
+// Registered answers a registration: the stored repository and, with
+// build_now, the builds of its branch tips.
+type Registered struct {
+	model.Repo
+	Builds []string `json:"builds,omitempty"`
+}
+
 func (s *Server) createRepo(w http.ResponseWriter, r *http.Request) {
-	var repo model.Repo
-	if err := decode(r, &repo); err != nil {
+	var req createRequest
+	if err := decode(r, &req); err != nil {
 		s.fail(w, r, err)
 		return
 	}
+	repo := req.Repo
+	repo.PushInstallationID = 0 // learned from webhooks, never set by hand
 	if err := validateRepo(repo); err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	repo.ID = model.NewID()
 	repo.CreatedAt = s.now().UTC()
+	s.register(w, r, repo, req.BuildNow, nil)
+}
+
+// register stores a new repository and records its branch tips, so that
+// only pushes from now on build; buildNow builds the tips instead. undo
+// runs when the repository could not be stored.
+func (s *Server) register(w http.ResponseWriter, r *http.Request, repo model.Repo, buildNow bool, undo func()) {
+	var heads map[string]string
+	if buildNow {
+		// Listed before storing, so a repository that cannot be read
+		// is refused rather than registered without its builds.
+		var err error
+		if heads, err = s.heads(r.Context(), repo); err != nil {
+			writeError(w, http.StatusUnprocessableEntity, "build_now: "+err.Error())
+			return
+		}
+	}
 	if err := s.Store.CreateRepo(r.Context(), repo); err != nil {
+		if undo != nil {
+			undo()
+		}
 		s.createFailed(w, r, err)
 		return
 	}
-	s.logger().Info("repository registered", "repo", repo.ID, "provider", repo.Provider, "full_name", repo.FullName)
-	writeJSON(w, http.StatusCreated, repo.Public())
+	log := s.logger().With("repo", repo.ID, "provider", repo.Provider, "full_name", repo.FullName)
+	log.Info("repository registered", "build_now", buildNow)
+	ans := Registered{Repo: repo.Public()}
+	builds, err := s.baseline(r.Context(), repo, heads, buildNow)
+	for _, b := range builds {
+		ans.Builds = append(ans.Builds, b.ID)
+	}
+	if err != nil {
+		// Registered all the same: the reconciler records the tips on
+		// its first visit, and builds nothing then either.
+		log.Warn("record the branch tips at registration", "err", err)
+		if buildNow {
+			writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("repository %s registered, but queueing its builds failed: %v", repo.ID, err))
+			return
+		}
+	}
+	writeJSON(w, http.StatusCreated, ans)
+}
+
+// baseline records a new repository's branch tips as seen, or builds them.
+func (s *Server) baseline(ctx context.Context, repo model.Repo, heads map[string]string, build bool) ([]model.Build, error) {
+	if repo.CloneURL == "" {
+		return nil, nil // nothing to list; reconciliation skips it too
+	}
+	if heads == nil {
+		var err error
+		if heads, err = s.heads(ctx, repo); err != nil {
+			return nil, err
+		}
+	}
+	return trigger.Baseline(ctx, s.Store, repo, heads, build, s.now())
+}
+
+func (s *Server) heads(ctx context.Context, repo model.Repo) (map[string]string, error) {
+	if repo.CloneURL == "" {
+		return nil, errors.New("the repository has no clone_url to list branches from")
+	}
+	if s.Heads == nil {
+		return nil, errors.New("this server cannot list branches")
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	heads, err := s.Heads(ctx, repo)
+	if err != nil {
+		return nil, fmt.Errorf("list branches of %s: %w", repo.FullName, err)
+	}
+	return heads, nil
 }
 
 func (s *Server) listRepos(w http.ResponseWriter, r *http.Request) {

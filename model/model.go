@@ -57,6 +57,11 @@ type Repo struct {
 	// InstallationID makes Slipway use its GitHub App's installation token
 	// instead of Token.
 	InstallationID int64 `json:"installation_id,omitempty"`
+	// PushInstallationID is the GitHub App installation the repository's
+	// pushes come from, learned from its webhooks, so that builds no
+	// webhook started (reconciled, triggered, rebuilt) clone and report
+	// with it too.
+	PushInstallationID int64 `json:"push_installation_id,omitempty"`
 	// SSHKey is a PEM private deploy key for ssh:// clones (write-only);
 	// KnownHosts holds the host keys it must present.
 	SSHKey     string `json:"ssh_key,omitempty"`
@@ -94,11 +99,23 @@ type Rule struct {
 	Provenance   bool     `json:"provenance,omitempty"`
 }
 
+// Installation is the GitHub App installation whose token the repository
+// uses: its own setting, else the one its pushes came from; 0 for none.
+func (r Repo) Installation() int64 {
+	if r.InstallationID != 0 {
+		return r.InstallationID
+	}
+	return r.PushInstallationID
+}
+
 // WithInstallation is repo with the App installation of build b when the
 // repository names none itself.
 func (r Repo) WithInstallation(b Build) Repo {
 	if r.InstallationID == 0 {
 		r.InstallationID = b.InstallationID
+	}
+	if r.InstallationID == 0 {
+		r.InstallationID = r.PushInstallationID
 	}
 	return r
 }

@@ -39,40 +39,44 @@ func (j Job) Retry(delay time.Duration) error { return j.msg.NakWithDelay(delay)
 // Extend tells JetStream the job is still being worked on.
 func (j Job) Extend() error { return j.msg.InProgress() }
 
-// SubmitBuild durably queues a build job and then records the build as
-// queued. The job carries the whole build, so a worker can proceed even if
-// the record write is lost. It reports whether the build was seen before.
+// SubmitBuild records a build as queued, then queues its job. A build whose
+// id is already stored is not submitted again: it reports true, and the job
+// of a build still queued is queued once more, in case the process that
+// stored it died before queueing it (the job's message id makes that
+// harmless otherwise, and a worker runs a build only from queued).
 func (s *Store) SubmitBuild(ctx context.Context, b model.Build) (bool, error) {
-	raw, err := json.Marshal(b)
-	if err != nil {
-		return false, err
-	}
-	ack, err := s.JS.Publish(ctx, jobsSubject+"."+b.RepoID, raw, jetstream.WithMsgID(b.ID))
-	if err != nil {
-		return false, fmt.Errorf("queue build %s: %w", b.ID, err)
-	}
 	created, err := s.CreateBuild(ctx, b)
 	if err != nil {
-		return ack.Duplicate, err
-	}
-	// After the record, so the reporter finds the build it is about.
-	if !ack.Duplicate {
-		if err := s.SubmitStatus(ctx, StatusJob{BuildID: b.ID, State: "pending"}); err != nil {
-			return false, err
-		}
-	}
-	if ack.Duplicate || created {
-		return ack.Duplicate, nil
-	}
-	// The publish was new, yet the record exists: a worker already took
-	// this very job, or a concurrent repeat of the delivery wrote it first;
-	// either way this is the first submission. Only a record older than
-	// the de-duplication window marks a repeat JetStream has forgotten.
-	stored, err := s.GetBuild(ctx, b.ID)
-	if err != nil {
 		return false, err
 	}
-	return time.Since(stored.CreatedAt) > DedupWindow, nil
+	if !created {
+		stored, err := s.GetBuild(ctx, b.ID)
+		if err != nil {
+			return true, err
+		}
+		if stored.Status == model.StatusQueued {
+			return true, s.publishBuild(ctx, stored)
+		}
+		return true, nil
+	}
+	if err := s.publishBuild(ctx, b); err != nil {
+		return false, err
+	}
+	// After the record, so the reporter finds the build it is about.
+	return false, s.SubmitStatus(ctx, StatusJob{BuildID: b.ID, State: "pending"})
+}
+
+// publishBuild queues a build's job. The job carries the whole build, so a
+// worker can proceed even if it cannot read the record.
+func (s *Store) publishBuild(ctx context.Context, b model.Build) error {
+	raw, err := json.Marshal(b)
+	if err != nil {
+		return err
+	}
+	if _, err := s.JS.Publish(ctx, jobsSubject+"."+b.RepoID, raw, jetstream.WithMsgID(b.ID)); err != nil {
+		return fmt.Errorf("queue build %s: %w", b.ID, err)
+	}
+	return nil
 }
 
 // HookJob asks for one deploy hook of one build to be called.
@@ -188,7 +192,11 @@ func (c *Consumer) Pending(ctx context.Context) (uint64, error) {
 
 // Queued is what Enqueue did.
 type Queued struct {
+	// Duplicate says the build was stored before (by another webhook
+	// delivery, the reconciler, another Slipway process) and nothing new
+	// was queued; Build is then the stored one.
 	Duplicate bool
+	Build     model.Build
 	// Cancelled are the builds of older pushes this one superseded.
 	Cancelled []string
 	// CancelErr is a failure to record the push as its ref's newest or to
@@ -197,23 +205,30 @@ type Queued struct {
 	CancelErr error
 }
 
-// Enqueue stores a build of a new push: a skipped build is only recorded,
-// any other is queued. Either way the push becomes its ref's newest, and
-// with cancelOlder the builds of older pushes are cancelled. A repeated
-// push changes nothing. An error means the build was not stored.
+// Enqueue stores a build of a push: a skipped build is only recorded, any
+// other is queued. Either way the push becomes its ref's newest, and with
+// cancelOlder the builds of older pushes are cancelled. A build whose id is
+// stored already is not queued again; it is recorded as its ref's newest
+// once more, which repairs a process that died in between. An error means
+// the build may not be stored.
 func (s *Store) Enqueue(ctx context.Context, b model.Build, cancelOlder bool) (Queued, error) {
+	var dup bool
+	var err error
 	if b.Status == model.StatusSkipped {
-		created, err := s.CreateBuild(ctx, b)
-		if err != nil || !created {
-			return Queued{Duplicate: !created}, err
+		var created bool
+		created, err = s.CreateBuild(ctx, b)
+		dup = !created
+	} else {
+		dup, err = s.SubmitBuild(ctx, b)
+	}
+	if err != nil {
+		return Queued{}, err
+	}
+	if dup {
+		if b, err = s.GetBuild(ctx, b.ID); err != nil {
+			return Queued{}, err
 		}
-		_, cerr := s.Supersede(ctx, b, false)
-		return Queued{CancelErr: cerr}, nil
 	}
-	dup, err := s.SubmitBuild(ctx, b)
-	if err != nil || dup {
-		return Queued{Duplicate: dup}, err
-	}
-	cancelled, cerr := s.Supersede(ctx, b, cancelOlder)
-	return Queued{Cancelled: cancelled, CancelErr: cerr}, nil
+	cancelled, cerr := s.Supersede(ctx, b, cancelOlder && b.Status != model.StatusSkipped)
+	return Queued{Duplicate: dup, Build: b, Cancelled: cancelled, CancelErr: cerr}, nil
 }

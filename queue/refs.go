@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -41,7 +42,7 @@ func (s *Store) Supersede(ctx context.Context, b model.Build, cancel bool) ([]st
 			if !slices.Contains(idx.Builds, b.ID) {
 				idx.Builds = append(idx.Builds, b.ID)
 			}
-		default:
+		case len(idx.Builds) > 0:
 			newer = idx.Builds[0]
 		}
 		return true
@@ -67,6 +68,46 @@ func (s *Store) Supersede(ctx context.Context, b model.Build, cancel bool) ([]st
 		}
 	}
 	return cancelled, nil
+}
+
+// MarkSeen records commit as the newest push of ref, building nothing, when
+// Slipway has seen no push of it yet: a repository's branches as they were
+// when it was registered, which reconciliation must not build.
+func (s *Store) MarkSeen(ctx context.Context, repoID, ref, commit string, seq int64) error {
+	err := casKV(ctx, s, s.refs, refKey(repoID, ref), func(idx *refIndex) bool {
+		if idx.Seq != 0 {
+			return false
+		}
+		*idx = refIndex{Seq: seq, Commit: commit}
+		return true
+	})
+	if err != nil {
+		return fmt.Errorf("record %s as seen: %w", ref, err)
+	}
+	return nil
+}
+
+func baselineKey(repoID string) string { return "baseline." + repoID }
+
+// Baselined reports whether a repository's branch tips as of its
+// registration have been recorded with MarkSeen.
+func (s *Store) Baselined(ctx context.Context, repoID string) (bool, error) {
+	_, err := s.refs.Get(ctx, baselineKey(repoID))
+	switch {
+	case errors.Is(err, jetstream.ErrKeyNotFound):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("read baseline of repo %s: %w", repoID, err)
+	}
+	return true, nil
+}
+
+// SetBaselined records that a repository's tips at registration are seen.
+func (s *Store) SetBaselined(ctx context.Context, repoID string) error {
+	if _, err := s.refs.Put(ctx, baselineKey(repoID), []byte(nowUTC().Format(time.RFC3339))); err != nil {
+		return fmt.Errorf("record baseline of repo %s: %w", repoID, err)
+	}
+	return nil
 }
 
 // LastCommit is the commit of the newest push to a ref Slipway has seen,

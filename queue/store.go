@@ -248,35 +248,46 @@ func (s *Store) GetBuild(ctx context.Context, id string) (model.Build, error) {
 // UpdateBuild applies change to the stored build with compare-and-set, so
 // concurrent writers (worker, hook deliverer) never overwrite each other.
 func (s *Store) UpdateBuild(ctx context.Context, id string, change func(*model.Build) error) (model.Build, error) {
+	return update(ctx, s.builds, id, "build "+id, change)
+}
+
+// UpdateRepo applies change to the stored repository with compare-and-set.
+func (s *Store) UpdateRepo(ctx context.Context, id string, change func(*model.Repo) error) (model.Repo, error) {
+	return update(ctx, s.repos, "id."+id, "repo "+id, change)
+}
+
+// update applies change to the JSON record at key under compare-and-set,
+// reading again and re-applying when another writer came first. A missing
+// record is ErrNotFound; an error from change leaves the record as it was.
+func update[T any](ctx context.Context, kv jetstream.KeyValue, key, what string, change func(*T) error) (T, error) {
 	for {
-		e, err := s.builds.Get(ctx, id)
+		var v T
+		e, err := kv.Get(ctx, key)
 		if err != nil {
 			if errors.Is(err, jetstream.ErrKeyNotFound) {
-				return model.Build{}, fmt.Errorf("build %s: %w", id, ErrNotFound)
+				return v, fmt.Errorf("%s: %w", what, ErrNotFound)
 			}
-			return model.Build{}, fmt.Errorf("read build %s: %w", id, err)
+			return v, fmt.Errorf("read %s: %w", what, err)
 		}
-		var b model.Build
-		if err := json.Unmarshal(e.Value(), &b); err != nil {
-			return model.Build{}, fmt.Errorf("decode build %s: %w", id, err)
+		if err := json.Unmarshal(e.Value(), &v); err != nil {
+			return v, fmt.Errorf("decode %s: %w", what, err)
 		}
-		if err := change(&b); err != nil {
-			return b, err
+		if err := change(&v); err != nil {
+			return v, err
 		}
-		raw, err := json.Marshal(b)
+		raw, err := json.Marshal(v)
 		if err != nil {
-			return b, err
+			return v, err
 		}
-		_, err = s.builds.Update(ctx, id, raw, e.Revision())
+		_, err = kv.Update(ctx, key, raw, e.Revision())
 		if err == nil {
-			return b, nil
+			return v, nil
 		}
 		// A lost race is error code 10071 on one server but 10164 on a
 		// replicated stream; ErrKeyRevisionMismatch matches both.
 		if !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
-			return b, fmt.Errorf("update build %s: %w", id, err)
+			return v, fmt.Errorf("update %s: %w", what, err)
 		}
-		// Someone else wrote in between: read again and re-apply.
 	}
 }
 

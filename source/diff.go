@@ -9,6 +9,8 @@ import (
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
+
+	"github.com/slipway-build/slipway/trigger"
 )
 
 // ErrNoBase means the commit to diff against is gone (a force-push) or
@@ -38,7 +40,7 @@ func ChangedFiles(ctx context.Context, c Checkout, base, baseRef string) ([]stri
 		return nil, fmt.Errorf("open clone %s: %w", c.Dir, err)
 	}
 	switch {
-	case isSHA(base) && base != zeroSHA:
+	case isSHA(base) && !trigger.IsZeroSHA(base):
 		err = fetch(ctx, repo, c, config.RefSpec(base+":refs/slipway/base"), 1)
 	case baseRef != "" && baseRef != c.Ref:
 		err = fetch(ctx, repo, c, config.RefSpec("+"+baseRef+":refs/slipway/base"), 1)
@@ -77,8 +79,6 @@ func ChangedFiles(ctx context.Context, c Checkout, base, baseRef string) ([]stri
 	}
 	return files, nil
 }
-
-const zeroSHA = "0000000000000000000000000000000000000000"
 
 func tree(repo *git.Repository, sha string) (*object.Tree, error) {
 	c, err := repo.CommitObject(plumbing.NewHash(sha))

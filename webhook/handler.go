@@ -2,8 +2,6 @@ package webhook
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,18 +12,21 @@ import (
 
 	"github.com/slipway-build/slipway/model"
 	"github.com/slipway-build/slipway/queue"
-	"github.com/slipway-build/slipway/rules"
+	"github.com/slipway-build/slipway/trigger"
 )
 
 // Repos finds the repository a webhook is about.
 type Repos interface {
 	FindRepo(ctx context.Context, provider, fullName string) (model.Repo, error)
+	// UpdateRepo records what a push teaches about its repository.
+	UpdateRepo(ctx context.Context, id string, change func(*model.Repo) error) (model.Repo, error)
 }
 
 // Queue stores builds durably.
 type Queue interface {
 	// Enqueue stores the build of a push (queued, or recorded when
-	// skipped), optionally cancelling older pushes' builds of its ref.
+	// skipped), optionally cancelling older pushes' builds of its ref; a
+	// build stored before is answered, not queued again.
 	Enqueue(ctx context.Context, b model.Build, cancelOlder bool) (queue.Queued, error)
 }
 
@@ -147,84 +148,74 @@ type Answer struct {
 
 func (h *Handler) submit(ctx context.Context, repo model.Repo, ev Event, log *slog.Logger) (Answer, error) {
 	ans := Answer{Builds: []string{}}
+	h.learnInstallation(ctx, repo, ev.InstallationID, log)
 	now := h.now()
 	for _, push := range ev.Pushes {
 		if push.Deleted {
 			continue
 		}
-		builds, err := Builds(repo, push, ev.DeliveryID, now)
+		builds, err := Builds(repo, push, ev, now)
 		if err != nil {
 			return ans, err
 		}
 		for _, b := range builds {
-			b.InstallationID = ev.InstallationID
 			q, err := h.Queue.Enqueue(ctx, b, model.On(repo.CancelSuperseded, true))
 			if err != nil {
 				return ans, err
 			}
-			if q.CancelErr != nil {
-				log.Warn("cancel superseded builds", "err", q.CancelErr)
-			}
-			if len(q.Cancelled) > 0 {
-				log.Info("cancelled superseded builds", "ref", b.Ref, "cancelled", q.Cancelled, "by", b.ID)
-			}
-			if b.Status == model.StatusSkipped {
-				ans.Skipped = append(ans.Skipped, b.ID)
+			logQueued(log, q)
+			if q.Build.Status == model.StatusSkipped {
+				ans.Skipped = append(ans.Skipped, q.Build.ID)
 			} else {
-				ans.Builds = append(ans.Builds, b.ID)
+				ans.Builds = append(ans.Builds, q.Build.ID)
 			}
 		}
 	}
 	return ans, nil
 }
 
-// Builds turns a push into the builds its matching rules ask for. Build ids
-// derive from the delivery, so a redelivered webhook names the same builds.
-func Builds(repo model.Repo, push Push, deliveryID string, now time.Time) ([]model.Build, error) {
-	plans, err := rules.Plans(repo, rules.Push{
-		Ref: push.Ref, Commit: push.After, Message: push.Message, DefaultBranch: push.DefaultBranch,
-		Time: now, Files: push.Files, FilesComplete: push.FilesComplete,
+func logQueued(log *slog.Logger, q queue.Queued) {
+	b := q.Build
+	if q.Duplicate {
+		log.Info("commit already has its build; nothing queued", "ref", b.Ref, "commit", b.Commit, "build", b.ID, "trigger", b.Trigger, "status", b.Status)
+	}
+	if q.CancelErr != nil {
+		log.Warn("cancel superseded builds", "build", b.ID, "err", q.CancelErr)
+	}
+	if len(q.Cancelled) > 0 {
+		log.Info("cancelled superseded builds", "ref", b.Ref, "cancelled", q.Cancelled, "by", b.ID)
+	}
+}
+
+// learnInstallation remembers the GitHub App installation a repository's
+// pushes come from, so that builds no webhook starts use it too. A failure
+// costs only that memory: this push's builds carry the installation.
+func (h *Handler) learnInstallation(ctx context.Context, repo model.Repo, id int64, log *slog.Logger) {
+	if id == 0 || repo.InstallationID != 0 || repo.PushInstallationID == id {
+		return
+	}
+	_, err := h.Repos.UpdateRepo(ctx, repo.ID, func(r *model.Repo) error {
+		r.PushInstallationID = id
+		return nil
 	})
 	if err != nil {
-		return nil, err
+		log.Warn("remember the push's App installation", "installation", id, "err", err)
+		return
 	}
-	cloneURL := repo.CloneURL
-	if cloneURL == "" {
-		cloneURL = push.CloneURL
-	}
-	var out []model.Build
-	for _, p := range plans {
-		b := NewBuild(repo, p, push.Ref, push.After, now)
-		b.ID = BuildID(repo.ID, deliveryID, push.Ref, push.After, p.Rules[0])
-		b.CloneURL, b.Pusher, b.Trigger, b.DeliveryID = cloneURL, push.Pusher, "webhook", deliveryID
-		b.Before, b.Message, b.DiffFilter = push.Before, push.Message, p.NeedsDiff
-		if p.NeedsDiff && (push.Before == "" || IsZeroSHA(push.Before)) {
-			b.BaseRef = "refs/heads/" + rules.DefaultBranch(repo, push.DefaultBranch)
-		}
-		out = append(out, b)
-	}
-	return out, nil
+	log.Info("repository's pushes come from a GitHub App installation", "installation", id)
 }
 
-// NewBuild makes the record of one plan; a plan that skips is recorded
-// finished.
-func NewBuild(repo model.Repo, p rules.Plan, ref, commit string, now time.Time) model.Build {
-	now = now.UTC()
-	b := model.Build{
-		ID: model.NewID(), RepoID: repo.ID, Ref: ref, Commit: commit, Status: model.StatusQueued,
-		Image: repo.Image, Tags: p.Tags, Rule: p.Rule, Rules: p.Rules, BuildArgs: p.BuildArgs,
-		CloneURL: repo.CloneURL, CreatedAt: now, Seq: now.UnixNano(),
+// Builds turns one ref update of a webhook into the builds its repository's
+// rules ask for.
+func Builds(repo model.Repo, push Push, ev Event, now time.Time) ([]model.Build, error) {
+	if repo.CloneURL == "" {
+		repo.CloneURL = push.CloneURL
 	}
-	if p.Skip != "" {
-		b.Status, b.Reason, b.FinishedAt = model.StatusSkipped, p.Skip, &now
-	}
-	return b
-}
-
-// BuildID is deterministic in its inputs.
-func BuildID(repoID, deliveryID, ref, commit string, rule int) string {
-	sum := sha256.Sum256([]byte(fmt.Sprintf("%s\x00%s\x00%s\x00%s\x00%d", repoID, deliveryID, ref, commit, rule)))
-	return hex.EncodeToString(sum[:10])
+	return trigger.Builds(repo, trigger.Push{
+		Ref: push.Ref, Before: push.Before, After: push.After, Message: push.Message, Pusher: push.Pusher,
+		DefaultBranch: push.DefaultBranch, Files: push.Files, FilesComplete: push.FilesComplete, Time: now,
+		Trigger: trigger.Webhook, DeliveryID: ev.DeliveryID, InstallationID: ev.InstallationID,
+	})
 }
 
 func (h *Handler) now() time.Time {

@@ -20,6 +20,8 @@ import (
 
 	"github.com/slipway-build/slipway/model"
 	"github.com/slipway-build/slipway/queue"
+	"github.com/slipway-build/slipway/rules"
+	"github.com/slipway-build/slipway/trigger"
 	"github.com/slipway-build/slipway/webhook"
 	"github.com/slipway-build/slipway/webhook/bitbucket"
 	"github.com/slipway-build/slipway/webhook/gitea"
@@ -59,6 +61,38 @@ func (f *fakeRepos) FindRepo(_ context.Context, provider, fullName string) (mode
 	return r, nil
 }
 
+func (f *fakeRepos) UpdateRepo(_ context.Context, id string, change func(*model.Repo) error) (model.Repo, error) {
+	for k, r := range f.repos {
+		if r.ID == id {
+			err := change(&r)
+			f.repos[k] = r
+			return r, err
+		}
+	}
+	return model.Repo{}, errNotFound
+}
+
+// idOf is the id of the build of rule of a registered repository.
+func (e *env) idOf(t *testing.T, repoID, ref, commit string, rule int) string {
+	t.Helper()
+	for _, r := range e.repos.repos {
+		if r.ID != repoID {
+			continue
+		}
+		plans, err := rules.Plans(r, rules.Push{Ref: ref, Commit: commit})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range plans {
+			if p.Rules[0] == rule {
+				return trigger.ID(repoID, ref, commit, p)
+			}
+		}
+	}
+	t.Fatalf("no rule %d of repo %s builds %s", rule, repoID, ref)
+	return ""
+}
+
 // fakeQueue is an in-memory Queue that reports builds it has seen.
 type fakeQueue struct {
 	mu     sync.Mutex
@@ -88,7 +122,9 @@ func (q *fakeQueue) SubmitBuild(_ context.Context, b model.Build) (bool, error) 
 
 func (q *fakeQueue) Enqueue(ctx context.Context, b model.Build, _ bool) (queue.Queued, error) {
 	dup, err := q.SubmitBuild(ctx, b)
-	return queue.Queued{Duplicate: dup}, err
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return queue.Queued{Duplicate: dup, Build: q.builds[b.ID]}, err
 }
 
 func (q *fakeQueue) queued() []model.Build {
@@ -239,7 +275,7 @@ func TestHandlerPushBranchQueuesBuild(t *testing.T) {
 		t.Fatalf("queued %d builds, want 1", len(queued))
 	}
 	want := model.Build{
-		ID:     webhook.BuildID("r1", id, "refs/heads/main", branchHead, 0),
+		ID:     e.idOf(t, "r1", "refs/heads/main", branchHead, 0),
 		RepoID: "r1", Ref: "refs/heads/main", Commit: branchHead,
 		Status: model.StatusQueued, Image: "127.0.0.1:5000/acme/demo",
 		Tags:     []string{"latest", "main"},
@@ -336,11 +372,12 @@ func TestHandlerRedeliveryNamesSameBuilds(t *testing.T) {
 		t.Errorf("queue holds %d builds, want 2", n)
 	}
 
-	// A new delivery of the same push is a new request for builds.
+	// A new delivery of the same push names the same builds: one build
+	// per repository, ref, commit and plan.
 	d.id = "8e4f2a10-cc78-11e3-9b1c-5d2e3f4a5b6c"
 	_, resp3 := e.send(t, d)
-	if third := buildIDs(t, resp3); len(third) != 2 || third[0] == first[0] || third[1] == first[1] {
-		t.Errorf("new delivery builds = %v, want 2 ids different from %v", third, first)
+	if third := buildIDs(t, resp3); !reflect.DeepEqual(third, first) {
+		t.Errorf("new delivery builds = %v, want %v", third, first)
 	}
 }
 
@@ -902,7 +939,7 @@ func TestHostWebhooks(t *testing.T) {
 			var wantIDs []string
 			for i, w := range tt.want {
 				b := queued[i]
-				id := webhook.BuildID(w.repo, w.delivery, w.ref, w.commit, w.rule)
+				id := e.idOf(t, w.repo, w.ref, w.commit, w.rule)
 				wantIDs = append(wantIDs, id)
 				if b.ID != id || b.RepoID != w.repo || b.DeliveryID != w.delivery || b.Ref != w.ref || b.Commit != w.commit ||
 					!reflect.DeepEqual(b.Rules, []int{w.rule}) || b.CloneURL != w.cloneURL || b.Pusher != w.pusher ||
@@ -964,9 +1001,10 @@ func TestHostRedelivery(t *testing.T) {
 			if n := len(e.queue.queued()); n != 1 {
 				t.Errorf("queue holds %d builds, want 1", n)
 			}
+			// Another delivery of the same push is the same build.
 			_, resp3 := e.post(t, tt.path, tt.other, tt.body)
-			if third := buildIDs(t, resp3); len(third) != 1 || third[0] == first[0] {
-				t.Errorf("new delivery builds = %v, want one other than %v", third, first)
+			if third := buildIDs(t, resp3); !reflect.DeepEqual(third, first) {
+				t.Errorf("new delivery builds = %v, want %v", third, first)
 			}
 		})
 	}

@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"net/http"
-	"strings"
 )
 
 // Kinds of events a provider reports.
@@ -17,10 +16,6 @@ const (
 	KindPing  = "ping"
 	KindOther = "other"
 )
-
-// ZeroSHA is the object name Git hosts send for a ref that does not exist
-// (before a creation, after a deletion).
-const ZeroSHA = "0000000000000000000000000000000000000000"
 
 // Event is a host's webhook request, parsed but not yet verified.
 type Event struct {
@@ -71,10 +66,6 @@ type Provider interface {
 	// Verify checks the request was signed with secret.
 	Verify(h http.Header, body []byte, secret string) error
 }
-
-// IsZeroSHA reports whether s is an all-zero object name: the ref did not
-// exist before, or no longer exists after, the push.
-func IsZeroSHA(s string) bool { return s != "" && strings.Trim(s, "0") == "" }
 
 // UniqueFiles joins lists of paths in order, dropping repeats.
 func UniqueFiles(lists ...[]string) []string {

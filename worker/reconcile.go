@@ -3,29 +3,31 @@ package worker
 import (
 	"context"
 	"log/slog"
+	"maps"
 	"os"
-	"sort"
+	"slices"
 	"time"
 
 	"github.com/slipway-build/slipway/model"
-	"github.com/slipway-build/slipway/queue"
-	"github.com/slipway-build/slipway/rules"
 	"github.com/slipway-build/slipway/source"
-	"github.com/slipway-build/slipway/webhook"
+	"github.com/slipway-build/slipway/trigger"
 )
 
 // ReconcileStore is what reconciliation reads and writes.
 type ReconcileStore interface {
 	ListRepos(ctx context.Context) ([]model.Repo, error)
 	LastCommit(ctx context.Context, repoID, ref string) (string, error)
-	Enqueue(ctx context.Context, b model.Build, cancelOlder bool) (queue.Queued, error)
+	Baselined(ctx context.Context, repoID string) (bool, error)
+	trigger.Tips
 }
 
 // Reconciler builds branch tips that no webhook announced: the answer to
 // "GitHub was down" and "our endpoint was down". It lists the heads of every
 // repository and queues a build for each watched branch whose tip is not
-// the newest push Slipway has seen. Build ids derive from the tip, so any
-// number of reconcilers queue each tip once.
+// the newest push Slipway has seen. Builds get the identity a webhook of
+// the same push would give them, so a tip is built once however many
+// reconcilers and webhooks see it. A repository whose tips at registration
+// were never recorded has them recorded first, and nothing built.
 type Reconciler struct {
 	Store       ReconcileStore
 	Interval    time.Duration
@@ -87,35 +89,47 @@ func (r *Reconciler) repo(ctx context.Context, repo model.Repo) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	refs := make([]string, 0, len(heads))
-	for ref := range heads {
-		refs = append(refs, ref)
+	done, err := r.Store.Baselined(ctx, repo.ID)
+	if err != nil {
+		return 0, err
 	}
-	sort.Strings(refs)
-	queued := 0
-	for _, ref := range refs {
-		tip := heads[ref]
-		last, err := r.Store.LastCommit(ctx, repo.ID, ref)
-		if err != nil || last == tip {
-			continue
+	if !done {
+		_, err := trigger.Baseline(ctx, r.Store, repo, heads, false, r.now())
+		if err == nil {
+			r.logger().Info("recorded the branch tips of a new repository; nothing built", "repo", repo.FullName, "branches", len(heads))
 		}
-		plans, err := rules.Plans(repo, rules.Push{Ref: ref, Commit: tip, Time: r.now()})
+		return 0, err
+	}
+	queued := 0
+	for _, ref := range slices.Sorted(maps.Keys(heads)) {
+		n, err := r.ref(ctx, repo, ref, heads[ref])
+		queued += n
 		if err != nil {
 			return queued, err
 		}
-		for _, p := range plans {
-			p.Skip = "" // the commit message is unknown here; skip markers cannot apply
-			b := webhook.NewBuild(repo, p, ref, tip, r.now())
-			b.ID = webhook.BuildID(repo.ID, "reconcile", ref, tip, p.Rules[0])
-			b.Trigger, b.Reason = "reconcile", ""
-			q, err := r.Store.Enqueue(ctx, b, model.On(repo.CancelSuperseded, true))
-			if err != nil {
-				return queued, err
-			}
-			if !q.Duplicate {
-				queued++
-				r.logger().Info("missed push found", "repo", repo.FullName, "ref", ref, "commit", tip, "last_seen", last, "build", b.ID)
-			}
+	}
+	return queued, nil
+}
+
+// ref queues the builds of one branch tip unless it is the newest push seen.
+func (r *Reconciler) ref(ctx context.Context, repo model.Repo, ref, tip string) (int, error) {
+	last, err := r.Store.LastCommit(ctx, repo.ID, ref)
+	if err != nil || last == tip {
+		return 0, err
+	}
+	builds, err := trigger.Builds(repo, trigger.Push{Ref: ref, Before: last, After: tip, Time: r.now(), Trigger: trigger.Reconcile})
+	if err != nil {
+		return 0, err
+	}
+	queued := 0
+	for _, b := range builds {
+		q, err := r.Store.Enqueue(ctx, b, model.On(repo.CancelSuperseded, true))
+		if err != nil {
+			return queued, err
+		}
+		if !q.Duplicate {
+			queued++
+			r.logger().Info("missed push found", "repo", repo.FullName, "ref", ref, "commit", tip, "last_seen", last, "build", b.ID)
 		}
 	}
 	return queued, nil

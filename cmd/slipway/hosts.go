@@ -61,13 +61,14 @@ func (h *hosts) appToken() func(context.Context, int64) (string, error) {
 // token is the credential for a repository's host API and clones: its
 // App installation token when it has an installation, else its own token.
 func (h *hosts) token(ctx context.Context, repo model.Repo) (string, error) {
-	if repo.InstallationID == 0 {
+	id := repo.Installation()
+	if id == 0 {
 		return repo.Token, nil
 	}
 	if h.app == nil {
-		return "", fmt.Errorf("repository %s names GitHub App installation %d, but no App is configured", repo.FullName, repo.InstallationID)
+		return "", fmt.Errorf("repository %s names GitHub App installation %d, but no App is configured", repo.FullName, id)
 	}
-	return h.app.InstallationToken(ctx, repo.InstallationID)
+	return h.app.InstallationToken(ctx, id)
 }
 
 // credentials are what a clone of repo needs.

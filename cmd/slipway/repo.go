@@ -12,10 +12,12 @@ import (
 
 const repoUsage = `usage: slipway repo <connect|list|disconnect> [flags] [args]
 
-  connect PROVIDER OWNER/NAME --image REGISTRY/NAME [--token T | --installation-id N] [--api-url URL]
+  connect PROVIDER OWNER/NAME --image REGISTRY/NAME [--token T | --installation-id N] [--api-url URL] [--build]
         read the repository on its host (github, bitbucket, bitbucket-server,
         gitlab, gitea), create the push webhook there and register it with
-        the default rules: default branch → latest, vX.Y.Z tags → X.Y.Z
+        the default rules: default branch → latest, vX.Y.Z tags → X.Y.Z.
+        Only pushes from now on build; --build also builds the branches'
+        current tips at once
   list                                  registered repositories
   disconnect ID                         delete the webhook and the repository
 `
@@ -31,6 +33,7 @@ func repoCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	installation := fs.Int64("installation-id", 0, "GitHub App installation id instead of --token")
 	apiURL := fs.String("api-url", "", "the host's API root (self-hosted GitLab, Gitea, Bitbucket Data Center, GitHub Enterprise)")
 	image := fs.String("image", "", "image to push, e.g. registry.example.com/acme/demo")
+	build := fs.Bool("build", false, "build the watched branches' current tips now")
 	// Flags may follow the positional arguments, as in the usage line.
 	var pos []string
 	rest := args[1:]
@@ -54,7 +57,7 @@ func repoCmd(ctx context.Context, args []string, stdout io.Writer) error {
 			return fmt.Errorf("repo connect: want PROVIDER OWNER/NAME --image ...\n\n%s", repoUsage)
 		}
 		repo, err := c.Connect(ctx, api.ConnectRequest{Provider: pos[0], FullName: pos[1], Token: *token,
-			InstallationID: *installation, APIURL: *apiURL, Image: *image})
+			InstallationID: *installation, APIURL: *apiURL, Image: *image, BuildNow: *build})
 		return printJSON(stdout, repo, err)
 	case "list":
 		repos, err := c.Repos(ctx)

@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-git/go-git/v5/plumbing/transport"
 	"github.com/nats-io/nats.go"
 
 	"github.com/slipway-build/slipway/api"
@@ -122,7 +123,7 @@ func run(ctx context.Context, r role, args []string) error {
 		})
 	}
 	apiServer := &api.Server{
-		Store: store, Resolve: resolver(hs), Checks: checks, Logger: logger, NotFound: isNotFound,
+		Store: store, Resolve: resolver(hs), Heads: lister(hs), Checks: checks, Logger: logger, NotFound: isNotFound,
 		Forges: hs.forges, AppToken: hs.appToken(), PublicURL: cfg.ExternalURL(),
 	}
 	if r.api {
@@ -337,21 +338,44 @@ func apiToken(cfg config.Config, dataDir string, logger *slog.Logger) (string, e
 // resolver answers a ref's tip with the repository's own credentials.
 func resolver(hs *hosts) api.Resolver {
 	return func(ctx context.Context, repo model.Repo, ref string) (string, error) {
-		creds, err := hs.credentials(ctx, repo)
-		if err != nil {
-			return "", err
-		}
-		dir, err := os.MkdirTemp("", "slipway-resolve-")
-		if err != nil {
-			return "", err
-		}
-		defer os.RemoveAll(dir)
-		auth, err := creds.Auth(repo.CloneURL, dir)
-		if err != nil {
-			return "", err
-		}
-		return source.Resolve(ctx, repo.CloneURL, ref, auth)
+		var tip string
+		err := withAuth(ctx, hs, repo, func(auth transport.AuthMethod) (err error) {
+			tip, err = source.Resolve(ctx, repo.CloneURL, ref, auth)
+			return err
+		})
+		return tip, err
 	}
+}
+
+// lister answers a repository's branch tips with its own credentials.
+func lister(hs *hosts) api.Lister {
+	return func(ctx context.Context, repo model.Repo) (map[string]string, error) {
+		var heads map[string]string
+		err := withAuth(ctx, hs, repo, func(auth transport.AuthMethod) (err error) {
+			heads, err = source.Heads(ctx, repo.CloneURL, auth)
+			return err
+		})
+		return heads, err
+	}
+}
+
+// withAuth calls fn with how to authenticate to the repository's remote.
+func withAuth(ctx context.Context, hs *hosts, repo model.Repo, fn func(transport.AuthMethod) error) error {
+	creds, err := hs.credentials(ctx, repo)
+	if err != nil {
+		return err
+	}
+	// An SSH key's known_hosts file needs a directory of its own.
+	dir, err := os.MkdirTemp("", "slipway-remote-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	auth, err := creds.Auth(repo.CloneURL, dir)
+	if err != nil {
+		return err
+	}
+	return fn(auth)
 }
 
 func isNotFound(err error) bool { return errors.Is(err, queue.ErrNotFound) }

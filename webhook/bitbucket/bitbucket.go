@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/slipway-build/slipway/trigger"
 	"github.com/slipway-build/slipway/webhook"
 )
 
@@ -137,7 +138,7 @@ func parseCloud(key string, h http.Header, body []byte) (webhook.Event, error) {
 		if name == "" {
 			return ev, fmt.Errorf("push change %d: unknown ref type %q", i, ref.Type)
 		}
-		push := webhook.Push{Ref: name, Before: webhook.ZeroSHA, After: webhook.ZeroSHA,
+		push := webhook.Push{Ref: name, Before: trigger.ZeroSHA, After: trigger.ZeroSHA,
 			Deleted: c.New == nil, Pusher: pusher, CloneURL: cloneURL}
 		if c.Old != nil {
 			push.Before = c.Old.Target.Hash
@@ -268,12 +269,12 @@ func parseServer(key string, h http.Header, body []byte) (webhook.Event, error) 
 			return ev, fmt.Errorf("change %d has no ref id", i)
 		}
 		push := webhook.Push{Ref: ref, Before: c.FromHash, After: c.ToHash, Pusher: pusher, CloneURL: cloneURL,
-			Deleted: c.Type == "DELETE" || webhook.IsZeroSHA(c.ToHash)}
+			Deleted: c.Type == "DELETE" || trigger.IsZeroSHA(c.ToHash)}
 		if push.Before == "" {
-			push.Before = webhook.ZeroSHA
+			push.Before = trigger.ZeroSHA
 		}
 		if push.Deleted {
-			push.After = webhook.ZeroSHA
+			push.After = trigger.ZeroSHA
 		} else if push.After == "" {
 			return ev, fmt.Errorf("change %d to %s has no toHash", i, ref)
 		}

@@ -9,12 +9,13 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/slipway-build/slipway/trigger"
 	"github.com/slipway-build/slipway/webhook"
 	"github.com/slipway-build/slipway/webhook/bitbucket"
 )
 
 const (
-	zeroSHA     = webhook.ZeroSHA
+	zeroSHA     = trigger.ZeroSHA
 	cloudClone  = "https://bitbucket.org/acme/demo.git"
 	serverClone = "https://bitbucket.acme.internal/scm/acme/demo.git"
 )

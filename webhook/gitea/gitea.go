@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/slipway-build/slipway/trigger"
 	"github.com/slipway-build/slipway/webhook"
 )
 
@@ -91,7 +92,7 @@ func (Provider) Parse(h http.Header, body []byte) (webhook.Event, error) {
 	if p.Ref == "" || p.After == "" {
 		return ev, fmt.Errorf("push payload lacks ref or after")
 	}
-	push := webhook.Push{Ref: p.Ref, Before: p.Before, After: p.After, Deleted: webhook.IsZeroSHA(p.After),
+	push := webhook.Push{Ref: p.Ref, Before: p.Before, After: p.After, Deleted: trigger.IsZeroSHA(p.After),
 		CloneURL: p.Repository.CloneURL, DefaultBranch: p.Repository.DefaultBranch}
 	if p.Pusher != nil {
 		push.Pusher = p.Pusher.Login
@@ -114,7 +115,7 @@ func (Provider) Parse(h http.Header, body []byte) (webhook.Event, error) {
 	push.Files = webhook.UniqueFiles(lists...)
 	// A new branch lists the last commits before its head, not its changes;
 	// a long push lists only some commits.
-	push.FilesComplete = !push.Deleted && p.Before != "" && !webhook.IsZeroSHA(p.Before) &&
+	push.FilesComplete = !push.Deleted && p.Before != "" && !trigger.IsZeroSHA(p.Before) &&
 		len(p.Commits) > 0 && p.TotalCommits == len(p.Commits)
 	ev.Pushes = []webhook.Push{push}
 	return ev, nil

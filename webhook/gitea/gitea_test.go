@@ -10,12 +10,13 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/slipway-build/slipway/trigger"
 	"github.com/slipway-build/slipway/webhook"
 	"github.com/slipway-build/slipway/webhook/gitea"
 )
 
 const (
-	zeroSHA = webhook.ZeroSHA
+	zeroSHA = trigger.ZeroSHA
 	head    = "c490155e19b789dfcc86c2ed12d81eb6e88cb9d9"
 	message = "Bump base image to alpine 3.19\n\nThe old one is out of support.\n"
 )

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/slipway-build/slipway/trigger"
 	"github.com/slipway-build/slipway/webhook"
 )
 
@@ -75,7 +76,7 @@ func (Provider) Parse(h http.Header, body []byte) (webhook.Event, error) {
 	if p.Ref == "" || p.After == "" {
 		return ev, fmt.Errorf("push payload lacks ref or after")
 	}
-	push := webhook.Push{Ref: p.Ref, Before: p.Before, After: p.After, Deleted: webhook.IsZeroSHA(p.After),
+	push := webhook.Push{Ref: p.Ref, Before: p.Before, After: p.After, Deleted: trigger.IsZeroSHA(p.After),
 		Pusher: p.UserUsername, CloneURL: p.Project.GitHTTPURL, DefaultBranch: p.Project.DefaultBranch}
 	if push.Pusher == "" {
 		push.Pusher = p.UserName
@@ -94,7 +95,7 @@ func (Provider) Parse(h http.Header, body []byte) (webhook.Event, error) {
 	}
 	push.Files = webhook.UniqueFiles(lists...)
 	// A new ref's commits are not its changes, and GitLab lists at most 20.
-	push.FilesComplete = !push.Deleted && !webhook.IsZeroSHA(p.Before) && p.Before != "" &&
+	push.FilesComplete = !push.Deleted && !trigger.IsZeroSHA(p.Before) && p.Before != "" &&
 		len(p.Commits) > 0 && len(p.Commits) <= maxCommits && p.TotalCommitsCount == len(p.Commits)
 	ev.Pushes = []webhook.Push{push}
 	return ev, nil

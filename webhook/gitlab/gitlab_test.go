@@ -11,12 +11,13 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/slipway-build/slipway/trigger"
 	"github.com/slipway-build/slipway/webhook"
 	"github.com/slipway-build/slipway/webhook/gitlab"
 )
 
 const (
-	zeroSHA = webhook.ZeroSHA
+	zeroSHA = trigger.ZeroSHA
 	clone   = "https://gitlab.acme.internal/acme/platform/demo.git"
 	head    = "ceac7ba0748011632bdf90ae77cb72d000d3a41e"
 )
