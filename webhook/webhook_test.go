@@ -41,4 +41,3 @@ func TestCheckHMAC(t *testing.T) {
 		})
 	}
 }
-
