@@ -154,6 +154,7 @@ func TestPingNothingListening(t *testing.T) {
 // it cannot parse) must fail StartDaemon promptly, not after the readiness
 // limit of restarts, and leave nothing running.
 func TestStartDaemonBadConfig(t *testing.T) {
+	bin, runc := tool(t, "buildkitd"), tool(t, "runc")
 	dir, err := os.MkdirTemp("", "bk-")
 	if err != nil {
 		t.Fatal(err)
@@ -161,7 +162,7 @@ func TestStartDaemonBadConfig(t *testing.T) {
 	t.Cleanup(func() { _ = os.RemoveAll(dir) })
 	var log syncBuffer
 	o := builder.DaemonOptions{
-		Binary: tool(t, "buildkitd"), Runc: tool(t, "runc"),
+		Binary: bin, Runc: runc,
 		Root: filepath.Join(dir, "root"), Socket: filepath.Join(dir, "bk.sock"),
 		Config: "not [[ toml\n", Log: &log,
 	}

@@ -41,6 +41,7 @@ func tool(t testing.TB, name string) string {
 // it when the test ends, dumping its log if the test failed.
 func startDaemon(t testing.TB) (*builder.Daemon, builder.DaemonOptions) {
 	t.Helper()
+	bin, runc := tool(t, "buildkitd"), tool(t, "runc")
 	// A short directory: the socket path must fit in 108 bytes.
 	dir, err := os.MkdirTemp("", "bk-")
 	if err != nil {
@@ -51,7 +52,7 @@ func startDaemon(t testing.TB) (*builder.Daemon, builder.DaemonOptions) {
 		t.Fatal(err)
 	}
 	o := builder.DaemonOptions{
-		Binary: tool(t, "buildkitd"), Runc: tool(t, "runc"),
+		Binary: bin, Runc: runc,
 		Root: filepath.Join(dir, "root"), Socket: filepath.Join(dir, "buildkitd.sock"),
 		Log: logf, Config: "[worker.oci]\n  gc = false\n",
 	}
