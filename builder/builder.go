@@ -96,9 +96,24 @@ func (c Client) Build(ctx context.Context, req Request, log io.Writer) (Result, 
 		return err
 	})
 	if err := g.Wait(); err != nil {
+		if ctx.Err() != nil {
+			return Result{}, stopped(ctx)
+		}
 		return Result{}, err
 	}
 	return Result{Digest: resp.ExporterResponse["containerimage.digest"]}, nil
+}
+
+// stopped is the error of a build whose ctx ended. BuildKit reports a
+// cancelled solve as its own gRPC error ("failed to solve: Canceled"), which
+// matches neither ctx.Err() nor the cause the caller gave; callers need
+// both to tell a cancel from a timeout from a failed Dockerfile.
+func stopped(ctx context.Context) error {
+	err, cause := ctx.Err(), context.Cause(ctx)
+	if cause == err {
+		return fmt.Errorf("build stopped: %w", err)
+	}
+	return fmt.Errorf("build stopped: %w: %w", cause, err)
 }
 
 func solveOpt(req Request, auth session.Attachable) (bk.SolveOpt, error) {

@@ -2,7 +2,6 @@ package builder
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -34,6 +33,11 @@ type Daemon struct {
 	opts   DaemonOptions
 	cancel context.CancelFunc
 	done   chan struct{}
+	// firstExit is closed when the first buildkitd process has ended, with
+	// firstErr what it ended with: StartDaemon fails on it rather than wait
+	// out restarts of a daemon that cannot come up.
+	firstExit chan struct{}
+	firstErr  error
 
 	mu      sync.Mutex
 	running bool
@@ -63,7 +67,7 @@ func StartDaemon(ctx context.Context, o DaemonOptions) (*Daemon, error) {
 		return nil, fmt.Errorf("buildkitd config: %w", err)
 	}
 	runCtx, cancel := context.WithCancel(context.Background())
-	d := &Daemon{opts: o, cancel: cancel, done: make(chan struct{})}
+	d := &Daemon{opts: o, cancel: cancel, done: make(chan struct{}), firstExit: make(chan struct{})}
 	first := make(chan error, 1)
 	go d.supervise(runCtx, first)
 	select {
@@ -125,6 +129,10 @@ func (d *Daemon) supervise(ctx context.Context, first chan<- error) {
 		err := cmd.Start()
 		if attempt == 0 {
 			first <- wrapStart(d.opts.Binary, err)
+			if err != nil {
+				// StartDaemon returns the error and stops us: no restart.
+				return
+			}
 		}
 		if err == nil {
 			d.setRunning(true)
@@ -134,6 +142,10 @@ func (d *Daemon) supervise(ctx context.Context, first chan<- error) {
 			if time.Since(started) > time.Minute {
 				backoff = time.Second
 			}
+		}
+		if attempt == 0 {
+			d.firstErr = err
+			close(d.firstExit)
 		}
 		if ctx.Err() != nil {
 			return
@@ -176,8 +188,8 @@ func (d *Daemon) waitReady(ctx context.Context, limit time.Duration) error {
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("buildkitd not ready after %s: %w", limit, err)
-		case <-d.done:
-			return errors.New("buildkitd stopped before it was ready")
+		case <-d.firstExit:
+			return fmt.Errorf("buildkitd exited before it was ready (its log has why): %w", d.firstErr)
 		case <-time.After(100 * time.Millisecond):
 		}
 	}

@@ -10,7 +10,8 @@ import (
 )
 
 // The fault tests write what they measured to RELIABILITY.md: one section
-// per test, replaced on every run, the others kept.
+// per test, replaced on every `make chaos` run (e2e's TestMain decides), the
+// others kept.
 var reliability = struct {
 	sync.Mutex
 	sections map[string][]string
@@ -23,7 +24,7 @@ func Report(heading string, lines ...string) {
 	reliability.sections[heading] = lines
 }
 
-const reliabilityHeader = "# Reliability\n\nWritten by the fault tests in `e2e/chaos_test.go` and `e2e/chaos_load_test.go` (`make chaos`, part of `make test`) on real processes: slipway roles, NATS JetStream, buildkitd, a distribution registry, git http-backend. Each section is replaced when its test runs again.\n"
+const reliabilityHeader = "# Reliability\n\nWritten by the fault tests in `e2e/chaos_test.go` and `e2e/chaos_load_test.go` (written only by `make chaos`) on real processes: slipway roles, NATS JetStream, buildkitd, a distribution registry, git http-backend. Each section is replaced when its test runs again.\n"
 
 // WriteReliability merges the recorded sections into the file at path.
 func WriteReliability(path string) error {

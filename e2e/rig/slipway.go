@@ -377,32 +377,40 @@ func (s *Slipway) BuildkitAddr() string {
 // `make deps` registers.
 func (s *Slipway) PushBusybox(platforms ...string) string {
 	s.t.Helper()
-	dir := s.t.TempDir()
-	bins := map[string]string{"amd64": "/bin/busybox", "arm64": filepath.Join(Root(s.t), "bin", "busybox-arm64")}
+	return PushBusybox(s.t, s.BuildkitAddr(), s.RegistryAddr, platforms...)
+}
+
+// PushBusybox builds the busybox base image described at Slipway.PushBusybox
+// on the BuildKit at buildkitAddr and pushes it to registryAddr, for tests
+// that run BuildKit and a registry without a Slipway.
+func PushBusybox(t testing.TB, buildkitAddr, registryAddr string, platforms ...string) string {
+	t.Helper()
+	dir := t.TempDir()
+	bins := map[string]string{"amd64": "/bin/busybox", "arm64": filepath.Join(Root(t), "bin", "busybox-arm64")}
 	for arch, src := range bins {
 		bb, err := os.ReadFile(src)
 		if err != nil {
-			s.t.Fatalf("%s busybox missing at %s (make deps installs it): %v", arch, src, err)
+			t.Fatalf("%s busybox missing at %s (make deps installs it): %v", arch, src, err)
 		}
 		if err := os.WriteFile(filepath.Join(dir, "busybox-"+arch), bb, 0o755); err != nil {
-			s.t.Fatal(err)
+			t.Fatal(err)
 		}
 	}
 	df := "FROM scratch\nARG TARGETARCH\nCOPY busybox-${TARGETARCH} /bin/busybox\n" +
 		"RUN [\"/bin/busybox\", \"mkdir\", \"-p\", \"/usr/bin\", \"/sbin\", \"/usr/sbin\", \"/tmp\"]\n" +
 		"RUN [\"/bin/busybox\", \"--install\", \"-s\"]\nENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n"
 	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(df), 0o644); err != nil {
-		s.t.Fatal(err)
+		t.Fatal(err)
 	}
-	ref := s.RegistryAddr + "/library/busybox:latest"
+	ref := registryAddr + "/library/busybox:latest"
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	var log bytes.Buffer
-	_, err := builder.Client{Addr: s.BuildkitAddr()}.Build(ctx, builder.Request{
+	_, err := builder.Client{Addr: buildkitAddr}.Build(ctx, builder.Request{
 		ContextDir: dir, Dockerfile: filepath.Join(dir, "Dockerfile"), Refs: []string{ref}, Push: true, Platforms: platforms,
 	}, &log)
 	if err != nil {
-		s.t.Fatalf("build busybox base image: %v\n%s", err, log.String())
+		t.Fatalf("build busybox base image: %v\n%s", err, log.String())
 	}
 	return ref
 }
