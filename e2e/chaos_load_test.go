@@ -13,7 +13,6 @@ import (
 	"github.com/slipway-build/slipway/deploy"
 	"github.com/slipway-build/slipway/e2e/rig"
 	"github.com/slipway-build/slipway/model"
-	"github.com/slipway-build/slipway/registry"
 )
 
 // Fault tests under load: many queued events, an outage of the registry and
@@ -195,7 +194,7 @@ func TestChaosRestart200(t *testing.T) {
 		if branch == "" {
 			continue
 		}
-		m, err := registry.Client{}.Manifest(ctx, repo.Image+":"+branch)
+		m, err := rig.FetchManifest(ctx, repo.Image+":"+branch)
 		if err != nil {
 			t.Errorf("tag %s: %v", branch, err)
 			continue
@@ -291,7 +290,7 @@ func TestChaosRegistry(t *testing.T) {
 		t.Errorf("the log shows %d tries, want the build retried:\n%s", tries, log)
 	}
 	rig.Contains(t, "build log", log, "unreachable", "==> pushed")
-	m, err := registry.Client{}.Manifest(context.Background(), repo.Image+":latest")
+	m, err := rig.FetchManifest(context.Background(), repo.Image+":latest")
 	if err != nil || m.Digest != b.Digest {
 		t.Fatalf("registry latest %s (%v), build digest %s", m.Digest, err, b.Digest)
 	}
@@ -327,7 +326,7 @@ func TestChaosRegistry(t *testing.T) {
 	reg.Start()
 	regDown = false
 	// The registry is back with what it held; the failed build moved nothing.
-	m, err = registry.Client{}.Manifest(context.Background(), repo.Image+":latest")
+	m, err = rig.FetchManifest(context.Background(), repo.Image+":latest")
 	if err != nil || m.Digest != b.Digest {
 		t.Errorf("after the second outage latest is %s (%v), want %s", m.Digest, err, b.Digest)
 	}
@@ -644,7 +643,7 @@ func TestChaosFlood(t *testing.T) {
 		if nb.Commit != shas[commits-1] {
 			notTip++
 		}
-		m, err := registry.Client{}.Manifest(ctx, images[id]+":latest")
+		m, err := rig.FetchManifest(ctx, images[id]+":latest")
 		if err != nil {
 			t.Errorf("%s:latest: %v", names[r], err)
 			continue

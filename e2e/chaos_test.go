@@ -17,7 +17,6 @@ import (
 	"github.com/slipway-build/slipway/deploy"
 	"github.com/slipway-build/slipway/e2e/rig"
 	"github.com/slipway-build/slipway/model"
-	"github.com/slipway-build/slipway/registry"
 )
 
 // branchRepo registers a repository that builds every branch under its own
@@ -139,7 +138,7 @@ func slicesMax(ds []time.Duration) time.Duration {
 
 func labelOf(t *testing.T, ref string) string {
 	t.Helper()
-	labels, err := registry.Client{}.Labels(context.Background(), ref, "linux/amd64")
+	labels, err := rig.Labels(context.Background(), ref, "linux/amd64")
 	if err != nil {
 		t.Fatalf("labels of %s: %v", ref, err)
 	}

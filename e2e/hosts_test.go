@@ -18,7 +18,6 @@ import (
 
 	"github.com/slipway-build/slipway/e2e/rig"
 	"github.com/slipway-build/slipway/model"
-	"github.com/slipway-build/slipway/registry"
 	"github.com/slipway-build/slipway/webhook"
 )
 
@@ -94,7 +93,7 @@ func TestEveryGitHostAgainstLocalHostAPIServers(t *testing.T) {
 			if b.Status != model.StatusSucceeded {
 				t.Fatalf("build: %s %s\n%s", b.Status, b.Error, s.Log(b.ID))
 			}
-			if m, err := (registry.Client{}).Manifest(context.Background(), repo.Image+":latest"); err != nil || m.Digest != b.Digest {
+			if m, err := rig.FetchManifest(context.Background(), repo.Image+":latest"); err != nil || m.Digest != b.Digest {
 				t.Fatalf("registry: %v %v", m.Digest, err)
 			}
 			want := hc.states

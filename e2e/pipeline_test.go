@@ -12,7 +12,6 @@ import (
 	"github.com/slipway-build/slipway/deploy"
 	"github.com/slipway-build/slipway/e2e/rig"
 	"github.com/slipway-build/slipway/model"
-	"github.com/slipway-build/slipway/registry"
 )
 
 const webhookSecret = "gh-hook-secret-for-tests"
@@ -107,14 +106,14 @@ func TestGitHubPushBuildsPushesAndNotifies(t *testing.T) {
 	t.Run("registry has the tag at the reported digest with the revision label", func(t *testing.T) {
 		ref := repo.Image + ":latest"
 		ctx := context.Background()
-		m, err := registry.Client{}.Manifest(ctx, ref)
+		m, err := rig.FetchManifest(ctx, ref)
 		if err != nil {
 			t.Fatalf("manifest %s: %v", ref, err)
 		}
 		if m.Digest != b.Digest {
 			t.Errorf("registry digest %s, API digest %s", m.Digest, b.Digest)
 		}
-		labels, err := registry.Client{}.Labels(ctx, ref, "linux/amd64")
+		labels, err := rig.Labels(ctx, ref, "linux/amd64")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -177,7 +176,7 @@ func TestGitHubPushBuildsPushesAndNotifies(t *testing.T) {
 			t.Fatalf("want failed with exit code 3, got %s: %q", fb.Status, fb.Error)
 		}
 		rig.Contains(t, "failed build log", s.Log(fb.ID), "about to fail", "build failed")
-		m, err := registry.Client{}.Manifest(context.Background(), repo.Image+":latest")
+		m, err := rig.FetchManifest(context.Background(), repo.Image+":latest")
 		if err != nil || m.Digest != b.Digest {
 			t.Errorf("a failed build must leave latest at %s, got %s (%v)", b.Digest, m.Digest, err)
 		}
@@ -230,7 +229,7 @@ func TestQueuedEventSurvivesRestart(t *testing.T) {
 	if b.Status != model.StatusSucceeded {
 		t.Fatalf("after restart: %s (%s)\n%s", b.Status, b.Error, s.Log(b.ID))
 	}
-	m, err := registry.Client{}.Manifest(context.Background(), repo.Image+":latest")
+	m, err := rig.FetchManifest(context.Background(), repo.Image+":latest")
 	if err != nil || m.Digest != b.Digest {
 		t.Fatalf("registry %s vs build %s: %v", m.Digest, b.Digest, err)
 	}

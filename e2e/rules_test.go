@@ -14,7 +14,6 @@ import (
 	"github.com/slipway-build/slipway/builder"
 	"github.com/slipway-build/slipway/e2e/rig"
 	"github.com/slipway-build/slipway/model"
-	"github.com/slipway-build/slipway/registry"
 )
 
 // project is one repository on the rig: its Git remote and its Slipway
@@ -72,9 +71,9 @@ func (p *project) push(ref, msg string, files map[string]string, tweak func(*rig
 	return r
 }
 
-func (p *project) manifest(tag string) registry.Manifest {
+func (p *project) manifest(tag string) rig.Manifest {
 	p.t.Helper()
-	m, err := registry.Client{}.Manifest(context.Background(), p.repo.Image+":"+tag)
+	m, err := rig.FetchManifest(context.Background(), p.repo.Image+":"+tag)
 	if err != nil {
 		p.t.Fatalf("manifest %s:%s: %v", p.repo.Image, tag, err)
 	}
@@ -83,7 +82,7 @@ func (p *project) manifest(tag string) registry.Manifest {
 
 func (p *project) label(tag, platform, key string) string {
 	p.t.Helper()
-	labels, err := registry.Client{}.Labels(context.Background(), p.repo.Image+":"+tag, platform)
+	labels, err := rig.Labels(context.Background(), p.repo.Image+":"+tag, platform)
 	if err != nil {
 		p.t.Fatalf("labels of %s:%s: %v", p.repo.Image, tag, err)
 	}
@@ -293,7 +292,7 @@ func TestBuildRules(t *testing.T) {
 				continue
 			}
 			checked++
-			img, err := registry.Client{}.Manifest(context.Background(), p.repo.Image+"@"+d.Digest)
+			img, err := rig.FetchManifest(context.Background(), p.repo.Image+"@"+d.Digest)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -4,368 +4,257 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
-	"reflect"
+	"slices"
 	"strings"
-	"sync/atomic"
+	"sync"
 	"testing"
+	"time"
 )
 
-func TestParseRef(t *testing.T) {
-	d := "sha256:" + strings.Repeat("ab", 32)
-	for _, tc := range []struct {
-		ref                   string
-		host, name, reference string
-		wantErr               string // substring; "" = success
-	}{
-		{ref: "127.0.0.1:5000/app:v1", host: "127.0.0.1:5000", name: "app", reference: "v1"},
-		{ref: "127.0.0.1:5000/team/app", host: "127.0.0.1:5000", name: "team/app", reference: "latest"},
-		{ref: "localhost/app", host: "localhost", name: "app", reference: "latest"},
-		{ref: "localhost:5000/a/b/c:1.2.3-rc_1", host: "localhost:5000", name: "a/b/c", reference: "1.2.3-rc_1"},
-		{ref: "ghcr.io/slipway-build/slipway@" + d, host: "ghcr.io", name: "slipway-build/slipway", reference: d},
-		{ref: "ghcr.io/slipway-build/slipway:v1@" + d, host: "ghcr.io", name: "slipway-build/slipway", reference: d},
-		{ref: "[::1]:5000/app:latest", host: "[::1]:5000", name: "app", reference: "latest"},
-		{ref: "registry.example.com/my.app/x__y/a-b--c:TAG", host: "registry.example.com", name: "my.app/x__y/a-b--c", reference: "TAG"},
-		{ref: "host.example:443/app@sha512:" + strings.Repeat("0", 128), host: "host.example:443", name: "app", reference: "sha512:" + strings.Repeat("0", 128)},
-
-		{ref: "", wantErr: "no registry host"},
-		{ref: "alpine", wantErr: "no registry host"},
-		{ref: "alpine:3.20", wantErr: "no registry host"},
-		{ref: "library/alpine:3", wantErr: `"library" is not a registry host`},
-		{ref: "localhost:5000/", wantErr: "no repository name"},
-		{ref: "localhost:5000/:v1", wantErr: "no repository name"},
-		{ref: "localhost:5000/App:v1", wantErr: "invalid repository name"},
-		{ref: "localhost:5000/app/:v1", wantErr: "invalid repository name"},
-		{ref: "localhost:5000/app:", wantErr: "invalid tag"},
-		{ref: "localhost:5000/app:-x", wantErr: "invalid tag"},
-		{ref: "localhost:5000/app@sha256:abc", wantErr: "digest must be"},
-		{ref: "localhost:5000/app@md5:" + strings.Repeat("a", 32), wantErr: "digest must be"},
-		{ref: "localhost:5000/app@" + strings.ToUpper(d), wantErr: "digest must be"},
-		{ref: "bad_host.example/app", wantErr: "invalid registry host"},
-		{ref: "localhost:port/app", wantErr: "invalid registry host"},
-		{ref: "localhost:5000/app name", wantErr: "invalid repository name"},
-	} {
-		host, name, reference, err := ParseRef(tc.ref)
-		if tc.wantErr != "" {
-			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-				t.Errorf("ParseRef(%q) error = %v, want one containing %q", tc.ref, err, tc.wantErr)
-			}
-			continue
-		}
-		if err != nil {
-			t.Errorf("ParseRef(%q): %v", tc.ref, err)
-			continue
-		}
-		if host != tc.host || name != tc.name || reference != tc.reference {
-			t.Errorf("ParseRef(%q) = %q, %q, %q; want %q, %q, %q", tc.ref, host, name, reference, tc.host, tc.name, tc.reference)
-		}
+// closedAddr returns a loopback address nothing listens on.
+func closedAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
 	}
-}
-
-func TestBaseURL(t *testing.T) {
-	for host, want := range map[string]string{
-		"127.0.0.1:5000":  "http://127.0.0.1:5000",
-		"127.1.2.3":       "http://127.1.2.3",
-		"localhost":       "http://localhost",
-		"LOCALHOST:5000":  "http://LOCALHOST:5000",
-		"[::1]:5000":      "http://[::1]:5000",
-		"[::1]":           "http://[::1]",
-		"ghcr.io":         "https://ghcr.io",
-		"10.0.0.1:5000":   "https://10.0.0.1:5000",
-		"localhost.io":    "https://localhost.io",
-		"[2001:db8::1]:1": "https://[2001:db8::1]:1",
-	} {
-		if got := baseURL(host); got != want {
-			t.Errorf("baseURL(%q) = %q, want %q", host, got, want)
-		}
-	}
-}
-
-func TestParseChallenge(t *testing.T) {
-	for _, tc := range []struct {
-		in     string
-		scheme string
-		params map[string]string
-	}{
-		{`Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/alpine:pull"`,
-			"Bearer", map[string]string{"realm": "https://auth.docker.io/token", "service": "registry.docker.io", "scope": "repository:library/alpine:pull"}},
-		{`Bearer realm="https://a/t", Service=reg , scope="repository:x:pull,push"`,
-			"Bearer", map[string]string{"realm": "https://a/t", "service": "reg", "scope": "repository:x:pull,push"}},
-		{`Basic realm="Registry \"Realm\""`, "Basic", map[string]string{"realm": `Registry "Realm"`}},
-		{`Bearer`, "Bearer", map[string]string{}},
-		{``, "", map[string]string{}},
-		{`Bearer realm="unterminated`, "Bearer", map[string]string{"realm": "unterminated"}},
-	} {
-		scheme, params := parseChallenge(tc.in)
-		if scheme != tc.scheme || !reflect.DeepEqual(params, tc.params) {
-			t.Errorf("parseChallenge(%q) = %q, %v; want %q, %v", tc.in, scheme, params, tc.scheme, tc.params)
-		}
-	}
-}
-
-func TestPlatformMatches(t *testing.T) {
-	for _, tc := range []struct {
-		want string
-		have Platform
-		ok   bool
-	}{
-		{"linux/amd64", Platform{"linux", "amd64", ""}, true},
-		{"linux/amd64", Platform{"linux", "amd64", "v3"}, true},
-		{"linux/amd64/v1", Platform{"linux", "amd64", ""}, true},
-		{"linux/amd64/v3", Platform{"linux", "amd64", ""}, false},
-		{"linux/arm64", Platform{"linux", "arm64", "v8"}, true},
-		{"linux/arm64/v8", Platform{"linux", "arm64", ""}, true},
-		{"linux/aarch64", Platform{"linux", "arm64", "v8"}, true},
-		{"linux/x86_64", Platform{"linux", "amd64", ""}, true},
-		{"linux/arm/v7", Platform{"linux", "arm", "v6"}, false},
-		{"linux/arm/v7", Platform{"linux", "arm", "v7"}, true},
-		{"Linux/AMD64", Platform{"linux", "amd64", ""}, true},
-		{"windows/amd64", Platform{"linux", "amd64", ""}, false},
-		{"linux/amd64", Platform{"linux", "arm64", ""}, false},
-	} {
-		want, err := parsePlatform(tc.want)
-		if err != nil {
-			t.Fatalf("parsePlatform(%q): %v", tc.want, err)
-		}
-		if got := platformMatches(want, tc.have); got != tc.ok {
-			t.Errorf("platformMatches(%s, %s) = %v, want %v", tc.want, tc.have, got, tc.ok)
-		}
-	}
-	for _, bad := range []string{"", "linux", "linux/", "/amd64", "linux/amd64/", "a/b/c/d"} {
-		if _, err := parsePlatform(bad); err == nil {
-			t.Errorf("parsePlatform(%q) succeeded", bad)
-		}
-	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
 }
 
 func TestPing(t *testing.T) {
-	for _, tc := range []struct {
-		status int
-		ok     bool
-	}{
-		{http.StatusOK, true},
-		{http.StatusUnauthorized, true},
-		{http.StatusNotFound, false},
-		{http.StatusInternalServerError, false},
-	} {
-		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.URL.Path != "/v2/" {
-				http.NotFound(w, r)
+	ctx := context.Background()
+	open := startTest(t, "127.0.0.1:0", t.TempDir(), nil)
+	locked := startHtpasswd(t)
+	for name, host := range map[string]string{"open registry": open.Addr(), "registry wanting basic auth": locked.Addr()} {
+		if err := (Client{}).Ping(ctx, host); err != nil {
+			t.Errorf("Ping of the %s: %v", name, err)
+		}
+	}
+
+	// A web server that is no registry answers, so it is not unreachable.
+	web := httptest.NewServer(http.NotFoundHandler())
+	defer web.Close()
+	webHost := strings.TrimPrefix(web.URL, "http://")
+	err := Client{}.Ping(ctx, webHost)
+	if err == nil || errors.Is(err, ErrUnreachable) || !strings.Contains(err.Error(), webHost) || !strings.Contains(err.Error(), "404") {
+		t.Errorf("Ping of a web server answering 404: err = %v, want a 404 error naming %s, not ErrUnreachable", err, webHost)
+	}
+
+	closed := closedAddr(t)
+	err = Client{}.Ping(ctx, closed)
+	if !errors.Is(err, ErrUnreachable) || !strings.Contains(err.Error(), closed) {
+		t.Errorf("Ping of a closed port: err = %v, want ErrUnreachable naming %s", err, closed)
+	}
+
+	for _, bad := range []string{"", "not a host", "127.0.0.1:5000/app"} {
+		if err := (Client{Transport: failTransport{t}}).Ping(ctx, bad); err == nil || !strings.Contains(err.Error(), "invalid host") {
+			t.Errorf("Ping(%q) err = %v, want invalid host", bad, err)
+		}
+	}
+}
+
+func TestUnreachable(t *testing.T) {
+	ctx := context.Background()
+	d := "sha256:" + strings.Repeat("ab", 32)
+	closed := closedAddr(t)
+
+	// Accepts connections and closes them without a word.
+	dropper, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dropper.Close()
+	go func() {
+		for {
+			conn, err := dropper.Accept()
+			if err != nil {
 				return
 			}
-			w.WriteHeader(tc.status)
-		}))
-		host := strings.TrimPrefix(srv.URL, "http://")
-		err := (Client{}).Ping(context.Background(), host)
-		if (err == nil) != tc.ok {
-			t.Errorf("Ping with status %d: err = %v, want ok %v", tc.status, err, tc.ok)
+			conn.Close()
 		}
-		srv.Close()
-	}
-	if err := (Client{}).Ping(context.Background(), "not a host"); err == nil {
-		t.Errorf("Ping(invalid host) succeeded")
-	}
-}
+	}()
+	// A registry whose token service is down.
+	_, closedPort, _ := net.SplitHostPort(closed)
+	realmDown := startTokenRegistry(t, newTokenServer(t), "http://localhost:"+closedPort+"/token")
 
-// fakeRegistry serves one repository "team/app" from memory, optionally
-// behind anonymous bearer-token auth.
-type fakeRegistry struct {
-	manifests   map[string][]byte // by tag or digest
-	mediaTypes  map[string]string
-	blobs       map[string][]byte
-	tokenAuth   bool
-	noDigestHdr bool
-	lie         atomic.Bool // send a wrong Docker-Content-Digest
-	tokenCalls  atomic.Int32
-	srv         *httptest.Server
-}
-
-func newFakeRegistry(t *testing.T) *fakeRegistry {
-	f := &fakeRegistry{manifests: map[string][]byte{}, mediaTypes: map[string]string{}, blobs: map[string][]byte{}}
-	f.srv = httptest.NewServer(f)
-	t.Cleanup(f.srv.Close)
-	return f
-}
-
-func (f *fakeRegistry) host() string { return strings.TrimPrefix(f.srv.URL, "http://") }
-
-func (f *fakeRegistry) add(ref, mediaType string, raw []byte) {
-	f.manifests[ref] = raw
-	f.manifests[digestOf(raw)] = raw
-	f.mediaTypes[ref] = mediaType
-	f.mediaTypes[digestOf(raw)] = mediaType
-}
-
-func (f *fakeRegistry) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path == "/token" {
-		f.tokenCalls.Add(1)
-		if r.URL.Query().Get("service") != "fake" || r.URL.Query().Get("scope") != "repository:team/app:pull" {
-			http.Error(w, "bad token request "+r.URL.RawQuery, http.StatusBadRequest)
-			return
-		}
-		fmt.Fprint(w, `{"token":"anon-token"}`)
-		return
-	}
-	if f.tokenAuth && r.Header.Get("Authorization") != "Bearer anon-token" {
-		w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm="%s/token",service="fake"`, f.srv.URL))
-		w.WriteHeader(http.StatusUnauthorized)
-		return
-	}
-	const prefix = "/v2/team/app/"
-	switch {
-	case strings.HasPrefix(r.URL.Path, prefix+"manifests/"):
-		ref := strings.TrimPrefix(r.URL.Path, prefix+"manifests/")
-		raw, ok := f.manifests[ref]
-		if !ok {
-			w.WriteHeader(http.StatusNotFound)
-			fmt.Fprint(w, `{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}`)
-			return
-		}
-		if !strings.Contains(r.Header.Get("Accept"), f.mediaTypes[ref]) {
-			http.Error(w, "not acceptable", http.StatusNotAcceptable)
-			return
-		}
-		w.Header().Set("Content-Type", f.mediaTypes[ref])
-		switch {
-		case f.lie.Load():
-			w.Header().Set("Docker-Content-Digest", digestOf([]byte("something else")))
-		case !f.noDigestHdr:
-			w.Header().Set("Docker-Content-Digest", digestOf(raw))
-		}
-		w.Write(raw)
-	case strings.HasPrefix(r.URL.Path, prefix+"blobs/"):
-		raw, ok := f.blobs[strings.TrimPrefix(r.URL.Path, prefix+"blobs/")]
-		if !ok {
-			w.WriteHeader(http.StatusNotFound)
-			return
-		}
-		w.Write(raw)
-	case r.URL.Path == "/v2/team/app/tags/list":
-		http.Error(w, "boom", http.StatusInternalServerError)
-	default:
-		http.NotFound(w, r)
-	}
-}
-
-func TestClientAgainstFake(t *testing.T) {
-	cfg := []byte(`{"architecture":"amd64","os":"linux","config":{"Labels":{"a":"1","b":"2"}}}`)
-	noLabelsCfg := []byte(`{"architecture":"amd64","os":"linux","config":{}}`)
-	man := []byte(fmt.Sprintf(`{"schemaVersion":2,"mediaType":%q,"config":{"mediaType":"application/vnd.docker.container.image.v1+json","digest":%q,"size":%d},"layers":[]}`,
-		MediaTypeDockerManifest, digestOf(cfg), len(cfg)))
-	manNoLabels := []byte(fmt.Sprintf(`{"schemaVersion":2,"config":{"digest":%q,"size":%d},"layers":[]}`, digestOf(noLabelsCfg), len(noLabelsCfg)))
-	manBadCfg := []byte(fmt.Sprintf(`{"schemaVersion":2,"config":{"digest":%q,"size":3},"layers":[]}`, digestOf([]byte("xyz"))))
-	list := []byte(fmt.Sprintf(`{"schemaVersion":2,"mediaType":%q,"manifests":[
-		{"mediaType":%q,"digest":%q,"size":%d,"platform":{"os":"linux","architecture":"arm","variant":"v7"}},
-		{"mediaType":%q,"digest":%q,"size":%d,"platform":{"os":"linux","architecture":"amd64"}}]}`,
-		MediaTypeDockerManifestList, MediaTypeDockerManifest, digestOf(man), len(man), MediaTypeDockerManifest, digestOf(man), len(man)))
-	// An index of an index; the inner one has no platforms.
-	nested := []byte(fmt.Sprintf(`{"schemaVersion":2,"mediaType":%q,"manifests":[{"mediaType":%q,"digest":%q,"size":%d}]}`,
-		MediaTypeOCIIndex, MediaTypeDockerManifestList, digestOf(list), len(list)))
-
-	for _, tc := range []struct {
-		name        string
-		tokenAuth   bool
-		noDigestHdr bool
-	}{
-		{"plain", false, false},
-		{"anonymous token", true, false},
-		{"no digest header", false, true},
+	c := Client{}
+	viaLocalhost := Client{Transport: newLoopbackOnly()}
+	for name, err := range map[string]error{
+		"Tag, connection refused":  c.Tag(ctx, closed+"/team/app", d, "v1"),
+		"Ping, connection refused": c.Ping(ctx, closed),
+		"Tag, connection dropped":  c.Tag(ctx, dropper.Addr().String()+"/team/app", d, "v1"),
+		"Ping, connection dropped": c.Ping(ctx, dropper.Addr().String()),
+		"Tag, token service down":  viaLocalhost.Tag(ctx, realmDown.Addr()+"/team/app", d, "v1"),
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			f := newFakeRegistry(t)
-			f.tokenAuth, f.noDigestHdr = tc.tokenAuth, tc.noDigestHdr
-			f.add("v1", MediaTypeDockerManifest, man)
-			f.add("nolabels", MediaTypeOCIManifest, manNoLabels)
-			f.add("badcfg", MediaTypeOCIManifest, manBadCfg)
-			f.add("list", MediaTypeDockerManifestList, list)
-			f.add("nested", MediaTypeOCIIndex, nested)
-			f.blobs[digestOf(cfg)] = cfg
-			f.blobs[digestOf(noLabelsCfg)] = noLabelsCfg
-			f.blobs[digestOf([]byte("xyz"))] = []byte("not xyz")
-			c := Client{HTTP: f.srv.Client()}
-			ctx := context.Background()
-			ref := func(s string) string { return f.host() + "/team/app" + s }
+		if !errors.Is(err, ErrUnreachable) {
+			t.Errorf("%s: err = %v, want ErrUnreachable", name, err)
+		}
+	}
 
-			m, err := c.Manifest(ctx, ref(":list"))
-			if err != nil {
-				t.Fatalf("Manifest: %v", err)
-			}
-			if m.Digest != digestOf(list) || m.MediaType != MediaTypeDockerManifestList || !m.IsIndex() {
-				t.Errorf("Manifest = %s %s, want %s %s", m.Digest, m.MediaType, digestOf(list), MediaTypeDockerManifestList)
-			}
-			wantPlatforms := []Platform{{"linux", "arm", "v7"}, {"linux", "amd64", ""}}
-			if !reflect.DeepEqual(m.Platforms, wantPlatforms) {
-				t.Errorf("Platforms = %v, want %v", m.Platforms, wantPlatforms)
-			}
-			if _, err := c.Manifest(ctx, ref(":gone")); !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), "MANIFEST_UNKNOWN") {
-				t.Errorf("missing tag: err = %v, want ErrNotFound with the registry's code", err)
-			}
+	// The caller's deadline passing while the registry keeps quiet counts.
+	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }))
+	defer hang.Close()
+	deadline, cancelDeadline := context.WithTimeout(ctx, 500*time.Millisecond)
+	defer cancelDeadline()
+	hangHost := strings.TrimPrefix(hang.URL, "http://")
+	if err := c.Tag(deadline, hangHost+"/team/app", d, "v1"); !errors.Is(err, ErrUnreachable) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("deadline passed: err = %v, want ErrUnreachable and context.DeadlineExceeded", err)
+	}
 
-			for _, lc := range []struct {
-				ref, platform string
-				want          map[string]string
-				wantErr       string
-			}{
-				{ref(":v1"), "", map[string]string{"a": "1", "b": "2"}, ""},
-				{ref(":list"), "linux/amd64", map[string]string{"a": "1", "b": "2"}, ""},
-				{ref(":nested"), "linux/arm/v7", map[string]string{"a": "1", "b": "2"}, ""},
-				{ref(":nolabels"), "", map[string]string{}, ""},
-				{ref(":badcfg"), "", nil, "does not match"},
-				{ref(":list"), "linux/riscv64", nil, "no entry for platform linux/riscv64"},
-			} {
-				got, err := c.Labels(ctx, lc.ref, lc.platform)
-				if lc.wantErr != "" {
-					if err == nil || !strings.Contains(err.Error(), lc.wantErr) {
-						t.Errorf("Labels(%s, %q) error = %v, want %q", lc.ref, lc.platform, err, lc.wantErr)
-					}
-					continue
-				}
-				if err != nil || !reflect.DeepEqual(got, lc.want) {
-					t.Errorf("Labels(%s, %q) = %v, %v; want %v", lc.ref, lc.platform, got, err, lc.want)
-				}
-			}
-			if tc.tokenAuth && f.tokenCalls.Load() == 0 {
-				t.Errorf("no token was requested")
-			}
-		})
+	// Cancelling is the caller's doing, not the registry's.
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := c.Tag(cancelled, closed+"/team/app", d, "v1"); !errors.Is(err, context.Canceled) || errors.Is(err, ErrUnreachable) {
+		t.Errorf("cancelled context: err = %v, want context.Canceled and not ErrUnreachable", err)
 	}
 }
 
-func TestClientRejectsBadContent(t *testing.T) {
-	f := newFakeRegistry(t)
-	man := []byte(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{},"layers":[]}`)
-	f.add("v1", MediaTypeOCIManifest, man)
-	other := "sha256:" + strings.Repeat("0", 64)
-	f.manifests[other] = man // served under a digest it does not have
-	f.mediaTypes[other] = MediaTypeOCIManifest
-	c := Client{HTTP: f.srv.Client()}
+// TestUnreachableErrors classifies errors of the net package, as a custom
+// transport or dialer may return them unwrapped.
+func TestUnreachableErrors(t *testing.T) {
+	bg := context.Background()
+	closed := closedAddr(t)
+	cancelled, cancel := context.WithCancel(bg)
+	cancel()
+	dial := func(ctx context.Context, d *net.Dialer) error {
+		conn, err := d.DialContext(ctx, "tcp", closed)
+		if err == nil {
+			conn.Close()
+			t.Fatalf("dial %s succeeded", closed)
+		}
+		return err
+	}
+	for _, tc := range []struct {
+		name string
+		ctx  context.Context
+		err  error
+		want bool
+	}{
+		{"refused", bg, dial(bg, &net.Dialer{}), true},
+		{"dial timeout", bg, dial(bg, &net.Dialer{Timeout: time.Nanosecond}), true},
+		// Made up rather than looked up: tests send nothing to a resolver.
+		{"unknown host", bg, &net.DNSError{Err: "no such host", Name: "registry.invalid", IsNotFound: true}, true},
+		{"dial cancelled", cancelled, dial(cancelled, &net.Dialer{}), false},
+		{"context cancelled", cancelled, context.Canceled, false},
+		{"other", bg, errors.New("tls: handshake failure"), false},
+	} {
+		if got := unreachable(tc.ctx, tc.err); got != tc.want {
+			t.Errorf("unreachable(%s: %v) = %v, want %v", tc.name, tc.err, got, tc.want)
+		}
+	}
+}
+
+func TestRedact(t *testing.T) {
+	err := redact(fmt.Errorf("registry said pw-123 and tok-abc: %w", ErrUnreachable), []string{"pw-123", "tok-abc", ""})
+	if got, want := err.Error(), "registry said *** and ***: registry unreachable"; got != want {
+		t.Errorf("redacted = %q, want %q", got, want)
+	}
+	if !errors.Is(err, ErrUnreachable) {
+		t.Errorf("redacted error is no longer ErrUnreachable")
+	}
+	if errors.Unwrap(err) != nil {
+		t.Errorf("redacted error unwraps to the original text")
+	}
+	plain := errors.New("nothing secret")
+	if redact(plain, []string{"pw-123"}) != plain {
+		t.Errorf("an error without secrets was rewrapped")
+	}
+}
+
+func TestIsLoopback(t *testing.T) {
+	for host, want := range map[string]bool{
+		"127.0.0.1:5000": true, "127.1.2.3": true, "localhost": true, "LOCALHOST:5000": true,
+		"[::1]:5000": true, "[::1]": true,
+		"ghcr.io": false, "10.0.0.1:5000": false, "localhost.io": false, "[2001:db8::1]:1": false,
+	} {
+		if got := isLoopback(host); got != want {
+			t.Errorf("isLoopback(%q) = %v, want %v", host, got, want)
+		}
+	}
+}
+
+// loopbackOnly refuses every request to a non-loopback host, noting its
+// URL, and sends the others on, dialling 127.0.0.1 for "localhost" without
+// asking a resolver: a safety net that keeps the test's traffic on this
+// machine whatever Client does.
+type loopbackOnly struct {
+	next http.RoundTripper
+
+	mu      sync.Mutex
+	refused []string
+}
+
+func newLoopbackOnly() *loopbackOnly {
+	dialer := &net.Dialer{Timeout: 5 * time.Second}
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		host, port, err := net.SplitHostPort(addr)
+		if err != nil {
+			return nil, err
+		}
+		if strings.EqualFold(host, "localhost") {
+			host = "127.0.0.1"
+		}
+		if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+			return nil, fmt.Errorf("test: dial %s refused: not loopback", addr)
+		}
+		return dialer.DialContext(ctx, network, net.JoinHostPort(host, port))
+	}
+	return &loopbackOnly{next: &http.Transport{DialContext: dial}}
+}
+
+func (l *loopbackOnly) RoundTrip(r *http.Request) (*http.Response, error) {
+	if isLoopback(r.URL.Host) {
+		return l.next.RoundTrip(r)
+	}
+	l.mu.Lock()
+	l.refused = append(l.refused, r.URL.String())
+	l.mu.Unlock()
+	return nil, errors.New("test: request to a non-loopback host refused")
+}
+
+func (l *loopbackOnly) seen() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.refused)
+}
+
+// TestPlainHTTPOnlyToLoopback: credentials never go over plain HTTP to
+// another machine, not to a private address that go-containerregistry
+// would try over HTTP, nor to a token service.
+func TestPlainHTTPOnlyToLoopback(t *testing.T) {
 	ctx := context.Background()
+	safety := newLoopbackOnly()
+	c := Client{Transport: safety, Credentials: credentials("ci", accounts["ci"].password, new([]string))}
 
-	if _, err := c.Manifest(ctx, f.host()+"/team/app@"+other); err == nil || !strings.Contains(err.Error(), "does not match") {
-		t.Errorf("manifest under a wrong digest: err = %v", err)
+	// 10.0.0.0/8: go-containerregistry tries HTTPS, then HTTP.
+	d := "sha256:" + strings.Repeat("ab", 32)
+	err := c.Tag(ctx, "10.1.2.3:5000/team/app", d, "v1")
+	if err == nil || !strings.Contains(err.Error(), "refusing plain HTTP to 10.1.2.3:5000") {
+		t.Errorf("Tag on a private address: err = %v, want plain HTTP refused", err)
 	}
-	f.lie.Store(true)
-	if _, err := c.Manifest(ctx, f.host()+"/team/app:v1"); err == nil || !strings.Contains(err.Error(), "Docker-Content-Digest") {
-		t.Errorf("wrong Docker-Content-Digest: err = %v", err)
+	for _, u := range safety.seen() {
+		if !strings.HasPrefix(u, "https://") {
+			t.Errorf("request to %s got past the client", u)
+		}
 	}
-	f.lie.Store(false)
-	if _, err := c.Labels(ctx, f.host()+"/team/app:v1", ""); err == nil || !strings.Contains(err.Error(), "no config") {
-		t.Errorf("manifest without config: err = %v", err)
-	}
-	if _, err := c.Manifest(ctx, "alpine:3"); err == nil {
-		t.Errorf("Manifest without host succeeded")
-	}
-}
 
-func TestClientBasicAuthRefused(t *testing.T) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("WWW-Authenticate", `Basic realm="private"`)
-		w.WriteHeader(http.StatusUnauthorized)
-	}))
-	defer srv.Close()
-	_, err := (Client{}).Manifest(context.Background(), strings.TrimPrefix(srv.URL, "http://")+"/team/app:v1")
-	if err == nil || !strings.Contains(err.Error(), "no credentials are configured") {
-		t.Errorf("err = %v, want a refusal for lack of credentials", err)
+	// A loopback registry naming a token service elsewhere over HTTP
+	// (192.0.2.0/24 is TEST-NET-1). Nothing is pushed: that would need a
+	// token from there.
+	e := startTokenRegistry(t, newTokenServer(t), "http://192.0.2.1/token")
+	err = c.Tag(ctx, e.Addr()+"/team/app", d, "v1")
+	if err == nil || !strings.Contains(err.Error(), "refusing plain HTTP to 192.0.2.1") || errors.Is(err, ErrUnreachable) {
+		t.Errorf("Tag with a plain HTTP token service elsewhere: err = %v, want plain HTTP refused", err)
+	}
+	checkNoSecrets(t, err, accounts["ci"].password, basicAuth("ci", accounts["ci"].password))
+	for _, u := range safety.seen() {
+		if strings.Contains(u, "192.0.2.1") {
+			t.Errorf("request to %s got past the client", u)
+		}
 	}
 }

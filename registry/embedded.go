@@ -1,6 +1,6 @@
 // Package registry holds Slipway's embedded OCI registry (so that `slipway
-// serve` needs no other setup) and a small registry client that reads
-// manifests and image configs and moves tags.
+// serve` needs no other setup) and a small registry client, on
+// go-containerregistry, that checks a registry is up and moves tags.
 package registry
 
 import (
@@ -22,7 +22,10 @@ import (
 
 	"github.com/distribution/distribution/v3/configuration"
 	distregistry "github.com/distribution/distribution/v3/registry"
-	// The filesystem storage driver registers itself with the driver factory.
+	// The filesystem storage driver and the access controllers that
+	// EmbeddedOptions.Auth can name register themselves with distribution.
+	_ "github.com/distribution/distribution/v3/registry/auth/htpasswd"
+	_ "github.com/distribution/distribution/v3/registry/auth/token"
 	_ "github.com/distribution/distribution/v3/registry/storage/driver/filesystem"
 	"github.com/sirupsen/logrus"
 )
@@ -38,8 +41,8 @@ const instanceHeader = "X-Slipway-Registry-Instance"
 const startTimeout = 30 * time.Second
 
 // Embedded is a distribution/distribution registry running inside this
-// process, storing blobs and manifests on the local file system. It has no
-// authentication and deletes are enabled.
+// process, storing blobs and manifests on the local file system. Deletes are
+// enabled; it has no authentication unless EmbeddedOptions.Auth asks for it.
 type Embedded struct {
 	addr   string
 	reg    *distregistry.Registry
@@ -74,6 +77,26 @@ var startMu sync.Mutex
 // logger is redirected as described above, and the OpenTelemetry
 // global tracer provider is replaced by the registry's.
 func StartEmbedded(ctx context.Context, addr, dir string, logger *slog.Logger) (*Embedded, error) {
+	return StartEmbeddedWith(ctx, EmbeddedOptions{Addr: addr, Dir: dir, Logger: logger})
+}
+
+// EmbeddedOptions configure StartEmbeddedWith.
+type EmbeddedOptions struct {
+	// Addr, Dir and Logger are StartEmbedded's addr, dir and logger.
+	Addr   string
+	Dir    string
+	Logger *slog.Logger
+	// Auth is distribution's "auth" configuration: "htpasswd" (realm,
+	// path) or "token" (realm, service, issuer, rootcertbundle), with the
+	// parameters of distribution's configuration file. nil means no
+	// authentication, as Slipway's own registry runs.
+	Auth configuration.Auth
+}
+
+// StartEmbeddedWith is StartEmbedded with options beyond address, storage
+// directory and logger.
+func StartEmbeddedWith(ctx context.Context, opts EmbeddedOptions) (*Embedded, error) {
+	addr, dir, logger := opts.Addr, opts.Dir, opts.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -122,6 +145,7 @@ func StartEmbedded(ctx context.Context, addr, dir string, logger *slog.Logger) (
 			"cache":      configuration.Parameters{"blobdescriptor": "inmemory"},
 		},
 	}
+	cfg.Auth = opts.Auth
 	cfg.HTTP.Net = "tcp"
 	cfg.HTTP.Addr = bindAddr
 	// Upload session state is signed with this secret; a random one per
@@ -226,7 +250,8 @@ func (e *Embedded) serve() {
 	}
 }
 
-// waitReady polls GET /v2/ until our instance answers, ListenAndServe fails
+// waitReady polls GET /v2/ until our instance answers (200, or 401 with
+// authentication configured), ListenAndServe fails
 // or the deadline passes.
 func (e *Embedded) waitReady(ctx context.Context, instance string) error {
 	ctx, cancel := context.WithTimeout(ctx, startTimeout)
@@ -246,7 +271,9 @@ func (e *Embedded) waitReady(ctx context.Context, instance string) error {
 		if resp, err := probe.Do(req); err == nil {
 			_, _ = io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK && resp.Header.Get(instanceHeader) == instance {
+			// 401: the registry is up and wants authentication (opts.Auth).
+			ok := resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusUnauthorized
+			if ok && resp.Header.Get(instanceHeader) == instance {
 				return nil
 			}
 		}

@@ -3,18 +3,13 @@ package registry
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
-	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -22,30 +17,30 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/sirupsen/logrus"
 )
 
-func digestOf(b []byte) string {
-	sum := sha256.Sum256(b)
-	return "sha256:" + hex.EncodeToString(sum[:])
-}
-
-func mustJSON(t *testing.T, v any) []byte {
-	t.Helper()
-	b, err := json.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
 func startTest(t *testing.T, addr, dir string, logger *slog.Logger) *Embedded {
+	t.Helper()
+	return startWith(t, EmbeddedOptions{Addr: addr, Dir: dir, Logger: logger})
+}
+
+// startWith starts an embedded registry that the test closes at its end.
+func startWith(t *testing.T, opts EmbeddedOptions) *Embedded {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	e, err := StartEmbedded(ctx, addr, dir, logger)
+	e, err := StartEmbeddedWith(ctx, opts)
 	if err != nil {
-		t.Fatalf("StartEmbedded(%q): %v", addr, err)
+		t.Fatalf("StartEmbeddedWith(%q): %v", opts.Addr, err)
 	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -57,128 +52,164 @@ func startTest(t *testing.T, addr, dir string, logger *slog.Logger) *Embedded {
 	return e
 }
 
-// do sends one request to the registry and checks the status.
-func do(t *testing.T, method, u, contentType string, body []byte, wantStatus int) *http.Response {
+// Media types as registries serve them, written out.
+const (
+	ociIndex     = "application/vnd.oci.image.index.v1+json"
+	ociManifest  = "application/vnd.oci.image.manifest.v1+json"
+	dockerList   = "application/vnd.docker.distribution.manifest.list.v2+json"
+	dockerSingle = "application/vnd.docker.distribution.manifest.v2+json"
+)
+
+// image is a random image for platform with one revision label, in
+// mediaType (ociManifest or dockerSingle).
+func image(t *testing.T, platform v1.Platform, revision, mediaType string) v1.Image {
 	t.Helper()
-	req, err := http.NewRequest(method, u, bytes.NewReader(body))
+	img, err := random.Image(64, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
+	cf, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf = cf.DeepCopy()
+	cf.OS, cf.Architecture, cf.Variant = platform.OS, platform.Architecture, platform.Variant
+	cf.Config.Labels = map[string]string{"org.opencontainers.image.revision": revision}
+	if img, err = mutate.ConfigFile(img, cf); err != nil {
+		t.Fatal(err)
+	}
+	if mediaType == ociManifest {
+		img = mutate.ConfigMediaType(mutate.MediaType(img, types.OCIManifestSchema1), types.OCIConfigJSON)
+	}
+	return img
+}
+
+// index is an index of mediaType (ociIndex or dockerList) over imgs, each
+// entry with its image's platform.
+func index(t *testing.T, mediaType string, imgs ...v1.Image) v1.ImageIndex {
+	t.Helper()
+	idx := mutate.IndexMediaType(empty.Index, types.MediaType(mediaType))
+	for _, img := range imgs {
+		cf, err := img.ConfigFile()
+		if err != nil {
+			t.Fatal(err)
+		}
+		idx = mutate.AppendManifests(idx, mutate.IndexAddendum{Add: img, Descriptor: v1.Descriptor{Platform: cf.Platform()}})
+	}
+	return idx
+}
+
+// manifester is an image or an index.
+type manifester interface {
+	Digest() (v1.Hash, error)
+	MediaType() (types.MediaType, error)
+	RawManifest() ([]byte, error)
+}
+
+// manifestOf returns what the registry should serve for x: its digest,
+// media type and bytes.
+func manifestOf(t *testing.T, x manifester) (digest, mediaType string, raw []byte) {
+	t.Helper()
+	h, err := x.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mt, err := x.MediaType()
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err = x.RawManifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h.String(), string(mt), raw
+}
+
+// push writes an image or index, with its blobs and children, under ref.
+func push(t *testing.T, ref string, x any, auth authn.Authenticator) {
+	t.Helper()
+	r, err := name.ParseReference(ref, name.StrictValidation)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := []remote.Option{remote.WithAuth(auth), remote.WithTransport(newLoopbackOnly())}
+	switch x := x.(type) {
+	case v1.Image:
+		err = remote.Write(r, x, opts...)
+	case v1.ImageIndex:
+		err = remote.WriteIndex(r, x, opts...)
+	default:
+		t.Fatalf("push %T", x)
+	}
+	if err != nil {
+		t.Fatalf("push %s: %v", ref, err)
+	}
+}
+
+// served is a manifest response as a user sees it with curl.
+type served struct {
+	status    int
+	digest    string // Docker-Content-Digest
+	mediaType string // Content-Type
+	body      []byte
+}
+
+// getManifest sends GET /v2/<repo>/manifests/<ref> to addr with an Accept
+// header for all four manifest kinds and authorization as the value of
+// the Authorization header, if not empty.
+func getManifest(t *testing.T, addr, repo, ref, authorization string) served {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, "http://"+addr+"/v2/"+repo+"/manifests/"+ref, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Accept", strings.Join([]string{ociIndex, ociManifest, dockerList, dockerSingle}, ", "))
+	if authorization != "" {
+		req.Header.Set("Authorization", authorization)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		t.Fatalf("%s %s: %v", method, u, err)
+		t.Fatalf("GET %s: %v", req.URL, err)
 	}
 	defer resp.Body.Close()
-	msg, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != wantStatus {
-		t.Fatalf("%s %s: status %s, want %d: %s", method, u, resp.Status, wantStatus, msg)
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("GET %s: %v", req.URL, err)
 	}
-	return resp
+	return served{resp.StatusCode, resp.Header.Get("Docker-Content-Digest"), resp.Header.Get("Content-Type"), body}
 }
 
-// pushBlob uploads data with a POST (start upload) and a monolithic PUT.
-func pushBlob(t *testing.T, addr, repo string, data []byte) string {
+// checkServed fails unless addr serves repo:ref as the given manifest.
+func checkServed(t *testing.T, addr, repo, ref, authorization, digest, mediaType string, raw []byte) {
 	t.Helper()
-	base, _ := url.Parse("http://" + addr)
-	resp := do(t, http.MethodPost, base.String()+"/v2/"+repo+"/blobs/uploads/", "", nil, http.StatusAccepted)
-	loc, err := url.Parse(resp.Header.Get("Location"))
-	if err != nil || resp.Header.Get("Location") == "" {
-		t.Fatalf("upload Location %q: %v", resp.Header.Get("Location"), err)
-	}
-	u := base.ResolveReference(loc)
-	q := u.Query()
-	q.Set("digest", digestOf(data))
-	u.RawQuery = q.Encode()
-	resp = do(t, http.MethodPut, u.String(), "application/octet-stream", data, http.StatusCreated)
-	if got := resp.Header.Get("Docker-Content-Digest"); got != digestOf(data) {
-		t.Fatalf("blob digest %q, want %q", got, digestOf(data))
-	}
-	return digestOf(data)
-}
-
-func putManifest(t *testing.T, addr, repo, ref, mediaType string, body []byte) {
-	t.Helper()
-	resp := do(t, http.MethodPut, "http://"+addr+"/v2/"+repo+"/manifests/"+ref, mediaType, body, http.StatusCreated)
-	if got := resp.Header.Get("Docker-Content-Digest"); got != digestOf(body) {
-		t.Fatalf("manifest digest %q, want %q", got, digestOf(body))
+	got := getManifest(t, addr, repo, ref, authorization)
+	if got.status != http.StatusOK || got.digest != digest || got.mediaType != mediaType || !bytes.Equal(got.body, raw) {
+		t.Errorf("GET %s:%s = %d, %s, %s; want 200, %s, %s (and the same bytes)", repo, ref, got.status, got.digest, got.mediaType, digest, mediaType)
 	}
 }
 
 // testImage is what pushTestImage stored.
 type testImage struct {
 	repo                   string
-	amd, arm, attest, idx  []byte // manifest bytes as PUT
-	amdTag, idxTag, armTag string
+	amd, arm               v1.Image
+	idx                    v1.ImageIndex
+	amdTag, armTag, idxTag string
 }
 
-// pushTestImage pushes, by hand through the registry HTTP API, two
-// single-platform OCI images (linux/amd64 with revision "abc", linux/arm64/v8
-// with revision "def"), a BuildKit-style attestation manifest and an OCI
-// index over the three.
-func pushTestImage(t *testing.T, addr string) testImage {
+// pushTestImage pushes two single-platform OCI images (linux/amd64 with
+// revision "abc", linux/arm64/v8 with revision "def") and an OCI index over
+// both.
+func pushTestImage(t *testing.T, addr string, auth authn.Authenticator) testImage {
 	t.Helper()
 	img := testImage{repo: "slipway/demo", amdTag: "v1", armTag: "arm", idxTag: "multi"}
-
-	layer := []byte("a tiny layer, not even a tarball")
-	layerDigest := pushBlob(t, addr, img.repo, layer)
-	layerDesc := map[string]any{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": layerDigest, "size": len(layer)}
-
-	manifest := func(cfg []byte, layers []map[string]any, annotations map[string]string) []byte {
-		m := map[string]any{
-			"schemaVersion": 2,
-			"mediaType":     MediaTypeOCIManifest,
-			"config":        map[string]any{"mediaType": "application/vnd.oci.image.config.v1+json", "digest": pushBlob(t, addr, img.repo, cfg), "size": len(cfg)},
-			"layers":        layers,
-		}
-		if annotations != nil {
-			m["annotations"] = annotations
-		}
-		return mustJSON(t, m)
-	}
-	config := func(arch, variant, revision string) []byte {
-		return mustJSON(t, map[string]any{
-			"architecture": arch,
-			"os":           "linux",
-			"variant":      variant,
-			"config":       map[string]any{"Labels": map[string]string{"org.opencontainers.image.revision": revision}},
-			"rootfs":       map[string]any{"type": "layers", "diff_ids": []string{digestOf([]byte("uncompressed"))}},
-		})
-	}
-
-	img.amd = manifest(config("amd64", "", "abc"), []map[string]any{layerDesc}, nil)
-	putManifest(t, addr, img.repo, img.amdTag, MediaTypeOCIManifest, img.amd)
-	img.arm = manifest(config("arm64", "v8", "def"), []map[string]any{layerDesc}, nil)
-	putManifest(t, addr, img.repo, img.armTag, MediaTypeOCIManifest, img.arm)
-
-	statement := []byte(`{"_type":"https://in-toto.io/Statement/v0.1"}`)
-	statementDesc := map[string]any{"mediaType": "application/vnd.in-toto+json", "digest": pushBlob(t, addr, img.repo, statement), "size": len(statement)}
-	img.attest = manifest([]byte(`{"architecture":"unknown","os":"unknown","config":{},"rootfs":{"type":"layers","diff_ids":[]}}`),
-		[]map[string]any{statementDesc}, nil)
-	putManifest(t, addr, img.repo, digestOf(img.attest), MediaTypeOCIManifest, img.attest)
-
-	entry := func(m []byte, platform map[string]string, annotations map[string]string) map[string]any {
-		e := map[string]any{"mediaType": MediaTypeOCIManifest, "digest": digestOf(m), "size": len(m), "platform": platform}
-		if annotations != nil {
-			e["annotations"] = annotations
-		}
-		return e
-	}
-	img.idx = mustJSON(t, map[string]any{
-		"schemaVersion": 2,
-		"mediaType":     MediaTypeOCIIndex,
-		"manifests": []map[string]any{
-			entry(img.amd, map[string]string{"os": "linux", "architecture": "amd64"}, nil),
-			entry(img.arm, map[string]string{"os": "linux", "architecture": "arm64", "variant": "v8"}, nil),
-			entry(img.attest, map[string]string{"os": "unknown", "architecture": "unknown"}, map[string]string{
-				"vnd.docker.reference.type":   "attestation-manifest",
-				"vnd.docker.reference.digest": digestOf(img.amd),
-			}),
-		},
-	})
-	putManifest(t, addr, img.repo, img.idxTag, MediaTypeOCIIndex, img.idx)
+	amd64, arm64 := v1.Platform{OS: "linux", Architecture: "amd64"}, v1.Platform{OS: "linux", Architecture: "arm64", Variant: "v8"}
+	img.amd = image(t, amd64, "abc", ociManifest)
+	img.arm = image(t, arm64, "def", ociManifest)
+	img.idx = index(t, ociIndex, img.amd, img.arm)
+	base := addr + "/" + img.repo
+	push(t, base+":"+img.amdTag, img.amd, auth)
+	push(t, base+":"+img.armTag, img.arm, auth)
+	push(t, base+":"+img.idxTag, img.idx, auth)
 	return img
 }
 
@@ -216,8 +247,8 @@ func (r *recorder) registryRecords() []slog.Record {
 }
 
 // TestEmbedded pushes an image into a fresh embedded registry, reads it back
-// with Client, restarts the registry on the same directory and reads it
-// again.
+// over the registry API, restarts the registry on the same directory and
+// reads it again.
 func TestEmbedded(t *testing.T) {
 	dir := t.TempDir()
 	rec := &recorder{}
@@ -258,13 +289,13 @@ func TestEmbedded(t *testing.T) {
 		t.Fatalf("Addr() = %q, want 127.0.0.1:<real port>", e.Addr())
 	}
 
-	img := pushTestImage(t, e.Addr())
+	img := pushTestImage(t, e.Addr(), authn.Anonymous)
 	c := Client{}
 	ctx := context.Background()
 	if err := c.Ping(ctx, e.Addr()); err != nil {
 		t.Errorf("Ping: %v", err)
 	}
-	checkImage(t, c, e.Addr(), img)
+	checkImage(t, e.Addr(), img)
 
 	if out := logrus.StandardLogger().Out; out != io.Discard {
 		t.Errorf("logrus standard logger writes to %T, want io.Discard", out)
@@ -292,101 +323,27 @@ func TestEmbedded(t *testing.T) {
 	if err := e.Close(closeCtx); err != nil {
 		t.Errorf("second Close: %v", err)
 	}
-	if err := c.Ping(ctx, addr); err == nil {
-		t.Fatalf("Ping after Close succeeded")
+	if err := c.Ping(ctx, addr); !errors.Is(err, ErrUnreachable) {
+		t.Fatalf("Ping after Close: err = %v, want ErrUnreachable", err)
 	}
 	e2 := startTest(t, addr, dir, nil)
 	if e2.Addr() != addr {
 		t.Errorf("restarted Addr() = %q, want %q", e2.Addr(), addr)
 	}
-	checkImage(t, c, e2.Addr(), img)
+	checkImage(t, e2.Addr(), img)
 }
 
-// checkImage reads the pushed image back through Client.
-func checkImage(t *testing.T, c Client, addr string, img testImage) {
+// checkImage reads the pushed image back as a user would.
+func checkImage(t *testing.T, addr string, img testImage) {
 	t.Helper()
-	ctx := context.Background()
-	ref := func(s string) string { return addr + "/" + img.repo + s }
-
-	manifests := []struct {
-		ref       string
-		raw       []byte
-		mediaType string
-		platforms []Platform
-	}{
-		{ref(":" + img.amdTag), img.amd, MediaTypeOCIManifest, nil},
-		{ref("@" + digestOf(img.amd)), img.amd, MediaTypeOCIManifest, nil},
-		{ref(":" + img.idxTag), img.idx, MediaTypeOCIIndex, []Platform{
-			{OS: "linux", Architecture: "amd64"},
-			{OS: "linux", Architecture: "arm64", Variant: "v8"},
-		}},
-		{ref(":" + img.idxTag + "@" + digestOf(img.idx)), img.idx, MediaTypeOCIIndex, []Platform{
-			{OS: "linux", Architecture: "amd64"},
-			{OS: "linux", Architecture: "arm64", Variant: "v8"},
-		}},
-	}
-	for _, tc := range manifests {
-		m, err := c.Manifest(ctx, tc.ref)
-		if err != nil {
-			t.Errorf("Manifest(%s): %v", tc.ref, err)
-			continue
-		}
-		if m.Digest != digestOf(tc.raw) {
-			t.Errorf("Manifest(%s).Digest = %s, want %s", tc.ref, m.Digest, digestOf(tc.raw))
-		}
-		if m.MediaType != tc.mediaType {
-			t.Errorf("Manifest(%s).MediaType = %q, want %q", tc.ref, m.MediaType, tc.mediaType)
-		}
-		if !bytes.Equal(m.Raw, tc.raw) {
-			t.Errorf("Manifest(%s).Raw differs from the bytes pushed", tc.ref)
-		}
-		if !reflect.DeepEqual(m.Platforms, tc.platforms) {
-			t.Errorf("Manifest(%s).Platforms = %v, want %v", tc.ref, m.Platforms, tc.platforms)
-		}
-	}
-
-	for _, missing := range []string{ref(":nope"), addr + "/no/such/repo:v1", ref("@" + digestOf([]byte("nothing")))} {
-		if _, err := c.Manifest(ctx, missing); !errors.Is(err, ErrNotFound) {
-			t.Errorf("Manifest(%s) error = %v, want ErrNotFound", missing, err)
-		}
-	}
-
-	labels := []struct {
-		ref, platform string
-		want          string // revision label; "" means an error is expected
-		notFound      bool
-	}{
-		{ref(":" + img.amdTag), "", "abc", false},
-		{ref(":" + img.amdTag), "linux/arm64", "abc", false}, // single manifest: platform not checked
-		{ref(":" + img.armTag), "", "def", false},
-		{ref(":" + img.idxTag), "", "abc", false},
-		{ref(":" + img.idxTag), "linux/amd64", "abc", false},
-		{ref(":" + img.idxTag), "linux/arm64", "def", false},
-		{ref(":" + img.idxTag), "linux/arm64/v8", "def", false},
-		{ref("@" + digestOf(img.idx)), "linux/amd64", "abc", false},
-		{ref(":" + img.idxTag), "linux/s390x", "", true},
-		{ref(":" + img.idxTag), "linux/arm64/v7", "", true},
-		{ref(":nope"), "", "", true},
-		{ref(":" + img.idxTag), "linux", "", false},
-	}
-	for _, tc := range labels {
-		got, err := c.Labels(ctx, tc.ref, tc.platform)
-		if tc.want == "" {
-			if err == nil {
-				t.Errorf("Labels(%s, %q) = %v, want an error", tc.ref, tc.platform, got)
-			} else if errors.Is(err, ErrNotFound) != tc.notFound {
-				t.Errorf("Labels(%s, %q) error = %v; errors.Is(ErrNotFound) = %v, want %v", tc.ref, tc.platform, err, !tc.notFound, tc.notFound)
-			}
-			continue
-		}
-		if err != nil {
-			t.Errorf("Labels(%s, %q): %v", tc.ref, tc.platform, err)
-			continue
-		}
-		want := map[string]string{"org.opencontainers.image.revision": tc.want}
-		if !reflect.DeepEqual(got, want) {
-			t.Errorf("Labels(%s, %q) = %v, want %v", tc.ref, tc.platform, got, want)
-		}
+	amdDigest, amdType, amdRaw := manifestOf(t, img.amd)
+	idxDigest, idxType, idxRaw := manifestOf(t, img.idx)
+	checkServed(t, addr, img.repo, img.amdTag, "", amdDigest, ociManifest, amdRaw)
+	checkServed(t, addr, img.repo, amdDigest, "", amdDigest, amdType, amdRaw)
+	checkServed(t, addr, img.repo, img.idxTag, "", idxDigest, ociIndex, idxRaw)
+	checkServed(t, addr, img.repo, idxDigest, "", idxDigest, idxType, idxRaw)
+	if got := getManifest(t, addr, img.repo, "nope", ""); got.status != http.StatusNotFound {
+		t.Errorf("GET a missing tag: status %d, want 404", got.status)
 	}
 }
 
