@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -284,4 +285,32 @@ func TestPushInstallationServesEveryTrigger(t *testing.T) {
 		t.Errorf("reconciled build: trigger %s installation %d, want reconcile and 77", reconciled.Trigger, reconciled.InstallationID)
 	}
 	check("reconciled", reconciled)
+}
+
+// `slipway repo connect --build` builds the default branch's tip at once.
+func TestConnectWithBuildBuildsTheTip(t *testing.T) {
+	s := rig.StartSlipway(t, rig.Options{})
+	s.PushBusybox()
+	git := rig.StartGitServer(t)
+	src := git.NewRepo(t, "connect-now")
+	commit := src.Commit("first", map[string]string{"Dockerfile": dockerfile(s.RegistryAddr, "echo now > /built.txt")})
+	src.Push("main")
+	host := rig.StartHostAPI(t)
+	host.Repo = map[string]any{"full_name": "acme/connect-now", "default_branch": "main", "clone_url": src.CloneURL, "private": false}
+	out, err := s.CLI("repo", "connect", "github", "acme/connect-now", "--build", "--token", "host-token",
+		"--api-url", host.URL+"/", "--image", s.RegistryAddr+"/acme/connect-now")
+	if err != nil {
+		t.Fatalf("connect --build: %v\n%s", err, out)
+	}
+	var connected struct {
+		model.Repo
+		Builds []string `json:"builds"`
+	}
+	if err := json.Unmarshal([]byte(out), &connected); err != nil || len(connected.Builds) != 1 {
+		t.Fatalf("connect --build printed %s, want the repository with one build", out)
+	}
+	b := s.WaitBuild(connected.Builds[0], 2*time.Minute)
+	if b.Status != model.StatusSucceeded || b.Commit != commit || b.Trigger != "register" || b.Ref != "refs/heads/main" {
+		t.Errorf("build: %s of %s %s trigger=%s, want succeeded of main at %s by register", b.Status, b.Ref, b.Commit, b.Trigger, commit)
+	}
 }
