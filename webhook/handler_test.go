@@ -18,15 +18,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slipway-build/slipway/forge/bitbucket"
+	"github.com/slipway-build/slipway/forge/gitea"
+	"github.com/slipway-build/slipway/forge/github"
+	"github.com/slipway-build/slipway/forge/gitlab"
 	"github.com/slipway-build/slipway/model"
 	"github.com/slipway-build/slipway/queue"
 	"github.com/slipway-build/slipway/rules"
 	"github.com/slipway-build/slipway/trigger"
 	"github.com/slipway-build/slipway/webhook"
-	"github.com/slipway-build/slipway/webhook/bitbucket"
-	"github.com/slipway-build/slipway/webhook/gitea"
-	"github.com/slipway-build/slipway/webhook/github"
-	"github.com/slipway-build/slipway/webhook/gitlab"
 )
 
 const (
@@ -140,7 +140,7 @@ func (q *fakeQueue) queued() []model.Build {
 // smallProvider is GitHub with a small body limit, so the 413 path can be
 // tested without 25 MB bodies.
 type smallProvider struct {
-	github.Provider
+	github.Webhook
 	max int64
 }
 
@@ -171,7 +171,7 @@ type env struct {
 func newEnv(t *testing.T, providers ...webhook.Provider) *env {
 	t.Helper()
 	if len(providers) == 0 {
-		providers = []webhook.Provider{github.Provider{}}
+		providers = []webhook.Provider{github.Webhook{}}
 	}
 	e := &env{
 		repos: &fakeRepos{repos: map[string]model.Repo{"github:acme/demo": demoRepo()}},
@@ -240,7 +240,7 @@ func (e *env) post(t *testing.T, path string, h http.Header, body []byte) (int, 
 
 func fixture(t *testing.T, name string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("github", "testdata", name))
+	b, err := os.ReadFile(filepath.Join("..", "forge", "github", "testdata", name))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -525,7 +525,7 @@ const (
 // hostFixture reads testdata of another host's adapter.
 func hostFixture(t *testing.T, host, name string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(host, "testdata", name))
+	b, err := os.ReadFile(filepath.Join("..", "forge", host, "testdata", name))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -536,7 +536,7 @@ func hostFixture(t *testing.T, host, name string) []byte {
 // The repositories have no clone URL of their own, so the payload's is used.
 func newHostsEnv(t *testing.T) *env {
 	t.Helper()
-	e := newEnv(t, github.Provider{}, bitbucket.Provider{}, gitlab.Provider{}, gitea.Provider{})
+	e := newEnv(t, github.Webhook{}, bitbucket.Webhook{}, gitlab.Webhook{}, gitea.Webhook{})
 	add := func(id, provider, fullName, secret string) {
 		r := demoRepo()
 		r.ID, r.Provider, r.FullName, r.WebhookSecret, r.CloneURL = id, provider, fullName, secret, ""

@@ -1,5 +1,7 @@
 // Package webhook receives push events from Git hosts, verifies them and turns
-// them into queued builds. Each host is a small Provider in its own folder.
+// them into queued builds. Each host's Provider lives in its folder under
+// forge/, next to its API client; this package imports none of them, so
+// they can import its Event, Push and signature helpers.
 package webhook
 
 import (

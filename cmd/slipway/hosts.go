@@ -14,10 +14,6 @@ import (
 	"github.com/slipway-build/slipway/model"
 	"github.com/slipway-build/slipway/source"
 	"github.com/slipway-build/slipway/webhook"
-	bbhook "github.com/slipway-build/slipway/webhook/bitbucket"
-	giteahook "github.com/slipway-build/slipway/webhook/gitea"
-	ghhook "github.com/slipway-build/slipway/webhook/github"
-	glhook "github.com/slipway-build/slipway/webhook/gitlab"
 )
 
 // hosts is everything Slipway knows about the Git hosts: how their webhooks
@@ -30,7 +26,7 @@ type hosts struct {
 
 func newHosts(cfg config.Config) (*hosts, error) {
 	h := &hosts{
-		providers: []webhook.Provider{ghhook.Provider{}, bbhook.Provider{}, glhook.Provider{}, giteahook.Provider{}},
+		providers: []webhook.Provider{ghforge.Webhook{}, bitbucket.Webhook{}, gitlab.Webhook{}, gitea.Webhook{}},
 		forges:    map[string]forge.Forge{},
 	}
 	for _, f := range []forge.Forge{ghforge.Forge{}, bitbucket.Cloud{}, bitbucket.Server{}, gitlab.Forge{}, gitea.Forge{}} {

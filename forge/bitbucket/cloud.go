@@ -25,7 +25,7 @@ type Cloud struct{}
 var _ forge.Forge = Cloud{}
 
 // Name is "bitbucket".
-func (Cloud) Name() string { return "bitbucket" }
+func (Cloud) Name() string { return CloudName }
 
 // cloudStates maps build states to Bitbucket Cloud's commit status states.
 var cloudStates = map[forge.State]string{

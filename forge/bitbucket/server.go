@@ -26,7 +26,7 @@ type Server struct{}
 var _ forge.Forge = Server{}
 
 // Name is "bitbucket-server".
-func (Server) Name() string { return "bitbucket-server" }
+func (Server) Name() string { return ServerName }
 
 // serverStates maps build states to the Data Center builds API's states.
 var serverStates = map[forge.State]string{
@@ -77,7 +77,7 @@ type serverRepository struct {
 	} `json:"links"`
 }
 
-type ref struct {
+type branchRef struct {
 	ID        string `json:"id"`
 	DisplayID string `json:"displayId"`
 }
@@ -109,7 +109,7 @@ func (Server) Repo(ctx context.Context, c forge.Conn) (forge.Repo, error) {
 		return forge.Repo{}, fmt.Errorf("bitbucket-server: %s: GET %s: the answer has no http clone link", op, repo)
 	}
 	if out.DefaultBranch == "" {
-		var b ref
+		var b branchRef
 		err := a.Call(ctx, op, http.MethodGet, repo+"/default-branch", nil, &b)
 		var e *rest.Error
 		if errors.As(err, &e) && e.Status == http.StatusNotFound {

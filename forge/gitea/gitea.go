@@ -1,5 +1,11 @@
-// Package gitea implements forge.Forge for Gitea and Forgejo, which share
-// the REST API under /api/v1.
+// Package gitea is the folder of Gitea and of Forgejo, its fork. Webhook
+// reads their push events, signed with a plain hex HMAC-SHA256 of the body
+// in X-Gitea-Signature (X-Forgejo-Signature from Forgejo). Both also send
+// GitHub's headers (X-GitHub-Event, X-Hub-Signature-256), so a hook
+// configured as a GitHub one reaches /hooks/github; the handler recognises
+// it by X-Gitea-Event or X-Forgejo-Event and hands it to Webhook.
+//
+// Forge implements forge.Forge over the REST API under /api/v1 they share.
 //
 // There is no public host: Conn.APIURL must name the instance's API root,
 // e.g. https://gitea.example.com/api/v1. Calls authenticate with

@@ -1,7 +1,8 @@
-// Package github implements forge.Forge for GitHub and GitHub Enterprise
-// Server through go-github: commit statuses, repository facts and push
-// webhooks. App authenticates as a GitHub App and hands out cached
-// installation tokens for those calls.
+// Package github is GitHub's folder: Webhook reads its webhooks (push and
+// ping events, JSON or form-encoded, signed with X-Hub-Signature-256), and
+// Forge calls GitHub and GitHub Enterprise Server through go-github: commit
+// statuses, repository facts and push webhooks. App authenticates as a
+// GitHub App and hands out cached installation tokens for those calls.
 package github
 
 import (

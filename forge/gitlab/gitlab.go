@@ -1,5 +1,7 @@
-// Package gitlab implements forge.Forge for GitLab (gitlab.com and
-// self-managed) over its REST API v4.
+// Package gitlab is GitLab's folder (gitlab.com and self-managed). Webhook
+// reads its push and tag push events, authenticated by the secret token
+// GitLab sends as X-Gitlab-Token; Forge implements forge.Forge over the REST
+// API v4.
 //
 // A project is addressed by its URL-escaped path with namespace
 // ("acme%2Fsub%2Fdemo"), so nested groups work; the escaped slashes are sent

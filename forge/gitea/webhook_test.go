@@ -10,9 +10,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/slipway-build/slipway/forge/gitea"
 	"github.com/slipway-build/slipway/trigger"
 	"github.com/slipway-build/slipway/webhook"
-	"github.com/slipway-build/slipway/webhook/gitea"
 )
 
 const (
@@ -62,7 +62,7 @@ func forgejoHeaders(event, delivery string) http.Header {
 }
 
 func TestProviderIdentity(t *testing.T) {
-	var p gitea.Provider
+	var p gitea.Webhook
 	if got := p.Name(); got != "gitea" {
 		t.Errorf("Name() = %q, want gitea", got)
 	}
@@ -144,7 +144,7 @@ func TestParseFixtures(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := gitea.Provider{}.Parse(tt.h, fixture(t, tt.fixture))
+			got, err := gitea.Webhook{}.Parse(tt.h, fixture(t, tt.fixture))
 			if err != nil {
 				t.Fatalf("Parse: %v", err)
 			}
@@ -192,7 +192,7 @@ func TestParseVariants(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ev, err := gitea.Provider{}.Parse(giteaHeaders("push", "d1"), pushWith(t, tt.edit))
+			ev, err := gitea.Webhook{}.Parse(giteaHeaders("push", "d1"), pushWith(t, tt.edit))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -209,7 +209,7 @@ func TestParsePrefersForgejoHeaders(t *testing.T) {
 	h := forgejoHeaders("push", "forgejo-id")
 	h.Set("X-Gitea-Event", "push")
 	h.Set("X-Gitea-Delivery", "gitea-id")
-	ev, err := gitea.Provider{}.Parse(h, fixture(t, "push-forgejo.json"))
+	ev, err := gitea.Webhook{}.Parse(h, fixture(t, "push-forgejo.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,7 +240,7 @@ func TestParseErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := gitea.Provider{}.Parse(tt.h, []byte(tt.body))
+			_, err := gitea.Webhook{}.Parse(tt.h, []byte(tt.body))
 			if err == nil {
 				t.Fatal("Parse succeeded, want an error")
 			}
@@ -281,7 +281,7 @@ func TestVerify(t *testing.T) {
 			for k, v := range tt.headers {
 				h.Set(k, v)
 			}
-			if err := (gitea.Provider{}).Verify(h, tt.body, secret); !errors.Is(err, tt.wantErr) {
+			if err := (gitea.Webhook{}).Verify(h, tt.body, secret); !errors.Is(err, tt.wantErr) {
 				t.Errorf("Verify = %v, want %v", err, tt.wantErr)
 			}
 		})

@@ -11,9 +11,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/slipway-build/slipway/forge/gitlab"
 	"github.com/slipway-build/slipway/trigger"
 	"github.com/slipway-build/slipway/webhook"
-	"github.com/slipway-build/slipway/webhook/gitlab"
 )
 
 const (
@@ -51,7 +51,7 @@ func headers(event, eventUUID, idempotencyKey string) http.Header {
 }
 
 func TestProviderIdentity(t *testing.T) {
-	var p gitlab.Provider
+	var p gitlab.Webhook
 	if got := p.Name(); got != "gitlab" {
 		t.Errorf("Name() = %q, want gitlab", got)
 	}
@@ -134,7 +134,7 @@ func TestParseFixtures(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.fixture+"/"+tt.want.RawKind, func(t *testing.T) {
-			got, err := gitlab.Provider{}.Parse(tt.h, fixture(t, tt.fixture))
+			got, err := gitlab.Webhook{}.Parse(tt.h, fixture(t, tt.fixture))
 			if err != nil {
 				t.Fatalf("Parse: %v", err)
 			}
@@ -189,7 +189,7 @@ func TestFilesComplete(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ev, err := gitlab.Provider{}.Parse(headers("Push Hook", "u1", ""), pushWith(t, tt.edit))
+			ev, err := gitlab.Webhook{}.Parse(headers("Push Hook", "u1", ""), pushWith(t, tt.edit))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -205,7 +205,7 @@ func TestFilesComplete(t *testing.T) {
 func TestParseTagWithoutCheckoutSHA(t *testing.T) {
 	body := `{"object_kind":"tag_push","ref":"refs/tags/v0.1.0","before":"` + zeroSHA + `","after":"1111111111111111111111111111111111111111",` +
 		`"checkout_sha":null,"user_username":"mona","project":{"path_with_namespace":"acme/platform/demo"},"commits":[],"total_commits_count":0}`
-	ev, err := gitlab.Provider{}.Parse(headers("Tag Push Hook", "u1", ""), []byte(body))
+	ev, err := gitlab.Webhook{}.Parse(headers("Tag Push Hook", "u1", ""), []byte(body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -233,7 +233,7 @@ func TestParseErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := gitlab.Provider{}.Parse(tt.h, []byte(tt.body))
+			_, err := gitlab.Webhook{}.Parse(tt.h, []byte(tt.body))
 			if err == nil {
 				t.Fatal("Parse succeeded, want an error")
 			}
@@ -268,7 +268,7 @@ func TestVerify(t *testing.T) {
 			if tt.token != "" {
 				h.Set("X-Gitlab-Token", tt.token)
 			}
-			if err := (gitlab.Provider{}).Verify(h, fixture(t, "push.json"), tt.secret); !errors.Is(err, tt.wantErr) {
+			if err := (gitlab.Webhook{}).Verify(h, fixture(t, "push.json"), tt.secret); !errors.Is(err, tt.wantErr) {
 				t.Errorf("Verify = %v, want %v", err, tt.wantErr)
 			}
 		})

@@ -9,9 +9,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/slipway-build/slipway/forge/bitbucket"
 	"github.com/slipway-build/slipway/trigger"
 	"github.com/slipway-build/slipway/webhook"
-	"github.com/slipway-build/slipway/webhook/bitbucket"
 )
 
 const (
@@ -60,7 +60,7 @@ func serverHeaders(event, delivery string) http.Header {
 }
 
 func TestProviderIdentity(t *testing.T) {
-	var p bitbucket.Provider
+	var p bitbucket.Webhook
 	if got := p.Name(); got != "bitbucket" {
 		t.Errorf("Name() = %q, want bitbucket", got)
 	}
@@ -176,7 +176,7 @@ func TestParseFixtures(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.fixture, func(t *testing.T) {
-			got, err := bitbucket.Provider{}.Parse(tt.h, fixture(t, tt.fixture))
+			got, err := bitbucket.Webhook{}.Parse(tt.h, fixture(t, tt.fixture))
 			if err != nil {
 				t.Fatalf("Parse: %v", err)
 			}
@@ -219,7 +219,7 @@ func TestParseServerToCommit(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ev, err := bitbucket.Provider{}.Parse(serverHeaders("repo:refs_changed", "d1"), []byte(tt.body))
+			ev, err := bitbucket.Webhook{}.Parse(serverHeaders("repo:refs_changed", "d1"), []byte(tt.body))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -257,7 +257,7 @@ func TestParseOtherEvents(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ev, err := bitbucket.Provider{}.Parse(tt.h, []byte(tt.body))
+			ev, err := bitbucket.Webhook{}.Parse(tt.h, []byte(tt.body))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -290,7 +290,7 @@ func TestParseDialect(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ev, err := bitbucket.Provider{}.Parse(tt.h, []byte(tt.body))
+			ev, err := bitbucket.Webhook{}.Parse(tt.h, []byte(tt.body))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -328,7 +328,7 @@ func TestParseErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := bitbucket.Provider{}.Parse(tt.h, []byte(tt.body))
+			_, err := bitbucket.Webhook{}.Parse(tt.h, []byte(tt.body))
 			if err == nil {
 				t.Fatal("Parse succeeded, want an error")
 			}
@@ -371,7 +371,7 @@ func TestVerify(t *testing.T) {
 				if tt.sig != "" {
 					dialect.h.Set("X-Hub-Signature", tt.sig)
 				}
-				if err := (bitbucket.Provider{}).Verify(dialect.h, tt.body, secret); !errors.Is(err, tt.wantErr) {
+				if err := (bitbucket.Webhook{}).Verify(dialect.h, tt.body, secret); !errors.Is(err, tt.wantErr) {
 					t.Errorf("Verify = %v, want %v", err, tt.wantErr)
 				}
 			})
