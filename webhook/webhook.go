@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"net/http"
+	"strings"
 )
 
 // Kinds of events a provider reports.
@@ -106,6 +107,21 @@ func CheckHMAC(body []byte, secret, sigHex string) error {
 		return ErrBadSignature
 	}
 	return nil
+}
+
+// CheckPrefixedHMAC checks the header name carrying GitHub's form of
+// signature, "sha256=<hex HMAC-SHA256 of the body>", which Bitbucket copied
+// under another header name.
+func CheckPrefixedHMAC(h http.Header, name string, body []byte, secret string) error {
+	sig := h.Get(name)
+	if sig == "" {
+		return ErrNoSignature
+	}
+	hexSig, ok := strings.CutPrefix(sig, "sha256=")
+	if !ok {
+		return ErrBadSignature
+	}
+	return CheckHMAC(body, secret, hexSig)
 }
 
 // SignHMAC returns the hex HMAC-SHA256 of body, as hosts send it.

@@ -58,15 +58,7 @@ func isServer(key string, h http.Header) bool {
 // Verify checks X-Hub-Signature, the hex HMAC-SHA256 of the body with a
 // "sha256=" prefix (SHA-256 despite the header's name).
 func (Webhook) Verify(h http.Header, body []byte, secret string) error {
-	sig := h.Get("X-Hub-Signature")
-	if sig == "" {
-		return webhook.ErrNoSignature
-	}
-	hexSig, ok := strings.CutPrefix(sig, "sha256=")
-	if !ok {
-		return webhook.ErrBadSignature
-	}
-	return webhook.CheckHMAC(body, secret, hexSig)
+	return webhook.CheckPrefixedHMAC(h, "X-Hub-Signature", body, secret)
 }
 
 // Bitbucket Cloud.

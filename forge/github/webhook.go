@@ -142,13 +142,5 @@ func jsonBody(h http.Header, body []byte) ([]byte, error) {
 // Verify checks X-Hub-Signature-256, which covers the raw body in either
 // encoding.
 func (Webhook) Verify(h http.Header, body []byte, secret string) error {
-	sig := h.Get("X-Hub-Signature-256")
-	if sig == "" {
-		return webhook.ErrNoSignature
-	}
-	hexSig, ok := strings.CutPrefix(sig, "sha256=")
-	if !ok {
-		return webhook.ErrBadSignature
-	}
-	return webhook.CheckHMAC(body, secret, hexSig)
+	return webhook.CheckPrefixedHMAC(h, "X-Hub-Signature-256", body, secret)
 }
