@@ -40,6 +40,9 @@ type Conn struct {
 	HTTP *http.Client
 }
 
+// DefaultKey names a commit status whose Status.Key is empty.
+const DefaultKey = "slipway"
+
 // Status is one commit status.
 type Status struct {
 	Commit string

@@ -23,10 +23,9 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-)
 
-// DefaultKey is the build status key when Status.Key is empty.
-const DefaultKey = "slipway"
+	"github.com/slipway-build/slipway/forge"
+)
 
 // authFor returns how to authenticate with token, and the strings that
 // must never appear in an error.
@@ -83,4 +82,12 @@ type buildStatus struct {
 	Name        string `json:"name"`
 	URL         string `json:"url"`
 	Description string `json:"description"`
+}
+
+// newBuildStatus is the body both products take for a build status: the
+// key shortened to keyLimit characters, the whole key as its name.
+func newBuildStatus(s forge.Status, state, key string, keyLimit int) buildStatus {
+	return buildStatus{
+		Key: shortKey(key, keyLimit), State: state, Name: clip(key, 255), URL: s.URL, Description: forge.Describe(s.Description),
+	}
 }

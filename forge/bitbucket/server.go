@@ -43,25 +43,13 @@ var serverStates = map[forge.State]string{
 // servers only have /rest/build-status/1.0/commits/{commit}, which is not
 // used). A status with the same key is replaced.
 func (Server) SetStatus(ctx context.Context, c forge.Conn, s forge.Status) error {
-	const op = "SetStatus"
-	state, ok := serverStates[s.State]
-	if !ok {
-		return fmt.Errorf("bitbucket-server: %s: unknown state %q", op, s.State)
-	}
-	if s.Commit == "" {
-		return fmt.Errorf("bitbucket-server: %s: Status.Commit is empty", op)
-	}
-	a, repo, err := openServer(op, c)
-	if err != nil {
-		return err
-	}
-	key := s.Key
-	if key == "" {
-		key = DefaultKey
-	}
-	return a.Call(ctx, op, http.MethodPost, repo+"/commits/"+url.PathEscape(s.Commit)+"/builds", buildStatus{
-		Key: shortKey(key, ServerKeyLimit), State: state, Name: clip(key, 255), URL: s.URL, Description: forge.Describe(s.Description),
-	}, nil)
+	return serverStatuses.Set(ctx, c, s)
+}
+
+var serverStatuses = rest.Statuses{Host: ServerName, States: serverStates, Open: openServer,
+	Request: func(repo string, s forge.Status, state, key string) (string, any) {
+		return repo + "/commits/" + url.PathEscape(s.Commit) + "/builds", newBuildStatus(s, state, key, ServerKeyLimit)
+	},
 }
 
 type serverRepository struct {

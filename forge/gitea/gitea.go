@@ -25,9 +25,6 @@ import (
 	"github.com/slipway-build/slipway/forge/rest"
 )
 
-// DefaultKey is the status context when Status.Key is empty.
-const DefaultKey = "slipway"
-
 // Forge is the Gitea/Forgejo API. The zero value is ready to use.
 type Forge struct{}
 
@@ -57,28 +54,18 @@ type statusBody struct {
 	Context     string `json:"context"`
 }
 
+var statuses = rest.Statuses{Host: "gitea", States: states, Open: open,
+	Request: func(repo string, s forge.Status, state, key string) (string, any) {
+		return repo + "/statuses/" + url.PathEscape(s.Commit), statusBody{
+			State: state, TargetURL: s.URL, Description: forge.Describe(s.Description), Context: key,
+		}
+	},
+}
+
 // SetStatus posts POST /repos/{owner}/{repo}/statuses/{sha}; the context is
 // Status.Key.
 func (Forge) SetStatus(ctx context.Context, c forge.Conn, s forge.Status) error {
-	const op = "SetStatus"
-	state, ok := states[s.State]
-	if !ok {
-		return fmt.Errorf("gitea: %s: unknown state %q", op, s.State)
-	}
-	if s.Commit == "" {
-		return fmt.Errorf("gitea: %s: Status.Commit is empty", op)
-	}
-	a, repo, err := open(op, c)
-	if err != nil {
-		return err
-	}
-	key := s.Key
-	if key == "" {
-		key = DefaultKey
-	}
-	return a.Call(ctx, op, http.MethodPost, repo+"/statuses/"+url.PathEscape(s.Commit), statusBody{
-		State: state, TargetURL: s.URL, Description: forge.Describe(s.Description), Context: key,
-	}, nil)
+	return statuses.Set(ctx, c, s)
 }
 
 type repository struct {

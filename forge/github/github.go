@@ -23,9 +23,6 @@ import (
 // DefaultAPIURL is the public GitHub API root, used when Conn.APIURL is empty.
 const DefaultAPIURL = "https://api.github.com/"
 
-// DefaultContext is the commit status context when Status.Key is empty.
-const DefaultContext = "slipway"
-
 // defaultTimeout bounds a request when Conn.HTTP (or App.HTTP) is nil.
 const defaultTimeout = 30 * time.Second
 
@@ -55,7 +52,7 @@ func (Forge) SetStatus(ctx context.Context, c forge.Conn, s forge.Status) error 
 	}
 	key := s.Key
 	if key == "" {
-		key = DefaultContext
+		key = forge.DefaultKey
 	}
 	st := gh.RepoStatus{State: &state, Context: &key}
 	if desc = forge.Describe(desc); desc != "" {
