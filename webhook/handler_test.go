@@ -16,7 +16,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -29,6 +28,7 @@ import (
 	"github.com/slipway-build/slipway/model"
 	"github.com/slipway-build/slipway/queue"
 	"github.com/slipway-build/slipway/webhook"
+	"github.com/slipway-build/slipway/webhook/webhooktest"
 )
 
 const (
@@ -270,12 +270,7 @@ func (e *env) post(path string, h http.Header, body []byte) (int, map[string]any
 
 // fixture reads a host's sample payload from forge/<host>/testdata.
 func fixture(t *testing.T, host, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "forge", host, "testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return webhooktest.Fixture(t, filepath.Join("..", "forge", host), name)
 }
 
 // gh reads a GitHub fixture.
@@ -434,17 +429,9 @@ func TestHandlerLearnsPushInstallation(t *testing.T) {
 
 // withInstallation adds GitHub's installation object to a push payload.
 func withInstallation(t *testing.T, body []byte, id int64) []byte {
-	t.Helper()
-	var p map[string]any
-	if err := json.Unmarshal(body, &p); err != nil {
-		t.Fatal(err)
-	}
-	p["installation"] = map[string]any{"id": id, "node_id": "MDIzOkludGVncmF0aW9uSW5zdGFsbGF0aW9uNDI0Mg=="}
-	out, err := json.Marshal(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return webhooktest.EditJSON(t, body, func(p map[string]any) {
+		p["installation"] = map[string]any{"id": id, "node_id": "MDIzOkludGVncmF0aW9uSW5zdGFsbGF0aW9uNDI0Mg=="}
+	})
 }
 
 // smallWebhook is GitHub with a small body limit, so the 413 path can be

@@ -3,8 +3,6 @@ package bitbucket_test
 import (
 	"errors"
 	"net/http"
-	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -12,6 +10,7 @@ import (
 	"github.com/slipway-build/slipway/forge/bitbucket"
 	"github.com/slipway-build/slipway/trigger"
 	"github.com/slipway-build/slipway/webhook"
+	"github.com/slipway-build/slipway/webhook/webhooktest"
 )
 
 const (
@@ -20,14 +19,7 @@ const (
 	serverClone = "https://bitbucket.acme.internal/scm/acme/demo.git"
 )
 
-func fixture(t *testing.T, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
+func fixture(t *testing.T, name string) []byte { return webhooktest.Fixture(t, ".", name) }
 
 // cloudHeaders are the headers Bitbucket Cloud sends; "" leaves one out.
 func cloudHeaders(event, delivery string) http.Header {
@@ -57,16 +49,6 @@ func serverHeaders(event, delivery string) http.Header {
 	h.Set("Content-Type", "application/json; charset=utf-8")
 	h.Set("User-Agent", "Atlassian HttpClient 4.2.0 / Bitbucket-8.19.1 (8019001) / Default")
 	return h
-}
-
-func TestProviderIdentity(t *testing.T) {
-	var p bitbucket.Webhook
-	if got := p.Name(); got != "bitbucket" {
-		t.Errorf("Name() = %q, want bitbucket", got)
-	}
-	if got := p.MaxBody(); got != 256<<10 {
-		t.Errorf("MaxBody() = %d, want %d", got, 256<<10)
-	}
 }
 
 func TestParseFixtures(t *testing.T) {

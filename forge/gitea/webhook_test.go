@@ -1,11 +1,8 @@
 package gitea_test
 
 import (
-	"encoding/json"
 	"errors"
 	"net/http"
-	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -13,6 +10,7 @@ import (
 	"github.com/slipway-build/slipway/forge/gitea"
 	"github.com/slipway-build/slipway/trigger"
 	"github.com/slipway-build/slipway/webhook"
+	"github.com/slipway-build/slipway/webhook/webhooktest"
 )
 
 const (
@@ -21,14 +19,7 @@ const (
 	message = "Bump base image to alpine 3.19\n\nThe old one is out of support.\n"
 )
 
-func fixture(t *testing.T, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
+func fixture(t *testing.T, name string) []byte { return webhooktest.Fixture(t, ".", name) }
 
 // giteaHeaders are what Gitea sends: its own headers, and Gogs' and
 // GitHub's for compatibility. "" leaves Gitea's own out.
@@ -59,16 +50,6 @@ func forgejoHeaders(event, delivery string) http.Header {
 	h.Set("X-Forgejo-Delivery", delivery)
 	h.Set("Content-Type", "application/json")
 	return h
-}
-
-func TestProviderIdentity(t *testing.T) {
-	var p gitea.Webhook
-	if got := p.Name(); got != "gitea" {
-		t.Errorf("Name() = %q, want gitea", got)
-	}
-	if got := p.MaxBody(); got != 25<<20 {
-		t.Errorf("MaxBody() = %d, want %d", got, 25<<20)
-	}
 }
 
 func TestParseFixtures(t *testing.T) {
@@ -157,17 +138,7 @@ func TestParseFixtures(t *testing.T) {
 
 // pushWith edits push.json.
 func pushWith(t *testing.T, edit func(p map[string]any)) []byte {
-	t.Helper()
-	var p map[string]any
-	if err := json.Unmarshal(fixture(t, "push.json"), &p); err != nil {
-		t.Fatal(err)
-	}
-	edit(p)
-	b, err := json.Marshal(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return webhooktest.EditJSON(t, fixture(t, "push.json"), edit)
 }
 
 func TestParseVariants(t *testing.T) {

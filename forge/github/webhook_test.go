@@ -4,26 +4,18 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/slipway-build/slipway/forge/github"
 	"github.com/slipway-build/slipway/webhook"
+	"github.com/slipway-build/slipway/webhook/webhooktest"
 )
 
 const zeroSHA = "0000000000000000000000000000000000000000"
 
-func fixture(t *testing.T, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
+func fixture(t *testing.T, name string) []byte { return webhooktest.Fixture(t, ".", name) }
 
 func headers(event, delivery, contentType string) http.Header {
 	h := http.Header{}
@@ -38,17 +30,6 @@ func headers(event, delivery, contentType string) http.Header {
 	}
 	h.Set("User-Agent", "GitHub-Hookshot/a1b2c3d")
 	return h
-}
-
-func TestProviderIdentity(t *testing.T) {
-	var p github.Webhook
-	if got := p.Name(); got != "github" {
-		t.Errorf("Name() = %q, want github", got)
-	}
-	// GitHub caps payloads at 25 MB.
-	if got := p.MaxBody(); got != 25<<20 {
-		t.Errorf("MaxBody() = %d, want %d", got, 25<<20)
-	}
 }
 
 func TestParseFixtures(t *testing.T) {

@@ -1,12 +1,9 @@
 package gitlab_test
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -14,6 +11,7 @@ import (
 	"github.com/slipway-build/slipway/forge/gitlab"
 	"github.com/slipway-build/slipway/trigger"
 	"github.com/slipway-build/slipway/webhook"
+	"github.com/slipway-build/slipway/webhook/webhooktest"
 )
 
 const (
@@ -22,14 +20,7 @@ const (
 	head    = "ceac7ba0748011632bdf90ae77cb72d000d3a41e"
 )
 
-func fixture(t *testing.T, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
+func fixture(t *testing.T, name string) []byte { return webhooktest.Fixture(t, ".", name) }
 
 // headers are the headers GitLab sends; "" leaves one out.
 func headers(event, eventUUID, idempotencyKey string) http.Header {
@@ -48,16 +39,6 @@ func headers(event, eventUUID, idempotencyKey string) http.Header {
 	h.Set("Content-Type", "application/json")
 	h.Set("User-Agent", "GitLab/17.9.1")
 	return h
-}
-
-func TestProviderIdentity(t *testing.T) {
-	var p gitlab.Webhook
-	if got := p.Name(); got != "gitlab" {
-		t.Errorf("Name() = %q, want gitlab", got)
-	}
-	if got := p.MaxBody(); got != 25<<20 {
-		t.Errorf("MaxBody() = %d, want %d", got, 25<<20)
-	}
 }
 
 func TestParseFixtures(t *testing.T) {
@@ -147,17 +128,7 @@ func TestParseFixtures(t *testing.T) {
 
 // pushWith edits push.json's before, commits and total.
 func pushWith(t *testing.T, edit func(p map[string]any)) []byte {
-	t.Helper()
-	var p map[string]any
-	if err := json.Unmarshal(fixture(t, "push.json"), &p); err != nil {
-		t.Fatal(err)
-	}
-	edit(p)
-	b, err := json.Marshal(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return webhooktest.EditJSON(t, fixture(t, "push.json"), edit)
 }
 
 func TestFilesComplete(t *testing.T) {

@@ -36,20 +36,23 @@ func TestRowsAgreeWithTheirParts(t *testing.T) {
 	}
 }
 
-// The names, paths and clone users are the hosts' own: a change here is a
-// change users see.
+// The names, paths, clone users and body limits are the hosts' own: a
+// change here is a change users see.
 func TestTable(t *testing.T) {
-	type row struct{ name, hookPath, tokenUser string }
+	type row struct {
+		name, hookPath, tokenUser string
+		maxBody                   int64
+	}
 	want := []row{
-		{"github", "/hooks/github", "x-access-token"},
-		{"bitbucket", "/hooks/bitbucket", "x-token-auth"},
-		{"bitbucket-server", "/hooks/bitbucket", "x-token-auth"},
-		{"gitlab", "/hooks/gitlab", "oauth2"},
-		{"gitea", "/hooks/gitea", "oauth2"},
+		{"github", "/hooks/github", "x-access-token", 25 << 20},
+		{"bitbucket", "/hooks/bitbucket", "x-token-auth", 256 << 10},
+		{"bitbucket-server", "/hooks/bitbucket", "x-token-auth", 256 << 10},
+		{"gitlab", "/hooks/gitlab", "oauth2", 25 << 20},
+		{"gitea", "/hooks/gitea", "oauth2", 25 << 20},
 	}
 	var got []row
 	for _, h := range hosts.All() {
-		got = append(got, row{h.Name, h.HookPath(), h.TokenUser})
+		got = append(got, row{h.Name, h.HookPath(), h.TokenUser, h.Webhook.MaxBody()})
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("table =\n %v\nwant\n %v", got, want)
