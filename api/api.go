@@ -13,7 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/slipway-build/slipway/forge"
+	"github.com/slipway-build/slipway/forge/hosts"
 	"github.com/slipway-build/slipway/model"
 	"github.com/slipway-build/slipway/queue"
 	"github.com/slipway-build/slipway/trigger"
@@ -60,9 +60,9 @@ type Server struct {
 	Logger   *slog.Logger
 	Now      func() time.Time
 	NotFound func(error) bool
-	// Forges are the Git hosts' APIs, by provider name, for connecting
-	// repositories.
-	Forges map[string]forge.Forge
+	// Hosts are the Git hosts a repository may name as its provider, with
+	// their APIs for connecting repositories: hosts.All() but in tests.
+	Hosts []hosts.Host
 	// AppToken gives a GitHub App installation token; nil when no App is
 	// configured.
 	AppToken func(ctx context.Context, installationID int64) (string, error)

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/slipway-build/slipway/api"
+	"github.com/slipway-build/slipway/forge/hosts"
 	"github.com/slipway-build/slipway/model"
 	"github.com/slipway-build/slipway/queue"
 )
@@ -73,6 +74,7 @@ func newHarness(t *testing.T, change ...func(*api.Server)) *harness {
 		Now:      h.now,
 		Logger:   slog.New(slog.NewTextHandler(t.Output(), nil)),
 		NotFound: func(err error) bool { return errors.Is(err, queue.ErrNotFound) },
+		Hosts:    hosts.All(),
 	}
 	for _, c := range change {
 		c(s)

@@ -7,19 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strings"
 
 	"github.com/slipway-build/slipway/forge"
 	"github.com/slipway-build/slipway/model"
 )
-
-// HookPath is the webhook endpoint each provider posts to.
-func HookPath(provider string) string {
-	if provider == "bitbucket-server" {
-		provider = "bitbucket"
-	}
-	return "/hooks/" + provider
-}
 
 type connectRequest struct {
 	Provider       string       `json:"provider"`
@@ -53,11 +44,12 @@ func (s *Server) connectRepo(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	f := s.Forges[req.Provider]
-	if f == nil {
-		s.fail(w, r, badf("provider: want one of %s, got %q", strings.Join(Providers, ", "), req.Provider))
+	host, err := s.host(req.Provider)
+	if err != nil {
+		s.fail(w, r, err)
 		return
 	}
+	f := host.API
 	repo := model.Repo{Provider: req.Provider, FullName: req.FullName, Image: req.Image, APIURL: req.APIURL,
 		Token: req.Token, InstallationID: req.InstallationID, Hooks: req.Hooks}
 	conn, err := s.conn(r.Context(), repo)
@@ -75,11 +67,11 @@ func (s *Server) connectRepo(w http.ResponseWriter, r *http.Request) {
 	if len(repo.Rules) == 0 {
 		repo.Rules = DefaultRules(info.DefaultBranch)
 	}
-	if err := validateRepo(repo); err != nil {
+	if err := s.validateRepo(repo); err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	hook, err := f.CreateHook(r.Context(), conn, s.PublicURL+HookPath(req.Provider), repo.WebhookSecret)
+	hook, err := f.CreateHook(r.Context(), conn, s.PublicURL+host.HookPath(), repo.WebhookSecret)
 	if err != nil {
 		writeError(w, hostCode(err), "create webhook on "+req.Provider+": "+err.Error())
 		return
@@ -97,15 +89,18 @@ func (s *Server) connectRepo(w http.ResponseWriter, r *http.Request) {
 
 // disconnect removes the webhook Slipway created, if any.
 func (s *Server) disconnect(ctx context.Context, repo model.Repo) error {
-	f := s.Forges[repo.Provider]
-	if repo.HookID == "" || f == nil {
+	if repo.HookID == "" {
 		return nil
+	}
+	host, err := s.host(repo.Provider)
+	if err != nil {
+		return fmt.Errorf("delete webhook %s: %w", repo.HookID, err)
 	}
 	conn, err := s.conn(ctx, repo)
 	if err != nil {
 		return err
 	}
-	if err := f.DeleteHook(ctx, conn, repo.HookID); err != nil {
+	if err := host.API.DeleteHook(ctx, conn, repo.HookID); err != nil {
 		return fmt.Errorf("delete webhook %s on %s: %w", repo.HookID, repo.Provider, err)
 	}
 	return nil

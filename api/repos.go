@@ -11,13 +11,11 @@ import (
 	"time"
 
 	"github.com/slipway-build/slipway/deploy"
+	"github.com/slipway-build/slipway/forge/hosts"
 	"github.com/slipway-build/slipway/model"
 	"github.com/slipway-build/slipway/rules"
 	"github.com/slipway-build/slipway/trigger"
 )
-
-// Providers are the Git hosts whose webhooks Slipway reads.
-var Providers = []string{"github", "bitbucket", "bitbucket-server", "gitlab", "gitea"}
 
 // createRequest is a repository to register; BuildNow builds its watched
 // branch tips at once instead of only recording them as seen.
@@ -41,7 +39,7 @@ func (s *Server) createRepo(w http.ResponseWriter, r *http.Request) {
 	}
 	repo := req.Repo
 	repo.PushInstallationID = 0 // learned from webhooks, never set by hand
-	if err := validateRepo(repo); err != nil {
+	if err := s.validateRepo(repo); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -180,13 +178,9 @@ var (
 	imageRE = regexp.MustCompile(`^[a-zA-Z0-9.-]+(:[0-9]+)?(/[a-z0-9]+([._-]+[a-z0-9]+)*)+$`)
 )
 
-func validateRepo(r model.Repo) error {
-	known := false
-	for _, p := range Providers {
-		known = known || r.Provider == p
-	}
-	if !known {
-		return badf("provider: want one of %s, got %q", strings.Join(Providers, ", "), r.Provider)
+func (s *Server) validateRepo(r model.Repo) error {
+	if _, err := s.host(r.Provider); err != nil {
+		return err
 	}
 	if !fullNameRE.MatchString(r.FullName) {
 		return badf("full_name: want owner/name, got %q", r.FullName)
@@ -235,6 +229,18 @@ func validateRepo(r model.Repo) error {
 		}
 	}
 	return nil
+}
+
+// host is the Git host a repository names as its provider.
+func (s *Server) host(provider string) (hosts.Host, error) {
+	names := make([]string, len(s.Hosts))
+	for i, h := range s.Hosts {
+		if h.Name == provider {
+			return h, nil
+		}
+		names[i] = h.Name
+	}
+	return hosts.Host{}, badf("provider: want one of %s, got %q", strings.Join(names, ", "), provider)
 }
 
 func validateHook(h model.Hook) error {

@@ -1,6 +1,7 @@
 // Package forge talks to the Git hosts' own HTTP APIs: commit statuses,
-// repository facts and webhook creation. One folder per host implements
-// Forge; the webhooks those hosts send are read by package webhook.
+// repository facts and webhook creation. Each host has one folder below
+// this one holding both its Forge (the API client) and its webhook.Provider
+// (the adapter that reads the webhooks it sends); package hosts lists them.
 package forge
 
 import (
@@ -38,6 +39,9 @@ type Conn struct {
 	// HTTP sends the requests; nil means a client with a 30 s timeout.
 	HTTP *http.Client
 }
+
+// DefaultKey names a commit status whose Status.Key is empty.
+const DefaultKey = "slipway"
 
 // Status is one commit status.
 type Status struct {

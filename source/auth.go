@@ -14,23 +14,16 @@ import (
 
 // Credentials are what a private repository needs.
 type Credentials struct {
-	Provider string
 	// Token is sent over HTTPS as the password: a personal access token,
 	// an app installation token, or "user:password".
 	Token string
+	// TokenUser is the user name the repository's host expects alongside
+	// a bare token (the Git hosts table says which).
+	TokenUser string
 	// SSHKey is a PEM private key for ssh:// and scp-style URLs;
 	// KnownHosts the host keys the server must present (required with it).
 	SSHKey     string
 	KnownHosts string
-}
-
-// tokenUser is the user name each host expects alongside a token.
-var tokenUser = map[string]string{
-	"github":           "x-access-token",
-	"gitlab":           "oauth2",
-	"bitbucket":        "x-token-auth",
-	"bitbucket-server": "x-token-auth",
-	"gitea":            "oauth2",
 }
 
 // Auth returns how to authenticate to url, or nil for anonymous access.
@@ -45,11 +38,11 @@ func (c Credentials) Auth(url, dir string) (transport.AuthMethod, error) {
 	if user, pass, ok := strings.Cut(c.Token, ":"); ok {
 		return &githttp.BasicAuth{Username: user, Password: pass}, nil
 	}
-	user := tokenUser[c.Provider]
-	if user == "" {
-		user = "oauth2"
+	if c.TokenUser == "" {
+		// Guessing a name would fail later as a puzzling 401 from the host.
+		return nil, fmt.Errorf("a bare token needs the host's user name for it (Credentials.TokenUser)")
 	}
-	return &githttp.BasicAuth{Username: user, Password: c.Token}, nil
+	return &githttp.BasicAuth{Username: c.TokenUser, Password: c.Token}, nil
 }
 
 func (c Credentials) sshAuth(dir string) (transport.AuthMethod, error) {

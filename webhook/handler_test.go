@@ -1,5 +1,11 @@
 package webhook_test
 
+// The handler runs here on real parts: an embedded NATS JetStream server per
+// test (in-process, its own store directory) with the production
+// queue.Store as Repos and Queue, the hosts' own adapters from the hosts
+// table, and the fixtures in forge/<host>/testdata. Failures are real too: a
+// Store whose NATS connection is closed.
+
 import (
 	"bytes"
 	"context"
@@ -10,141 +16,55 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/slipway-build/slipway/forge/github"
+	"github.com/slipway-build/slipway/forge/hosts"
 	"github.com/slipway-build/slipway/model"
 	"github.com/slipway-build/slipway/queue"
-	"github.com/slipway-build/slipway/rules"
-	"github.com/slipway-build/slipway/trigger"
 	"github.com/slipway-build/slipway/webhook"
-	"github.com/slipway-build/slipway/webhook/bitbucket"
-	"github.com/slipway-build/slipway/webhook/gitea"
-	"github.com/slipway-build/slipway/webhook/github"
-	"github.com/slipway-build/slipway/webhook/gitlab"
+	"github.com/slipway-build/slipway/webhook/webhooktest"
 )
 
 const (
 	secret     = "3f9c1e7a-webhook-secret"
 	branchHead = "4f1e2d3c5b6a79880a1b2c3d4e5f60718293a4b5"
+	nextHead   = "5a6b7c8d9e0f1a2b3c4d5e6f708192a3b4c5d6e7"
 	internal   = "https://git.acme.internal/acme/demo.git"
 )
 
-var (
-	now         = time.Date(2024, 3, 4, 9, 17, 42, 0, time.UTC)
-	errNotFound = errors.New("repo not found")
+// Build ids are written out, not computed by the code under test. They are
+// stable by design: an id is a hash of the repository id, the ref, the
+// commit and the rule's settings (see trigger.ID), so the same push names
+// the same builds whichever delivery brings it. A change to one of these
+// literals is a change every stored build id would see.
+const (
+	idMain     = "3d2b2f03360fce5e91bd" // r1, refs/heads/main at branchHead, rule 0
+	idMainEdge = "eb782c76859f304f5cef" // r1, refs/heads/main at branchHead, rule 4 (edge)
+	idNextMain = "a4d4148e6b4d572354c5" // r1, refs/heads/main at nextHead, rule 0
+	idNextEdge = "9438301050f475b006eb" // r1, refs/heads/main at nextHead, rule 4 (edge)
+	idTag      = "09c72b35a2aaf11e0f43" // r1, refs/tags/v1.2.0 at branchHead, rule 1
+
+	idBBMain    = "90108d74b5409c8e1831" // r-bb, refs/heads/main at bbMain, rule 0
+	idBBRelease = "92d89ad2817729a6b188" // r-bb, refs/heads/release at bbRelease, rule 2
+	idBBTag     = "38d24f02e3b711951444" // r-bb, refs/tags/v1.2.0 at bbMain, rule 1
+	idDCMain    = "dcd81434450442a5d3cf" // r-bbdc, refs/heads/main at dcMain, rule 0
+	idDCTag     = "7c4ad8905292c3d83e0f" // r-bbdc, refs/tags/v1.2.0 at dcMain, rule 1
+	idGLMain    = "513ef10cef3d106e86de" // r-gl, refs/heads/main at glMain, rule 0
+	idGLTag     = "b26c49cd8ab457226579" // r-gl, refs/tags/v1.2.0 at glMain, rule 1
+	idGTMain    = "44af85ce5ba127affd03" // r-gt, refs/heads/main at gtMain, rule 0
+	idGTTag     = "5b33b57063848c6bdafe" // r-gt, refs/tags/v1.2.0 at gtMain, rule 1
 )
 
-// fakeRepos is an in-memory Repos keyed by provider and full name.
-type fakeRepos struct {
-	repos   map[string]model.Repo
-	err     error // returned for every lookup when set
-	calls   int
-	lookups []string // "provider:full name" of each lookup
-}
+var now = time.Date(2024, 3, 4, 9, 17, 42, 0, time.UTC)
 
-func (f *fakeRepos) FindRepo(_ context.Context, provider, fullName string) (model.Repo, error) {
-	f.calls++
-	f.lookups = append(f.lookups, provider+":"+fullName)
-	if f.err != nil {
-		return model.Repo{}, f.err
-	}
-	r, ok := f.repos[provider+":"+fullName]
-	if !ok {
-		return model.Repo{}, errNotFound
-	}
-	return r, nil
-}
-
-func (f *fakeRepos) UpdateRepo(_ context.Context, id string, change func(*model.Repo) error) (model.Repo, error) {
-	for k, r := range f.repos {
-		if r.ID == id {
-			err := change(&r)
-			f.repos[k] = r
-			return r, err
-		}
-	}
-	return model.Repo{}, errNotFound
-}
-
-// idOf is the id of the build of rule of a registered repository.
-func (e *env) idOf(t *testing.T, repoID, ref, commit string, rule int) string {
-	t.Helper()
-	for _, r := range e.repos.repos {
-		if r.ID != repoID {
-			continue
-		}
-		plans, err := rules.Plans(r, rules.Push{Ref: ref, Commit: commit})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, p := range plans {
-			if p.Rules[0] == rule {
-				return trigger.ID(repoID, ref, commit, p)
-			}
-		}
-	}
-	t.Fatalf("no rule %d of repo %s builds %s", rule, repoID, ref)
-	return ""
-}
-
-// fakeQueue is an in-memory Queue that reports builds it has seen.
-type fakeQueue struct {
-	mu     sync.Mutex
-	builds map[string]model.Build
-	order  []string
-	failAt int // fail the failAt-th submission (1-based) and all later ones; 0 never
-	calls  int
-}
-
-func (q *fakeQueue) SubmitBuild(_ context.Context, b model.Build) (bool, error) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	q.calls++
-	if q.failAt > 0 && q.calls >= q.failAt {
-		return false, errors.New("nats: no responders available for request")
-	}
-	if q.builds == nil {
-		q.builds = map[string]model.Build{}
-	}
-	if _, ok := q.builds[b.ID]; ok {
-		return true, nil
-	}
-	q.builds[b.ID] = b
-	q.order = append(q.order, b.ID)
-	return false, nil
-}
-
-func (q *fakeQueue) Enqueue(ctx context.Context, b model.Build, _ bool) (queue.Queued, error) {
-	dup, err := q.SubmitBuild(ctx, b)
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return queue.Queued{Duplicate: dup, Build: q.builds[b.ID]}, err
-}
-
-func (q *fakeQueue) queued() []model.Build {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	out := make([]model.Build, len(q.order))
-	for i, id := range q.order {
-		out[i] = q.builds[id]
-	}
-	return out
-}
-
-// smallProvider is GitHub with a small body limit, so the 413 path can be
-// tested without 25 MB bodies.
-type smallProvider struct {
-	github.Provider
-	max int64
-}
-
-func (p smallProvider) MaxBody() int64 { return p.max }
+// edgeRule is a second rule on main, so one push builds two plans.
+var edgeRule = model.Rule{SourceType: "branch", Source: "main", Tags: []string{"edge"}, Dockerfile: "edge.Dockerfile"}
 
 func demoRepo() model.Repo {
 	return model.Repo{
@@ -162,31 +82,141 @@ func demoRepo() model.Repo {
 	}
 }
 
+// env is a handler on its own embedded NATS server and Store.
 type env struct {
+	t     *testing.T
+	ctx   context.Context
+	emb   *queue.Embedded
+	store *queue.Store
+	h     *webhook.Handler
 	mux   *http.ServeMux
-	repos *fakeRepos
-	queue *fakeQueue
+	clock time.Time // what the handler's Now answers
 }
 
-func newEnv(t *testing.T, providers ...webhook.Provider) *env {
+// newEnv serves providers (GitHub alone by default) with demoRepo
+// registered, unless a repository is passed instead.
+func newEnv(t *testing.T, providers []webhook.Provider, repos ...model.Repo) *env {
 	t.Helper()
-	if len(providers) == 0 {
-		providers = []webhook.Provider{github.Provider{}}
+	if providers == nil {
+		providers = []webhook.Provider{github.Webhook{}}
 	}
-	e := &env{
-		repos: &fakeRepos{repos: map[string]model.Repo{"github:acme/demo": demoRepo()}},
-		queue: &fakeQueue{},
-		mux:   http.NewServeMux(),
+	if repos == nil {
+		repos = []model.Repo{demoRepo()}
 	}
-	e.mux.Handle("POST /hooks/{provider}", &webhook.Handler{
+	emb, err := queue.StartEmbedded(queue.EmbeddedOptions{StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatalf("StartEmbedded: %v", err)
+	}
+	t.Cleanup(emb.Shutdown)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	e := &env{t: t, ctx: ctx, emb: emb, clock: now, mux: http.NewServeMux()}
+	e.store = e.openStore()
+	e.h = &webhook.Handler{
 		Providers:  providers,
-		Repos:      e.repos,
-		Queue:      e.queue,
+		Repos:      e.store,
+		Queue:      e.store,
 		Logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Now:        func() time.Time { return now },
-		IsNotFound: func(err error) bool { return errors.Is(err, errNotFound) },
-	})
+		Now:        func() time.Time { return e.clock },
+		IsNotFound: func(err error) bool { return errors.Is(err, queue.ErrNotFound) },
+	}
+	e.mux.Handle("POST /hooks/{provider}", e.h)
+	for _, r := range repos {
+		if err := e.store.CreateRepo(ctx, r); err != nil {
+			t.Fatalf("CreateRepo %s: %v", r.ID, err)
+		}
+	}
 	return e
+}
+
+// openStore opens another Store on its own connection to the server.
+func (e *env) openStore() *queue.Store {
+	e.t.Helper()
+	nc, err := e.emb.Connect()
+	if err != nil {
+		e.t.Fatalf("Connect: %v", err)
+	}
+	e.t.Cleanup(nc.Close)
+	s, err := queue.Open(e.ctx, nc, 1)
+	if err != nil {
+		e.t.Fatalf("queue.Open: %v", err)
+	}
+	return s
+}
+
+// brokenStore is a real Store whose NATS connection is closed: every call
+// fails at once, as when the cluster is unreachable.
+func (e *env) brokenStore() *queue.Store {
+	e.t.Helper()
+	s := e.openStore()
+	s.NC.Close()
+	return s
+}
+
+// builds are the ids of every stored build, sorted.
+func (e *env) builds() []string {
+	e.t.Helper()
+	all, err := e.store.ListBuilds(e.ctx, "")
+	if err != nil {
+		e.t.Fatalf("ListBuilds: %v", err)
+	}
+	ids := []string{}
+	for _, b := range all {
+		ids = append(ids, b.ID)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// build reads a stored build.
+func (e *env) build(id string) model.Build {
+	e.t.Helper()
+	return get(e, e.store.GetBuild, id)
+}
+
+// repo reads a stored repository.
+func (e *env) repo(id string) model.Repo {
+	e.t.Helper()
+	return get(e, e.store.GetRepo, id)
+}
+
+// get reads record id with one of the Store's getters; the test cannot go
+// on without it.
+func get[T any](e *env, read func(context.Context, string) (T, error), id string) T {
+	e.t.Helper()
+	v, err := read(e.ctx, id)
+	if err != nil {
+		e.t.Fatalf("read %s: %v", id, err)
+	}
+	return v
+}
+
+// jobs counts the build jobs waiting in JetStream for a worker.
+func (e *env) jobs() uint64 {
+	e.t.Helper()
+	st, err := e.store.JS.Stream(e.ctx, queue.JobsStream)
+	if err != nil {
+		e.t.Fatalf("stream %s: %v", queue.JobsStream, err)
+	}
+	info, err := st.Info(e.ctx)
+	if err != nil {
+		e.t.Fatalf("stream %s info: %v", queue.JobsStream, err)
+	}
+	return info.State.Msgs
+}
+
+// recorded checks that the store holds exactly the builds ids (sorted)
+// and one queued job for each.
+func (e *env) recorded(ids ...string) {
+	e.t.Helper()
+	want := append([]string{}, ids...)
+	slices.Sort(want)
+	if got := e.builds(); !reflect.DeepEqual(got, want) {
+		e.t.Errorf("stored builds = %v, want %v", got, want)
+	}
+	if n := e.jobs(); n != uint64(len(ids)) {
+		e.t.Errorf("build jobs queued = %d, want %d", n, len(ids))
+	}
 }
 
 type delivery struct {
@@ -198,8 +228,9 @@ type delivery struct {
 	sig         *string // X-Hub-Signature-256; nil signs body with secret, "" leaves it out
 }
 
-func (e *env) send(t *testing.T, d delivery) (int, map[string]any) {
-	t.Helper()
+// send posts a GitHub delivery.
+func (e *env) send(d delivery) (int, map[string]any) {
+	e.t.Helper()
 	if d.path == "" {
 		d.path = "/hooks/github"
 	}
@@ -216,45 +247,43 @@ func (e *env) send(t *testing.T, d delivery) (int, map[string]any) {
 	case *d.sig != "":
 		h.Set("X-Hub-Signature-256", *d.sig)
 	}
-	return e.post(t, d.path, h, d.body)
+	return e.post(d.path, h, d.body)
 }
 
-// post sends a webhook request with the headers given.
-func (e *env) post(t *testing.T, path string, h http.Header, body []byte) (int, map[string]any) {
-	t.Helper()
+// post sends a webhook request with the headers given and reads the JSON
+// answer.
+func (e *env) post(path string, h http.Header, body []byte) (int, map[string]any) {
+	e.t.Helper()
 	req := httptest.NewRequest(http.MethodPost, path, bytes.NewReader(body))
 	req.Header = h.Clone()
 	rec := httptest.NewRecorder()
 	e.mux.ServeHTTP(rec, req)
-	var out map[string]any
-	if ct := rec.Header().Get("Content-Type"); rec.Code != http.StatusMethodNotAllowed && ct != "application/json" {
-		t.Errorf("Content-Type = %q, want application/json", ct)
+	if ct := rec.Header().Get("Content-Type"); ct != "application/json" {
+		e.t.Errorf("Content-Type = %q, want application/json", ct)
 	}
-	if rec.Body.Len() > 0 && rec.Code != http.StatusMethodNotAllowed {
-		if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil {
-			t.Fatalf("response %d is not JSON: %v: %s", rec.Code, err, rec.Body)
-		}
+	var out map[string]any
+	if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil {
+		e.t.Fatalf("answer %d is not JSON: %v: %s", rec.Code, err, rec.Body)
 	}
 	return rec.Code, out
 }
 
-func fixture(t *testing.T, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("github", "testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+// fixture reads a host's sample payload from forge/<host>/testdata.
+func fixture(t *testing.T, host, name string) []byte {
+	return webhooktest.Fixture(t, filepath.Join("..", "forge", host), name)
 }
+
+// gh reads a GitHub fixture.
+func gh(t *testing.T, name string) []byte { return fixture(t, "github", name) }
 
 func ptr(s string) *string { return &s }
 
-// buildIDs reads {"builds": [...]} from a response.
+// buildIDs reads {"builds": [...]} from an answer.
 func buildIDs(t *testing.T, resp map[string]any) []string {
 	t.Helper()
 	raw, ok := resp["builds"].([]any)
 	if !ok {
-		t.Fatalf("response has no builds list: %v", resp)
+		t.Fatalf("answer has no builds list: %v", resp)
 	}
 	ids := make([]string, len(raw))
 	for i, v := range raw {
@@ -263,47 +292,45 @@ func buildIDs(t *testing.T, resp map[string]any) []string {
 	return ids
 }
 
-func TestHandlerPushBranchQueuesBuild(t *testing.T) {
-	e := newEnv(t)
-	const id = "72d3162e-cc78-11e3-81ab-4c9367dc0958"
-	code, resp := e.send(t, delivery{event: "push", id: id, body: fixture(t, "push-branch.json")})
+// accepted checks the answer is 202 and names exactly ids, in order.
+func accepted(t *testing.T, code int, resp map[string]any, ids ...string) {
+	t.Helper()
 	if code != http.StatusAccepted {
 		t.Fatalf("status = %d, want 202: %v", code, resp)
 	}
-	queued := e.queue.queued()
-	if len(queued) != 1 {
-		t.Fatalf("queued %d builds, want 1", len(queued))
+	if got := buildIDs(t, resp); !reflect.DeepEqual(got, append([]string{}, ids...)) {
+		t.Errorf("answered builds = %v, want %v", got, ids)
 	}
+}
+
+func TestHandlerPushBranchQueuesBuild(t *testing.T) {
+	e := newEnv(t, nil)
+	const delivery1 = "72d3162e-cc78-11e3-81ab-4c9367dc0958"
+	code, resp := e.send(delivery{event: "push", id: delivery1, body: gh(t, "push-branch.json")})
+	accepted(t, code, resp, idMain)
+	e.recorded(idMain)
 	want := model.Build{
-		ID:     e.idOf(t, "r1", "refs/heads/main", branchHead, 0),
+		ID:     idMain,
 		RepoID: "r1", Ref: "refs/heads/main", Commit: branchHead,
 		Status: model.StatusQueued, Image: "127.0.0.1:5000/acme/demo",
 		Tags:     []string{"latest", "main"},
 		Rule:     model.Rule{SourceType: "branch", Source: "main", Tags: []string{"latest", "main"}, Dockerfile: "Dockerfile", Context: "."},
 		CloneURL: internal, // the repository's own URL beats the payload's
-		Pusher:   "mona", Trigger: "webhook", DeliveryID: id, CreatedAt: now,
+		Pusher:   "mona", Trigger: "webhook", DeliveryID: delivery1, CreatedAt: now,
 		Rules: []int{0}, Before: "9b2c6f0a1d4e8b7c3a5f2e1d0c9b8a7f6e5d4c3b",
 		Message: "Bump base image to alpine 3.19\n\nThe old one is out of support.", Seq: now.UnixNano(),
 	}
-	if !reflect.DeepEqual(queued[0], want) {
-		t.Errorf("queued build =\n %+v\nwant\n %+v", queued[0], want)
-	}
-	if got := buildIDs(t, resp); !reflect.DeepEqual(got, []string{want.ID}) {
-		t.Errorf("builds = %v, want [%s]", got, want.ID)
+	if got := e.build(idMain); !reflect.DeepEqual(got, want) {
+		t.Errorf("stored build =\n %+v\nwant\n %+v", got, want)
 	}
 }
 
 func TestHandlerPushTagBuildsTaggedCommit(t *testing.T) {
-	e := newEnv(t)
-	code, resp := e.send(t, delivery{event: "push", id: "d-tag", body: fixture(t, "push-tag.json")})
-	if code != http.StatusAccepted {
-		t.Fatalf("status = %d, want 202: %v", code, resp)
-	}
-	queued := e.queue.queued()
-	if len(queued) != 1 {
-		t.Fatalf("queued %d builds, want 1", len(queued))
-	}
-	b := queued[0]
+	e := newEnv(t, nil)
+	code, resp := e.send(delivery{event: "push", id: "d-tag", body: gh(t, "push-tag.json")})
+	accepted(t, code, resp, idTag)
+	e.recorded(idTag)
+	b := e.build(idTag)
 	// The fixture's "after" is the annotated tag object; the build needs the
 	// commit it points at (head_commit.id).
 	if b.Commit != branchHead {
@@ -318,191 +345,232 @@ func TestHandlerPushTagBuildsTaggedCommit(t *testing.T) {
 	if b.Pusher != "hubot" {
 		t.Errorf("Pusher = %q, want hubot", b.Pusher)
 	}
-	if got := buildIDs(t, resp); !reflect.DeepEqual(got, []string{b.ID}) {
-		t.Errorf("builds = %v, want [%s]", got, b.ID)
-	}
 }
 
 func TestHandlerFallsBackToPayloadCloneURL(t *testing.T) {
-	e := newEnv(t)
 	r := demoRepo()
 	r.CloneURL = ""
-	e.repos.repos["github:acme/demo"] = r
-	if code, resp := e.send(t, delivery{event: "push", id: "d1", body: fixture(t, "push-branch.json")}); code != http.StatusAccepted {
-		t.Fatalf("status = %d, want 202: %v", code, resp)
-	}
-	q := e.queue.queued()
-	if len(q) != 1 || q[0].CloneURL != "https://github.com/acme/demo.git" {
-		t.Fatalf("queued = %+v, want one build cloning the payload's clone_url", q)
+	e := newEnv(t, nil, r)
+	code, resp := e.send(delivery{event: "push", id: "d1", body: gh(t, "push-branch.json")})
+	accepted(t, code, resp, idMain)
+	if got := e.build(idMain).CloneURL; got != "https://github.com/acme/demo.git" {
+		t.Errorf("CloneURL = %q, want the payload's clone_url", got)
 	}
 }
 
 func TestHandlerFormEncodedPush(t *testing.T) {
-	e := newEnv(t)
-	body := []byte("payload=" + url.QueryEscape(string(fixture(t, "push-branch.json"))))
-	code, resp := e.send(t, delivery{event: "push", id: "d-form", contentType: "application/x-www-form-urlencoded", body: body})
-	if code != http.StatusAccepted {
-		t.Fatalf("status = %d, want 202: %v", code, resp)
-	}
-	if ids := buildIDs(t, resp); len(ids) != 1 || len(e.queue.queued()) != 1 {
-		t.Fatalf("builds = %v, queued %d; want one", ids, len(e.queue.queued()))
-	}
+	e := newEnv(t, nil)
+	body := []byte("payload=" + url.QueryEscape(string(gh(t, "push-branch.json"))))
+	code, resp := e.send(delivery{event: "push", id: "d-form", contentType: "application/x-www-form-urlencoded", body: body})
+	accepted(t, code, resp, idMain)
+	e.recorded(idMain)
 }
 
+// One build per repository, ref, commit and plan: a redelivery and a new
+// delivery of the same push answer the same builds and queue nothing new;
+// a push of a new commit builds anew and supersedes the older builds.
 func TestHandlerRedeliveryNamesSameBuilds(t *testing.T) {
-	e := newEnv(t)
 	r := demoRepo()
-	r.Rules = append(r.Rules, model.Rule{SourceType: "branch", Source: "main", Tags: []string{"edge"}, Dockerfile: "edge.Dockerfile"})
-	e.repos.repos["github:acme/demo"] = r
-	d := delivery{event: "push", id: "72d3162e-cc78-11e3-81ab-4c9367dc0958", body: fixture(t, "push-branch.json")}
+	r.Rules = append(r.Rules, edgeRule)
+	e := newEnv(t, nil, r)
+	d := delivery{event: "push", id: "72d3162e-cc78-11e3-81ab-4c9367dc0958", body: gh(t, "push-branch.json")}
 
-	code1, resp1 := e.send(t, d)
-	code2, resp2 := e.send(t, d)
-	if code1 != http.StatusAccepted || code2 != http.StatusAccepted {
-		t.Fatalf("statuses = %d, %d; want 202 twice", code1, code2)
-	}
-	first, second := buildIDs(t, resp1), buildIDs(t, resp2)
-	if len(first) != 2 {
-		t.Fatalf("first delivery: builds = %v, want 2 (two rules on main)", first)
-	}
-	if !reflect.DeepEqual(first, second) {
-		t.Errorf("redelivery builds = %v, want %v", second, first)
-	}
-	if n := len(e.queue.queued()); n != 2 {
-		t.Errorf("queue holds %d builds, want 2", n)
-	}
+	code, resp := e.send(d)
+	accepted(t, code, resp, idMain, idMainEdge)
+	code, resp = e.send(d)
+	accepted(t, code, resp, idMain, idMainEdge)
+	e.recorded(idMain, idMainEdge)
 
-	// A new delivery of the same push names the same builds: one build
-	// per repository, ref, commit and plan.
 	d.id = "8e4f2a10-cc78-11e3-9b1c-5d2e3f4a5b6c"
-	_, resp3 := e.send(t, d)
-	if third := buildIDs(t, resp3); !reflect.DeepEqual(third, first) {
-		t.Errorf("new delivery builds = %v, want %v", third, first)
+	code, resp = e.send(d)
+	accepted(t, code, resp, idMain, idMainEdge)
+	e.recorded(idMain, idMainEdge)
+	if got := e.build(idMain).DeliveryID; got != "72d3162e-cc78-11e3-81ab-4c9367dc0958" {
+		t.Errorf("DeliveryID = %q, want the first delivery's", got)
+	}
+
+	e.clock = now.Add(time.Minute)
+	d.id, d.body = "9f5a3b21-cc79-11e3-8c2d-6e3f4a5b6c7d", bytes.ReplaceAll(d.body, []byte(branchHead), []byte(nextHead))
+	code, resp = e.send(d)
+	accepted(t, code, resp, idNextMain, idNextEdge)
+	e.recorded(idMain, idMainEdge, idNextMain, idNextEdge)
+	for _, id := range []string{idMain, idMainEdge} {
+		if b := e.build(id); b.Status != model.StatusCancelled || b.SupersededBy != idNextMain {
+			t.Errorf("build %s: status %s, superseded by %q; want cancelled by %s", id, b.Status, b.SupersededBy, idNextMain)
+		}
 	}
 }
+
+// A GitHub App's push names its installation; a repository that names none
+// remembers it, so builds no webhook starts can use it too.
+func TestHandlerLearnsPushInstallation(t *testing.T) {
+	body := withInstallation(t, gh(t, "push-branch.json"), 4242)
+
+	e := newEnv(t, nil)
+	code, resp := e.send(delivery{event: "push", id: "d-app", body: body})
+	accepted(t, code, resp, idMain)
+	if got := e.repo("r1").PushInstallationID; got != 4242 {
+		t.Errorf("stored push_installation_id = %d, want 4242", got)
+	}
+	if got := e.build(idMain).InstallationID; got != 4242 {
+		t.Errorf("build's installation = %d, want 4242", got)
+	}
+
+	// A repository pinned to an installation keeps only that one.
+	pinned := demoRepo()
+	pinned.InstallationID = 99
+	e = newEnv(t, nil, pinned)
+	code, resp = e.send(delivery{event: "push", id: "d-app", body: body})
+	accepted(t, code, resp, idMain)
+	if got := e.repo("r1"); got.PushInstallationID != 0 || got.InstallationID != 99 {
+		t.Errorf("stored installation, push installation = %d, %d; want 99, 0", got.InstallationID, got.PushInstallationID)
+	}
+}
+
+// withInstallation adds GitHub's installation object to a push payload.
+func withInstallation(t *testing.T, body []byte, id int64) []byte {
+	return webhooktest.EditJSON(t, body, func(p map[string]any) {
+		p["installation"] = map[string]any{"id": id, "node_id": "MDIzOkludGVncmF0aW9uSW5zdGFsbGF0aW9uNDI0Mg=="}
+	})
+}
+
+// smallWebhook is GitHub with a small body limit, so the 413 path can be
+// tested without 25 MB bodies.
+type smallWebhook struct {
+	github.Webhook
+	max int64
+}
+
+func (p smallWebhook) MaxBody() int64 { return p.max }
 
 func TestHandlerResponses(t *testing.T) {
-	bigMax := int64(len(fixture(t, "push-branch.json")))
+	push := gh(t, "push-branch.json")
+	size := int64(len(push))
 	tests := []struct {
-		name       string
-		providers  []webhook.Provider
-		d          delivery
-		reposErr   error
-		queueFail  int
-		wantCode   int
-		wantBuilds int  // builds listed in a 2xx answer
-		wantQueued int  // builds in the queue afterwards
-		wantError  bool // answer carries {"error": ...}
+		name        string
+		providers   []webhook.Provider
+		d           delivery
+		reposDown   bool // the repository lookup fails
+		queueDown   bool // storing builds fails
+		wantCode    int
+		wantBuilds  []string // builds answered and stored
+		wantErrText bool     // answer carries {"error": ...}
 	}{
-		{name: "ping", d: delivery{event: "ping", id: "p1", body: fixture(t, "ping.json")}, wantCode: http.StatusOK},
-		{name: "ping with bad signature", d: delivery{event: "ping", id: "p1", body: fixture(t, "ping.json"), sig: ptr("sha256=" + webhook.SignHMAC(fixture(t, "ping.json"), "guess"))}, wantCode: http.StatusUnauthorized, wantError: true},
-		{name: "push", d: delivery{event: "push", id: "d1", body: fixture(t, "push-branch.json")}, wantCode: http.StatusAccepted, wantBuilds: 1, wantQueued: 1},
-		{name: "wrong secret", d: delivery{event: "push", id: "d1", body: fixture(t, "push-branch.json"), sig: ptr("sha256=" + webhook.SignHMAC(fixture(t, "push-branch.json"), "guess"))}, wantCode: http.StatusUnauthorized, wantError: true},
-		{name: "unsigned", d: delivery{event: "push", id: "d1", body: fixture(t, "push-branch.json"), sig: ptr("")}, wantCode: http.StatusUnauthorized, wantError: true},
-		{name: "signature without prefix", d: delivery{event: "push", id: "d1", body: fixture(t, "push-branch.json"), sig: ptr(webhook.SignHMAC(fixture(t, "push-branch.json"), secret))}, wantCode: http.StatusUnauthorized, wantError: true},
+		{name: "ping", d: delivery{event: "ping", id: "p1", body: gh(t, "ping.json")}, wantCode: http.StatusOK},
+		{name: "ping with bad signature", d: delivery{event: "ping", id: "p1", body: gh(t, "ping.json"), sig: ptr("sha256=" + webhook.SignHMAC(gh(t, "ping.json"), "guess"))}, wantCode: http.StatusUnauthorized, wantErrText: true},
+		{name: "push", d: delivery{event: "push", id: "d1", body: push}, wantCode: http.StatusAccepted, wantBuilds: []string{idMain}},
+		{name: "wrong secret", d: delivery{event: "push", id: "d1", body: push, sig: ptr("sha256=" + webhook.SignHMAC(push, "guess"))}, wantCode: http.StatusUnauthorized, wantErrText: true},
+		{name: "unsigned", d: delivery{event: "push", id: "d1", body: push, sig: ptr("")}, wantCode: http.StatusUnauthorized, wantErrText: true},
+		{name: "signature without prefix", d: delivery{event: "push", id: "d1", body: push, sig: ptr(webhook.SignHMAC(push, secret))}, wantCode: http.StatusUnauthorized, wantErrText: true},
 		// Signed for main, replayed with the ref changed to another built branch.
-		{name: "tampered body", d: delivery{event: "push", id: "d1", body: bytes.ReplaceAll(fixture(t, "push-branch.json"), []byte(`"refs/heads/main"`), []byte(`"refs/heads/release"`)), sig: ptr("sha256=" + webhook.SignHMAC(fixture(t, "push-branch.json"), secret))}, wantCode: http.StatusUnauthorized, wantError: true},
-		{name: "unknown repo", d: delivery{event: "push", id: "d1", body: bytes.ReplaceAll(fixture(t, "push-branch.json"), []byte("acme/demo"), []byte("acme/other"))}, wantCode: http.StatusNotFound, wantError: true},
-		{name: "repo store down", d: delivery{event: "push", id: "d1", body: fixture(t, "push-branch.json")}, reposErr: errors.New("nats: timeout"), wantCode: http.StatusServiceUnavailable, wantError: true},
-		{name: "branch deleted", d: delivery{event: "push", id: "d1", body: fixture(t, "push-delete.json")}, wantCode: http.StatusAccepted},
-		{name: "ref matches no rule", d: delivery{event: "push", id: "d1", body: bytes.ReplaceAll(fixture(t, "push-branch.json"), []byte(`"refs/heads/main"`), []byte(`"refs/heads/dev"`))}, wantCode: http.StatusAccepted},
-		{name: "non-push event", d: delivery{event: "issues", id: "d1", body: fixture(t, "issues.json")}, wantCode: http.StatusAccepted},
-		{name: "bad payload", d: delivery{event: "push", id: "d1", body: []byte(`{"ref":`)}, wantCode: http.StatusBadRequest, wantError: true},
-		{name: "unknown provider", d: delivery{path: "/hooks/gitlab", event: "push", id: "d1", body: fixture(t, "push-branch.json")}, wantCode: http.StatusNotFound, wantError: true},
-		{name: "queue down", d: delivery{event: "push", id: "d1", body: fixture(t, "push-branch.json")}, queueFail: 1, wantCode: http.StatusServiceUnavailable, wantError: true},
-		{
-			name:      "body at limit",
-			providers: []webhook.Provider{smallProvider{max: bigMax}},
-			d:         delivery{event: "push", id: "d1", body: fixture(t, "push-branch.json")},
-			wantCode:  http.StatusAccepted, wantBuilds: 1, wantQueued: 1,
-		},
-		{
-			name:      "body over limit",
-			providers: []webhook.Provider{smallProvider{max: bigMax - 1}},
-			d:         delivery{event: "push", id: "d1", body: fixture(t, "push-branch.json")},
-			wantCode:  http.StatusRequestEntityTooLarge, wantError: true,
-		},
-		{
-			// GitHub's real limit: 25 MB of JSON (a valid push padded with
-			// trailing spaces) plus one byte.
-			name: "github body over 25 MB",
-			d: delivery{event: "push", id: "d1", body: func() []byte {
-				b := fixture(t, "push-branch.json")
-				return append(b, bytes.Repeat([]byte(" "), 25<<20+1-len(b))...)
-			}()},
-			wantCode: http.StatusRequestEntityTooLarge, wantError: true,
-		},
+		{name: "tampered body", d: delivery{event: "push", id: "d1", body: bytes.ReplaceAll(push, []byte(`"refs/heads/main"`), []byte(`"refs/heads/release"`)), sig: ptr("sha256=" + webhook.SignHMAC(push, secret))}, wantCode: http.StatusUnauthorized, wantErrText: true},
+		{name: "unknown repo", d: delivery{event: "push", id: "d1", body: bytes.ReplaceAll(push, []byte("acme/demo"), []byte("acme/other"))}, wantCode: http.StatusNotFound, wantErrText: true},
+		{name: "repository lookup fails", d: delivery{event: "push", id: "d1", body: push}, reposDown: true, wantCode: http.StatusServiceUnavailable, wantErrText: true},
+		{name: "branch deleted", d: delivery{event: "push", id: "d1", body: gh(t, "push-delete.json")}, wantCode: http.StatusAccepted},
+		{name: "ref matches no rule", d: delivery{event: "push", id: "d1", body: bytes.ReplaceAll(push, []byte(`"refs/heads/main"`), []byte(`"refs/heads/dev"`))}, wantCode: http.StatusAccepted},
+		{name: "non-push event", d: delivery{event: "issues", id: "d1", body: gh(t, "issues.json")}, wantCode: http.StatusAccepted},
+		{name: "bad payload", d: delivery{event: "push", id: "d1", body: []byte(`{"ref":`)}, wantCode: http.StatusBadRequest, wantErrText: true},
+		{name: "unknown provider", d: delivery{path: "/hooks/gitlab", event: "push", id: "d1", body: push}, wantCode: http.StatusNotFound, wantErrText: true},
+		{name: "queue down", d: delivery{event: "push", id: "d1", body: push}, queueDown: true, wantCode: http.StatusServiceUnavailable, wantErrText: true},
+		{name: "body at limit", providers: []webhook.Provider{smallWebhook{max: size}}, d: delivery{event: "push", id: "d1", body: push}, wantCode: http.StatusAccepted, wantBuilds: []string{idMain}},
+		{name: "body over limit", providers: []webhook.Provider{smallWebhook{max: size - 1}}, d: delivery{event: "push", id: "d1", body: push}, wantCode: http.StatusRequestEntityTooLarge, wantErrText: true},
+		// GitHub's real limit: 25 MB of JSON (a valid push padded with
+		// trailing spaces) plus one byte.
+		{name: "github body over 25 MB", d: delivery{event: "push", id: "d1", body: pad(push, 25<<20+1)}, wantCode: http.StatusRequestEntityTooLarge, wantErrText: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e := newEnv(t, tt.providers...)
-			e.repos.err = tt.reposErr
-			e.queue.failAt = tt.queueFail
-			code, resp := e.send(t, tt.d)
+			e := newEnv(t, tt.providers)
+			if tt.reposDown {
+				e.h.Repos = e.brokenStore()
+			}
+			if tt.queueDown {
+				e.h.Queue = e.brokenStore()
+			}
+			code, resp := e.send(tt.d)
 			if code != tt.wantCode {
 				t.Fatalf("status = %d, want %d: %v", code, tt.wantCode, resp)
 			}
-			if msg, _ := resp["error"].(string); tt.wantError != (msg != "") {
-				t.Errorf("error = %q, want one: %v", msg, tt.wantError)
+			if msg, _ := resp["error"].(string); tt.wantErrText != (msg != "") {
+				t.Errorf("error = %q, want one: %v", msg, tt.wantErrText)
 			}
-			if code/100 == 2 && code != http.StatusOK {
-				if ids := buildIDs(t, resp); len(ids) != tt.wantBuilds {
-					t.Errorf("builds = %v, want %d", ids, tt.wantBuilds)
-				}
+			if code == http.StatusAccepted {
+				accepted(t, code, resp, tt.wantBuilds...)
 			}
-			if n := len(e.queue.queued()); n != tt.wantQueued {
-				t.Errorf("queue holds %d builds, want %d", n, tt.wantQueued)
-			}
+			e.recorded(tt.wantBuilds...)
 		})
 	}
 }
 
 func TestHandlerIgnoredEventSaysWhy(t *testing.T) {
-	e := newEnv(t)
-	_, resp := e.send(t, delivery{event: "issues", id: "d1", body: fixture(t, "issues.json")})
+	e := newEnv(t, nil)
+	e.h.Queue = e.brokenStore() // an ignored event must not reach the queue
+	code, resp := e.send(delivery{event: "issues", id: "d1", body: gh(t, "issues.json")})
+	accepted(t, code, resp)
 	if why, _ := resp["ignored"].(string); !strings.Contains(why, "issues") {
 		t.Errorf("ignored = %q, want it to name the issues event", why)
 	}
-	if e.queue.calls != 0 {
-		t.Errorf("queue called %d times for an issues event", e.queue.calls)
-	}
+	e.recorded()
 }
 
 // A failure after some builds are stored must still not answer 2xx, so the
-// host redelivers; the redelivery then completes the set.
+// host redelivers; the redelivery then completes the set without queueing
+// the stored build twice.
 func TestHandlerQueueFailsMidway(t *testing.T) {
-	e := newEnv(t)
 	r := demoRepo()
-	r.Rules = append(r.Rules, model.Rule{SourceType: "branch", Source: "main", Tags: []string{"edge"}, Dockerfile: "edge.Dockerfile"})
-	e.repos.repos["github:acme/demo"] = r
-	e.queue.failAt = 2
-	d := delivery{event: "push", id: "d1", body: fixture(t, "push-branch.json")}
-	if code, resp := e.send(t, d); code != http.StatusServiceUnavailable {
+	r.Rules = append(r.Rules, edgeRule)
+	e := newEnv(t, nil, r)
+	e.h.Queue = dropsAfterFirst{e.openStore()}
+	d := delivery{event: "push", id: "d1", body: gh(t, "push-branch.json")}
+	if code, resp := e.send(d); code != http.StatusServiceUnavailable {
 		t.Fatalf("status = %d, want 503: %v", code, resp)
 	}
-	e.queue.failAt = 0
-	code, resp := e.send(t, d)
-	if code != http.StatusAccepted {
-		t.Fatalf("redelivery status = %d, want 202: %v", code, resp)
-	}
-	if ids := buildIDs(t, resp); len(ids) != 2 || len(e.queue.queued()) != 2 {
-		t.Errorf("after redelivery builds = %v, queued %d; want 2 and 2", ids, len(e.queue.queued()))
-	}
+	e.recorded(idMain)
+
+	e.h.Queue = e.store
+	code, resp := e.send(d)
+	accepted(t, code, resp, idMain, idMainEdge)
+	e.recorded(idMain, idMainEdge)
 }
 
-func TestHandlerUnknownProviderSkipsLookup(t *testing.T) {
-	e := newEnv(t)
-	code, _ := e.send(t, delivery{path: "/hooks/bitbucket", event: "push", id: "d1", body: fixture(t, "push-branch.json")})
-	if code != http.StatusNotFound {
-		t.Fatalf("status = %d, want 404", code)
+// dropsAfterFirst is a real Store that loses its NATS connection right
+// after storing its first build, as when NATS goes away mid-request.
+type dropsAfterFirst struct{ *queue.Store }
+
+func (q dropsAfterFirst) Enqueue(ctx context.Context, b model.Build, cancelOlder bool) (queue.Queued, error) {
+	res, err := q.Store.Enqueue(ctx, b, cancelOlder)
+	q.NC.Close()
+	return res, err
+}
+
+// A queue that is down before the request stores nothing; the host's
+// redelivery then stores the builds.
+func TestHandlerQueueDownThenRedelivered(t *testing.T) {
+	e := newEnv(t, nil)
+	e.h.Queue = e.brokenStore()
+	d := delivery{event: "push", id: "d1", body: gh(t, "push-branch.json")}
+	if code, resp := e.send(d); code != http.StatusServiceUnavailable {
+		t.Fatalf("status = %d, want 503: %v", code, resp)
 	}
-	if e.repos.calls != 0 {
-		t.Errorf("repos looked up %d times for an unknown provider", e.repos.calls)
+	e.recorded()
+	e.h.Queue = e.store
+	code, resp := e.send(d)
+	accepted(t, code, resp, idMain)
+	e.recorded(idMain)
+}
+
+// The repositories are down too: a lookup would answer 503.
+func TestHandlerUnknownProviderSkipsLookup(t *testing.T) {
+	e := newEnv(t, nil)
+	e.h.Repos = e.brokenStore()
+	code, resp := e.send(delivery{path: "/hooks/bitbucket", event: "push", id: "d1", body: gh(t, "push-branch.json")})
+	if code != http.StatusNotFound {
+		t.Fatalf("status = %d, want 404: %v", code, resp)
 	}
 }
 
 func TestHandlerOnlyPOST(t *testing.T) {
-	e := newEnv(t)
+	e := newEnv(t, nil)
 	rec := httptest.NewRecorder()
 	e.mux.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/hooks/github", nil))
 	if rec.Code != http.StatusMethodNotAllowed {
@@ -522,31 +590,27 @@ const (
 	forgejoClone = "https://forgejo.acme.internal/acme/demo.git"
 )
 
-// hostFixture reads testdata of another host's adapter.
-func hostFixture(t *testing.T, host, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join(host, "testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-// newHostsEnv serves every provider, with acme/demo registered on each host.
-// The repositories have no clone URL of their own, so the payload's is used.
-func newHostsEnv(t *testing.T) *env {
-	t.Helper()
-	e := newEnv(t, github.Provider{}, bitbucket.Provider{}, gitlab.Provider{}, gitea.Provider{})
-	add := func(id, provider, fullName, secret string) {
+// hostRepos are acme/demo registered on each host but GitHub. They have no
+// clone URL of their own, so the payload's is used.
+func hostRepos() []model.Repo {
+	add := func(id, provider, fullName, secret string) model.Repo {
 		r := demoRepo()
 		r.ID, r.Provider, r.FullName, r.WebhookSecret, r.CloneURL = id, provider, fullName, secret, ""
-		e.repos.repos[provider+":"+fullName] = r
+		return r
 	}
-	add("r-bb", "bitbucket", "acme/demo", secret)
-	add("r-bbdc", "bitbucket-server", "ACME/demo", secret)
-	add("r-gl", "gitlab", "acme/platform/demo", gitlabToken)
-	add("r-gt", "gitea", "acme/demo", secret)
-	return e
+	return []model.Repo{
+		demoRepo(),
+		add("r-bb", "bitbucket", "acme/demo", secret),
+		add("r-bbdc", "bitbucket-server", "ACME/demo", secret),
+		add("r-gl", "gitlab", "acme/platform/demo", gitlabToken),
+		add("r-gt", "gitea", "acme/demo", secret),
+	}
+}
+
+// newHostsEnv serves every host of the hosts table, with hostRepos.
+func newHostsEnv(t *testing.T) *env {
+	t.Helper()
+	return newEnv(t, hosts.Webhooks(), hostRepos()...)
 }
 
 // bbCloud is a Bitbucket Cloud request signed with key ("" leaves it
@@ -635,36 +699,47 @@ func pad(b []byte, n int) []byte {
 	return append(append([]byte{}, b...), bytes.Repeat([]byte(" "), n-len(b))...)
 }
 
-// wantBuild is a build a webhook must queue; its id derives from the
-// repository, the delivery, the ref, the commit and the rule.
+// wantBuild is a stored build a webhook must make.
 type wantBuild struct {
-	repo, delivery, ref, commit string
-	rule                        int
-	cloneURL, pusher            string
+	id, repo, delivery, ref, commit string
+	rule                            int
+	cloneURL, pusher                string
+}
+
+// check compares the stored build with w.
+func (w wantBuild) check(e *env) {
+	e.t.Helper()
+	b := e.build(w.id)
+	if b.RepoID != w.repo || b.DeliveryID != w.delivery || b.Ref != w.ref || b.Commit != w.commit ||
+		!reflect.DeepEqual(b.Rules, []int{w.rule}) || b.CloneURL != w.cloneURL || b.Pusher != w.pusher ||
+		b.Status != model.StatusQueued || b.Trigger != "webhook" {
+		e.t.Errorf("build %s = %+v\nwant %+v", w.id, b, w)
+	}
 }
 
 func TestHostWebhooks(t *testing.T) {
-	bbPush := hostFixture(t, "bitbucket", "cloud-push-branch.json")
-	bbTag := hostFixture(t, "bitbucket", "cloud-push-tag.json")
-	bbDelete := hostFixture(t, "bitbucket", "cloud-push-delete.json")
-	dcPush := hostFixture(t, "bitbucket", "server-refs-changed.json")
-	dcTag := hostFixture(t, "bitbucket", "server-tag-add.json")
-	dcDelete := hostFixture(t, "bitbucket", "server-delete.json")
-	dcPing := hostFixture(t, "bitbucket", "server-ping.json")
-	glPush := hostFixture(t, "gitlab", "push.json")
-	glTag := hostFixture(t, "gitlab", "tag-push.json")
-	glDelete := hostFixture(t, "gitlab", "push-delete.json")
-	glNote := hostFixture(t, "gitlab", "note.json")
-	gtPush := hostFixture(t, "gitea", "push.json")
-	gtForgejo := hostFixture(t, "gitea", "push-forgejo.json")
-	gtTag := hostFixture(t, "gitea", "push-tag.json")
-	gtDelete := hostFixture(t, "gitea", "push-delete.json")
-	gtDeleteEvent := hostFixture(t, "gitea", "delete-branch.json")
+	bbPush := fixture(t, "bitbucket", "cloud-push-branch.json")
+	bbTag := fixture(t, "bitbucket", "cloud-push-tag.json")
+	bbDelete := fixture(t, "bitbucket", "cloud-push-delete.json")
+	dcPush := fixture(t, "bitbucket", "server-refs-changed.json")
+	dcTag := fixture(t, "bitbucket", "server-tag-add.json")
+	dcDelete := fixture(t, "bitbucket", "server-delete.json")
+	dcPing := fixture(t, "bitbucket", "server-ping.json")
+	glPush := fixture(t, "gitlab", "push.json")
+	glTag := fixture(t, "gitlab", "tag-push.json")
+	glDelete := fixture(t, "gitlab", "push-delete.json")
+	glNote := fixture(t, "gitlab", "note.json")
+	gtPush := fixture(t, "gitea", "push.json")
+	gtForgejo := fixture(t, "gitea", "push-forgejo.json")
+	gtTag := fixture(t, "gitea", "push-tag.json")
+	gtDelete := fixture(t, "gitea", "push-delete.json")
+	gtDeleteEvent := fixture(t, "gitea", "delete-branch.json")
 	bbBig := pad(bbTag, 256<<10+1)
 	bbAtLimit := pad(bbTag, 256<<10)
 	glBig := pad(glPush, 25<<20+1)
 	gtBig := pad(gtPush, 25<<20+1)
 	bbBad := []byte(`{"push": {"changes": [`)
+	bbOther := []byte(`{"repository": {"full_name": "acme/demo"}}`)
 	dcPR := []byte(`{"eventKey": "pr:opened", "pullRequest": {"id": 7, "toRef": {"id": "refs/heads/main", "repository": {"slug": "demo", "project": {"key": "ACME"}}}}}`)
 	const (
 		bbMain    = "11acffe8a01f38ff6c91ec4ac7960db25f9267a5"
@@ -675,210 +750,211 @@ func TestHostWebhooks(t *testing.T) {
 	)
 
 	tests := []struct {
-		name       string
-		path       string
-		setup      func(e *env)
-		h          http.Header
-		body       []byte
-		wantCode   int
-		wantLookup string // "" when the repository must not be looked up
-		want       []wantBuild
+		name  string
+		path  string
+		setup func(e *env)
+		h     http.Header
+		body  []byte
+		// noLookup runs the case with the repositories down: the answer
+		// must come before any lookup, which would be a 503.
+		noLookup bool
+		wantCode int
+		want     []wantBuild // stored, and answered in this order
 	}{
 		// Bitbucket Cloud.
 		{
 			name: "bitbucket cloud: two branches in one push", path: "/hooks/bitbucket",
 			h: bbCloud("repo:push", "bb-1", bbPush, secret), body: bbPush,
-			wantCode: http.StatusAccepted, wantLookup: "bitbucket:acme/demo",
+			wantCode: http.StatusAccepted,
 			want: []wantBuild{
-				{"r-bb", "bb-1", "refs/heads/main", bbMain, 0, bbCloudClone, "Mona Lisa"},
-				{"r-bb", "bb-1", "refs/heads/release", bbRelease, 2, bbCloudClone, "Mona Lisa"},
+				{idBBMain, "r-bb", "bb-1", "refs/heads/main", bbMain, 0, bbCloudClone, "Mona Lisa"},
+				{idBBRelease, "r-bb", "bb-1", "refs/heads/release", bbRelease, 2, bbCloudClone, "Mona Lisa"},
 			},
 		},
 		{
 			name: "bitbucket cloud: tag", path: "/hooks/bitbucket",
 			h: bbCloud("repo:push", "bb-2", bbTag, secret), body: bbTag,
-			wantCode: http.StatusAccepted, wantLookup: "bitbucket:acme/demo",
-			want: []wantBuild{{"r-bb", "bb-2", "refs/tags/v1.2.0", bbMain, 1, bbCloudClone, "Release Bot"}},
+			wantCode: http.StatusAccepted,
+			want:     []wantBuild{{idBBTag, "r-bb", "bb-2", "refs/tags/v1.2.0", bbMain, 1, bbCloudClone, "Release Bot"}},
 		},
 		{
 			name: "bitbucket cloud: branch deleted", path: "/hooks/bitbucket",
 			h: bbCloud("repo:push", "bb-3", bbDelete, secret), body: bbDelete,
-			wantCode: http.StatusAccepted, wantLookup: "bitbucket:acme/demo",
+			wantCode: http.StatusAccepted,
 		},
 		{
 			name: "bitbucket cloud: other event", path: "/hooks/bitbucket",
-			h:        bbCloud("pullrequest:created", "bb-4", []byte(`{"repository": {"full_name": "acme/demo"}}`), secret),
-			body:     []byte(`{"repository": {"full_name": "acme/demo"}}`),
-			wantCode: http.StatusAccepted, wantLookup: "bitbucket:acme/demo",
+			h: bbCloud("pullrequest:created", "bb-4", bbOther, secret), body: bbOther,
+			wantCode: http.StatusAccepted,
 		},
 		{
 			name: "bitbucket cloud: wrong secret", path: "/hooks/bitbucket",
 			h: bbCloud("repo:push", "bb-5", bbPush, "guess"), body: bbPush,
-			wantCode: http.StatusUnauthorized, wantLookup: "bitbucket:acme/demo",
+			wantCode: http.StatusUnauthorized,
 		},
 		{
 			name: "bitbucket cloud: unsigned", path: "/hooks/bitbucket",
 			h: bbCloud("repo:push", "bb-6", bbPush, ""), body: bbPush,
-			wantCode: http.StatusUnauthorized, wantLookup: "bitbucket:acme/demo",
+			wantCode: http.StatusUnauthorized,
 		},
 		{
 			name: "bitbucket cloud: body at 256 KB", path: "/hooks/bitbucket",
 			h: bbCloud("repo:push", "bb-7", bbAtLimit, secret), body: bbAtLimit,
-			wantCode: http.StatusAccepted, wantLookup: "bitbucket:acme/demo",
-			want: []wantBuild{{"r-bb", "bb-7", "refs/tags/v1.2.0", bbMain, 1, bbCloudClone, "Release Bot"}},
+			wantCode: http.StatusAccepted,
+			want:     []wantBuild{{idBBTag, "r-bb", "bb-7", "refs/tags/v1.2.0", bbMain, 1, bbCloudClone, "Release Bot"}},
 		},
 		{
 			name: "bitbucket cloud: body over 256 KB", path: "/hooks/bitbucket",
 			h: bbCloud("repo:push", "bb-8", bbBig, secret), body: bbBig,
-			wantCode: http.StatusRequestEntityTooLarge,
+			noLookup: true, wantCode: http.StatusRequestEntityTooLarge,
 		},
 		{
 			name: "bitbucket cloud: bad payload", path: "/hooks/bitbucket",
 			h: bbCloud("repo:push", "bb-9", bbBad, secret), body: bbBad,
-			wantCode: http.StatusBadRequest,
+			noLookup: true, wantCode: http.StatusBadRequest,
 		},
 		// Bitbucket Data Center: same endpoint, its own repositories.
 		{
 			name: "bitbucket dc: branch push", path: "/hooks/bitbucket",
 			h: bbDC("repo:refs_changed", "dc-1", dcPush, secret), body: dcPush,
-			wantCode: http.StatusAccepted, wantLookup: "bitbucket-server:ACME/demo",
-			want: []wantBuild{{"r-bbdc", "dc-1", "refs/heads/main", dcMain, 0, bbDCClone, "mona"}},
+			wantCode: http.StatusAccepted,
+			want:     []wantBuild{{idDCMain, "r-bbdc", "dc-1", "refs/heads/main", dcMain, 0, bbDCClone, "mona"}},
 		},
 		{
 			name: "bitbucket dc: tag", path: "/hooks/bitbucket",
 			h: bbDC("repo:refs_changed", "dc-2", dcTag, secret), body: dcTag,
-			wantCode: http.StatusAccepted, wantLookup: "bitbucket-server:ACME/demo",
-			want: []wantBuild{{"r-bbdc", "dc-2", "refs/tags/v1.2.0", dcMain, 1, bbDCClone, "release-bot"}},
+			wantCode: http.StatusAccepted,
+			want:     []wantBuild{{idDCTag, "r-bbdc", "dc-2", "refs/tags/v1.2.0", dcMain, 1, bbDCClone, "release-bot"}},
 		},
 		{
 			name: "bitbucket dc: branch deleted", path: "/hooks/bitbucket",
 			h: bbDC("repo:refs_changed", "dc-3", dcDelete, secret), body: dcDelete,
-			wantCode: http.StatusAccepted, wantLookup: "bitbucket-server:ACME/demo",
+			wantCode: http.StatusAccepted,
 		},
 		{
 			// "Test connection" names no repository: nothing to verify
 			// against, nothing to build.
 			name: "bitbucket dc: ping", path: "/hooks/bitbucket",
 			h: bbDC("diagnostics:ping", "dc-4", dcPing, secret), body: dcPing,
-			wantCode: http.StatusOK,
+			noLookup: true, wantCode: http.StatusOK,
 		},
 		{
 			name: "bitbucket dc: pull request event", path: "/hooks/bitbucket",
 			h: bbDC("pr:opened", "dc-5", dcPR, secret), body: dcPR,
-			wantCode: http.StatusAccepted, wantLookup: "bitbucket-server:ACME/demo",
+			wantCode: http.StatusAccepted,
 		},
 		{
 			name: "bitbucket dc: wrong secret", path: "/hooks/bitbucket",
 			h: bbDC("repo:refs_changed", "dc-6", dcPush, "guess"), body: dcPush,
-			wantCode: http.StatusUnauthorized, wantLookup: "bitbucket-server:ACME/demo",
+			wantCode: http.StatusUnauthorized,
 		},
 		{
 			name: "bitbucket dc: unsigned", path: "/hooks/bitbucket",
 			h: bbDC("repo:refs_changed", "dc-7", dcPush, ""), body: dcPush,
-			wantCode: http.StatusUnauthorized, wantLookup: "bitbucket-server:ACME/demo",
+			wantCode: http.StatusUnauthorized,
 		},
 		{
-			// A Data Center event is not looked up among Cloud repositories.
+			// A Data Center event is not looked up among Cloud
+			// repositories, where acme/demo (names match in any case) is.
 			name: "bitbucket dc: repository only registered for cloud", path: "/hooks/bitbucket",
 			setup: func(e *env) {
-				r := e.repos.repos["bitbucket-server:ACME/demo"]
-				delete(e.repos.repos, "bitbucket-server:ACME/demo")
-				r.Provider = "bitbucket"
-				e.repos.repos["bitbucket:ACME/demo"] = r
+				if err := e.store.DeleteRepo(e.ctx, "r-bbdc"); err != nil {
+					e.t.Fatal(err)
+				}
 			},
 			h: bbDC("repo:refs_changed", "dc-8", dcPush, secret), body: dcPush,
-			wantCode: http.StatusNotFound, wantLookup: "bitbucket-server:ACME/demo",
+			wantCode: http.StatusNotFound,
 		},
 		// GitLab.
 		{
 			name: "gitlab: push", path: "/hooks/gitlab",
 			h: gitlabReq("Push Hook", "gl-uuid-1", "gl-1", gitlabToken), body: glPush,
-			wantCode: http.StatusAccepted, wantLookup: "gitlab:acme/platform/demo",
-			want: []wantBuild{{"r-gl", "gl-1", "refs/heads/main", glMain, 0, gitlabClone, "mona"}},
+			wantCode: http.StatusAccepted,
+			want:     []wantBuild{{idGLMain, "r-gl", "gl-1", "refs/heads/main", glMain, 0, gitlabClone, "mona"}},
 		},
 		{
 			name: "gitlab: annotated tag builds the commit", path: "/hooks/gitlab",
 			h: gitlabReq("Tag Push Hook", "gl-uuid-2", "gl-2", gitlabToken), body: glTag,
-			wantCode: http.StatusAccepted, wantLookup: "gitlab:acme/platform/demo",
-			want: []wantBuild{{"r-gl", "gl-2", "refs/tags/v1.2.0", glMain, 1, gitlabClone, "release-bot"}},
+			wantCode: http.StatusAccepted,
+			want:     []wantBuild{{idGLTag, "r-gl", "gl-2", "refs/tags/v1.2.0", glMain, 1, gitlabClone, "release-bot"}},
 		},
 		{
 			name: "gitlab: without Idempotency-Key the event UUID is the delivery", path: "/hooks/gitlab",
 			h: gitlabReq("Push Hook", "gl-uuid-3", "", gitlabToken), body: glPush,
-			wantCode: http.StatusAccepted, wantLookup: "gitlab:acme/platform/demo",
-			want: []wantBuild{{"r-gl", "gl-uuid-3", "refs/heads/main", glMain, 0, gitlabClone, "mona"}},
+			wantCode: http.StatusAccepted,
+			want:     []wantBuild{{idGLMain, "r-gl", "gl-uuid-3", "refs/heads/main", glMain, 0, gitlabClone, "mona"}},
 		},
 		{
 			name: "gitlab: branch deleted", path: "/hooks/gitlab",
 			h: gitlabReq("Push Hook", "gl-uuid-4", "gl-4", gitlabToken), body: glDelete,
-			wantCode: http.StatusAccepted, wantLookup: "gitlab:acme/platform/demo",
+			wantCode: http.StatusAccepted,
 		},
 		{
 			name: "gitlab: note event", path: "/hooks/gitlab",
 			h: gitlabReq("Note Hook", "gl-uuid-5", "gl-5", gitlabToken), body: glNote,
-			wantCode: http.StatusAccepted, wantLookup: "gitlab:acme/platform/demo",
+			wantCode: http.StatusAccepted,
 		},
 		{
 			name: "gitlab: wrong token", path: "/hooks/gitlab",
 			h: gitlabReq("Push Hook", "gl-uuid-6", "gl-6", "glwht-guess"), body: glPush,
-			wantCode: http.StatusUnauthorized, wantLookup: "gitlab:acme/platform/demo",
+			wantCode: http.StatusUnauthorized,
 		},
 		{
 			name: "gitlab: no token", path: "/hooks/gitlab",
 			h: gitlabReq("Push Hook", "gl-uuid-7", "gl-7", ""), body: glPush,
-			wantCode: http.StatusUnauthorized, wantLookup: "gitlab:acme/platform/demo",
+			wantCode: http.StatusUnauthorized,
 		},
 		{
 			name: "gitlab: body over 25 MB", path: "/hooks/gitlab",
 			h: gitlabReq("Push Hook", "gl-uuid-8", "gl-8", gitlabToken), body: glBig,
-			wantCode: http.StatusRequestEntityTooLarge,
+			noLookup: true, wantCode: http.StatusRequestEntityTooLarge,
 		},
 		{
 			name: "gitlab: bad payload", path: "/hooks/gitlab",
 			h: gitlabReq("Push Hook", "gl-uuid-9", "gl-9", gitlabToken), body: []byte(`{"ref":`),
-			wantCode: http.StatusBadRequest,
+			noLookup: true, wantCode: http.StatusBadRequest,
 		},
 		// Gitea and Forgejo.
 		{
 			name: "gitea: push", path: "/hooks/gitea",
 			h: giteaReq("push", "gt-1", gtPush, secret), body: gtPush,
-			wantCode: http.StatusAccepted, wantLookup: "gitea:acme/demo",
-			want: []wantBuild{{"r-gt", "gt-1", "refs/heads/main", gtMain, 0, giteaClone, "mona"}},
+			wantCode: http.StatusAccepted,
+			want:     []wantBuild{{idGTMain, "r-gt", "gt-1", "refs/heads/main", gtMain, 0, giteaClone, "mona"}},
 		},
 		{
 			name: "forgejo: push", path: "/hooks/gitea",
 			h: forgejoReq("push", "fj-1", gtForgejo, secret), body: gtForgejo,
-			wantCode: http.StatusAccepted, wantLookup: "gitea:acme/demo",
-			want: []wantBuild{{"r-gt", "fj-1", "refs/heads/main", gtMain, 0, forgejoClone, "mona"}},
+			wantCode: http.StatusAccepted,
+			want:     []wantBuild{{idGTMain, "r-gt", "fj-1", "refs/heads/main", gtMain, 0, forgejoClone, "mona"}},
 		},
 		{
 			name: "gitea: annotated tag builds the commit", path: "/hooks/gitea",
 			h: giteaReq("push", "gt-2", gtTag, secret), body: gtTag,
-			wantCode: http.StatusAccepted, wantLookup: "gitea:acme/demo",
-			want: []wantBuild{{"r-gt", "gt-2", "refs/tags/v1.2.0", gtMain, 1, giteaClone, "release-bot"}},
+			wantCode: http.StatusAccepted,
+			want:     []wantBuild{{idGTTag, "r-gt", "gt-2", "refs/tags/v1.2.0", gtMain, 1, giteaClone, "release-bot"}},
 		},
 		{
 			name: "gitea: tag deleted", path: "/hooks/gitea",
 			h: giteaReq("push", "gt-3", gtDelete, secret), body: gtDelete,
-			wantCode: http.StatusAccepted, wantLookup: "gitea:acme/demo",
+			wantCode: http.StatusAccepted,
 		},
 		{
 			name: "gitea: delete event", path: "/hooks/gitea",
 			h: giteaReq("delete", "gt-4", gtDeleteEvent, secret), body: gtDeleteEvent,
-			wantCode: http.StatusAccepted, wantLookup: "gitea:acme/demo",
+			wantCode: http.StatusAccepted,
 		},
 		{
 			// Configured as a GitHub hook, Gitea still says who it is.
 			name: "gitea: push to the github endpoint", path: "/hooks/github",
 			h: giteaReq("push", "gt-5", gtPush, secret), body: gtPush,
-			wantCode: http.StatusAccepted, wantLookup: "gitea:acme/demo",
-			want: []wantBuild{{"r-gt", "gt-5", "refs/heads/main", gtMain, 0, giteaClone, "mona"}},
+			wantCode: http.StatusAccepted,
+			want:     []wantBuild{{idGTMain, "r-gt", "gt-5", "refs/heads/main", gtMain, 0, giteaClone, "mona"}},
 		},
 		{
 			name: "forgejo: push to the github endpoint", path: "/hooks/github",
 			h: forgejoReq("push", "fj-2", gtForgejo, secret), body: gtForgejo,
-			wantCode: http.StatusAccepted, wantLookup: "gitea:acme/demo",
-			want: []wantBuild{{"r-gt", "fj-2", "refs/heads/main", gtMain, 0, forgejoClone, "mona"}},
+			wantCode: http.StatusAccepted,
+			want:     []wantBuild{{idGTMain, "r-gt", "fj-2", "refs/heads/main", gtMain, 0, forgejoClone, "mona"}},
 		},
 		{
 			// Handled as Gitea, so GitHub's signature header is not enough.
@@ -889,27 +965,27 @@ func TestHostWebhooks(t *testing.T) {
 				return h
 			}(),
 			body:     gtPush,
-			wantCode: http.StatusUnauthorized, wantLookup: "gitea:acme/demo",
+			wantCode: http.StatusUnauthorized,
 		},
 		{
 			name: "gitea: wrong secret", path: "/hooks/gitea",
 			h: giteaReq("push", "gt-7", gtPush, "guess"), body: gtPush,
-			wantCode: http.StatusUnauthorized, wantLookup: "gitea:acme/demo",
+			wantCode: http.StatusUnauthorized,
 		},
 		{
 			name: "forgejo: unsigned", path: "/hooks/gitea",
 			h: forgejoReq("push", "fj-3", gtForgejo, ""), body: gtForgejo,
-			wantCode: http.StatusUnauthorized, wantLookup: "gitea:acme/demo",
+			wantCode: http.StatusUnauthorized,
 		},
 		{
 			name: "gitea: body over 25 MB", path: "/hooks/gitea",
 			h: giteaReq("push", "gt-8", gtBig, secret), body: gtBig,
-			wantCode: http.StatusRequestEntityTooLarge,
+			noLookup: true, wantCode: http.StatusRequestEntityTooLarge,
 		},
 		{
 			name: "gitea: bad payload", path: "/hooks/gitea",
 			h: giteaReq("push", "gt-9", []byte(`[]`), secret), body: []byte(`[]`),
-			wantCode: http.StatusBadRequest,
+			noLookup: true, wantCode: http.StatusBadRequest,
 		},
 	}
 	for _, tt := range tests {
@@ -918,52 +994,37 @@ func TestHostWebhooks(t *testing.T) {
 			if tt.setup != nil {
 				tt.setup(e)
 			}
-			code, resp := e.post(t, tt.path, tt.h, tt.body)
+			if tt.noLookup {
+				e.h.Repos = e.brokenStore()
+			}
+			code, resp := e.post(tt.path, tt.h, tt.body)
 			if code != tt.wantCode {
 				t.Fatalf("status = %d, want %d: %v", code, tt.wantCode, resp)
 			}
 			if msg, _ := resp["error"].(string); (code >= 400) != (msg != "") {
 				t.Errorf("error = %q for status %d", msg, code)
 			}
-			var wantLookups []string
-			if tt.wantLookup != "" {
-				wantLookups = []string{tt.wantLookup}
-			}
-			if !reflect.DeepEqual(e.repos.lookups, wantLookups) {
-				t.Errorf("repository lookups = %q, want %q", e.repos.lookups, wantLookups)
-			}
-			queued := e.queue.queued()
-			if len(queued) != len(tt.want) {
-				t.Fatalf("queued %d builds, want %d: %+v", len(queued), len(tt.want), queued)
-			}
-			var wantIDs []string
-			for i, w := range tt.want {
-				b := queued[i]
-				id := e.idOf(t, w.repo, w.ref, w.commit, w.rule)
-				wantIDs = append(wantIDs, id)
-				if b.ID != id || b.RepoID != w.repo || b.DeliveryID != w.delivery || b.Ref != w.ref || b.Commit != w.commit ||
-					!reflect.DeepEqual(b.Rules, []int{w.rule}) || b.CloneURL != w.cloneURL || b.Pusher != w.pusher ||
-					b.Status != model.StatusQueued || b.Trigger != "webhook" {
-					t.Errorf("build %d = %+v\nwant %+v (id %s)", i, b, w, id)
-				}
+			var ids []string
+			for _, w := range tt.want {
+				ids = append(ids, w.id)
+				w.check(e)
 			}
 			if code == http.StatusAccepted {
-				if got := buildIDs(t, resp); len(got) != len(wantIDs) || (len(got) > 0 && !reflect.DeepEqual(got, wantIDs)) {
-					t.Errorf("answered builds %v, want %v", got, wantIDs)
-				}
+				accepted(t, code, resp, ids...)
 			}
+			e.recorded(ids...)
 		})
 	}
 }
 
-// A host redelivering a webhook names the same builds; a new delivery of
-// the same push names new ones.
+// A host redelivering a webhook, or delivering the same push again under a
+// new id, names the same build and queues nothing new.
 func TestHostRedelivery(t *testing.T) {
-	bbTag := hostFixture(t, "bitbucket", "cloud-push-tag.json")
-	dcPush := hostFixture(t, "bitbucket", "server-refs-changed.json")
-	glPush := hostFixture(t, "gitlab", "push.json")
-	gtPush := hostFixture(t, "gitea", "push.json")
-	gtForgejo := hostFixture(t, "gitea", "push-forgejo.json")
+	bbTag := fixture(t, "bitbucket", "cloud-push-tag.json")
+	dcPush := fixture(t, "bitbucket", "server-refs-changed.json")
+	glPush := fixture(t, "gitlab", "push.json")
+	gtPush := fixture(t, "gitea", "push.json")
+	gtForgejo := fixture(t, "gitea", "push-forgejo.json")
 	tests := []struct {
 		name       string
 		path       string
@@ -971,67 +1032,59 @@ func TestHostRedelivery(t *testing.T) {
 		first      http.Header
 		redelivery http.Header
 		other      http.Header // a new delivery of the same push
+		want       string
 	}{
 		{"bitbucket cloud", "/hooks/bitbucket", bbTag,
-			bbCloud("repo:push", "bb-1", bbTag, secret), bbCloud("repo:push", "bb-1", bbTag, secret), bbCloud("repo:push", "bb-2", bbTag, secret)},
+			bbCloud("repo:push", "bb-1", bbTag, secret), bbCloud("repo:push", "bb-1", bbTag, secret), bbCloud("repo:push", "bb-2", bbTag, secret), idBBTag},
 		{"bitbucket dc", "/hooks/bitbucket", dcPush,
-			bbDC("repo:refs_changed", "dc-1", dcPush, secret), bbDC("repo:refs_changed", "dc-1", dcPush, secret), bbDC("repo:refs_changed", "dc-2", dcPush, secret)},
+			bbDC("repo:refs_changed", "dc-1", dcPush, secret), bbDC("repo:refs_changed", "dc-1", dcPush, secret), bbDC("repo:refs_changed", "dc-2", dcPush, secret), idDCMain},
 		// A retry keeps the Idempotency-Key whatever its event UUID.
 		{"gitlab", "/hooks/gitlab", glPush,
-			gitlabReq("Push Hook", "uuid-1", "key-1", gitlabToken), gitlabReq("Push Hook", "uuid-2", "key-1", gitlabToken), gitlabReq("Push Hook", "uuid-1", "key-2", gitlabToken)},
+			gitlabReq("Push Hook", "uuid-1", "key-1", gitlabToken), gitlabReq("Push Hook", "uuid-2", "key-1", gitlabToken), gitlabReq("Push Hook", "uuid-1", "key-2", gitlabToken), idGLMain},
 		{"gitlab without idempotency key", "/hooks/gitlab", glPush,
-			gitlabReq("Push Hook", "uuid-1", "", gitlabToken), gitlabReq("Push Hook", "uuid-1", "", gitlabToken), gitlabReq("Push Hook", "uuid-2", "", gitlabToken)},
+			gitlabReq("Push Hook", "uuid-1", "", gitlabToken), gitlabReq("Push Hook", "uuid-1", "", gitlabToken), gitlabReq("Push Hook", "uuid-2", "", gitlabToken), idGLMain},
 		{"gitea", "/hooks/gitea", gtPush,
-			giteaReq("push", "gt-1", gtPush, secret), giteaReq("push", "gt-1", gtPush, secret), giteaReq("push", "gt-2", gtPush, secret)},
+			giteaReq("push", "gt-1", gtPush, secret), giteaReq("push", "gt-1", gtPush, secret), giteaReq("push", "gt-2", gtPush, secret), idGTMain},
 		{"forgejo", "/hooks/gitea", gtForgejo,
-			forgejoReq("push", "fj-1", gtForgejo, secret), forgejoReq("push", "fj-1", gtForgejo, secret), forgejoReq("push", "fj-2", gtForgejo, secret)},
+			forgejoReq("push", "fj-1", gtForgejo, secret), forgejoReq("push", "fj-1", gtForgejo, secret), forgejoReq("push", "fj-2", gtForgejo, secret), idGTMain},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newHostsEnv(t)
-			code1, resp1 := e.post(t, tt.path, tt.first, tt.body)
-			code2, resp2 := e.post(t, tt.path, tt.redelivery, tt.body)
-			if code1 != http.StatusAccepted || code2 != http.StatusAccepted {
-				t.Fatalf("statuses = %d, %d; want 202 twice: %v %v", code1, code2, resp1, resp2)
+			for _, h := range []http.Header{tt.first, tt.redelivery, tt.other} {
+				code, resp := e.post(tt.path, h, tt.body)
+				accepted(t, code, resp, tt.want)
 			}
-			first, second := buildIDs(t, resp1), buildIDs(t, resp2)
-			if len(first) != 1 || !reflect.DeepEqual(first, second) {
-				t.Errorf("builds = %v then %v, want the same one build", first, second)
-			}
-			if n := len(e.queue.queued()); n != 1 {
-				t.Errorf("queue holds %d builds, want 1", n)
-			}
-			// Another delivery of the same push is the same build.
-			_, resp3 := e.post(t, tt.path, tt.other, tt.body)
-			if third := buildIDs(t, resp3); !reflect.DeepEqual(third, first) {
-				t.Errorf("new delivery builds = %v, want %v", third, first)
-			}
+			e.recorded(tt.want)
 		})
 	}
 }
 
-// Without the Gitea provider, a Gitea request to /hooks/github is GitHub's
-// to read, and a GitHub request is never taken for Gitea's.
+// Gitea's and Forgejo's GitHub-style requests go to the Gitea adapter only
+// when it is served, and a GitHub request is never taken for theirs.
 func TestGiteaRoutingNeedsGiteaHeaders(t *testing.T) {
-	gtPush := hostFixture(t, "gitea", "push.json")
+	// Gitea's push of branchHead, so that GitHub's repository r1 builds
+	// idMain from it.
+	gtPush := bytes.ReplaceAll(fixture(t, "gitea", "push.json"), []byte("c490155e19b789dfcc86c2ed12d81eb6e88cb9d9"), []byte(branchHead))
 
-	e := newEnv(t) // GitHub only
-	code, _ := e.post(t, "/hooks/github", giteaReq("push", "gt-1", gtPush, secret), gtPush)
-	if want := []string{"github:acme/demo"}; !reflect.DeepEqual(e.repos.lookups, want) {
-		t.Errorf("lookups = %q, want %q (status %d)", e.repos.lookups, want, code)
+	// GitHub only: the request is GitHub's to read, under GitHub's
+	// repository (Gitea sends X-Hub-Signature-256 too).
+	e := newEnv(t, nil, hostRepos()...)
+	code, resp := e.post("/hooks/github", giteaReq("push", "gt-1", gtPush, secret), gtPush)
+	accepted(t, code, resp, idMain)
+	if b := e.build(idMain); b.RepoID != "r1" {
+		t.Errorf("built repository %s, want GitHub's r1", b.RepoID)
 	}
 
 	e = newHostsEnv(t)
-	if code, resp := e.send(t, delivery{event: "push", id: "d1", body: fixture(t, "push-branch.json")}); code != http.StatusAccepted {
-		t.Fatalf("github push status = %d, want 202: %v", code, resp)
-	}
-	if want := []string{"github:acme/demo"}; !reflect.DeepEqual(e.repos.lookups, want) {
-		t.Errorf("lookups = %q, want %q", e.repos.lookups, want)
-	}
+	code, resp = e.send(delivery{event: "push", id: "d1", body: gh(t, "push-branch.json")})
+	accepted(t, code, resp, idMain)
+	e.recorded(idMain)
 }
 
 // An event that names no repository is answered without a lookup only when
-// it builds nothing.
+// it builds nothing; the repositories and the queue are down, so touching
+// either would answer 503.
 func TestHandlerEventWithoutRepo(t *testing.T) {
 	tests := []struct {
 		kind     string
@@ -1045,14 +1098,13 @@ func TestHandlerEventWithoutRepo(t *testing.T) {
 		t.Run(tt.kind, func(t *testing.T) {
 			p := fixedProvider{ev: webhook.Event{Kind: tt.kind, RawKind: "x", DeliveryID: "d1",
 				Pushes: []webhook.Push{{Ref: "refs/heads/main", After: branchHead}}}}
-			e := newEnv(t, p)
-			code, resp := e.post(t, "/hooks/fixed", http.Header{}, []byte("{}"))
+			e := newEnv(t, []webhook.Provider{p})
+			e.h.Repos, e.h.Queue = e.brokenStore(), e.brokenStore()
+			code, resp := e.post("/hooks/fixed", http.Header{}, []byte("{}"))
 			if code != tt.wantCode {
 				t.Fatalf("status = %d, want %d: %v", code, tt.wantCode, resp)
 			}
-			if e.repos.calls != 0 || e.queue.calls != 0 {
-				t.Errorf("repos looked up %d times, queue called %d times; want neither", e.repos.calls, e.queue.calls)
-			}
+			e.recorded()
 		})
 	}
 }

@@ -1,5 +1,7 @@
 // Package webhook receives push events from Git hosts, verifies them and turns
-// them into queued builds. Each host is a small Provider in its own folder.
+// them into queued builds. Each host's Provider lives in its folder under
+// forge/, next to its API client; this package imports none of them, so
+// they can import its Event, Push and signature helpers.
 package webhook
 
 import (
@@ -8,6 +10,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"net/http"
+	"strings"
 )
 
 // Kinds of events a provider reports.
@@ -104,6 +107,21 @@ func CheckHMAC(body []byte, secret, sigHex string) error {
 		return ErrBadSignature
 	}
 	return nil
+}
+
+// CheckPrefixedHMAC checks the header name carrying GitHub's form of
+// signature, "sha256=<hex HMAC-SHA256 of the body>", which Bitbucket copied
+// under another header name.
+func CheckPrefixedHMAC(h http.Header, name string, body []byte, secret string) error {
+	sig := h.Get(name)
+	if sig == "" {
+		return ErrNoSignature
+	}
+	hexSig, ok := strings.CutPrefix(sig, "sha256=")
+	if !ok {
+		return ErrBadSignature
+	}
+	return CheckHMAC(body, secret, hexSig)
 }
 
 // SignHMAC returns the hex HMAC-SHA256 of body, as hosts send it.

@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"errors"
+	"net/http"
 	"testing"
 )
 
@@ -37,6 +38,30 @@ func TestCheckHMAC(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			if err := CheckHMAC([]byte(tt.body), tt.secret, tt.sig); !errors.Is(err, tt.want) {
 				t.Errorf("CheckHMAC = %v, want %v", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestCheckPrefixedHMAC(t *testing.T) {
+	tests := []struct {
+		name, value string
+		want        error
+	}{
+		{"github vector", "sha256=" + docSig, nil},
+		{"missing", "", ErrNoSignature},
+		{"hex without prefix", docSig, ErrBadSignature},
+		{"sha1 prefix", "sha1=" + docSig, ErrBadSignature},
+		{"prefix only", "sha256=", ErrNoSignature},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := http.Header{}
+			if tt.value != "" {
+				h.Set("X-Sig", tt.value)
+			}
+			if err := CheckPrefixedHMAC(h, "X-Sig", []byte(docBody), docSecret); !errors.Is(err, tt.want) {
+				t.Errorf("CheckPrefixedHMAC(%q) = %v, want %v", tt.value, err, tt.want)
 			}
 		})
 	}

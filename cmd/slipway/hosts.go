@@ -6,36 +6,21 @@ import (
 	"os"
 
 	"github.com/slipway-build/slipway/config"
-	"github.com/slipway-build/slipway/forge"
-	"github.com/slipway-build/slipway/forge/bitbucket"
-	"github.com/slipway-build/slipway/forge/gitea"
 	ghforge "github.com/slipway-build/slipway/forge/github"
-	"github.com/slipway-build/slipway/forge/gitlab"
+	githosts "github.com/slipway-build/slipway/forge/hosts"
 	"github.com/slipway-build/slipway/model"
 	"github.com/slipway-build/slipway/source"
-	"github.com/slipway-build/slipway/webhook"
-	bbhook "github.com/slipway-build/slipway/webhook/bitbucket"
-	giteahook "github.com/slipway-build/slipway/webhook/gitea"
-	ghhook "github.com/slipway-build/slipway/webhook/github"
-	glhook "github.com/slipway-build/slipway/webhook/gitlab"
 )
 
-// hosts is everything Slipway knows about the Git hosts: how their webhooks
-// read, how their APIs are called, and how to authenticate to them.
+// hosts is how Slipway authenticates to the Git hosts: the hosts table's
+// token users, and the GitHub App when one is configured. What the hosts
+// are is the table's (package forge/hosts).
 type hosts struct {
-	providers []webhook.Provider
-	forges    map[string]forge.Forge
-	app       *ghforge.App
+	app *ghforge.App
 }
 
 func newHosts(cfg config.Config) (*hosts, error) {
-	h := &hosts{
-		providers: []webhook.Provider{ghhook.Provider{}, bbhook.Provider{}, glhook.Provider{}, giteahook.Provider{}},
-		forges:    map[string]forge.Forge{},
-	}
-	for _, f := range []forge.Forge{ghforge.Forge{}, bitbucket.Cloud{}, bitbucket.Server{}, gitlab.Forge{}, gitea.Forge{}} {
-		h.forges[f.Name()] = f
-	}
+	h := &hosts{}
 	if cfg.GitHubAppID == 0 {
 		return h, nil
 	}
@@ -73,9 +58,13 @@ func (h *hosts) token(ctx context.Context, repo model.Repo) (string, error) {
 
 // credentials are what a clone of repo needs.
 func (h *hosts) credentials(ctx context.Context, repo model.Repo) (source.Credentials, error) {
+	host, ok := githosts.Find(repo.Provider)
+	if !ok {
+		return source.Credentials{}, fmt.Errorf("repository %s: provider %q is not a Git host Slipway knows", repo.FullName, repo.Provider)
+	}
 	token, err := h.token(ctx, repo)
 	if err != nil {
 		return source.Credentials{}, err
 	}
-	return source.Credentials{Provider: repo.Provider, Token: token, SSHKey: repo.SSHKey, KnownHosts: repo.KnownHosts}, nil
+	return source.Credentials{Token: token, TokenUser: host.TokenUser, SSHKey: repo.SSHKey, KnownHosts: repo.KnownHosts}, nil
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/slipway-build/slipway/builder"
 	"github.com/slipway-build/slipway/config"
 	"github.com/slipway-build/slipway/deploy"
+	githosts "github.com/slipway-build/slipway/forge/hosts"
 	"github.com/slipway-build/slipway/model"
 	"github.com/slipway-build/slipway/queue"
 	"github.com/slipway-build/slipway/registry"
@@ -119,12 +120,12 @@ func run(ctx context.Context, r role, args []string) error {
 	mux := http.NewServeMux()
 	if r.hooks {
 		mux.Handle("POST /hooks/{provider}", &webhook.Handler{
-			Providers: hs.providers, Repos: store, Queue: store, Logger: logger, IsNotFound: isNotFound,
+			Providers: githosts.Webhooks(), Repos: store, Queue: store, Logger: logger, IsNotFound: isNotFound,
 		})
 	}
 	apiServer := &api.Server{
 		Store: store, Resolve: resolver(hs), Heads: lister(hs), Checks: checks, Logger: logger, NotFound: isNotFound,
-		Forges: hs.forges, AppToken: hs.appToken(), PublicURL: cfg.ExternalURL(),
+		Hosts: githosts.All(), AppToken: hs.appToken(), PublicURL: cfg.ExternalURL(),
 	}
 	if r.api {
 		if apiServer.Token, err = apiToken(cfg, dataDir, logger); err != nil {
@@ -194,7 +195,7 @@ func startWorkers(ctx, runCtx context.Context, wg *sync.WaitGroup, cfg config.Co
 		PublicURL: cfg.ExternalURL(), Logger: logger,
 	}
 	rep := &worker.Reporter{
-		Store: store, Jobs: statuses, Forges: hs.forges, Token: hs.token, PublicURL: cfg.ExternalURL(), Logger: logger,
+		Store: store, Jobs: statuses, Forges: githosts.APIs(), Token: hs.token, PublicURL: cfg.ExternalURL(), Logger: logger,
 	}
 	wg.Add(3)
 	go func() { defer wg.Done(); w.Run(runCtx, cfg.Workers) }()

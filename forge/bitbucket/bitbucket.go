@@ -1,5 +1,13 @@
-// Package bitbucket implements forge.Forge for Bitbucket Cloud (Cloud,
-// REST API 2.0) and Bitbucket Data Center (Server, REST API under /rest).
+// Package bitbucket is the folder of Bitbucket Cloud and Bitbucket Data
+// Center. Webhook reads both products' webhooks on one endpoint: Cloud's
+// repo:push and Data Center's repo:refs_changed and diagnostics:ping, both
+// signed with X-Hub-Signature: sha256=<hex>. The two share an endpoint but
+// not their repositories: Cloud repositories are registered under the
+// provider "bitbucket" (CloudName), Data Center ones under
+// "bitbucket-server" (ServerName).
+//
+// Cloud and Server implement forge.Forge for Bitbucket Cloud (REST API 2.0)
+// and Bitbucket Data Center (REST API under /rest).
 //
 // Both take Conn.Token as either "user:secret" — sent with HTTP Basic auth:
 // a Cloud app password, a Cloud API token with the account's email as the
@@ -15,10 +23,9 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-)
 
-// DefaultKey is the build status key when Status.Key is empty.
-const DefaultKey = "slipway"
+	"github.com/slipway-build/slipway/forge"
+)
 
 // authFor returns how to authenticate with token, and the strings that
 // must never appear in an error.
@@ -75,4 +82,12 @@ type buildStatus struct {
 	Name        string `json:"name"`
 	URL         string `json:"url"`
 	Description string `json:"description"`
+}
+
+// newBuildStatus is the body both products take for a build status: the
+// key shortened to keyLimit characters, the whole key as its name.
+func newBuildStatus(s forge.Status, state, key string, keyLimit int) buildStatus {
+	return buildStatus{
+		Key: shortKey(key, keyLimit), State: state, Name: clip(key, 255), URL: s.URL, Description: forge.Describe(s.Description),
+	}
 }

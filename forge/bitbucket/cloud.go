@@ -25,7 +25,7 @@ type Cloud struct{}
 var _ forge.Forge = Cloud{}
 
 // Name is "bitbucket".
-func (Cloud) Name() string { return "bitbucket" }
+func (Cloud) Name() string { return CloudName }
 
 // cloudStates maps build states to Bitbucket Cloud's commit status states.
 var cloudStates = map[forge.State]string{
@@ -42,25 +42,13 @@ var cloudStates = map[forge.State]string{
 // shortened to 40 characters when longer (a prefix, "-" and a hash); the
 // name shows the whole key.
 func (Cloud) SetStatus(ctx context.Context, c forge.Conn, s forge.Status) error {
-	const op = "SetStatus"
-	state, ok := cloudStates[s.State]
-	if !ok {
-		return fmt.Errorf("bitbucket: %s: unknown state %q", op, s.State)
-	}
-	if s.Commit == "" {
-		return fmt.Errorf("bitbucket: %s: Status.Commit is empty", op)
-	}
-	a, repo, err := openCloud(op, c)
-	if err != nil {
-		return err
-	}
-	key := s.Key
-	if key == "" {
-		key = DefaultKey
-	}
-	return a.Call(ctx, op, http.MethodPost, repo+"/commit/"+url.PathEscape(s.Commit)+"/statuses/build", buildStatus{
-		Key: shortKey(key, CloudKeyLimit), State: state, Name: clip(key, 255), URL: s.URL, Description: forge.Describe(s.Description),
-	}, nil)
+	return cloudStatuses.Set(ctx, c, s)
+}
+
+var cloudStatuses = rest.Statuses{Host: CloudName, States: cloudStates, Open: openCloud,
+	Request: func(repo string, s forge.Status, state, key string) (string, any) {
+		return repo + "/commit/" + url.PathEscape(s.Commit) + "/statuses/build", newBuildStatus(s, state, key, CloudKeyLimit)
+	},
 }
 
 type link struct {

@@ -26,7 +26,7 @@ type Server struct{}
 var _ forge.Forge = Server{}
 
 // Name is "bitbucket-server".
-func (Server) Name() string { return "bitbucket-server" }
+func (Server) Name() string { return ServerName }
 
 // serverStates maps build states to the Data Center builds API's states.
 var serverStates = map[forge.State]string{
@@ -43,25 +43,13 @@ var serverStates = map[forge.State]string{
 // servers only have /rest/build-status/1.0/commits/{commit}, which is not
 // used). A status with the same key is replaced.
 func (Server) SetStatus(ctx context.Context, c forge.Conn, s forge.Status) error {
-	const op = "SetStatus"
-	state, ok := serverStates[s.State]
-	if !ok {
-		return fmt.Errorf("bitbucket-server: %s: unknown state %q", op, s.State)
-	}
-	if s.Commit == "" {
-		return fmt.Errorf("bitbucket-server: %s: Status.Commit is empty", op)
-	}
-	a, repo, err := openServer(op, c)
-	if err != nil {
-		return err
-	}
-	key := s.Key
-	if key == "" {
-		key = DefaultKey
-	}
-	return a.Call(ctx, op, http.MethodPost, repo+"/commits/"+url.PathEscape(s.Commit)+"/builds", buildStatus{
-		Key: shortKey(key, ServerKeyLimit), State: state, Name: clip(key, 255), URL: s.URL, Description: forge.Describe(s.Description),
-	}, nil)
+	return serverStatuses.Set(ctx, c, s)
+}
+
+var serverStatuses = rest.Statuses{Host: ServerName, States: serverStates, Open: openServer,
+	Request: func(repo string, s forge.Status, state, key string) (string, any) {
+		return repo + "/commits/" + url.PathEscape(s.Commit) + "/builds", newBuildStatus(s, state, key, ServerKeyLimit)
+	},
 }
 
 type serverRepository struct {
@@ -77,7 +65,7 @@ type serverRepository struct {
 	} `json:"links"`
 }
 
-type ref struct {
+type branchRef struct {
 	ID        string `json:"id"`
 	DisplayID string `json:"displayId"`
 }
@@ -109,7 +97,7 @@ func (Server) Repo(ctx context.Context, c forge.Conn) (forge.Repo, error) {
 		return forge.Repo{}, fmt.Errorf("bitbucket-server: %s: GET %s: the answer has no http clone link", op, repo)
 	}
 	if out.DefaultBranch == "" {
-		var b ref
+		var b branchRef
 		err := a.Call(ctx, op, http.MethodGet, repo+"/default-branch", nil, &b)
 		var e *rest.Error
 		if errors.As(err, &e) && e.Status == http.StatusNotFound {

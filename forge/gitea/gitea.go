@@ -1,5 +1,11 @@
-// Package gitea implements forge.Forge for Gitea and Forgejo, which share
-// the REST API under /api/v1.
+// Package gitea is the folder of Gitea and of Forgejo, its fork. Webhook
+// reads their push events, signed with a plain hex HMAC-SHA256 of the body
+// in X-Gitea-Signature (X-Forgejo-Signature from Forgejo). Both also send
+// GitHub's headers (X-GitHub-Event, X-Hub-Signature-256), so a hook
+// configured as a GitHub one reaches /hooks/github; the handler recognises
+// it by X-Gitea-Event or X-Forgejo-Event and hands it to Webhook.
+//
+// Forge implements forge.Forge over the REST API under /api/v1 they share.
 //
 // There is no public host: Conn.APIURL must name the instance's API root,
 // e.g. https://gitea.example.com/api/v1. Calls authenticate with
@@ -18,9 +24,6 @@ import (
 	"github.com/slipway-build/slipway/forge"
 	"github.com/slipway-build/slipway/forge/rest"
 )
-
-// DefaultKey is the status context when Status.Key is empty.
-const DefaultKey = "slipway"
 
 // Forge is the Gitea/Forgejo API. The zero value is ready to use.
 type Forge struct{}
@@ -51,28 +54,18 @@ type statusBody struct {
 	Context     string `json:"context"`
 }
 
+var statuses = rest.Statuses{Host: "gitea", States: states, Open: open,
+	Request: func(repo string, s forge.Status, state, key string) (string, any) {
+		return repo + "/statuses/" + url.PathEscape(s.Commit), statusBody{
+			State: state, TargetURL: s.URL, Description: forge.Describe(s.Description), Context: key,
+		}
+	},
+}
+
 // SetStatus posts POST /repos/{owner}/{repo}/statuses/{sha}; the context is
 // Status.Key.
 func (Forge) SetStatus(ctx context.Context, c forge.Conn, s forge.Status) error {
-	const op = "SetStatus"
-	state, ok := states[s.State]
-	if !ok {
-		return fmt.Errorf("gitea: %s: unknown state %q", op, s.State)
-	}
-	if s.Commit == "" {
-		return fmt.Errorf("gitea: %s: Status.Commit is empty", op)
-	}
-	a, repo, err := open(op, c)
-	if err != nil {
-		return err
-	}
-	key := s.Key
-	if key == "" {
-		key = DefaultKey
-	}
-	return a.Call(ctx, op, http.MethodPost, repo+"/statuses/"+url.PathEscape(s.Commit), statusBody{
-		State: state, TargetURL: s.URL, Description: forge.Describe(s.Description), Context: key,
-	}, nil)
+	return statuses.Set(ctx, c, s)
 }
 
 type repository struct {

@@ -1,7 +1,8 @@
-// Package github implements forge.Forge for GitHub and GitHub Enterprise
-// Server through go-github: commit statuses, repository facts and push
-// webhooks. App authenticates as a GitHub App and hands out cached
-// installation tokens for those calls.
+// Package github is GitHub's folder: Webhook reads its webhooks (push and
+// ping events, JSON or form-encoded, signed with X-Hub-Signature-256), and
+// Forge calls GitHub and GitHub Enterprise Server through go-github: commit
+// statuses, repository facts and push webhooks. App authenticates as a
+// GitHub App and hands out cached installation tokens for those calls.
 package github
 
 import (
@@ -21,9 +22,6 @@ import (
 
 // DefaultAPIURL is the public GitHub API root, used when Conn.APIURL is empty.
 const DefaultAPIURL = "https://api.github.com/"
-
-// DefaultContext is the commit status context when Status.Key is empty.
-const DefaultContext = "slipway"
 
 // defaultTimeout bounds a request when Conn.HTTP (or App.HTTP) is nil.
 const defaultTimeout = 30 * time.Second
@@ -54,7 +52,7 @@ func (Forge) SetStatus(ctx context.Context, c forge.Conn, s forge.Status) error 
 	}
 	key := s.Key
 	if key == "" {
-		key = DefaultContext
+		key = forge.DefaultKey
 	}
 	st := gh.RepoStatus{State: &state, Context: &key}
 	if desc = forge.Describe(desc); desc != "" {

@@ -1,5 +1,7 @@
-// Package gitlab implements forge.Forge for GitLab (gitlab.com and
-// self-managed) over its REST API v4.
+// Package gitlab is GitLab's folder (gitlab.com and self-managed). Webhook
+// reads its push and tag push events, authenticated by the secret token
+// GitLab sends as X-Gitlab-Token; Forge implements forge.Forge over the REST
+// API v4.
 //
 // A project is addressed by its URL-escaped path with namespace
 // ("acme%2Fsub%2Fdemo"), so nested groups work; the escaped slashes are sent
@@ -22,9 +24,6 @@ import (
 
 // DefaultAPIURL is gitlab.com's API root, used when Conn.APIURL is empty.
 const DefaultAPIURL = "https://gitlab.com/api/v4"
-
-// DefaultKey names a status whose Status.Key is empty.
-const DefaultKey = "slipway"
 
 // Forge is GitLab's API. The zero value is ready to use.
 type Forge struct{}
@@ -55,29 +54,19 @@ type statusBody struct {
 // ("Cannot transition status via :run from :running") when a status is set
 // to the state it already has; that answer counts as success.
 func (Forge) SetStatus(ctx context.Context, c forge.Conn, s forge.Status) error {
-	const op = "SetStatus"
-	state, ok := states[s.State]
-	if !ok {
-		return fmt.Errorf("gitlab: %s: unknown state %q", op, s.State)
-	}
-	if s.Commit == "" {
-		return fmt.Errorf("gitlab: %s: Status.Commit is empty", op)
-	}
-	a, id, err := open(op, c)
-	if err != nil {
-		return err
-	}
-	key := s.Key
-	if key == "" {
-		key = DefaultKey
-	}
-	err = a.Call(ctx, op, http.MethodPost, "/projects/"+id+"/statuses/"+url.PathEscape(s.Commit), statusBody{
-		State: state, Name: key, TargetURL: s.URL, Description: forge.Describe(s.Description),
-	}, nil)
-	if alreadyIn(err, state) {
+	err := statuses.Set(ctx, c, s)
+	if alreadyIn(err, states[s.State]) {
 		return nil
 	}
 	return err
+}
+
+var statuses = rest.Statuses{Host: "gitlab", States: states, Open: open,
+	Request: func(id string, s forge.Status, state, key string) (string, any) {
+		return "/projects/" + id + "/statuses/" + url.PathEscape(s.Commit), statusBody{
+			State: state, Name: key, TargetURL: s.URL, Description: forge.Describe(s.Description),
+		}
+	},
 }
 
 var transition = regexp.MustCompile(`Cannot transition status via :\w+ from :(\w+)`)

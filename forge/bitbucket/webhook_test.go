@@ -3,15 +3,14 @@ package bitbucket_test
 import (
 	"errors"
 	"net/http"
-	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 
+	"github.com/slipway-build/slipway/forge/bitbucket"
 	"github.com/slipway-build/slipway/trigger"
 	"github.com/slipway-build/slipway/webhook"
-	"github.com/slipway-build/slipway/webhook/bitbucket"
+	"github.com/slipway-build/slipway/webhook/webhooktest"
 )
 
 const (
@@ -20,14 +19,7 @@ const (
 	serverClone = "https://bitbucket.acme.internal/scm/acme/demo.git"
 )
 
-func fixture(t *testing.T, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
+func fixture(t *testing.T, name string) []byte { return webhooktest.Fixture(t, ".", name) }
 
 // cloudHeaders are the headers Bitbucket Cloud sends; "" leaves one out.
 func cloudHeaders(event, delivery string) http.Header {
@@ -57,16 +49,6 @@ func serverHeaders(event, delivery string) http.Header {
 	h.Set("Content-Type", "application/json; charset=utf-8")
 	h.Set("User-Agent", "Atlassian HttpClient 4.2.0 / Bitbucket-8.19.1 (8019001) / Default")
 	return h
-}
-
-func TestProviderIdentity(t *testing.T) {
-	var p bitbucket.Provider
-	if got := p.Name(); got != "bitbucket" {
-		t.Errorf("Name() = %q, want bitbucket", got)
-	}
-	if got := p.MaxBody(); got != 256<<10 {
-		t.Errorf("MaxBody() = %d, want %d", got, 256<<10)
-	}
 }
 
 func TestParseFixtures(t *testing.T) {
@@ -176,7 +158,7 @@ func TestParseFixtures(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.fixture, func(t *testing.T) {
-			got, err := bitbucket.Provider{}.Parse(tt.h, fixture(t, tt.fixture))
+			got, err := bitbucket.Webhook{}.Parse(tt.h, fixture(t, tt.fixture))
 			if err != nil {
 				t.Fatalf("Parse: %v", err)
 			}
@@ -219,7 +201,7 @@ func TestParseServerToCommit(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ev, err := bitbucket.Provider{}.Parse(serverHeaders("repo:refs_changed", "d1"), []byte(tt.body))
+			ev, err := bitbucket.Webhook{}.Parse(serverHeaders("repo:refs_changed", "d1"), []byte(tt.body))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -257,7 +239,7 @@ func TestParseOtherEvents(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ev, err := bitbucket.Provider{}.Parse(tt.h, []byte(tt.body))
+			ev, err := bitbucket.Webhook{}.Parse(tt.h, []byte(tt.body))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -290,7 +272,7 @@ func TestParseDialect(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ev, err := bitbucket.Provider{}.Parse(tt.h, []byte(tt.body))
+			ev, err := bitbucket.Webhook{}.Parse(tt.h, []byte(tt.body))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -328,7 +310,7 @@ func TestParseErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := bitbucket.Provider{}.Parse(tt.h, []byte(tt.body))
+			_, err := bitbucket.Webhook{}.Parse(tt.h, []byte(tt.body))
 			if err == nil {
 				t.Fatal("Parse succeeded, want an error")
 			}
@@ -371,7 +353,7 @@ func TestVerify(t *testing.T) {
 				if tt.sig != "" {
 					dialect.h.Set("X-Hub-Signature", tt.sig)
 				}
-				if err := (bitbucket.Provider{}).Verify(dialect.h, tt.body, secret); !errors.Is(err, tt.wantErr) {
+				if err := (bitbucket.Webhook{}).Verify(dialect.h, tt.body, secret); !errors.Is(err, tt.wantErr) {
 					t.Errorf("Verify = %v, want %v", err, tt.wantErr)
 				}
 			})

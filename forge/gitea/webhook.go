@@ -1,10 +1,3 @@
-// Package gitea reads the webhooks of Gitea and of Forgejo, its fork: push
-// events, signed with a plain hex HMAC-SHA256 of the body in
-// X-Gitea-Signature (X-Forgejo-Signature from Forgejo).
-//
-// Both also send GitHub's headers (X-GitHub-Event, X-Hub-Signature-256), so a
-// hook configured as a GitHub one reaches /hooks/github; the handler
-// recognises it by X-Gitea-Event or X-Forgejo-Event and hands it here.
 package gitea
 
 import (
@@ -17,17 +10,19 @@ import (
 	"github.com/slipway-build/slipway/webhook"
 )
 
-// Provider is the Gitea and Forgejo webhook dialect. The zero value is ready
+// Webhook is the Gitea and Forgejo webhook dialect. The zero value is ready
 // to use.
-type Provider struct{}
+type Webhook struct{}
+
+var _ webhook.Provider = Webhook{}
 
 // Name is the provider name used in repositories and URLs, for Forgejo
 // repositories too.
-func (Provider) Name() string { return "gitea" }
+func (Webhook) Name() string { return "gitea" }
 
 // MaxBody is the largest payload accepted, 25 MB (as for GitHub; Gitea
 // documents no cap and lists few commits).
-func (Provider) MaxBody() int64 { return 25 << 20 }
+func (Webhook) MaxBody() int64 { return 25 << 20 }
 
 type user struct {
 	Login    string `json:"login"`
@@ -67,7 +62,7 @@ func header(h http.Header, name string) string {
 }
 
 // Parse reads a Gitea or Forgejo webhook request.
-func (Provider) Parse(h http.Header, body []byte) (webhook.Event, error) {
+func (Webhook) Parse(h http.Header, body []byte) (webhook.Event, error) {
 	ev := webhook.Event{RawKind: header(h, "Event"), DeliveryID: header(h, "Delivery")}
 	if ev.RawKind == "" {
 		return ev, fmt.Errorf("missing X-Gitea-Event or X-Forgejo-Event header")
@@ -123,6 +118,6 @@ func (Provider) Parse(h http.Header, body []byte) (webhook.Event, error) {
 
 // Verify checks X-Forgejo-Signature or X-Gitea-Signature: the hex
 // HMAC-SHA256 of the body, without GitHub's "sha256=" prefix.
-func (Provider) Verify(h http.Header, body []byte, secret string) error {
+func (Webhook) Verify(h http.Header, body []byte, secret string) error {
 	return webhook.CheckHMAC(body, secret, header(h, "Signature"))
 }

@@ -4,26 +4,18 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 
+	"github.com/slipway-build/slipway/forge/github"
 	"github.com/slipway-build/slipway/webhook"
-	"github.com/slipway-build/slipway/webhook/github"
+	"github.com/slipway-build/slipway/webhook/webhooktest"
 )
 
 const zeroSHA = "0000000000000000000000000000000000000000"
 
-func fixture(t *testing.T, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
+func fixture(t *testing.T, name string) []byte { return webhooktest.Fixture(t, ".", name) }
 
 func headers(event, delivery, contentType string) http.Header {
 	h := http.Header{}
@@ -38,17 +30,6 @@ func headers(event, delivery, contentType string) http.Header {
 	}
 	h.Set("User-Agent", "GitHub-Hookshot/a1b2c3d")
 	return h
-}
-
-func TestProviderIdentity(t *testing.T) {
-	var p github.Provider
-	if got := p.Name(); got != "github" {
-		t.Errorf("Name() = %q, want github", got)
-	}
-	// GitHub caps payloads at 25 MB.
-	if got := p.MaxBody(); got != 25<<20 {
-		t.Errorf("MaxBody() = %d, want %d", got, 25<<20)
-	}
 }
 
 func TestParseFixtures(t *testing.T) {
@@ -153,7 +134,7 @@ func TestParseFixtures(t *testing.T) {
 		}
 		for _, enc := range encodings {
 			t.Run(tt.fixture+"/"+enc.name, func(t *testing.T) {
-				got, err := github.Provider{}.Parse(headers(tt.event, tt.delivery, enc.contentType), enc.body)
+				got, err := github.Webhook{}.Parse(headers(tt.event, tt.delivery, enc.contentType), enc.body)
 				if err != nil {
 					t.Fatalf("Parse: %v", err)
 				}
@@ -171,7 +152,7 @@ func TestParseTagWithoutHeadCommit(t *testing.T) {
 	body := `{"ref":"refs/tags/v0.1.0","before":"` + zeroSHA + `","after":"1111111111111111111111111111111111111111",` +
 		`"created":true,"deleted":false,"head_commit":null,"pusher":{"name":"mona"},` +
 		`"repository":{"full_name":"acme/demo","clone_url":"https://github.com/acme/demo.git"}}`
-	ev, err := github.Provider{}.Parse(headers("push", "d1", "application/json"), []byte(body))
+	ev, err := github.Webhook{}.Parse(headers("push", "d1", "application/json"), []byte(body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,7 +183,7 @@ func TestParseErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := github.Provider{}.Parse(tt.h, []byte(tt.body))
+			_, err := github.Webhook{}.Parse(tt.h, []byte(tt.body))
 			if err == nil {
 				t.Fatal("Parse succeeded, want an error")
 			}
@@ -216,7 +197,7 @@ func TestParseErrors(t *testing.T) {
 // The deleted flag lets a push without a new commit through.
 func TestParseDeletionNeedsNoAfter(t *testing.T) {
 	body := `{"ref":"refs/heads/old","before":"8a7b6c5d4e3f20112233445566778899aabbccdd","after":"","deleted":true,"repository":{"full_name":"acme/demo"}}`
-	ev, err := github.Provider{}.Parse(headers("push", "d1", "application/json"), []byte(body))
+	ev, err := github.Webhook{}.Parse(headers("push", "d1", "application/json"), []byte(body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -259,7 +240,7 @@ func TestVerify(t *testing.T) {
 			if tt.sig != "" {
 				h.Set("X-Hub-Signature-256", tt.sig)
 			}
-			err := github.Provider{}.Verify(h, tt.body, tt.secret)
+			err := github.Webhook{}.Verify(h, tt.body, tt.secret)
 			if !errors.Is(err, tt.wantErr) {
 				t.Errorf("Verify = %v, want %v", err, tt.wantErr)
 			}
@@ -271,7 +252,7 @@ func TestVerify(t *testing.T) {
 func TestVerifyIgnoresSHA1Header(t *testing.T) {
 	h := headers("push", "d1", "application/json")
 	h.Set("X-Hub-Signature", "sha1=d03207e4b030cf234e3447bac4d93add4c6643d8")
-	err := github.Provider{}.Verify(h, []byte("Hello, World!"), "It's a Secret to Everybody")
+	err := github.Webhook{}.Verify(h, []byte("Hello, World!"), "It's a Secret to Everybody")
 	if !errors.Is(err, webhook.ErrNoSignature) {
 		t.Errorf("Verify = %v, want %v", err, webhook.ErrNoSignature)
 	}
@@ -281,14 +262,14 @@ func TestVerifyIgnoresSHA1Header(t *testing.T) {
 func TestParseInstallation(t *testing.T) {
 	body := []byte(`{"ref":"refs/heads/main","before":"` + zeroSHA + `","after":"4f1e2d3c5b6a79880a1b2c3d4e5f60718293a4b5",` +
 		`"installation":{"id":77,"node_id":"MDIz"},"repository":{"full_name":"acme/demo"}}`)
-	ev, err := github.Provider{}.Parse(headers("push", "d-app", "application/json"), body)
+	ev, err := github.Webhook{}.Parse(headers("push", "d-app", "application/json"), body)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if ev.InstallationID != 77 {
 		t.Errorf("InstallationID = %d, want 77", ev.InstallationID)
 	}
-	ev, _ = github.Provider{}.Parse(headers("push", "d-plain", "application/json"), fixture(t, "push-branch.json"))
+	ev, _ = github.Webhook{}.Parse(headers("push", "d-plain", "application/json"), fixture(t, "push-branch.json"))
 	if ev.InstallationID != 0 {
 		t.Errorf("a repository webhook has no installation, got %d", ev.InstallationID)
 	}

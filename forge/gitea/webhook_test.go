@@ -1,18 +1,16 @@
 package gitea_test
 
 import (
-	"encoding/json"
 	"errors"
 	"net/http"
-	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 
+	"github.com/slipway-build/slipway/forge/gitea"
 	"github.com/slipway-build/slipway/trigger"
 	"github.com/slipway-build/slipway/webhook"
-	"github.com/slipway-build/slipway/webhook/gitea"
+	"github.com/slipway-build/slipway/webhook/webhooktest"
 )
 
 const (
@@ -21,14 +19,7 @@ const (
 	message = "Bump base image to alpine 3.19\n\nThe old one is out of support.\n"
 )
 
-func fixture(t *testing.T, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
+func fixture(t *testing.T, name string) []byte { return webhooktest.Fixture(t, ".", name) }
 
 // giteaHeaders are what Gitea sends: its own headers, and Gogs' and
 // GitHub's for compatibility. "" leaves Gitea's own out.
@@ -59,16 +50,6 @@ func forgejoHeaders(event, delivery string) http.Header {
 	h.Set("X-Forgejo-Delivery", delivery)
 	h.Set("Content-Type", "application/json")
 	return h
-}
-
-func TestProviderIdentity(t *testing.T) {
-	var p gitea.Provider
-	if got := p.Name(); got != "gitea" {
-		t.Errorf("Name() = %q, want gitea", got)
-	}
-	if got := p.MaxBody(); got != 25<<20 {
-		t.Errorf("MaxBody() = %d, want %d", got, 25<<20)
-	}
 }
 
 func TestParseFixtures(t *testing.T) {
@@ -144,7 +125,7 @@ func TestParseFixtures(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := gitea.Provider{}.Parse(tt.h, fixture(t, tt.fixture))
+			got, err := gitea.Webhook{}.Parse(tt.h, fixture(t, tt.fixture))
 			if err != nil {
 				t.Fatalf("Parse: %v", err)
 			}
@@ -157,17 +138,7 @@ func TestParseFixtures(t *testing.T) {
 
 // pushWith edits push.json.
 func pushWith(t *testing.T, edit func(p map[string]any)) []byte {
-	t.Helper()
-	var p map[string]any
-	if err := json.Unmarshal(fixture(t, "push.json"), &p); err != nil {
-		t.Fatal(err)
-	}
-	edit(p)
-	b, err := json.Marshal(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return webhooktest.EditJSON(t, fixture(t, "push.json"), edit)
 }
 
 func TestParseVariants(t *testing.T) {
@@ -192,7 +163,7 @@ func TestParseVariants(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ev, err := gitea.Provider{}.Parse(giteaHeaders("push", "d1"), pushWith(t, tt.edit))
+			ev, err := gitea.Webhook{}.Parse(giteaHeaders("push", "d1"), pushWith(t, tt.edit))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -209,7 +180,7 @@ func TestParsePrefersForgejoHeaders(t *testing.T) {
 	h := forgejoHeaders("push", "forgejo-id")
 	h.Set("X-Gitea-Event", "push")
 	h.Set("X-Gitea-Delivery", "gitea-id")
-	ev, err := gitea.Provider{}.Parse(h, fixture(t, "push-forgejo.json"))
+	ev, err := gitea.Webhook{}.Parse(h, fixture(t, "push-forgejo.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,7 +211,7 @@ func TestParseErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := gitea.Provider{}.Parse(tt.h, []byte(tt.body))
+			_, err := gitea.Webhook{}.Parse(tt.h, []byte(tt.body))
 			if err == nil {
 				t.Fatal("Parse succeeded, want an error")
 			}
@@ -281,7 +252,7 @@ func TestVerify(t *testing.T) {
 			for k, v := range tt.headers {
 				h.Set(k, v)
 			}
-			if err := (gitea.Provider{}).Verify(h, tt.body, secret); !errors.Is(err, tt.wantErr) {
+			if err := (gitea.Webhook{}).Verify(h, tt.body, secret); !errors.Is(err, tt.wantErr) {
 				t.Errorf("Verify = %v, want %v", err, tt.wantErr)
 			}
 		})

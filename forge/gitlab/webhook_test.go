@@ -1,19 +1,17 @@
 package gitlab_test
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 
+	"github.com/slipway-build/slipway/forge/gitlab"
 	"github.com/slipway-build/slipway/trigger"
 	"github.com/slipway-build/slipway/webhook"
-	"github.com/slipway-build/slipway/webhook/gitlab"
+	"github.com/slipway-build/slipway/webhook/webhooktest"
 )
 
 const (
@@ -22,14 +20,7 @@ const (
 	head    = "ceac7ba0748011632bdf90ae77cb72d000d3a41e"
 )
 
-func fixture(t *testing.T, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
+func fixture(t *testing.T, name string) []byte { return webhooktest.Fixture(t, ".", name) }
 
 // headers are the headers GitLab sends; "" leaves one out.
 func headers(event, eventUUID, idempotencyKey string) http.Header {
@@ -48,16 +39,6 @@ func headers(event, eventUUID, idempotencyKey string) http.Header {
 	h.Set("Content-Type", "application/json")
 	h.Set("User-Agent", "GitLab/17.9.1")
 	return h
-}
-
-func TestProviderIdentity(t *testing.T) {
-	var p gitlab.Provider
-	if got := p.Name(); got != "gitlab" {
-		t.Errorf("Name() = %q, want gitlab", got)
-	}
-	if got := p.MaxBody(); got != 25<<20 {
-		t.Errorf("MaxBody() = %d, want %d", got, 25<<20)
-	}
 }
 
 func TestParseFixtures(t *testing.T) {
@@ -134,7 +115,7 @@ func TestParseFixtures(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.fixture+"/"+tt.want.RawKind, func(t *testing.T) {
-			got, err := gitlab.Provider{}.Parse(tt.h, fixture(t, tt.fixture))
+			got, err := gitlab.Webhook{}.Parse(tt.h, fixture(t, tt.fixture))
 			if err != nil {
 				t.Fatalf("Parse: %v", err)
 			}
@@ -147,17 +128,7 @@ func TestParseFixtures(t *testing.T) {
 
 // pushWith edits push.json's before, commits and total.
 func pushWith(t *testing.T, edit func(p map[string]any)) []byte {
-	t.Helper()
-	var p map[string]any
-	if err := json.Unmarshal(fixture(t, "push.json"), &p); err != nil {
-		t.Fatal(err)
-	}
-	edit(p)
-	b, err := json.Marshal(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return webhooktest.EditJSON(t, fixture(t, "push.json"), edit)
 }
 
 func TestFilesComplete(t *testing.T) {
@@ -189,7 +160,7 @@ func TestFilesComplete(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ev, err := gitlab.Provider{}.Parse(headers("Push Hook", "u1", ""), pushWith(t, tt.edit))
+			ev, err := gitlab.Webhook{}.Parse(headers("Push Hook", "u1", ""), pushWith(t, tt.edit))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -205,7 +176,7 @@ func TestFilesComplete(t *testing.T) {
 func TestParseTagWithoutCheckoutSHA(t *testing.T) {
 	body := `{"object_kind":"tag_push","ref":"refs/tags/v0.1.0","before":"` + zeroSHA + `","after":"1111111111111111111111111111111111111111",` +
 		`"checkout_sha":null,"user_username":"mona","project":{"path_with_namespace":"acme/platform/demo"},"commits":[],"total_commits_count":0}`
-	ev, err := gitlab.Provider{}.Parse(headers("Tag Push Hook", "u1", ""), []byte(body))
+	ev, err := gitlab.Webhook{}.Parse(headers("Tag Push Hook", "u1", ""), []byte(body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -233,7 +204,7 @@ func TestParseErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := gitlab.Provider{}.Parse(tt.h, []byte(tt.body))
+			_, err := gitlab.Webhook{}.Parse(tt.h, []byte(tt.body))
 			if err == nil {
 				t.Fatal("Parse succeeded, want an error")
 			}
@@ -268,7 +239,7 @@ func TestVerify(t *testing.T) {
 			if tt.token != "" {
 				h.Set("X-Gitlab-Token", tt.token)
 			}
-			if err := (gitlab.Provider{}).Verify(h, fixture(t, "push.json"), tt.secret); !errors.Is(err, tt.wantErr) {
+			if err := (gitlab.Webhook{}).Verify(h, fixture(t, "push.json"), tt.secret); !errors.Is(err, tt.wantErr) {
 				t.Errorf("Verify = %v, want %v", err, tt.wantErr)
 			}
 		})

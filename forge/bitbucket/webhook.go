@@ -1,10 +1,3 @@
-// Package bitbucket reads Bitbucket's webhooks, from Bitbucket Cloud
-// (repo:push) and Bitbucket Data Center (repo:refs_changed,
-// diagnostics:ping) alike, both signed with X-Hub-Signature: sha256=<hex>.
-//
-// The two products share an endpoint but not their repositories: Cloud
-// repositories are registered under the provider "bitbucket", Data Center
-// ones under "bitbucket-server".
 package bitbucket
 
 import (
@@ -19,24 +12,27 @@ import (
 
 // Provider names.
 const (
-	// Cloud is Bitbucket Cloud (bitbucket.org), and the adapter's Name.
-	Cloud = "bitbucket"
-	// Server is Bitbucket Data Center (formerly Server).
-	Server = "bitbucket-server"
+	// CloudName is Bitbucket Cloud (bitbucket.org), and the webhook
+	// adapter's Name.
+	CloudName = "bitbucket"
+	// ServerName is Bitbucket Data Center (formerly Server).
+	ServerName = "bitbucket-server"
 )
 
-// Provider is Bitbucket's webhook dialect. The zero value is ready to use.
-type Provider struct{}
+// Webhook is Bitbucket's webhook dialect. The zero value is ready to use.
+type Webhook struct{}
+
+var _ webhook.Provider = Webhook{}
 
 // Name is the provider name used in URLs and for Bitbucket Cloud
-// repositories; Data Center events say Server in Event.Provider.
-func (Provider) Name() string { return Cloud }
+// repositories; Data Center events say ServerName in Event.Provider.
+func (Webhook) Name() string { return CloudName }
 
 // MaxBody is the largest payload accepted, 256 KB.
-func (Provider) MaxBody() int64 { return 256 << 10 }
+func (Webhook) MaxBody() int64 { return 256 << 10 }
 
 // Parse reads a Bitbucket Cloud or Data Center webhook request.
-func (Provider) Parse(h http.Header, body []byte) (webhook.Event, error) {
+func (Webhook) Parse(h http.Header, body []byte) (webhook.Event, error) {
 	key := h.Get("X-Event-Key")
 	if key == "" {
 		return webhook.Event{}, fmt.Errorf("missing X-Event-Key header")
@@ -61,16 +57,8 @@ func isServer(key string, h http.Header) bool {
 
 // Verify checks X-Hub-Signature, the hex HMAC-SHA256 of the body with a
 // "sha256=" prefix (SHA-256 despite the header's name).
-func (Provider) Verify(h http.Header, body []byte, secret string) error {
-	sig := h.Get("X-Hub-Signature")
-	if sig == "" {
-		return webhook.ErrNoSignature
-	}
-	hexSig, ok := strings.CutPrefix(sig, "sha256=")
-	if !ok {
-		return webhook.ErrBadSignature
-	}
-	return webhook.CheckHMAC(body, secret, hexSig)
+func (Webhook) Verify(h http.Header, body []byte, secret string) error {
+	return webhook.CheckPrefixedHMAC(h, "X-Hub-Signature", body, secret)
 }
 
 // Bitbucket Cloud.
@@ -102,7 +90,7 @@ type cloudPayload struct {
 }
 
 func parseCloud(key string, h http.Header, body []byte) (webhook.Event, error) {
-	ev := webhook.Event{RawKind: key, Provider: Cloud, DeliveryID: h.Get("X-Request-UUID")}
+	ev := webhook.Event{RawKind: key, Provider: CloudName, DeliveryID: h.Get("X-Request-UUID")}
 	if ev.DeliveryID == "" {
 		return ev, fmt.Errorf("missing X-Request-UUID header")
 	}
@@ -228,7 +216,7 @@ type serverPayload struct {
 }
 
 func parseServer(key string, h http.Header, body []byte) (webhook.Event, error) {
-	ev := webhook.Event{RawKind: key, Provider: Server, DeliveryID: h.Get("X-Request-Id")}
+	ev := webhook.Event{RawKind: key, Provider: ServerName, DeliveryID: h.Get("X-Request-Id")}
 	if ev.DeliveryID == "" {
 		return ev, fmt.Errorf("missing X-Request-Id header")
 	}

@@ -1,5 +1,3 @@
-// Package gitlab reads GitLab's webhooks: push and tag push events,
-// authenticated by the secret token GitLab sends as X-Gitlab-Token.
 package gitlab
 
 import (
@@ -14,14 +12,16 @@ import (
 	"github.com/slipway-build/slipway/webhook"
 )
 
-// Provider is GitLab's webhook dialect. The zero value is ready to use.
-type Provider struct{}
+// Webhook is GitLab's webhook dialect. The zero value is ready to use.
+type Webhook struct{}
+
+var _ webhook.Provider = Webhook{}
 
 // Name is the provider name used in repositories and URLs.
-func (Provider) Name() string { return "gitlab" }
+func (Webhook) Name() string { return "gitlab" }
 
 // MaxBody is GitLab's webhook payload cap, 25 MB.
-func (Provider) MaxBody() int64 { return 25 << 20 }
+func (Webhook) MaxBody() int64 { return 25 << 20 }
 
 // maxCommits is how many commits a push event lists at most; the rest are
 // only counted in total_commits_count.
@@ -50,7 +50,7 @@ type pushPayload struct {
 }
 
 // Parse reads a GitLab webhook request.
-func (Provider) Parse(h http.Header, body []byte) (webhook.Event, error) {
+func (Webhook) Parse(h http.Header, body []byte) (webhook.Event, error) {
 	ev := webhook.Event{RawKind: h.Get("X-Gitlab-Event"), DeliveryID: deliveryID(h)}
 	if ev.RawKind == "" {
 		return ev, fmt.Errorf("missing X-Gitlab-Event header")
@@ -112,7 +112,7 @@ func deliveryID(h http.Header) string {
 
 // Verify compares X-Gitlab-Token, the webhook's secret token itself, with
 // secret in constant time.
-func (Provider) Verify(h http.Header, _ []byte, secret string) error {
+func (Webhook) Verify(h http.Header, _ []byte, secret string) error {
 	token := h.Get("X-Gitlab-Token")
 	if token == "" {
 		return webhook.ErrNoSignature

@@ -1,5 +1,3 @@
-// Package github reads GitHub's webhooks: push and ping events, JSON or
-// form-encoded, signed with X-Hub-Signature-256.
 package github
 
 import (
@@ -12,14 +10,16 @@ import (
 	"github.com/slipway-build/slipway/webhook"
 )
 
-// Provider is GitHub's webhook dialect. The zero value is ready to use.
-type Provider struct{}
+// Webhook is GitHub's webhook dialect. The zero value is ready to use.
+type Webhook struct{}
+
+var _ webhook.Provider = Webhook{}
 
 // Name is the provider name used in repositories and URLs.
-func (Provider) Name() string { return "github" }
+func (Webhook) Name() string { return "github" }
 
 // MaxBody is GitHub's documented payload cap.
-func (Provider) MaxBody() int64 { return 25 << 20 }
+func (Webhook) MaxBody() int64 { return 25 << 20 }
 
 type pushPayload struct {
 	Ref     string `json:"ref"`
@@ -51,7 +51,7 @@ type pushPayload struct {
 }
 
 // Parse reads a GitHub webhook request.
-func (Provider) Parse(h http.Header, body []byte) (webhook.Event, error) {
+func (Webhook) Parse(h http.Header, body []byte) (webhook.Event, error) {
 	ev := webhook.Event{RawKind: h.Get("X-GitHub-Event"), DeliveryID: h.Get("X-GitHub-Delivery")}
 	if ev.RawKind == "" {
 		return ev, fmt.Errorf("missing X-GitHub-Event header")
@@ -141,14 +141,6 @@ func jsonBody(h http.Header, body []byte) ([]byte, error) {
 
 // Verify checks X-Hub-Signature-256, which covers the raw body in either
 // encoding.
-func (Provider) Verify(h http.Header, body []byte, secret string) error {
-	sig := h.Get("X-Hub-Signature-256")
-	if sig == "" {
-		return webhook.ErrNoSignature
-	}
-	hexSig, ok := strings.CutPrefix(sig, "sha256=")
-	if !ok {
-		return webhook.ErrBadSignature
-	}
-	return webhook.CheckHMAC(body, secret, hexSig)
+func (Webhook) Verify(h http.Header, body []byte, secret string) error {
+	return webhook.CheckPrefixedHMAC(h, "X-Hub-Signature-256", body, secret)
 }
