@@ -18,6 +18,7 @@ import (
 
 	"github.com/slipway-build/slipway/api"
 	"github.com/slipway-build/slipway/model"
+	"github.com/slipway-build/slipway/natsd"
 	"github.com/slipway-build/slipway/queue"
 )
 
@@ -50,7 +51,7 @@ type harness struct {
 // before it is registered.
 func newHarness(t *testing.T, change ...func(*api.Server)) *harness {
 	t.Helper()
-	e, err := queue.StartEmbedded(queue.EmbeddedOptions{StoreDir: t.TempDir()})
+	e, err := natsd.Start(natsd.Options{StoreDir: t.TempDir()})
 	if err != nil {
 		t.Fatalf("StartEmbedded: %v", err)
 	}

@@ -14,14 +14,15 @@ import (
 	"time"
 
 	"github.com/slipway-build/slipway/model"
+	"github.com/slipway-build/slipway/natsd"
 	"github.com/slipway-build/slipway/queue"
 )
 
 // startServer runs a real embedded JetStream server on dir; it is shut down
 // when the test ends (after every connection made through connect).
-func startServer(t *testing.T, dir string) *queue.Embedded {
+func startServer(t *testing.T, dir string) *natsd.Server {
 	t.Helper()
-	e, err := queue.StartEmbedded(queue.EmbeddedOptions{StoreDir: dir})
+	e, err := natsd.Start(natsd.Options{StoreDir: dir})
 	if err != nil {
 		t.Fatalf("StartEmbedded: %v", err)
 	}
@@ -36,7 +37,7 @@ func startServer(t *testing.T, dir string) *queue.Embedded {
 }
 
 // openStore connects to e and opens a Store on the connection.
-func openStore(t *testing.T, e *queue.Embedded) *queue.Store {
+func openStore(t *testing.T, e *natsd.Server) *queue.Store {
 	t.Helper()
 	nc, err := e.Connect()
 	if err != nil {
@@ -602,7 +603,7 @@ func TestJobsAndBuildsSurviveRestart(t *testing.T) {
 	dir := t.TempDir()
 	ctx := testCtx(t)
 
-	e1, err := queue.StartEmbedded(queue.EmbeddedOptions{StoreDir: dir})
+	e1, err := natsd.Start(natsd.Options{StoreDir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,3 +1,6 @@
+// Package queue is Slipway's durable backbone on NATS JetStream: the build and
+// deploy-hook work queues, repository and build state in key-value buckets,
+// and build logs in a stream.
 package queue
 
 import (

@@ -25,6 +25,7 @@ import (
 	"github.com/slipway-build/slipway/config"
 	"github.com/slipway-build/slipway/deploy"
 	"github.com/slipway-build/slipway/model"
+	"github.com/slipway-build/slipway/natsd"
 	"github.com/slipway-build/slipway/queue"
 	"github.com/slipway-build/slipway/registry"
 	"github.com/slipway-build/slipway/source"
@@ -228,7 +229,7 @@ func startNATS(cfg config.Config, dataDir string, logger *slog.Logger, st *stack
 		st.push(func() { _ = nc.Drain() })
 		return nc, connReady(nc), nil
 	}
-	emb, err := queue.StartEmbedded(queue.EmbeddedOptions{
+	emb, err := natsd.Start(natsd.Options{
 		StoreDir: filepath.Join(dataDir, "nats"), Listen: cfg.NATSListen, Logger: logger,
 	})
 	if err != nil {
