@@ -16,7 +16,8 @@ import (
 // Notifier calls deploy hooks for finished builds. Each delivery is a job in
 // JetStream, so retries survive restarts.
 type Notifier struct {
-	Store     Store
+	Builds    Builds
+	Repos     Repos
 	Jobs      Jobs
 	Sender    deploy.Sender
 	Schedule  deploy.Schedule
@@ -46,13 +47,13 @@ func (n *Notifier) deliver(ctx context.Context, job queue.Job) {
 		return
 	}
 	log := n.logger().With("build", hj.BuildID, "hook", hj.Hook)
-	b, err := n.Store.GetBuild(ctx, hj.BuildID)
+	b, err := n.Builds.GetBuild(ctx, hj.BuildID)
 	if err != nil {
 		log.Warn("read build for hook", "err", err)
 		_ = job.Retry(5 * time.Second)
 		return
 	}
-	repo, err := n.Store.GetRepo(ctx, b.RepoID)
+	repo, err := n.Repos.GetRepo(ctx, b.RepoID)
 	if err != nil || hj.Hook >= len(repo.Hooks) || hj.Hook >= len(b.Deliveries) {
 		n.record(ctx, hj, model.Attempt{At: n.now(), Error: "repository or hook no longer exists"}, "failed", log)
 		_ = job.Ack(ctx)
@@ -93,7 +94,7 @@ func (n *Notifier) deliver(ctx context.Context, job queue.Job) {
 }
 
 func (n *Notifier) record(ctx context.Context, hj queue.HookJob, a model.Attempt, status string, log *slog.Logger) error {
-	_, err := n.Store.UpdateBuild(ctx, hj.BuildID, func(b *model.Build) error {
+	_, err := n.Builds.UpdateBuild(ctx, hj.BuildID, func(b *model.Build) error {
 		if hj.Hook >= len(b.Deliveries) {
 			return fmt.Errorf("build has no delivery %d", hj.Hook)
 		}

@@ -15,7 +15,8 @@ import (
 // Reporter posts commit statuses to the Git hosts. Each status is a job in
 // JetStream: a host that is down delays statuses, never builds.
 type Reporter struct {
-	Store  Store
+	Builds Builds
+	Repos  Repos
 	Jobs   Jobs
 	Forges map[string]forge.Forge
 	// Token returns the credentials for a repository's host API (its own
@@ -35,8 +36,8 @@ func (r *Reporter) Run(ctx context.Context) {
 }
 
 // rank orders states so that a stale status never follows a newer one.
-func rank(state string) int {
-	switch forge.State(state) {
+func rank(state forge.State) int {
+	switch state {
 	case forge.Pending:
 		return 1
 	case forge.Running:
@@ -52,12 +53,12 @@ func (r *Reporter) report(ctx context.Context, job queue.Job) {
 		return
 	}
 	log := r.logger().With("build", sj.BuildID, "state", sj.State)
-	b, err := r.Store.GetBuild(ctx, sj.BuildID)
+	b, err := r.Builds.GetBuild(ctx, sj.BuildID)
 	if err != nil {
 		_ = job.Retry(5 * time.Second)
 		return
 	}
-	repo, err := r.Store.GetRepo(ctx, b.RepoID)
+	repo, err := r.Repos.GetRepo(ctx, b.RepoID)
 	f := r.Forges[repo.Provider]
 	if err != nil || f == nil || stale(b, sj.State) {
 		_ = job.Ack(ctx)
@@ -89,17 +90,17 @@ func (r *Reporter) report(ctx context.Context, job queue.Job) {
 // the host has not heard of: status jobs of one build can be queued out of
 // order (a worker may take a build before its pending status is queued), and
 // the host should always see pending, running, then the end.
-func (r *Reporter) post(ctx context.Context, f forge.Forge, conn forge.Conn, b model.Build, state string) error {
-	var steps []string
-	if state != string(forge.Pending) && !posted(b, string(forge.Pending)) {
-		steps = append(steps, string(forge.Pending))
+func (r *Reporter) post(ctx context.Context, f forge.Forge, conn forge.Conn, b model.Build, state forge.State) error {
+	var steps []forge.State
+	if state != forge.Pending && !posted(b, forge.Pending) {
+		steps = append(steps, forge.Pending)
 	}
-	if rank(state) == 3 && b.StartedAt != nil && !posted(b, string(forge.Running)) {
-		steps = append(steps, string(forge.Running))
+	if rank(state) == 3 && b.StartedAt != nil && !posted(b, forge.Running) {
+		steps = append(steps, forge.Running)
 	}
 	for _, st := range append(steps, state) {
 		err := f.SetStatus(ctx, conn, r.status(b, st))
-		r.record(ctx, queue.StatusJob{BuildID: b.ID, State: st}, err)
+		r.record(ctx, b.ID, st, err)
 		if err != nil {
 			return err
 		}
@@ -107,43 +108,43 @@ func (r *Reporter) post(ctx context.Context, f forge.Forge, conn forge.Conn, b m
 	return nil
 }
 
-func posted(b model.Build, state string) bool {
+func posted(b model.Build, state forge.State) bool {
 	for _, p := range b.Statuses {
-		if p.State == state && p.Error == "" {
+		if forge.State(p.State) == state && p.Error == "" {
 			return true
 		}
 	}
 	return false
 }
 
-func stale(b model.Build, state string) bool {
+func stale(b model.Build, state forge.State) bool {
 	for _, p := range b.Statuses {
-		if p.Error == "" && rank(p.State) > rank(state) {
+		if p.Error == "" && rank(forge.State(p.State)) > rank(state) {
 			return true
 		}
 	}
 	return false
 }
 
-func (r *Reporter) record(ctx context.Context, sj queue.StatusJob, postErr error) {
-	post := model.StatusPost{State: sj.State, At: r.now().UTC()}
+func (r *Reporter) record(ctx context.Context, buildID string, state forge.State, postErr error) {
+	post := model.StatusPost{State: string(state), At: r.now().UTC()}
 	if postErr != nil {
 		post.Error = postErr.Error()
 	}
-	_, _ = r.Store.UpdateBuild(ctx, sj.BuildID, func(b *model.Build) error {
+	_, _ = r.Builds.UpdateBuild(ctx, buildID, func(b *model.Build) error {
 		b.Statuses = append(b.Statuses, post)
 		return nil
 	})
 }
 
 // status words a build's state for the host.
-func (r *Reporter) status(b model.Build, state string) forge.Status {
+func (r *Reporter) status(b model.Build, state forge.State) forge.Status {
 	key := "slipway"
 	if len(b.Tags) > 0 {
 		key += "/" + b.Tags[0]
 	}
 	var desc string
-	switch forge.State(state) {
+	switch state {
 	case forge.Pending:
 		desc = "Queued"
 	case forge.Running:
@@ -159,7 +160,7 @@ func (r *Reporter) status(b model.Build, state string) forge.Status {
 		desc = "Failed: " + b.Error
 	}
 	return forge.Status{
-		Commit: b.Commit, State: forge.State(state), Key: key, Description: forge.Describe(desc),
+		Commit: b.Commit, State: state, Key: key, Description: forge.Describe(desc),
 		URL: strings.TrimRight(r.PublicURL, "/") + "/api/v1/builds/" + b.ID,
 	}
 }

@@ -19,17 +19,35 @@ import (
 	"github.com/slipway-build/slipway/source"
 )
 
-// Store is the state the worker reads and writes.
-type Store interface {
-	GetRepo(ctx context.Context, id string) (model.Repo, error)
+// Builds are the build records (package store).
+type Builds interface {
 	GetBuild(ctx context.Context, id string) (model.Build, error)
 	CreateBuild(ctx context.Context, b model.Build) (bool, error)
 	UpdateBuild(ctx context.Context, id string, change func(*model.Build) error) (model.Build, error)
-	SubmitHook(ctx context.Context, j queue.HookJob) error
+}
+
+// Repos reads repositories (package store).
+type Repos interface {
+	GetRepo(ctx context.Context, id string) (model.Repo, error)
+}
+
+// Tags moves image tags, never backwards (package store).
+type Tags interface {
 	ClaimTag(ctx context.Context, image, tag string, b model.Build, digest string, put func(string) error) (bool, error)
+}
+
+// Slots bound a repository's builds at once across every worker (package
+// store).
+type Slots interface {
 	AcquireSlot(ctx context.Context, repoID, buildID string, limit int) (bool, error)
 	ReleaseSlot(ctx context.Context, repoID, buildID string) error
-	SubmitStatus(ctx context.Context, j queue.StatusJob) error
+}
+
+// Submitter queues what a finished build leads to: deploy-hook deliveries
+// and commit statuses (package queue).
+type Submitter interface {
+	SubmitHook(ctx context.Context, j queue.HookJob) error
+	SubmitStatus(ctx context.Context, buildID string, state forge.State) error
 }
 
 // Builder builds images and pushes them by digest.
@@ -54,7 +72,11 @@ type Logs func(buildID string) io.WriteCloser
 
 // Worker runs builds.
 type Worker struct {
-	Store   Store
+	Builds  Builds
+	Repos   Repos
+	Tags    Tags
+	Slots   Slots
+	Queue   Submitter
 	Jobs    Jobs
 	Builder Builder
 	Tagger  Tagger
@@ -161,11 +183,11 @@ func (w *Worker) handle(ctx context.Context, job queue.Job) {
 		return
 	}
 	log := w.logger().With("build", queued.ID, "repo", queued.RepoID, "ref", queued.Ref, "commit", queued.Commit)
-	if _, err := w.Store.CreateBuild(ctx, queued); err != nil {
+	if _, err := w.Builds.CreateBuild(ctx, queued); err != nil {
 		w.handBack(job, queued, err, log)
 		return
 	}
-	stored, err := w.Store.GetBuild(ctx, queued.ID)
+	stored, err := w.Builds.GetBuild(ctx, queued.ID)
 	if err != nil {
 		w.handBack(job, queued, err, log)
 		return
@@ -174,21 +196,21 @@ func (w *Worker) handle(ctx context.Context, job queue.Job) {
 		// A worker may have died between storing the end and the ack:
 		// repeat the final status (de-duplicated) so the host hears of it.
 		log.Info("build already finished; dropping its job", "status", stored.Status)
-		w.status(ctx, stored.ID, string(StateOf(stored)), log)
+		w.status(ctx, stored.ID, StateOf(stored), log)
 		_ = job.Ack(ctx)
 		return
 	}
-	repo, err := w.Store.GetRepo(ctx, stored.RepoID)
+	repo, err := w.Repos.GetRepo(ctx, stored.RepoID)
 	if err != nil {
 		w.finish(ctx, job, stored, outcome{err: fmt.Errorf("repository %s: %w", stored.RepoID, err)}, log)
 		return
 	}
-	if ok, err := w.Store.AcquireSlot(ctx, repo.ID, stored.ID, repo.MaxConcurrentBuilds); err != nil || !ok {
+	if ok, err := w.Slots.AcquireSlot(ctx, repo.ID, stored.ID, repo.MaxConcurrentBuilds); err != nil || !ok {
 		// At the repository's limit: wait in the queue, not in a worker.
 		_ = job.Retry(w.retryDelay())
 		return
 	}
-	defer w.Store.ReleaseSlot(context.WithoutCancel(ctx), repo.ID, stored.ID)
+	defer w.Slots.ReleaseSlot(context.WithoutCancel(ctx), repo.ID, stored.ID)
 	if stored.Attempts >= queue.MaxDeliver {
 		w.finish(ctx, job, stored, outcome{err: fmt.Errorf("gave up after %d attempts: %s", stored.Attempts, stored.Error)}, log)
 		return
@@ -204,7 +226,7 @@ func (w *Worker) handle(ctx context.Context, job queue.Job) {
 		_ = job.Ack(ctx)
 		return
 	}
-	w.status(ctx, b.ID, string(forge.Running), log)
+	w.status(ctx, b.ID, forge.Running, log)
 	w.execute(ctx, job, repo.WithInstallation(b), b, log)
 }
 
@@ -245,14 +267,14 @@ func (w *Worker) execute(ctx context.Context, job queue.Job, repo model.Repo, b 
 func (w *Worker) retryRegistry(ctx context.Context, job queue.Job, b model.Build, reg registryError, log *slog.Logger) bool {
 	now := w.now()
 	since := now
-	if cur, err := w.Store.GetBuild(ctx, b.ID); err == nil && cur.RetryingSince != nil {
+	if cur, err := w.Builds.GetBuild(ctx, b.ID); err == nil && cur.RetryingSince != nil {
 		since = *cur.RetryingSince
 	}
 	if now.Sub(since) >= w.RegistryRetry {
 		return false
 	}
 	log.Warn("registry unreachable; build will be retried", "registry", reg.host, "since", since, "budget", w.RegistryRetry)
-	_, _ = w.Store.UpdateBuild(context.WithoutCancel(ctx), b.ID, func(cur *model.Build) error {
+	_, _ = w.Builds.UpdateBuild(context.WithoutCancel(ctx), b.ID, func(cur *model.Build) error {
 		cur.RetryingSince = &since
 		cur.Attempts-- // waiting out the registry is not a failed attempt
 		return nil
@@ -270,7 +292,7 @@ func buildTimeout(repo model.Repo) time.Duration {
 
 // claim marks the build running and counts the attempt.
 func (w *Worker) claim(ctx context.Context, id string) (model.Build, error) {
-	return w.Store.UpdateBuild(ctx, id, func(cur *model.Build) error {
+	return w.Builds.UpdateBuild(ctx, id, func(cur *model.Build) error {
 		if model.Terminal(cur.Status) {
 			return nil
 		}
@@ -287,7 +309,7 @@ func (w *Worker) handBack(job queue.Job, b model.Build, err error, log *slog.Log
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	attempts := b.Attempts
-	_, _ = w.Store.UpdateBuild(ctx, b.ID, func(cur *model.Build) error {
+	_, _ = w.Builds.UpdateBuild(ctx, b.ID, func(cur *model.Build) error {
 		if !model.Terminal(cur.Status) {
 			cur.Status = model.StatusQueued
 			cur.Error = "retrying: " + err.Error()
@@ -312,8 +334,8 @@ func backoff(base time.Duration, attempts int) time.Duration {
 // worker that dies before the ack leaves the job to be redone.
 func (w *Worker) finish(ctx context.Context, job queue.Job, b model.Build, out outcome, log *slog.Logger) {
 	ctx = context.WithoutCancel(ctx)
-	repo, repoErr := w.Store.GetRepo(ctx, b.RepoID)
-	final, err := w.Store.UpdateBuild(ctx, b.ID, func(cur *model.Build) error {
+	repo, repoErr := w.Repos.GetRepo(ctx, b.RepoID)
+	final, err := w.Builds.UpdateBuild(ctx, b.ID, func(cur *model.Build) error {
 		if model.Terminal(cur.Status) {
 			return nil
 		}
@@ -334,9 +356,9 @@ func (w *Worker) finish(ctx context.Context, job queue.Job, b model.Build, out o
 		_ = job.Retry(w.retryDelay())
 		return
 	}
-	w.status(ctx, final.ID, string(StateOf(final)), log)
+	w.status(ctx, final.ID, StateOf(final), log)
 	for _, d := range final.Deliveries {
-		if err := w.Store.SubmitHook(ctx, queue.HookJob{BuildID: final.ID, Hook: d.Hook}); err != nil {
+		if err := w.Queue.SubmitHook(ctx, queue.HookJob{BuildID: final.ID, Hook: d.Hook}); err != nil {
 			log.Error("queue deploy hook; job will be redone", "err", err)
 			_ = job.Retry(w.retryDelay())
 			return
@@ -349,8 +371,8 @@ func (w *Worker) finish(ctx context.Context, job queue.Job, b model.Build, out o
 }
 
 // status queues a commit status; a lost one costs a status, never the build.
-func (w *Worker) status(ctx context.Context, id, state string, log *slog.Logger) {
-	if err := w.Store.SubmitStatus(ctx, queue.StatusJob{BuildID: id, State: state}); err != nil {
+func (w *Worker) status(ctx context.Context, id string, state forge.State, log *slog.Logger) {
+	if err := w.Queue.SubmitStatus(ctx, id, state); err != nil {
 		log.Warn("queue commit status", "state", state, "err", err)
 	}
 }
@@ -374,7 +396,7 @@ func (w *Worker) watch(ctx context.Context, job queue.Job, id string, cancel con
 			case <-extend.C:
 				_ = job.Extend()
 			case <-poll.C:
-				if b, err := w.Store.GetBuild(ctx, id); err == nil && b.CancelRequested {
+				if b, err := w.Builds.GetBuild(ctx, id); err == nil && b.CancelRequested {
 					cancel(errCancelled)
 				}
 			}
