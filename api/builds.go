@@ -195,11 +195,11 @@ func (s *Server) redeliver(w http.ResponseWriter, r *http.Request) {
 			return badf("delivery: build has %d deliveries, no %d", len(b.Deliveries), n)
 		}
 		d := &b.Deliveries[n]
-		if d.Status == "pending" {
+		if d.Status == model.DeliveryPending {
 			return conflict("delivery %d is still being delivered", n)
 		}
 		d.Redelivered++
-		d.Status, d.RetryFrom, round = "pending", len(d.Attempts), d.Redelivered
+		d.Status, d.RetryFrom, round = model.DeliveryPending, len(d.Attempts), d.Redelivered
 		return nil
 	})
 	if err != nil {

@@ -196,12 +196,22 @@ type StatusPost struct {
 	Error string    `json:"error,omitempty"`
 }
 
+// Delivery states of a deploy hook.
+const (
+	// DeliveryPending is being delivered, or waiting for its next try.
+	DeliveryPending = "pending"
+	// DeliveryDelivered was answered with a 2xx.
+	DeliveryDelivered = "delivered"
+	// DeliveryFailed ran out of tries, or its hook or repository is gone.
+	DeliveryFailed = "failed"
+)
+
 // Delivery records the attempts to call one deploy hook for a build.
 type Delivery struct {
 	Hook      int       `json:"hook"`
 	URL       string    `json:"url"`
 	MessageID string    `json:"message_id"`
-	Status    string    `json:"status"` // pending, delivered, failed
+	Status    string    `json:"status"` // one of the Delivery states
 	Attempts  []Attempt `json:"attempts"`
 	// Redelivered counts manual redeliveries; the retry schedule starts
 	// again at attempt RetryFrom.

@@ -55,36 +55,36 @@ func (n *Notifier) deliver(ctx context.Context, job queue.Job) {
 	}
 	repo, err := n.Repos.GetRepo(ctx, b.RepoID)
 	if err != nil || hj.Hook >= len(repo.Hooks) || hj.Hook >= len(b.Deliveries) {
-		n.record(ctx, hj, model.Attempt{At: n.now(), Error: "repository or hook no longer exists"}, "failed", log)
+		n.record(ctx, hj, model.Attempt{At: n.now(), Error: "repository or hook no longer exists"}, model.DeliveryFailed, log)
 		_ = job.Ack(ctx)
 		return
 	}
 	d := b.Deliveries[hj.Hook]
-	if d.Status != "pending" {
+	if d.Status != model.DeliveryPending {
 		_ = job.Ack(ctx)
 		return
 	}
 	body, err := deploy.NewPayload(b, repo, n.PublicURL, *b.FinishedAt)
 	if err != nil {
-		n.record(ctx, hj, model.Attempt{At: n.now(), Error: err.Error()}, "failed", log)
+		n.record(ctx, hj, model.Attempt{At: n.now(), Error: err.Error()}, model.DeliveryFailed, log)
 		_ = job.Ack(ctx)
 		return
 	}
 	attempt := n.Sender.Send(ctx, repo.Hooks[hj.Hook], d.MessageID, body, n.now())
 	tries := len(d.Attempts) - d.RetryFrom + 1
 	delay, more := n.schedule().Next(tries)
-	status := "pending"
+	status := model.DeliveryPending
 	switch {
 	case deploy.Succeeded(attempt):
-		status = "delivered"
+		status = model.DeliveryDelivered
 	case !more:
-		status = "failed"
+		status = model.DeliveryFailed
 	}
 	if err := n.record(ctx, hj, attempt, status, log); err != nil {
 		_ = job.Retry(time.Second)
 		return
 	}
-	if status == "pending" {
+	if status == model.DeliveryPending {
 		log.Info("deploy hook failed; will retry", "attempt", tries, "in", delay, "error", attempt.Error, "code", attempt.StatusCode)
 		_ = job.Retry(delay)
 		return

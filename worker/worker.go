@@ -345,7 +345,7 @@ func (w *Worker) finish(ctx context.Context, job queue.Job, b model.Build, out o
 		if cur.Status == model.StatusSucceeded && repoErr == nil && len(cur.Deliveries) == 0 {
 			for i, h := range repo.Hooks {
 				cur.Deliveries = append(cur.Deliveries, model.Delivery{
-					Hook: i, URL: h.URL, MessageID: fmt.Sprintf("msg_%s_%d", cur.ID, i), Status: "pending",
+					Hook: i, URL: h.URL, MessageID: fmt.Sprintf("msg_%s_%d", cur.ID, i), Status: model.DeliveryPending,
 				})
 			}
 		}
