@@ -148,7 +148,12 @@ type Build struct {
 	Tags   []string `json:"tags"`
 	Digest string   `json:"digest,omitempty"`
 	Error  string   `json:"error,omitempty"`
-	Rule   Rule     `json:"rule"`
+	// GaveUp says the build failed because Slipway stopped retrying it
+	// after too many attempts that failed for Slipway's own reasons
+	// (BuildKit, the store): the fault is not the build's, and the Git host
+	// is told "error" rather than "failure".
+	GaveUp bool `json:"gave_up,omitempty"`
+	Rule   Rule `json:"rule"`
 	// Rules are the indexes of the repository's rules this build serves;
 	// rules that build the same thing share one build.
 	Rules     []int             `json:"rules,omitempty"`

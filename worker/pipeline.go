@@ -30,6 +30,7 @@ type outcome struct {
 	skip        string // why nothing was built
 	cancelled   bool
 	err         error
+	gaveUp      bool // err is Slipway giving up after too many attempts
 }
 
 func (o outcome) apply(b *model.Build) {
@@ -40,7 +41,7 @@ func (o outcome) apply(b *model.Build) {
 			b.Reason = "cancelled"
 		}
 	case o.err != nil:
-		b.Status, b.Error = model.StatusFailed, o.err.Error()
+		b.Status, b.Error, b.GaveUp = model.StatusFailed, o.err.Error(), o.gaveUp
 		var reg registryError
 		if errors.As(o.err, &reg) && b.RetryingSince != nil {
 			b.Error = fmt.Sprintf("registry %s unreachable for %s: %v", reg.host, b.FinishedAt.Sub(*b.RetryingSince).Round(time.Second), reg.err)

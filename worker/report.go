@@ -173,7 +173,7 @@ func StateOf(b model.Build) forge.State {
 	case model.StatusCancelled:
 		return forge.Cancelled
 	case model.StatusFailed:
-		if strings.HasPrefix(b.Error, "gave up after") {
+		if b.GaveUp {
 			return forge.Error
 		}
 		return forge.Failure

@@ -212,7 +212,7 @@ func (w *Worker) handle(ctx context.Context, job queue.Job) {
 	}
 	defer w.Slots.ReleaseSlot(context.WithoutCancel(ctx), repo.ID, stored.ID)
 	if stored.Attempts >= queue.MaxDeliver {
-		w.finish(ctx, job, stored, outcome{err: fmt.Errorf("gave up after %d attempts: %s", stored.Attempts, stored.Error)}, log)
+		w.finish(ctx, job, stored, outcome{err: fmt.Errorf("gave up after %d attempts: %s", stored.Attempts, stored.Error), gaveUp: true}, log)
 		return
 	}
 	b, err := w.claim(ctx, stored.ID)
