@@ -33,6 +33,9 @@ type outcome struct {
 	gaveUp      bool // err is Slipway giving up after too many attempts
 }
 
+// succeeded reports whether the build pushed its image.
+func (o outcome) succeeded() bool { return !o.cancelled && o.err == nil && o.skip == "" }
+
 func (o outcome) apply(b *model.Build) {
 	switch {
 	case o.cancelled:

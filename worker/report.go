@@ -3,6 +3,8 @@ package worker
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"time"
@@ -10,6 +12,7 @@ import (
 	"github.com/slipway-build/slipway/forge"
 	"github.com/slipway-build/slipway/model"
 	"github.com/slipway-build/slipway/queue"
+	"github.com/slipway-build/slipway/store"
 )
 
 // Reporter posts commit statuses to the Git hosts. Each status is a job in
@@ -27,6 +30,9 @@ type Reporter struct {
 	Now       func() time.Time
 	// MaxTries bounds the attempts for one status (default 8).
 	MaxTries int
+	// RetryDelay is the wait before a status job's first retry; it doubles
+	// with each try, up to 256 times (default 2 s).
+	RetryDelay time.Duration
 }
 
 // Run posts statuses until ctx ends. One loop keeps each build's statuses
@@ -49,41 +55,95 @@ func rank(state forge.State) int {
 func (r *Reporter) report(ctx context.Context, job queue.Job) {
 	var sj queue.StatusJob
 	if err := json.Unmarshal(job.Data(), &sj); err != nil {
-		_ = job.Ack(ctx)
+		undecodable(ctx, job, r.logger(), "commit status", err)
 		return
 	}
 	log := r.logger().With("build", sj.BuildID, "state", sj.State)
-	b, err := r.Builds.GetBuild(ctx, sj.BuildID)
-	if err != nil {
-		_ = job.Retry(5 * time.Second)
+	b, repo, ok := r.read(ctx, job, sj, log)
+	if !ok {
 		return
 	}
-	repo, err := r.Repos.GetRepo(ctx, b.RepoID)
-	f := r.Forges[repo.Provider]
-	if err != nil || f == nil || stale(b, sj.State) {
-		_ = job.Ack(ctx)
+	if stale(b, sj.State) {
+		log.Debug("a later status of the build was posted; this one is dropped")
+		ack(ctx, job, log)
 		return
 	}
 	token, err := r.Token(ctx, repo.WithInstallation(b))
 	if err == nil && token == "" {
-		_ = job.Ack(ctx) // no credentials: statuses are off for this repository
+		log.Debug("repository has no API credentials; statuses are off for it")
+		ack(ctx, job, log)
 		return
 	}
 	if err == nil {
-		err = r.post(ctx, f, forge.Conn{APIURL: repo.APIURL, FullName: repo.FullName, Token: token}, b, sj.State)
+		err = r.post(ctx, r.Forges[repo.Provider], forge.Conn{APIURL: repo.APIURL, FullName: repo.FullName, Token: token}, b, sj.State)
 	}
-	if err == nil {
-		_ = job.Ack(ctx)
+	r.settle(ctx, job, sj, err, log)
+}
+
+// read answers the build a status is about and its repository. ok is false
+// when the job is settled already: a failure to read is retried, a build
+// that is gone drops the job, and a repository that is gone or a host
+// Slipway has no API client for is recorded on the build as given up.
+func (r *Reporter) read(ctx context.Context, job queue.Job, sj queue.StatusJob, log *slog.Logger) (model.Build, model.Repo, bool) {
+	b, err := r.Builds.GetBuild(ctx, sj.BuildID)
+	if errors.Is(err, store.ErrNotFound) {
+		log.Warn("build no longer exists; commit status dropped")
+		ack(ctx, job, log)
+		return b, model.Repo{}, false
+	}
+	if err != nil {
+		r.retry(job, fmt.Errorf("read build: %w", err), log)
+		return b, model.Repo{}, false
+	}
+	repo, err := r.Repos.GetRepo(ctx, b.RepoID)
+	if errors.Is(err, store.ErrNotFound) {
+		r.giveUp(ctx, job, sj, fmt.Errorf("repository %s no longer exists", b.RepoID), log)
+		return b, repo, false
+	}
+	if err != nil {
+		r.retry(job, fmt.Errorf("read repository %s: %w", b.RepoID, err), log)
+		return b, repo, false
+	}
+	if r.Forges[repo.Provider] == nil {
+		r.giveUp(ctx, job, sj, fmt.Errorf("no API client for Git host %q", repo.Provider), log)
+		return b, repo, false
+	}
+	return b, repo, true
+}
+
+// settle acks a posted status and retries one that was not, until MaxTries;
+// then it records that it gave up.
+func (r *Reporter) settle(ctx context.Context, job queue.Job, sj queue.StatusJob, err error, log *slog.Logger) {
+	switch {
+	case err == nil:
+		ack(ctx, job, log)
+	case errors.Is(err, store.ErrNotFound):
+		log.Warn("build no longer exists; commit status not recorded", "err", err)
+		ack(ctx, job, log)
+	case job.Delivered() >= r.maxTries():
+		r.giveUp(ctx, job, sj, fmt.Errorf("gave up after %d tries: %w", job.Delivered(), err), log)
+	default:
+		r.retry(job, fmt.Errorf("commit status not posted: %w", err), log)
+	}
+}
+
+// retry hands a status job back after a delay that doubles with each try.
+func (r *Reporter) retry(job queue.Job, err error, log *slog.Logger) {
+	delay := r.retryDelay() << (min(max(job.Delivered(), 1), 8) - 1)
+	log.Warn("commit status will be retried", "err", err, "tries", job.Delivered(), "in", delay)
+	retry(job, delay, log)
+}
+
+// giveUp records on the build why its status was not posted, and drops the
+// job; a record that fails for a passing reason is retried instead.
+func (r *Reporter) giveUp(ctx context.Context, job queue.Job, sj queue.StatusJob, why error, log *slog.Logger) {
+	log.Error("commit status not posted; giving up", "reason", why)
+	err := r.record(ctx, sj.BuildID, sj.State, why)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		r.retry(job, err, log)
 		return
 	}
-	if job.Delivered() >= r.maxTries() {
-		log.Error("commit status not posted; giving up", "err", err, "tries", job.Delivered())
-		_ = job.Ack(ctx)
-		return
-	}
-	delay := min(time.Duration(1<<min(job.Delivered(), 8))*time.Second, 5*time.Minute)
-	log.Warn("commit status not posted; will retry", "err", err, "in", delay)
-	_ = job.Retry(delay)
+	ack(ctx, job, log)
 }
 
 // post sends state, first filling in the steps the build went through that
@@ -99,9 +159,10 @@ func (r *Reporter) post(ctx context.Context, f forge.Forge, conn forge.Conn, b m
 		steps = append(steps, forge.Running)
 	}
 	for _, st := range append(steps, state) {
-		err := f.SetStatus(ctx, conn, r.status(b, st))
-		r.record(ctx, b.ID, st, err)
-		if err != nil {
+		postErr := f.SetStatus(ctx, conn, r.status(b, st))
+		// A status posted but not recorded is posted again on the retry;
+		// hosts keep one status per key, so that is harmless.
+		if err := errors.Join(postErr, r.record(ctx, b.ID, st, postErr)); err != nil {
 			return err
 		}
 	}
@@ -126,15 +187,20 @@ func stale(b model.Build, state forge.State) bool {
 	return false
 }
 
-func (r *Reporter) record(ctx context.Context, buildID string, state forge.State, postErr error) {
+// record adds a post of state, and its error, to the build's statuses.
+func (r *Reporter) record(ctx context.Context, buildID string, state forge.State, postErr error) error {
 	post := model.StatusPost{State: string(state), At: r.now().UTC()}
 	if postErr != nil {
 		post.Error = postErr.Error()
 	}
-	_, _ = r.Builds.UpdateBuild(ctx, buildID, func(b *model.Build) error {
+	_, err := r.Builds.UpdateBuild(ctx, buildID, func(b *model.Build) error {
 		b.Statuses = append(b.Statuses, post)
 		return nil
 	})
+	if err != nil {
+		return fmt.Errorf("record %s status: %w", state, err)
+	}
+	return nil
 }
 
 // status words a build's state for the host.
@@ -179,6 +245,13 @@ func StateOf(b model.Build) forge.State {
 		return forge.Failure
 	}
 	return forge.Running
+}
+
+func (r *Reporter) retryDelay() time.Duration {
+	if r.RetryDelay > 0 {
+		return r.RetryDelay
+	}
+	return 2 * time.Second
 }
 
 func (r *Reporter) maxTries() int {
