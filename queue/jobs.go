@@ -124,11 +124,18 @@ func (q *Queue) consumer(ctx context.Context, stream, name string) (*Consumer, e
 // handed out again.
 func (c *Consumer) AckWait() time.Duration { return c.ackWait }
 
-// Next waits up to wait for one job; ok is false when none came.
+// Next waits up to wait for one job; ok is false when none came. It
+// returns as soon as ctx ends, so a stopping worker does not sit out the
+// wait.
 func (c *Consumer) Next(ctx context.Context, wait time.Duration) (Job, bool, error) {
-	batch, err := c.c.Fetch(1, jetstream.FetchMaxWait(wait))
+	if err := ctx.Err(); err != nil {
+		return Job{}, false, err
+	}
+	fetchCtx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	batch, err := c.c.Fetch(1, jetstream.FetchContext(fetchCtx))
 	if err != nil {
-		if errors.Is(err, context.Canceled) || ctx.Err() != nil {
+		if ctx.Err() != nil {
 			return Job{}, false, ctx.Err()
 		}
 		return Job{}, false, fmt.Errorf("fetch job: %w", err)
@@ -136,10 +143,16 @@ func (c *Consumer) Next(ctx context.Context, wait time.Duration) (Job, bool, err
 	for msg := range batch.Messages() {
 		return Job{msg: msg}, true, nil
 	}
-	if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) {
+	switch err := batch.Error(); {
+	case ctx.Err() != nil:
+		return Job{}, false, ctx.Err()
+	case err == nil, errors.Is(err, jetstream.ErrNoMessages), errors.Is(err, context.DeadlineExceeded):
+		// The wait ran out with no job, as the server or our own
+		// deadline told first.
+		return Job{}, false, nil
+	default:
 		return Job{}, false, fmt.Errorf("fetch job: %w", err)
 	}
-	return Job{}, false, nil
 }
 
 // Pending is the number of jobs waiting to be handed out.

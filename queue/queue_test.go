@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"reflect"
 	"strings"
 	"testing"
@@ -445,5 +446,31 @@ func TestSubmitStatusOncePerState(t *testing.T) {
 	want := []queue.StatusJob{{BuildID: "b1", State: forge.Running}, {BuildID: "b1", State: forge.Success}}
 	if got := statusJobs(t, q); !reflect.DeepEqual(got, want) {
 		t.Errorf("status jobs = %+v, want %+v", got, want)
+	}
+}
+
+// Next waits for a job no longer than asked, and not at all once its
+// context ends.
+func TestNextWaitsNoLongerThanItsContext(t *testing.T) {
+	_, q, _ := newQueue(t)
+	jobs, err := q.BuildJobs(testCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if _, ok, err := jobs.Next(testCtx(t), 300*time.Millisecond); ok || err != nil {
+		t.Fatalf("Next on an empty queue = %v, %v; want no job, no error", ok, err)
+	}
+	if d := time.Since(start); d < 200*time.Millisecond || d > 2*time.Second {
+		t.Errorf("Next with a 300ms wait took %s", d)
+	}
+	ctx, cancel := context.WithCancel(testCtx(t))
+	time.AfterFunc(100*time.Millisecond, cancel)
+	start = time.Now()
+	if _, ok, err := jobs.Next(ctx, 5*time.Second); ok || !errors.Is(err, context.Canceled) {
+		t.Fatalf("Next cancelled = %v, %v; want context.Canceled", ok, err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("Next returned %s after its context ended, want at once", d)
 	}
 }
