@@ -44,6 +44,17 @@ func (r *reconcileRig) push(msg string) string {
 	return c
 }
 
+// seenThenPushed has main's first commit recorded by a reconciliation,
+// then pushes another; it answers both commits.
+func (r *reconcileRig) seenThenPushed(msg string) (seen, tip string) {
+	r.t.Helper()
+	seen = r.push("first")
+	if n := r.once(); n != 0 {
+		r.t.Fatalf("first pass queued %d builds, want 0", n)
+	}
+	return seen, r.push(msg)
+}
+
 // once runs one reconciliation and answers how many builds it queued.
 func (r *reconcileRig) once() int {
 	r.t.Helper()
@@ -119,9 +130,7 @@ func TestReconcilerFirstPassRecordsTipsAndBuildsNothing(t *testing.T) {
 
 func TestReconcilerQueuesAMissedPushOnce(t *testing.T) {
 	r := newReconcileRig(t)
-	first := r.push("first")
-	r.once()
-	missed := r.push("missed")
+	first, missed := r.seenThenPushed("missed")
 
 	if n := r.once(); n != 1 {
 		t.Fatalf("pass after a missed push queued %d builds, want 1", n)
@@ -161,9 +170,7 @@ func (r *reconcileRig) webhookBuilds(before, after string) []model.Build {
 
 func TestReconcilerDoesNotRequeueATipAWebhookBuilt(t *testing.T) {
 	r := newReconcileRig(t)
-	first := r.push("first")
-	r.once()
-	tip := r.push("announced")
+	first, tip := r.seenThenPushed("announced")
 	for _, b := range r.webhookBuilds(first, tip) {
 		if _, err := r.queue.Enqueue(testCtx(t), b, true); err != nil {
 			t.Fatal(err)
@@ -189,9 +196,7 @@ func TestReconcilerDoesNotRequeueATipAWebhookBuilt(t *testing.T) {
 // is repaired.
 func TestReconcilerRecognisesAWebhookBuildItsProcessLeftHalfDone(t *testing.T) {
 	r := newReconcileRig(t)
-	first := r.push("first")
-	r.once()
-	tip := r.push("half done")
+	first, tip := r.seenThenPushed("half done")
 	for _, b := range r.webhookBuilds(first, tip) {
 		if _, err := r.queue.SubmitBuild(testCtx(t), b); err != nil { // stored and queued, not superseding
 			t.Fatal(err)

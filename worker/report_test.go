@@ -110,6 +110,19 @@ var (
 	successPost = post{"success", "Pushed registry.test/acme/demo:latest"}
 )
 
+// wantPendingRunningSuccess checks that the host heard b1 queued, building
+// and pushed, in that order, and that the build records each post.
+func (r *reporterRig) wantPendingRunningSuccess() {
+	r.t.Helper()
+	if got, want := r.posts(), []post{queuedPost, buildPost, successPost}; !reflect.DeepEqual(got, want) {
+		r.t.Errorf("host received %+v, want %+v", got, want)
+	}
+	want := []model.StatusPost{{State: "pending"}, {State: "running"}, {State: "success"}}
+	if got := r.recorded("b1"); !reflect.DeepEqual(got, want) {
+		r.t.Errorf("build statuses = %+v, want %+v", got, want)
+	}
+}
+
 func TestReporterPostsPendingRunningSuccessInOrder(t *testing.T) {
 	r := newReporterRig(t)
 	if _, err := r.queue.SubmitBuild(testCtx(t), newBuild()); err != nil { // queues pending
@@ -123,14 +136,7 @@ func TestReporterPostsPendingRunningSuccessInOrder(t *testing.T) {
 
 	r.start(r.store)
 	r.drained(queue.StatusStream)
-
-	if got, want := r.posts(), []post{queuedPost, buildPost, successPost}; !reflect.DeepEqual(got, want) {
-		t.Errorf("host received %+v, want %+v", got, want)
-	}
-	want := []model.StatusPost{{State: "pending"}, {State: "running"}, {State: "success"}}
-	if got := r.recorded("b1"); !reflect.DeepEqual(got, want) {
-		t.Errorf("build statuses = %+v, want %+v", got, want)
-	}
+	r.wantPendingRunningSuccess()
 }
 
 // A worker may queue the end of a build before its pending status was ever
@@ -145,14 +151,7 @@ func TestReporterFillsInAMissedPending(t *testing.T) {
 
 	r.start(r.store)
 	r.drained(queue.StatusStream)
-
-	if got, want := r.posts(), []post{queuedPost, buildPost, successPost}; !reflect.DeepEqual(got, want) {
-		t.Errorf("host received %+v, want %+v", got, want)
-	}
-	want := []model.StatusPost{{State: "pending"}, {State: "running"}, {State: "success"}}
-	if got := r.recorded("b1"); !reflect.DeepEqual(got, want) {
-		t.Errorf("build statuses = %+v, want %+v", got, want)
-	}
+	r.wantPendingRunningSuccess()
 }
 
 func TestReporterRetriesAFailingHostAndRecordsTheErrors(t *testing.T) {
