@@ -55,7 +55,7 @@ func newHarness(t *testing.T, change ...func(*api.Server)) *harness {
 	t.Helper()
 	e, err := natsd.Start(natsd.Options{StoreDir: t.TempDir()})
 	if err != nil {
-		t.Fatalf("StartEmbedded: %v", err)
+		t.Fatalf("natsd.Start: %v", err)
 	}
 	t.Cleanup(e.Shutdown)
 	nc, err := e.Connect()
