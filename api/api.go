@@ -19,21 +19,29 @@ import (
 	"github.com/slipway-build/slipway/trigger"
 )
 
-// Store is the state the API reads and writes.
-type Store interface {
+// Repos are the repository records (package store).
+type Repos interface {
 	CreateRepo(ctx context.Context, r model.Repo) error
 	GetRepo(ctx context.Context, id string) (model.Repo, error)
 	ListRepos(ctx context.Context) ([]model.Repo, error)
 	DeleteRepo(ctx context.Context, id string) error
+}
+
+// Builds are the build records and their logs (package store).
+type Builds interface {
 	GetBuild(ctx context.Context, id string) (model.Build, error)
 	ListBuilds(ctx context.Context, repoID string) ([]model.Build, error)
-	ReadLog(ctx context.Context, buildID string) ([]byte, error)
-	SubmitBuild(ctx context.Context, b model.Build) (bool, error)
-	Enqueue(ctx context.Context, b model.Build, cancelOlder bool) (queue.Queued, error)
 	UpdateBuild(ctx context.Context, id string, change func(*model.Build) error) (model.Build, error)
+	ReadLog(ctx context.Context, buildID string) ([]byte, error)
+}
+
+// Queue queues builds, deploy-hook deliveries and cancellations (package
+// queue).
+type Queue interface {
+	trigger.Enqueuer
+	SubmitBuild(ctx context.Context, b model.Build) (bool, error)
 	SubmitHook(ctx context.Context, j queue.HookJob) error
 	Cancel(ctx context.Context, id, reason, by string) (bool, error)
-	trigger.Tips
 }
 
 // Resolver answers which commit a ref of a repository points at, with the
@@ -52,7 +60,11 @@ type Check struct {
 
 // Server holds the API's dependencies.
 type Server struct {
-	Store    Store
+	Repos  Repos
+	Builds Builds
+	Queue  Queue
+	// Seen records a new repository's branch tips as seen.
+	Seen     trigger.Seen
 	Token    string
 	Resolve  Resolver
 	Heads    Lister

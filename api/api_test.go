@@ -19,7 +19,9 @@ import (
 	"github.com/slipway-build/slipway/api"
 	"github.com/slipway-build/slipway/forge/hosts"
 	"github.com/slipway-build/slipway/model"
+	"github.com/slipway-build/slipway/natsd"
 	"github.com/slipway-build/slipway/queue"
+	"github.com/slipway-build/slipway/store"
 )
 
 const (
@@ -37,7 +39,8 @@ type resolveCall struct{ cloneURL, ref string }
 // harness is an API server on a real embedded JetStream store.
 type harness struct {
 	t      *testing.T
-	store  *queue.Store
+	store  *store.Store
+	queue  *queue.Queue
 	srv    *httptest.Server
 	client api.Client
 
@@ -47,13 +50,13 @@ type harness struct {
 }
 
 // newHarness starts a fresh embedded NATS server (own store dir), opens the
-// production Store on it and serves the API; change adjusts the Server
-// before it is registered.
+// production Store and Queue on it and serves the API; change adjusts the
+// Server before it is registered.
 func newHarness(t *testing.T, change ...func(*api.Server)) *harness {
 	t.Helper()
-	e, err := queue.StartEmbedded(queue.EmbeddedOptions{StoreDir: t.TempDir()})
+	e, err := natsd.Start(natsd.Options{StoreDir: t.TempDir()})
 	if err != nil {
-		t.Fatalf("StartEmbedded: %v", err)
+		t.Fatalf("natsd.Start: %v", err)
 	}
 	t.Cleanup(e.Shutdown)
 	nc, err := e.Connect()
@@ -61,19 +64,26 @@ func newHarness(t *testing.T, change ...func(*api.Server)) *harness {
 		t.Fatalf("Connect: %v", err)
 	}
 	t.Cleanup(nc.Close)
-	store, err := queue.Open(testCtx(t), nc, 1)
+	st, err := store.Open(testCtx(t), nc, 1)
+	if err != nil {
+		t.Fatalf("store.Open: %v", err)
+	}
+	q, err := queue.Open(testCtx(t), nc, st, queue.Options{})
 	if err != nil {
 		t.Fatalf("queue.Open: %v", err)
 	}
-	h := &harness{t: t, store: store}
+	h := &harness{t: t, store: st, queue: q}
 	s := &api.Server{
-		Store:    store,
+		Repos:    st,
+		Builds:   st,
+		Queue:    q,
+		Seen:     st,
 		Token:    testToken,
 		Resolve:  h.resolve,
-		Checks:   []api.Check{{Name: "nats", Func: store.Ping}},
+		Checks:   []api.Check{{Name: "nats", Func: st.Ping}},
 		Now:      h.now,
 		Logger:   slog.New(slog.NewTextHandler(t.Output(), nil)),
-		NotFound: func(err error) bool { return errors.Is(err, queue.ErrNotFound) },
+		NotFound: func(err error) bool { return errors.Is(err, store.ErrNotFound) },
 		Hosts:    hosts.All(),
 	}
 	for _, c := range change {

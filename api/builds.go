@@ -19,7 +19,7 @@ import (
 var s0 = time.Unix(0, 0)
 
 func (s *Server) listBuilds(w http.ResponseWriter, r *http.Request) {
-	builds, err := s.Store.ListBuilds(r.Context(), r.URL.Query().Get("repo"))
+	builds, err := s.Builds.ListBuilds(r.Context(), r.URL.Query().Get("repo"))
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -31,7 +31,7 @@ func (s *Server) listBuilds(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) getBuild(w http.ResponseWriter, r *http.Request) {
-	b, err := s.Store.GetBuild(r.Context(), r.PathValue("id"))
+	b, err := s.Builds.GetBuild(r.Context(), r.PathValue("id"))
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -40,11 +40,11 @@ func (s *Server) getBuild(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) getLog(w http.ResponseWriter, r *http.Request) {
-	if _, err := s.Store.GetBuild(r.Context(), r.PathValue("id")); err != nil {
+	if _, err := s.Builds.GetBuild(r.Context(), r.PathValue("id")); err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	log, err := s.Store.ReadLog(r.Context(), r.PathValue("id"))
+	log, err := s.Builds.ReadLog(r.Context(), r.PathValue("id"))
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -62,7 +62,7 @@ type triggerRequest struct {
 // been pushed. A commit without a ref builds with the default branch's
 // rules.
 func (s *Server) triggerBuild(w http.ResponseWriter, r *http.Request) {
-	repo, err := s.Store.GetRepo(r.Context(), r.PathValue("id"))
+	repo, err := s.Repos.GetRepo(r.Context(), r.PathValue("id"))
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -126,7 +126,7 @@ func (s *Server) triggerBuild(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) submit(r *http.Request, b model.Build, cancelOlder bool) error {
-	q, err := s.Store.Enqueue(r.Context(), b, cancelOlder)
+	q, err := s.Queue.Enqueue(r.Context(), b, cancelOlder)
 	if q.CancelErr != nil {
 		s.logger().Warn("cancel superseded builds", "build", b.ID, "err", q.CancelErr)
 	}
@@ -135,12 +135,12 @@ func (s *Server) submit(r *http.Request, b model.Build, cancelOlder bool) error 
 
 func (s *Server) cancelBuild(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	active, err := s.Store.Cancel(r.Context(), id, "cancelled through the API", "")
+	active, err := s.Queue.Cancel(r.Context(), id, "cancelled through the API", "")
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	b, err := s.Store.GetBuild(r.Context(), id)
+	b, err := s.Builds.GetBuild(r.Context(), id)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -156,7 +156,7 @@ func (s *Server) cancelBuild(w http.ResponseWriter, r *http.Request) {
 // place in the ref's order, so rebuilding an old commit never moves a tag
 // away from a newer one.
 func (s *Server) rebuildBuild(w http.ResponseWriter, r *http.Request) {
-	old, err := s.Store.GetBuild(r.Context(), r.PathValue("id"))
+	old, err := s.Builds.GetBuild(r.Context(), r.PathValue("id"))
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -166,7 +166,7 @@ func (s *Server) rebuildBuild(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	b := trigger.Again(old, s.now())
-	if _, err := s.Store.SubmitBuild(r.Context(), b); err != nil {
+	if _, err := s.Queue.SubmitBuild(r.Context(), b); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -190,16 +190,16 @@ func (s *Server) redeliver(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var round int
-	b, err := s.Store.UpdateBuild(r.Context(), r.PathValue("id"), func(b *model.Build) error {
+	b, err := s.Builds.UpdateBuild(r.Context(), r.PathValue("id"), func(b *model.Build) error {
 		if n < 0 || n >= len(b.Deliveries) {
 			return badf("delivery: build has %d deliveries, no %d", len(b.Deliveries), n)
 		}
 		d := &b.Deliveries[n]
-		if d.Status == "pending" {
+		if d.Status == model.DeliveryPending {
 			return conflict("delivery %d is still being delivered", n)
 		}
 		d.Redelivered++
-		d.Status, d.RetryFrom, round = "pending", len(d.Attempts), d.Redelivered
+		d.Status, d.RetryFrom, round = model.DeliveryPending, len(d.Attempts), d.Redelivered
 		return nil
 	})
 	if err != nil {
@@ -211,7 +211,7 @@ func (s *Server) redeliver(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if err := s.Store.SubmitHook(r.Context(), queue.HookJob{BuildID: b.ID, Hook: n, Round: round}); err != nil {
+	if err := s.Queue.SubmitHook(r.Context(), queue.HookJob{BuildID: b.ID, Hook: n, Round: round}); err != nil {
 		s.fail(w, r, err)
 		return
 	}

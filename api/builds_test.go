@@ -97,7 +97,7 @@ func TestTriggerRef(t *testing.T) {
 
 	// The build is on the work queue, whole, for a worker to take.
 	ctx := testCtx(t)
-	jobs, err := h.store.BuildJobs(ctx)
+	jobs, err := h.queue.BuildJobs(ctx)
 	if err != nil {
 		t.Fatalf("BuildJobs: %v", err)
 	}

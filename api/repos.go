@@ -62,7 +62,7 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request, repo model.Rep
 			return
 		}
 	}
-	if err := s.Store.CreateRepo(r.Context(), repo); err != nil {
+	if err := s.Repos.CreateRepo(r.Context(), repo); err != nil {
 		if undo != nil {
 			undo()
 		}
@@ -99,7 +99,7 @@ func (s *Server) baseline(ctx context.Context, repo model.Repo, heads map[string
 			return nil, err
 		}
 	}
-	return trigger.Baseline(ctx, s.Store, repo, heads, build, s.now())
+	return trigger.Baseline(ctx, s.Seen, s.Queue, repo, heads, build, s.now())
 }
 
 func (s *Server) heads(ctx context.Context, repo model.Repo) (map[string]string, error) {
@@ -119,7 +119,7 @@ func (s *Server) heads(ctx context.Context, repo model.Repo) (map[string]string,
 }
 
 func (s *Server) listRepos(w http.ResponseWriter, r *http.Request) {
-	repos, err := s.Store.ListRepos(r.Context())
+	repos, err := s.Repos.ListRepos(r.Context())
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -132,7 +132,7 @@ func (s *Server) listRepos(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) getRepo(w http.ResponseWriter, r *http.Request) {
-	repo, err := s.Store.GetRepo(r.Context(), r.PathValue("id"))
+	repo, err := s.Repos.GetRepo(r.Context(), r.PathValue("id"))
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -151,7 +151,7 @@ func (s *Server) createFailed(w http.ResponseWriter, r *http.Request, err error)
 // deleteRepo removes a repository and the webhook Slipway created for it;
 // ?keep_hook=true removes it here even when the host cannot be reached.
 func (s *Server) deleteRepo(w http.ResponseWriter, r *http.Request) {
-	repo, err := s.Store.GetRepo(r.Context(), r.PathValue("id"))
+	repo, err := s.Repos.GetRepo(r.Context(), r.PathValue("id"))
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -162,7 +162,7 @@ func (s *Server) deleteRepo(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if err := s.Store.DeleteRepo(r.Context(), repo.ID); err != nil {
+	if err := s.Repos.DeleteRepo(r.Context(), repo.ID); err != nil {
 		s.fail(w, r, err)
 		return
 	}

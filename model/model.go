@@ -148,7 +148,12 @@ type Build struct {
 	Tags   []string `json:"tags"`
 	Digest string   `json:"digest,omitempty"`
 	Error  string   `json:"error,omitempty"`
-	Rule   Rule     `json:"rule"`
+	// GaveUp says the build failed because Slipway stopped retrying it
+	// after too many attempts that failed for Slipway's own reasons
+	// (BuildKit, the store): the fault is not the build's, and the Git host
+	// is told "error" rather than "failure".
+	GaveUp bool `json:"gave_up,omitempty"`
+	Rule   Rule `json:"rule"`
 	// Rules are the indexes of the repository's rules this build serves;
 	// rules that build the same thing share one build.
 	Rules     []int             `json:"rules,omitempty"`
@@ -196,12 +201,22 @@ type StatusPost struct {
 	Error string    `json:"error,omitempty"`
 }
 
+// Delivery states of a deploy hook.
+const (
+	// DeliveryPending is being delivered, or waiting for its next try.
+	DeliveryPending = "pending"
+	// DeliveryDelivered was answered with a 2xx.
+	DeliveryDelivered = "delivered"
+	// DeliveryFailed ran out of tries, or its hook or repository is gone.
+	DeliveryFailed = "failed"
+)
+
 // Delivery records the attempts to call one deploy hook for a build.
 type Delivery struct {
 	Hook      int       `json:"hook"`
 	URL       string    `json:"url"`
 	MessageID string    `json:"message_id"`
-	Status    string    `json:"status"` // pending, delivered, failed
+	Status    string    `json:"status"` // one of the Delivery states
 	Attempts  []Attempt `json:"attempts"`
 	// Redelivered counts manual redeliveries; the retry schedule starts
 	// again at attempt RetryFrom.

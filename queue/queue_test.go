@@ -5,55 +5,62 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"sort"
+	"reflect"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/slipway-build/slipway/forge"
 	"github.com/slipway-build/slipway/model"
+	"github.com/slipway-build/slipway/natsd"
 	"github.com/slipway-build/slipway/queue"
+	"github.com/slipway-build/slipway/store"
 )
 
 // startServer runs a real embedded JetStream server on dir; it is shut down
-// when the test ends (after every connection made through connect).
-func startServer(t *testing.T, dir string) *queue.Embedded {
+// when the test ends (after every connection made through open).
+func startServer(t *testing.T, dir string) *natsd.Server {
 	t.Helper()
-	e, err := queue.StartEmbedded(queue.EmbeddedOptions{StoreDir: dir})
+	e, err := natsd.Start(natsd.Options{StoreDir: dir})
 	if err != nil {
-		t.Fatalf("StartEmbedded: %v", err)
+		t.Fatalf("natsd.Start: %v", err)
 	}
 	t.Cleanup(e.Shutdown)
-	if !e.Ready() {
-		t.Fatal("embedded server not ready after StartEmbedded")
-	}
-	if got := e.ClientURL(); got != "" {
-		t.Fatalf("ClientURL of an in-process-only server = %q, want empty", got)
-	}
 	return e
 }
 
-// openStore connects to e and opens a Store on the connection.
-func openStore(t *testing.T, e *queue.Embedded) *queue.Store {
+// open connects to e and opens the records and the queue on them, as
+// slipway serve does; js is the same connection's JetStream, for looking at
+// the streams.
+func open(t *testing.T, e *natsd.Server) (*store.Store, *queue.Queue, jetstream.JetStream) {
 	t.Helper()
 	nc, err := e.Connect()
 	if err != nil {
 		t.Fatalf("Connect: %v", err)
 	}
 	t.Cleanup(nc.Close)
-	s, err := queue.Open(testCtx(t), nc, 1)
+	st, err := store.Open(testCtx(t), nc, 1)
 	if err != nil {
-		t.Fatalf("Open: %v", err)
+		t.Fatalf("store.Open: %v", err)
 	}
-	return s
+	q, err := queue.Open(testCtx(t), nc, st, queue.Options{})
+	if err != nil {
+		t.Fatalf("queue.Open: %v", err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatalf("jetstream: %v", err)
+	}
+	return st, q, js
 }
 
-// newStore is a Store on a fresh embedded server with its own store dir.
-func newStore(t *testing.T) *queue.Store {
+// newQueue is a Queue and its Store on a fresh embedded server with its own
+// store dir.
+func newQueue(t *testing.T) (*store.Store, *queue.Queue, jetstream.JetStream) {
 	t.Helper()
-	return openStore(t, startServer(t, t.TempDir()))
+	return open(t, startServer(t, t.TempDir()))
 }
 
 func testCtx(t *testing.T) context.Context {
@@ -79,350 +86,24 @@ func newBuild(id, repoID string, age int) model.Build {
 	}
 }
 
-func TestOpenIsIdempotent(t *testing.T) {
-	e := startServer(t, t.TempDir())
-	nc, err := e.Connect()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	ctx := testCtx(t)
-
-	s1, err := queue.Open(ctx, nc, 1)
-	if err != nil {
-		t.Fatalf("first Open: %v", err)
-	}
-	before := streamNames(ctx, t, s1)
-	for _, want := range []string{queue.JobsStream, queue.HooksStream, queue.LogsStream, "KV_slipway_repos", "KV_slipway_builds"} {
-		if !strings.Contains(","+before+",", ","+want+",") {
-			t.Fatalf("streams after Open = %s, missing %s", before, want)
-		}
-	}
-	if _, err := s1.CreateBuild(ctx, newBuild("b1", "r1", 0)); err != nil {
-		t.Fatal(err)
-	}
-	s2, err := queue.Open(ctx, nc, 1)
-	if err != nil {
-		t.Fatalf("second Open on the same connection: %v", err)
-	}
-	if err := s2.Ping(ctx); err != nil {
-		t.Fatalf("Ping: %v", err)
-	}
-	if after := streamNames(ctx, t, s2); after != before {
-		t.Fatalf("streams after the second Open = %s, want the same as after the first: %s", after, before)
-	}
-	// The second Open found the first one's assets rather than replacing them.
-	b, err := s2.GetBuild(ctx, "b1")
-	if err != nil {
-		t.Fatalf("build written before the second Open: %v", err)
-	}
-	if b.RepoID != "r1" {
-		t.Fatalf("build after reopen = %+v", b)
-	}
-}
-
-func streamNames(ctx context.Context, t *testing.T, s *queue.Store) string {
-	t.Helper()
-	var names []string
-	lister := s.JS.StreamNames(ctx)
-	for n := range lister.Name() {
-		names = append(names, n)
-	}
-	if err := lister.Err(); err != nil {
-		t.Fatalf("list streams: %v", err)
-	}
-	sort.Strings(names)
-	return strings.Join(names, ",")
-}
-
-func TestRepos(t *testing.T) {
-	s := newStore(t)
-	ctx := testCtx(t)
-
-	repos := []model.Repo{
-		{ID: "r-widget", Provider: "github", FullName: "Acme/Widget", Image: "reg/widget", CreatedAt: base.Add(2 * time.Minute)},
-		{ID: "r-gadget", Provider: "github", FullName: "acme/gadget", Image: "reg/gadget", CreatedAt: base},
-		// Same full name on another provider is a different repository.
-		{ID: "r-widget-gl", Provider: "gitlab", FullName: "acme/widget", Image: "reg/widget-gl", CreatedAt: base.Add(time.Minute)},
-	}
-	for _, r := range repos {
-		if err := s.CreateRepo(ctx, r); err != nil {
-			t.Fatalf("CreateRepo %s: %v", r.ID, err)
-		}
-	}
-
-	got, err := s.GetRepo(ctx, "r-widget")
-	if err != nil {
-		t.Fatalf("GetRepo: %v", err)
-	}
-	if got.FullName != "Acme/Widget" || got.Image != "reg/widget" || !got.CreatedAt.Equal(repos[0].CreatedAt) {
-		t.Fatalf("GetRepo = %+v", got)
-	}
-	if _, err := s.GetRepo(ctx, "nope"); !errors.Is(err, queue.ErrNotFound) {
-		t.Fatalf("GetRepo of a missing id: err = %v, want ErrNotFound", err)
-	}
-
-	for _, name := range []string{"Acme/Widget", "acme/widget", "ACME/WIDGET"} {
-		r, err := s.FindRepo(ctx, "github", name)
-		if err != nil {
-			t.Fatalf("FindRepo(github, %q): %v", name, err)
-		}
-		if r.ID != "r-widget" {
-			t.Fatalf("FindRepo(github, %q) = %s, want r-widget", name, r.ID)
-		}
-	}
-	if r, err := s.FindRepo(ctx, "gitlab", "Acme/Widget"); err != nil || r.ID != "r-widget-gl" {
-		t.Fatalf("FindRepo(gitlab) = %s, %v; want r-widget-gl", r.ID, err)
-	}
-	if _, err := s.FindRepo(ctx, "github", "acme/other"); !errors.Is(err, queue.ErrNotFound) {
-		t.Fatalf("FindRepo of an unknown name: err = %v, want ErrNotFound", err)
-	}
-
-	// A second repository with the same provider and full name (any case)
-	// is refused and leaves the first intact.
-	dup := model.Repo{ID: "r-dup", Provider: "github", FullName: "ACME/widget", CreatedAt: base.Add(time.Hour)}
-	err = s.CreateRepo(ctx, dup)
-	if err == nil || !strings.Contains(err.Error(), "already registered") {
-		t.Fatalf("CreateRepo of a duplicate full name: err = %v, want 'already registered'", err)
-	}
-	if _, err := s.GetRepo(ctx, "r-dup"); !errors.Is(err, queue.ErrNotFound) {
-		t.Fatalf("refused duplicate was stored anyway: err = %v", err)
-	}
-	if r, _ := s.FindRepo(ctx, "github", "acme/widget"); r.ID != "r-widget" {
-		t.Fatalf("duplicate replaced the index: FindRepo = %s", r.ID)
-	}
-
-	list, err := s.ListRepos(ctx)
-	if err != nil {
-		t.Fatalf("ListRepos: %v", err)
-	}
-	if ids := repoIDs(list); ids != "r-gadget,r-widget-gl,r-widget" {
-		t.Fatalf("ListRepos = %s, want oldest first r-gadget,r-widget-gl,r-widget", ids)
-	}
-
-	if err := s.DeleteRepo(ctx, "r-widget"); err != nil {
-		t.Fatalf("DeleteRepo: %v", err)
-	}
-	if _, err := s.GetRepo(ctx, "r-widget"); !errors.Is(err, queue.ErrNotFound) {
-		t.Fatalf("GetRepo after delete: err = %v, want ErrNotFound", err)
-	}
-	if _, err := s.FindRepo(ctx, "github", "acme/widget"); !errors.Is(err, queue.ErrNotFound) {
-		t.Fatalf("FindRepo after delete: err = %v, want ErrNotFound", err)
-	}
-	list, err = s.ListRepos(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ids := repoIDs(list); ids != "r-gadget,r-widget-gl" {
-		t.Fatalf("ListRepos after delete = %s", ids)
-	}
-	if err := s.DeleteRepo(ctx, "r-widget"); !errors.Is(err, queue.ErrNotFound) {
-		t.Fatalf("second DeleteRepo: err = %v, want ErrNotFound", err)
-	}
-	// The name is free again once the repository is gone.
-	if err := s.CreateRepo(ctx, dup); err != nil {
-		t.Fatalf("CreateRepo after the name was freed: %v", err)
-	}
-	if r, err := s.FindRepo(ctx, "github", "Acme/Widget"); err != nil || r.ID != "r-dup" {
-		t.Fatalf("FindRepo after re-create = %s, %v; want r-dup", r.ID, err)
-	}
-}
-
-func repoIDs(rs []model.Repo) string {
-	var ids []string
-	for _, r := range rs {
-		ids = append(ids, r.ID)
-	}
-	return strings.Join(ids, ",")
-}
-
-func buildIDs(bs []model.Build) string {
-	var ids []string
-	for _, b := range bs {
-		ids = append(ids, b.ID)
-	}
-	return strings.Join(ids, ",")
-}
-
-func TestCreateBuildReportsCreatedOrExisting(t *testing.T) {
-	s := newStore(t)
-	ctx := testCtx(t)
-
-	b := newBuild("b1", "r1", 0)
-	created, err := s.CreateBuild(ctx, b)
-	if err != nil || !created {
-		t.Fatalf("first CreateBuild = %v, %v; want true, nil", created, err)
-	}
-	other := b
-	other.Status = model.StatusFailed
-	created, err = s.CreateBuild(ctx, other)
-	if err != nil || created {
-		t.Fatalf("second CreateBuild = %v, %v; want false, nil", created, err)
-	}
-	got, err := s.GetBuild(ctx, "b1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got.Status != model.StatusQueued {
-		t.Fatalf("existing build was overwritten: status %q", got.Status)
-	}
-	if _, err := s.GetBuild(ctx, "missing"); !errors.Is(err, queue.ErrNotFound) {
-		t.Fatalf("GetBuild of a missing id: err = %v, want ErrNotFound", err)
-	}
-}
-
-func TestUpdateBuildConcurrentWritersLoseNothing(t *testing.T) {
-	e := startServer(t, t.TempDir())
-	// Writers on separate connections, like a worker and a hook deliverer
-	// in different processes.
-	checkConcurrentUpdates(t, []*queue.Store{openStore(t, e), openStore(t, e), openStore(t, e), openStore(t, e)})
-}
-
-// checkConcurrentUpdates has 20 goroutines append to one build at once
-// through stores and checks that every append survived.
-func checkConcurrentUpdates(t *testing.T, stores []*queue.Store) {
-	t.Helper()
-	ctx := testCtx(t)
-	if _, err := stores[0].CreateBuild(ctx, newBuild("b1", "r1", 0)); err != nil {
-		t.Fatal(err)
-	}
-
-	const writers = 20
-	var calls atomic.Int64
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	errs := make(chan error, writers)
-	for i := range writers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			_, err := stores[i%len(stores)].UpdateBuild(ctx, "b1", func(b *model.Build) error {
-				calls.Add(1)
-				b.Deliveries = append(b.Deliveries, model.Delivery{Hook: i, URL: fmt.Sprintf("https://hook/%d", i)})
-				b.Attempts++
-				return nil
-			})
-			if err != nil {
-				errs <- fmt.Errorf("writer %d: %w", i, err)
-			}
-		}()
-	}
-	close(start)
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Error(err)
-	}
-
-	b, err := stores[0].GetBuild(ctx, "b1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if b.Attempts != writers || len(b.Deliveries) != writers {
-		t.Fatalf("after %d concurrent updates: attempts=%d deliveries=%d", writers, b.Attempts, len(b.Deliveries))
-	}
-	seen := map[int]bool{}
-	for _, d := range b.Deliveries {
-		if seen[d.Hook] {
-			t.Fatalf("delivery %d recorded twice", d.Hook)
-		}
-		seen[d.Hook] = true
-	}
-	t.Logf("%d writers needed %d change calls (%d retries after conflicts)", writers, calls.Load(), calls.Load()-writers)
-}
-
-func TestUpdateBuildErrors(t *testing.T) {
-	s := newStore(t)
-	ctx := testCtx(t)
-
-	_, err := s.UpdateBuild(ctx, "missing", func(*model.Build) error { return nil })
-	if !errors.Is(err, queue.ErrNotFound) {
-		t.Fatalf("UpdateBuild of a missing build: err = %v, want ErrNotFound", err)
-	}
-
-	if _, err := s.CreateBuild(ctx, newBuild("b1", "r1", 0)); err != nil {
-		t.Fatal(err)
-	}
-	boom := errors.New("boom")
-	_, err = s.UpdateBuild(ctx, "b1", func(b *model.Build) error {
-		b.Status = model.StatusFailed
-		return boom
-	})
-	if !errors.Is(err, boom) {
-		t.Fatalf("UpdateBuild with a failing change: err = %v, want boom", err)
-	}
-	got, _ := s.GetBuild(ctx, "b1")
-	if got.Status != model.StatusQueued {
-		t.Fatalf("a failed change was written: status %q", got.Status)
-	}
-
-	upd, err := s.UpdateBuild(ctx, "b1", func(b *model.Build) error {
-		b.Status = model.StatusRunning
-		return nil
-	})
-	if err != nil || upd.Status != model.StatusRunning {
-		t.Fatalf("UpdateBuild = %+v, %v", upd, err)
-	}
-	if got, _ := s.GetBuild(ctx, "b1"); got.Status != model.StatusRunning {
-		t.Fatalf("stored status after update = %q", got.Status)
-	}
-}
-
-func TestListBuildsNewestFirstAndByRepo(t *testing.T) {
-	s := newStore(t)
-	ctx := testCtx(t)
-
-	// Created out of order on purpose: the listing must sort by CreatedAt.
-	for _, b := range []model.Build{
-		newBuild("a2", "repoA", 2),
-		newBuild("b1", "repoB", 1),
-		newBuild("a0", "repoA", 0),
-		newBuild("a4", "repoA", 4),
-		newBuild("b3", "repoB", 3),
-	} {
-		if _, err := s.CreateBuild(ctx, b); err != nil {
-			t.Fatal(err)
-		}
-	}
-	all, err := s.ListBuilds(ctx, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ids := buildIDs(all); ids != "a4,b3,a2,b1,a0" {
-		t.Fatalf("ListBuilds(all) = %s, want a4,b3,a2,b1,a0", ids)
-	}
-	a, err := s.ListBuilds(ctx, "repoA")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ids := buildIDs(a); ids != "a4,a2,a0" {
-		t.Fatalf("ListBuilds(repoA) = %s, want a4,a2,a0", ids)
-	}
-	none, err := s.ListBuilds(ctx, "repoC")
-	if err != nil || len(none) != 0 {
-		t.Fatalf("ListBuilds(repoC) = %s, %v; want nothing", buildIDs(none), err)
-	}
-}
-
 func TestSubmitBuildTwiceQueuesOneJob(t *testing.T) {
-	s := newStore(t)
+	st, q, _ := newQueue(t)
 	ctx := testCtx(t)
 
 	b := newBuild("b1", "r1", 0)
-	dup, err := s.SubmitBuild(ctx, b)
+	dup, err := q.SubmitBuild(ctx, b)
 	if err != nil || dup {
 		t.Fatalf("first SubmitBuild = %v, %v; want not duplicate", dup, err)
 	}
-	dup, err = s.SubmitBuild(ctx, b)
+	dup, err = q.SubmitBuild(ctx, b)
 	if err != nil || !dup {
 		t.Fatalf("second SubmitBuild = %v, %v; want duplicate", dup, err)
 	}
-	if got, err := s.GetBuild(ctx, "b1"); err != nil || got.Status != model.StatusQueued {
+	if got, err := st.GetBuild(ctx, "b1"); err != nil || got.Status != model.StatusQueued {
 		t.Fatalf("build record after submit = %+v, %v", got, err)
 	}
 
-	jobs, err := s.BuildJobs(ctx)
+	jobs, err := q.BuildJobs(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -450,7 +131,7 @@ func TestSubmitBuildTwiceQueuesOneJob(t *testing.T) {
 		t.Fatalf("Ack: %v", err)
 	}
 	// The job is done, but a redelivered webhook still must not build again.
-	dup, err = s.SubmitBuild(ctx, b)
+	dup, err = q.SubmitBuild(ctx, b)
 	if err != nil || !dup {
 		t.Fatalf("SubmitBuild after Ack = %v, %v; want duplicate", dup, err)
 	}
@@ -460,13 +141,13 @@ func TestSubmitBuildTwiceQueuesOneJob(t *testing.T) {
 }
 
 func TestUnackedJobIsRedeliveredAndAckRemovesIt(t *testing.T) {
-	s := newStore(t)
+	_, q, js := newQueue(t)
 	ctx := testCtx(t)
 
-	if _, err := s.SubmitBuild(ctx, newBuild("b1", "r1", 0)); err != nil {
+	if _, err := q.SubmitBuild(ctx, newBuild("b1", "r1", 0)); err != nil {
 		t.Fatal(err)
 	}
-	jobs, err := s.BuildJobs(ctx)
+	jobs, err := q.BuildJobs(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -503,7 +184,7 @@ func TestUnackedJobIsRedeliveredAndAckRemovesIt(t *testing.T) {
 	if _, ok, err := jobs.Next(ctx, 300*time.Millisecond); err != nil || ok {
 		t.Fatalf("Next after Ack = %v, %v; want none", ok, err)
 	}
-	st, err := s.JS.Stream(ctx, queue.JobsStream)
+	st, err := js.Stream(ctx, queue.JobsStream)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -516,138 +197,31 @@ func TestUnackedJobIsRedeliveredAndAckRemovesIt(t *testing.T) {
 	}
 }
 
-func TestLogWriterChunksReadBackInOrder(t *testing.T) {
-	s := newStore(t)
-	ctx := testCtx(t)
-
-	w := s.NewLogWriter("b1", 5*time.Millisecond)
-	other := s.NewLogWriter("b2", time.Hour) // flushed only by Close
-	var want bytes.Buffer
-	for i := range 30 {
-		line := fmt.Sprintf("step %02d: %s\n", i, strings.Repeat("x", i))
-		want.WriteString(line)
-		if _, err := w.Write([]byte(line)); err != nil {
-			t.Fatal(err)
-		}
-		if i%10 == 9 {
-			time.Sleep(20 * time.Millisecond) // let the ticker flush a chunk
-		}
-	}
-	// One write past the 64 KiB threshold flushes without the ticker.
-	big := bytes.Repeat([]byte("0123456789abcdef"), 5000)
-	want.Write(big)
-	if _, err := w.Write(big); err != nil {
-		t.Fatal(err)
-	}
-	want.WriteString("done\n")
-	if _, err := w.Write([]byte("done\n")); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := other.Write([]byte("other build\n")); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := other.Close(); err != nil {
-		t.Fatal(err)
-	}
-
-	got, err := s.ReadLog(ctx, "b1")
-	if err != nil {
-		t.Fatalf("ReadLog: %v", err)
-	}
-	if !bytes.Equal(got, want.Bytes()) {
-		t.Fatalf("ReadLog returned %d bytes, want %d in order", len(got), want.Len())
-	}
-	st, err := s.JS.Stream(ctx, queue.LogsStream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := st.Info(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if info.State.Msgs < 3 {
-		t.Fatalf("log stored as %d messages; want it in several chunks", info.State.Msgs)
-	}
-
-	got, err = s.ReadLog(ctx, "b2")
-	if err != nil || string(got) != "other build\n" {
-		t.Fatalf("ReadLog(b2) = %q, %v; want Close to flush it", got, err)
-	}
-}
-
-func TestReadLogOfBuildWithoutLog(t *testing.T) {
-	s := newStore(t)
-	ctx := testCtx(t)
-	if err := s.AppendLog(ctx, "b1", []byte("something\n")); err != nil {
-		t.Fatal(err)
-	}
-
-	start := time.Now()
-	got, err := s.ReadLog(ctx, "never-logged")
-	if err != nil {
-		t.Fatalf("ReadLog: %v", err)
-	}
-	if len(got) != 0 {
-		t.Fatalf("ReadLog of a build with no log = %q, want empty", got)
-	}
-	if d := time.Since(start); d > time.Second {
-		t.Fatalf("ReadLog of an empty log took %v", d)
-	}
-}
-
-func TestJobsAndBuildsSurviveRestart(t *testing.T) {
+func TestJobsSurviveRestart(t *testing.T) {
 	dir := t.TempDir()
 	ctx := testCtx(t)
 
-	e1, err := queue.StartEmbedded(queue.EmbeddedOptions{StoreDir: dir})
+	e1, err := natsd.Start(natsd.Options{StoreDir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
-	nc1, err := e1.Connect()
-	if err != nil {
-		e1.Shutdown()
-		t.Fatal(err)
-	}
-	s1, err := queue.Open(ctx, nc1, 1)
-	if err != nil {
-		nc1.Close()
-		e1.Shutdown()
-		t.Fatal(err)
-	}
+	_, q1, _ := open(t, e1)
 	b := newBuild("b1", "r1", 0)
-	_, err1 := s1.SubmitBuild(ctx, b)
-	err2 := s1.AppendLog(ctx, "b1", []byte("queued\n"))
-	nc1.Close()
+	_, err = q1.SubmitBuild(ctx, b)
 	e1.Shutdown()
-	if err1 != nil || err2 != nil {
-		t.Fatalf("before restart: %v, %v", err1, err2)
-	}
-	if e1.Ready() {
-		t.Fatal("server still ready after Shutdown")
-	}
-
-	e2 := startServer(t, dir)
-	s2 := openStore(t, e2)
-
-	got, err := s2.GetBuild(ctx, "b1")
 	if err != nil {
-		t.Fatalf("build record after restart: %v", err)
+		t.Fatalf("before restart: %v", err)
 	}
-	if got.Status != model.StatusQueued || got.Commit != b.Commit {
-		t.Fatalf("build record after restart = %+v", got)
-	}
-	if log, err := s2.ReadLog(ctx, "b1"); err != nil || string(log) != "queued\n" {
-		t.Fatalf("log after restart = %q, %v", log, err)
+
+	st, q2, _ := open(t, startServer(t, dir))
+	if got, err := st.GetBuild(ctx, "b1"); err != nil || got.Status != model.StatusQueued {
+		t.Fatalf("build record after restart = %+v, %v", got, err)
 	}
 	// The dedup window survives too: the same build is not queued twice.
-	if dup, err := s2.SubmitBuild(ctx, b); err != nil || !dup {
+	if dup, err := q2.SubmitBuild(ctx, b); err != nil || !dup {
 		t.Fatalf("SubmitBuild after restart = %v, %v; want duplicate", dup, err)
 	}
-
-	jobs, err := s2.BuildJobs(ctx)
+	jobs, err := q2.BuildJobs(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -664,5 +238,239 @@ func TestJobsAndBuildsSurviveRestart(t *testing.T) {
 	}
 	if _, ok, err := jobs.Next(ctx, 300*time.Millisecond); err != nil || ok {
 		t.Fatalf("Next after Ack = %v, %v; want none", ok, err)
+	}
+}
+
+func TestOpenCreatesTheWorkQueues(t *testing.T) {
+	e := startServer(t, t.TempDir())
+	ctx := testCtx(t)
+	_, _, js := open(t, e)
+	open(t, e) // a second process opening the same NATS changes nothing
+	var names []string
+	lister := js.StreamNames(ctx)
+	for n := range lister.Name() {
+		names = append(names, n)
+	}
+	if err := lister.Err(); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{queue.JobsStream, queue.HooksStream, queue.StatusStream} {
+		if !strings.Contains(","+strings.Join(names, ",")+",", ","+want+",") {
+			t.Errorf("streams after Open = %v, missing %s", names, want)
+		}
+	}
+}
+
+// A redelivered webhook must be recognised for at least GitHub's 72-hour
+// manual redelivery window, not JetStream's 2-minute default.
+func TestDedupWindowOutlivesRedeliveryWindow(t *testing.T) {
+	_, q, js := newQueue(t)
+	ctx := context.Background()
+	for _, name := range []string{queue.JobsStream, queue.HooksStream, queue.StatusStream} {
+		st, err := js.Stream(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, err := st.Info(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.Config.Duplicates < 72*time.Hour {
+			t.Errorf("%s de-duplicates for %s, want at least 72h", name, info.Config.Duplicates)
+		}
+	}
+	jobs, err := q.BuildJobs(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if jobs.AckWait() != queue.AckWait {
+		t.Errorf("default ack wait %s", jobs.AckWait())
+	}
+}
+
+// statusJobs takes every queued commit status, in order, acking each.
+func statusJobs(t *testing.T, q *queue.Queue) []queue.StatusJob {
+	t.Helper()
+	ctx := testCtx(t)
+	c, err := q.StatusJobs(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []queue.StatusJob
+	for {
+		job, ok, err := c.Next(ctx, 300*time.Millisecond)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ok {
+			return out
+		}
+		var sj queue.StatusJob
+		if err := json.Unmarshal(job.Data(), &sj); err != nil {
+			t.Fatalf("status job %s: %v", job.Data(), err)
+		}
+		out = append(out, sj)
+		if err := job.Ack(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// Enqueue stores, queues and supersedes: the builds of older pushes of a
+// ref are cancelled, a queued one at once with its cancelled status queued,
+// a running one by a request its worker acts on.
+func TestEnqueueSupersedesOlderPushes(t *testing.T) {
+	st, q, _ := newQueue(t)
+	ctx := testCtx(t)
+	push := func(id string, seq int64) queue.Queued {
+		t.Helper()
+		b := newBuild(id, "r1", int(seq))
+		b.Seq = seq
+		got, err := q.Enqueue(ctx, b, true)
+		if err != nil || got.CancelErr != nil {
+			t.Fatalf("Enqueue(%s) = %+v, %v", id, got, err)
+		}
+		return got
+	}
+	push("q1", 1)
+	if got := push("r2", 2); !reflect.DeepEqual(got.Cancelled, []string{"q1"}) {
+		t.Errorf("push 2 cancelled %v, want [q1]", got.Cancelled)
+	}
+	if _, err := st.UpdateBuild(ctx, "r2", func(b *model.Build) error { b.Status = model.StatusRunning; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if got := push("r2b", 2); len(got.Cancelled) != 0 {
+		t.Errorf("another build of push 2 cancelled %v, want nothing", got.Cancelled)
+	}
+	if got := push("n3", 3); !reflect.DeepEqual(got.Cancelled, []string{"r2", "r2b"}) {
+		t.Errorf("push 3 cancelled %v, want [r2 r2b]", got.Cancelled)
+	}
+	if got := push("late", 2); !reflect.DeepEqual(got.Cancelled, []string{"late"}) {
+		t.Errorf("a late older push cancelled %v, want itself", got.Cancelled)
+	}
+	if again := push("n3", 3); !again.Duplicate || len(again.Cancelled) != 0 {
+		t.Errorf("the same push again = %+v, want a duplicate that cancels nothing", again)
+	}
+
+	want := map[string]struct {
+		status    string
+		requested bool
+		by        string
+	}{
+		"q1":   {model.StatusCancelled, false, "r2"},
+		"r2":   {model.StatusRunning, true, "n3"},
+		"r2b":  {model.StatusCancelled, false, "n3"},
+		"n3":   {model.StatusQueued, false, ""},
+		"late": {model.StatusCancelled, false, "n3"},
+	}
+	for id, w := range want {
+		b, err := st.GetBuild(ctx, id)
+		if err != nil || b.Status != w.status || b.CancelRequested != w.requested || b.SupersededBy != w.by {
+			t.Errorf("%s = %s, cancel requested %v, by %q, %v; want %s, %v, by %q", id, b.Status, b.CancelRequested, b.SupersededBy, err, w.status, w.requested, w.by)
+		}
+	}
+	// Every queued build had its pending status queued; the three ended
+	// here had their cancelled one too, and the running one none yet.
+	wantStatuses := []queue.StatusJob{
+		{BuildID: "q1", State: forge.Pending},
+		{BuildID: "r2", State: forge.Pending},
+		{BuildID: "q1", State: forge.Cancelled},
+		{BuildID: "r2b", State: forge.Pending},
+		{BuildID: "n3", State: forge.Pending},
+		{BuildID: "r2b", State: forge.Cancelled},
+		{BuildID: "late", State: forge.Pending},
+		{BuildID: "late", State: forge.Cancelled},
+	}
+	if got := statusJobs(t, q); !reflect.DeepEqual(got, wantStatuses) {
+		t.Errorf("status jobs = %+v\nwant          %+v", got, wantStatuses)
+	}
+}
+
+func TestEnqueueRecordsASkippedPushWithoutAJob(t *testing.T) {
+	st, q, _ := newQueue(t)
+	ctx := testCtx(t)
+	b := newBuild("s1", "r1", 0)
+	b.Status, b.Reason, b.Seq = model.StatusSkipped, "[skip ci]", 1
+	got, err := q.Enqueue(ctx, b, true)
+	if err != nil || got.Duplicate || got.Build.Status != model.StatusSkipped {
+		t.Fatalf("Enqueue(skipped) = %+v, %v", got, err)
+	}
+	if last, err := st.LastCommit(ctx, "r1", b.Ref); err != nil || last != b.Commit {
+		t.Errorf("LastCommit = %q, %v; want the skipped push's %s", last, err, b.Commit)
+	}
+	jobs, err := q.BuildJobs(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := jobs.Pending(ctx); err != nil || n != 0 {
+		t.Errorf("build jobs pending = %d, %v; want none for a skipped push", n, err)
+	}
+	if got := statusJobs(t, q); len(got) != 0 {
+		t.Errorf("status jobs = %+v; want none (its status is posted when reported)", got)
+	}
+}
+
+func TestCancel(t *testing.T) {
+	st, q, _ := newQueue(t)
+	ctx := testCtx(t)
+	if _, err := q.SubmitBuild(ctx, newBuild("b1", "r1", 0)); err != nil {
+		t.Fatal(err)
+	}
+	if active, err := q.Cancel(ctx, "b1", "cancelled through the API", ""); err != nil || !active {
+		t.Fatalf("Cancel(queued) = %v, %v; want active", active, err)
+	}
+	if active, err := q.Cancel(ctx, "b1", "again", ""); err != nil || active {
+		t.Errorf("Cancel(cancelled) = %v, %v; want not active", active, err)
+	}
+	if active, err := q.Cancel(ctx, "missing", "x", ""); err != nil || active {
+		t.Errorf("Cancel(missing) = %v, %v; want not active, no error", active, err)
+	}
+	if b, _ := st.GetBuild(ctx, "b1"); b.Status != model.StatusCancelled || b.Reason != "cancelled through the API" {
+		t.Errorf("build after Cancel = %s (%s)", b.Status, b.Reason)
+	}
+	want := []queue.StatusJob{{BuildID: "b1", State: forge.Pending}, {BuildID: "b1", State: forge.Cancelled}}
+	if got := statusJobs(t, q); !reflect.DeepEqual(got, want) {
+		t.Errorf("status jobs = %+v, want %+v", got, want)
+	}
+}
+
+// One state of one build is queued once, however often it is submitted.
+func TestSubmitStatusOncePerState(t *testing.T) {
+	_, q, _ := newQueue(t)
+	ctx := testCtx(t)
+	for _, st := range []forge.State{forge.Running, forge.Running, forge.Success, forge.Running} {
+		if err := q.SubmitStatus(ctx, "b1", st); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := []queue.StatusJob{{BuildID: "b1", State: forge.Running}, {BuildID: "b1", State: forge.Success}}
+	if got := statusJobs(t, q); !reflect.DeepEqual(got, want) {
+		t.Errorf("status jobs = %+v, want %+v", got, want)
+	}
+}
+
+// Next waits for a job no longer than asked, and not at all once its
+// context ends.
+func TestNextWaitsNoLongerThanItsContext(t *testing.T) {
+	_, q, _ := newQueue(t)
+	jobs, err := q.BuildJobs(testCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if _, ok, err := jobs.Next(testCtx(t), 300*time.Millisecond); ok || err != nil {
+		t.Fatalf("Next on an empty queue = %v, %v; want no job, no error", ok, err)
+	}
+	if d := time.Since(start); d < 200*time.Millisecond || d > 2*time.Second {
+		t.Errorf("Next with a 300ms wait took %s", d)
+	}
+	ctx, cancel := context.WithCancel(testCtx(t))
+	time.AfterFunc(100*time.Millisecond, cancel)
+	start = time.Now()
+	if _, ok, err := jobs.Next(ctx, 5*time.Second); ok || !errors.Is(err, context.Canceled) {
+		t.Fatalf("Next cancelled = %v, %v; want context.Canceled", ok, err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("Next returned %s after its context ended, want at once", d)
 	}
 }

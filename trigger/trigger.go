@@ -132,7 +132,7 @@ func Again(old model.Build, now time.Time) model.Build {
 	b := old
 	now = now.UTC()
 	b.ID, b.Status, b.Trigger, b.RebuildOf, b.CreatedAt = model.NewID(), model.StatusQueued, Rebuild, old.ID, now
-	b.Digest, b.Error, b.Reason, b.SupersededBy = "", "", "", ""
+	b.Digest, b.Error, b.GaveUp, b.Reason, b.SupersededBy = "", "", false, "", ""
 	b.SkippedTags, b.Deliveries, b.Statuses = nil, nil, nil
 	b.RetryingSince, b.StartedAt, b.FinishedAt = nil, nil, nil
 	b.CancelRequested, b.Attempts = false, 0
@@ -141,10 +141,14 @@ func Again(old model.Build, now time.Time) model.Build {
 	return b
 }
 
-// Tips is what recording a repository's branch tips needs from the store.
-type Tips interface {
+// Seen records branch tips without building them: package store.
+type Seen interface {
 	MarkSeen(ctx context.Context, repoID, ref, commit string, seq int64) error
 	SetBaselined(ctx context.Context, repoID string) error
+}
+
+// Enqueuer stores and queues the builds of a push: package queue.
+type Enqueuer interface {
 	Enqueue(ctx context.Context, b model.Build, cancelOlder bool) (queue.Queued, error)
 }
 
@@ -153,11 +157,11 @@ type Tips interface {
 // Slipway watched. With build, each watched tip is built now instead, under
 // the same identity a webhook or the reconciler would give it. It returns
 // the builds it stored.
-func Baseline(ctx context.Context, st Tips, repo model.Repo, heads map[string]string, build bool, now time.Time) ([]model.Build, error) {
+func Baseline(ctx context.Context, seen Seen, q Enqueuer, repo model.Repo, heads map[string]string, build bool, now time.Time) ([]model.Build, error) {
 	var out []model.Build
 	for _, ref := range slices.Sorted(maps.Keys(heads)) {
 		if !build {
-			if err := st.MarkSeen(ctx, repo.ID, ref, heads[ref], now.UnixNano()); err != nil {
+			if err := seen.MarkSeen(ctx, repo.ID, ref, heads[ref], now.UnixNano()); err != nil {
 				return out, err
 			}
 			continue
@@ -167,12 +171,12 @@ func Baseline(ctx context.Context, st Tips, repo model.Repo, heads map[string]st
 			return out, err
 		}
 		for _, b := range builds {
-			q, err := st.Enqueue(ctx, b, model.On(repo.CancelSuperseded, true))
+			queued, err := q.Enqueue(ctx, b, model.On(repo.CancelSuperseded, true))
 			if err != nil {
 				return out, err
 			}
-			out = append(out, q.Build)
+			out = append(out, queued.Build)
 		}
 	}
-	return out, st.SetBaselined(ctx, repo.ID)
+	return out, seen.SetBaselined(ctx, repo.ID)
 }

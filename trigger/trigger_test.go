@@ -169,7 +169,7 @@ func TestAgainCarriesEveryFieldOfThePush(t *testing.T) {
 	started, finished := at.Add(time.Minute), at.Add(2*time.Minute)
 	old := model.Build{
 		ID: "old1", RepoID: "r1", Ref: "refs/heads/main", Commit: head, Status: model.StatusFailed,
-		Image: "127.0.0.1:5000/acme/demo", Tags: []string{"latest"}, Digest: "sha256:aa", Error: "exit code: 3",
+		Image: "127.0.0.1:5000/acme/demo", Tags: []string{"latest"}, Digest: "sha256:aa", Error: "gave up after 10 attempts", GaveUp: true,
 		Rule: model.Rule{SourceType: "branch", Source: "main", Tags: []string{"latest"}}, Rules: []int{0},
 		BuildArgs: map[string]string{"V": "1"}, Before: before, Message: "fix", DiffFilter: true,
 		BaseRef: "refs/heads/main", Reason: "r", SupersededBy: "b2", SkippedTags: []string{"latest"}, Seq: 42,

@@ -2,7 +2,7 @@ package webhook_test
 
 // The handler runs here on real parts: an embedded NATS JetStream server per
 // test (in-process, its own store directory) with the production
-// queue.Store as Repos and Queue, the hosts' own adapters from the hosts
+// store.Store as Repos and queue.Queue as Queue, the hosts' own adapters from the hosts
 // table, and the fixtures in forge/<host>/testdata. Failures are real too: a
 // Store whose NATS connection is closed.
 
@@ -23,10 +23,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/slipway-build/slipway/forge/github"
 	"github.com/slipway-build/slipway/forge/hosts"
 	"github.com/slipway-build/slipway/model"
+	"github.com/slipway-build/slipway/natsd"
 	"github.com/slipway-build/slipway/queue"
+	"github.com/slipway-build/slipway/store"
 	"github.com/slipway-build/slipway/webhook"
 	"github.com/slipway-build/slipway/webhook/webhooktest"
 )
@@ -86,8 +91,10 @@ func demoRepo() model.Repo {
 type env struct {
 	t     *testing.T
 	ctx   context.Context
-	emb   *queue.Embedded
-	store *queue.Store
+	emb   *natsd.Server
+	store *store.Store
+	queue *queue.Queue
+	js    jetstream.JetStream
 	h     *webhook.Handler
 	mux   *http.ServeMux
 	clock time.Time // what the handler's Now answers
@@ -103,7 +110,7 @@ func newEnv(t *testing.T, providers []webhook.Provider, repos ...model.Repo) *en
 	if repos == nil {
 		repos = []model.Repo{demoRepo()}
 	}
-	emb, err := queue.StartEmbedded(queue.EmbeddedOptions{StoreDir: t.TempDir()})
+	emb, err := natsd.Start(natsd.Options{StoreDir: t.TempDir()})
 	if err != nil {
 		t.Fatalf("StartEmbedded: %v", err)
 	}
@@ -111,14 +118,18 @@ func newEnv(t *testing.T, providers []webhook.Provider, repos ...model.Repo) *en
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
 	e := &env{t: t, ctx: ctx, emb: emb, clock: now, mux: http.NewServeMux()}
-	e.store = e.openStore()
+	live := e.open()
+	e.store, e.queue = live.store, live.queue
+	if e.js, err = jetstream.New(live.nc); err != nil {
+		t.Fatalf("jetstream: %v", err)
+	}
 	e.h = &webhook.Handler{
 		Providers:  providers,
 		Repos:      e.store,
-		Queue:      e.store,
+		Queue:      e.queue,
 		Logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Now:        func() time.Time { return e.clock },
-		IsNotFound: func(err error) bool { return errors.Is(err, queue.ErrNotFound) },
+		IsNotFound: func(err error) bool { return errors.Is(err, store.ErrNotFound) },
 	}
 	e.mux.Handle("POST /hooks/{provider}", e.h)
 	for _, r := range repos {
@@ -129,28 +140,39 @@ func newEnv(t *testing.T, providers []webhook.Provider, repos ...model.Repo) *en
 	return e
 }
 
-// openStore opens another Store on its own connection to the server.
-func (e *env) openStore() *queue.Store {
+// backend is a Store and a Queue on one connection of their own.
+type backend struct {
+	nc    *nats.Conn
+	store *store.Store
+	queue *queue.Queue
+}
+
+// open opens another Store and Queue on their own connection to the server.
+func (e *env) open() backend {
 	e.t.Helper()
 	nc, err := e.emb.Connect()
 	if err != nil {
 		e.t.Fatalf("Connect: %v", err)
 	}
 	e.t.Cleanup(nc.Close)
-	s, err := queue.Open(e.ctx, nc, 1)
+	st, err := store.Open(e.ctx, nc, 1)
+	if err != nil {
+		e.t.Fatalf("store.Open: %v", err)
+	}
+	q, err := queue.Open(e.ctx, nc, st, queue.Options{})
 	if err != nil {
 		e.t.Fatalf("queue.Open: %v", err)
 	}
-	return s
+	return backend{nc: nc, store: st, queue: q}
 }
 
-// brokenStore is a real Store whose NATS connection is closed: every call
-// fails at once, as when the cluster is unreachable.
-func (e *env) brokenStore() *queue.Store {
+// broken is a real Store and Queue whose NATS connection is closed: every
+// call fails at once, as when the cluster is unreachable.
+func (e *env) broken() backend {
 	e.t.Helper()
-	s := e.openStore()
-	s.NC.Close()
-	return s
+	b := e.open()
+	b.nc.Close()
+	return b
 }
 
 // builds are the ids of every stored build, sorted.
@@ -194,7 +216,7 @@ func get[T any](e *env, read func(context.Context, string) (T, error), id string
 // jobs counts the build jobs waiting in JetStream for a worker.
 func (e *env) jobs() uint64 {
 	e.t.Helper()
-	st, err := e.store.JS.Stream(e.ctx, queue.JobsStream)
+	st, err := e.js.Stream(e.ctx, queue.JobsStream)
 	if err != nil {
 		e.t.Fatalf("stream %s: %v", queue.JobsStream, err)
 	}
@@ -482,10 +504,10 @@ func TestHandlerResponses(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newEnv(t, tt.providers)
 			if tt.reposDown {
-				e.h.Repos = e.brokenStore()
+				e.h.Repos = e.broken().store
 			}
 			if tt.queueDown {
-				e.h.Queue = e.brokenStore()
+				e.h.Queue = e.broken().queue
 			}
 			code, resp := e.send(tt.d)
 			if code != tt.wantCode {
@@ -504,7 +526,7 @@ func TestHandlerResponses(t *testing.T) {
 
 func TestHandlerIgnoredEventSaysWhy(t *testing.T) {
 	e := newEnv(t, nil)
-	e.h.Queue = e.brokenStore() // an ignored event must not reach the queue
+	e.h.Queue = e.broken().queue // an ignored event must not reach the queue
 	code, resp := e.send(delivery{event: "issues", id: "d1", body: gh(t, "issues.json")})
 	accepted(t, code, resp)
 	if why, _ := resp["ignored"].(string); !strings.Contains(why, "issues") {
@@ -520,14 +542,14 @@ func TestHandlerQueueFailsMidway(t *testing.T) {
 	r := demoRepo()
 	r.Rules = append(r.Rules, edgeRule)
 	e := newEnv(t, nil, r)
-	e.h.Queue = dropsAfterFirst{e.openStore()}
+	e.h.Queue = dropsAfterFirst{e.open()}
 	d := delivery{event: "push", id: "d1", body: gh(t, "push-branch.json")}
 	if code, resp := e.send(d); code != http.StatusServiceUnavailable {
 		t.Fatalf("status = %d, want 503: %v", code, resp)
 	}
 	e.recorded(idMain)
 
-	e.h.Queue = e.store
+	e.h.Queue = e.queue
 	code, resp := e.send(d)
 	accepted(t, code, resp, idMain, idMainEdge)
 	e.recorded(idMain, idMainEdge)
@@ -535,11 +557,11 @@ func TestHandlerQueueFailsMidway(t *testing.T) {
 
 // dropsAfterFirst is a real Store that loses its NATS connection right
 // after storing its first build, as when NATS goes away mid-request.
-type dropsAfterFirst struct{ *queue.Store }
+type dropsAfterFirst struct{ backend }
 
 func (q dropsAfterFirst) Enqueue(ctx context.Context, b model.Build, cancelOlder bool) (queue.Queued, error) {
-	res, err := q.Store.Enqueue(ctx, b, cancelOlder)
-	q.NC.Close()
+	res, err := q.queue.Enqueue(ctx, b, cancelOlder)
+	q.nc.Close()
 	return res, err
 }
 
@@ -547,13 +569,13 @@ func (q dropsAfterFirst) Enqueue(ctx context.Context, b model.Build, cancelOlder
 // redelivery then stores the builds.
 func TestHandlerQueueDownThenRedelivered(t *testing.T) {
 	e := newEnv(t, nil)
-	e.h.Queue = e.brokenStore()
+	e.h.Queue = e.broken().queue
 	d := delivery{event: "push", id: "d1", body: gh(t, "push-branch.json")}
 	if code, resp := e.send(d); code != http.StatusServiceUnavailable {
 		t.Fatalf("status = %d, want 503: %v", code, resp)
 	}
 	e.recorded()
-	e.h.Queue = e.store
+	e.h.Queue = e.queue
 	code, resp := e.send(d)
 	accepted(t, code, resp, idMain)
 	e.recorded(idMain)
@@ -562,7 +584,7 @@ func TestHandlerQueueDownThenRedelivered(t *testing.T) {
 // The repositories are down too: a lookup would answer 503.
 func TestHandlerUnknownProviderSkipsLookup(t *testing.T) {
 	e := newEnv(t, nil)
-	e.h.Repos = e.brokenStore()
+	e.h.Repos = e.broken().store
 	code, resp := e.send(delivery{path: "/hooks/bitbucket", event: "push", id: "d1", body: gh(t, "push-branch.json")})
 	if code != http.StatusNotFound {
 		t.Fatalf("status = %d, want 404: %v", code, resp)
@@ -995,7 +1017,7 @@ func TestHostWebhooks(t *testing.T) {
 				tt.setup(e)
 			}
 			if tt.noLookup {
-				e.h.Repos = e.brokenStore()
+				e.h.Repos = e.broken().store
 			}
 			code, resp := e.post(tt.path, tt.h, tt.body)
 			if code != tt.wantCode {
@@ -1099,7 +1121,7 @@ func TestHandlerEventWithoutRepo(t *testing.T) {
 			p := fixedProvider{ev: webhook.Event{Kind: tt.kind, RawKind: "x", DeliveryID: "d1",
 				Pushes: []webhook.Push{{Ref: "refs/heads/main", After: branchHead}}}}
 			e := newEnv(t, []webhook.Provider{p})
-			e.h.Repos, e.h.Queue = e.brokenStore(), e.brokenStore()
+			e.h.Repos, e.h.Queue = e.broken().store, e.broken().queue
 			code, resp := e.post("/hooks/fixed", http.Header{}, []byte("{}"))
 			if code != tt.wantCode {
 				t.Fatalf("status = %d, want %d: %v", code, tt.wantCode, resp)

@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -11,18 +12,23 @@ import (
 	"github.com/slipway-build/slipway/deploy"
 	"github.com/slipway-build/slipway/model"
 	"github.com/slipway-build/slipway/queue"
+	"github.com/slipway-build/slipway/store"
 )
 
 // Notifier calls deploy hooks for finished builds. Each delivery is a job in
 // JetStream, so retries survive restarts.
 type Notifier struct {
-	Store     Store
+	Builds    Builds
+	Repos     Repos
 	Jobs      Jobs
 	Sender    deploy.Sender
 	Schedule  deploy.Schedule
 	PublicURL string
 	Logger    *slog.Logger
 	Now       func() time.Time
+	// RetryDelay is the wait before a delivery whose build or repository
+	// could not be read is tried again (default 5 s).
+	RetryDelay time.Duration
 }
 
 // Run starts n delivery loops and returns when ctx ends.
@@ -41,61 +47,110 @@ func (n *Notifier) Run(ctx context.Context, loops int) {
 func (n *Notifier) deliver(ctx context.Context, job queue.Job) {
 	var hj queue.HookJob
 	if err := json.Unmarshal(job.Data(), &hj); err != nil {
-		n.logger().Error("drop undecodable hook job", "err", err)
-		_ = job.Ack(ctx)
+		undecodable(ctx, job, n.logger(), "deploy hook", err)
 		return
 	}
 	log := n.logger().With("build", hj.BuildID, "hook", hj.Hook)
-	b, err := n.Store.GetBuild(ctx, hj.BuildID)
-	if err != nil {
-		log.Warn("read build for hook", "err", err)
-		_ = job.Retry(5 * time.Second)
-		return
-	}
-	repo, err := n.Store.GetRepo(ctx, b.RepoID)
-	if err != nil || hj.Hook >= len(repo.Hooks) || hj.Hook >= len(b.Deliveries) {
-		n.record(ctx, hj, model.Attempt{At: n.now(), Error: "repository or hook no longer exists"}, "failed", log)
-		_ = job.Ack(ctx)
+	b, repo, ok := n.read(ctx, job, hj, log)
+	if !ok {
 		return
 	}
 	d := b.Deliveries[hj.Hook]
-	if d.Status != "pending" {
-		_ = job.Ack(ctx)
+	if d.Status != model.DeliveryPending {
+		log.Debug("delivery settled already; job dropped", "status", d.Status)
+		ack(ctx, job, log)
 		return
 	}
 	body, err := deploy.NewPayload(b, repo, n.PublicURL, *b.FinishedAt)
 	if err != nil {
-		n.record(ctx, hj, model.Attempt{At: n.now(), Error: err.Error()}, "failed", log)
-		_ = job.Ack(ctx)
+		n.giveUp(ctx, job, hj, fmt.Sprintf("payload: %v", err), log)
 		return
 	}
 	attempt := n.Sender.Send(ctx, repo.Hooks[hj.Hook], d.MessageID, body, n.now())
 	tries := len(d.Attempts) - d.RetryFrom + 1
 	delay, more := n.schedule().Next(tries)
-	status := "pending"
+	status := model.DeliveryPending
 	switch {
 	case deploy.Succeeded(attempt):
-		status = "delivered"
+		status = model.DeliveryDelivered
 	case !more:
-		status = "failed"
+		status = model.DeliveryFailed
 	}
-	if err := n.record(ctx, hj, attempt, status, log); err != nil {
-		_ = job.Retry(time.Second)
+	if err := n.record(ctx, hj, attempt, status); err != nil {
+		n.unrecorded(ctx, job, err, log)
 		return
 	}
-	if status == "pending" {
+	if status == model.DeliveryPending {
 		log.Info("deploy hook failed; will retry", "attempt", tries, "in", delay, "error", attempt.Error, "code", attempt.StatusCode)
-		_ = job.Retry(delay)
+		retry(job, delay, log)
 		return
 	}
 	log.Info("deploy hook done", "status", status, "attempts", tries)
-	_ = job.Ack(ctx)
+	ack(ctx, job, log)
 }
 
-func (n *Notifier) record(ctx context.Context, hj queue.HookJob, a model.Attempt, status string, log *slog.Logger) error {
-	_, err := n.Store.UpdateBuild(ctx, hj.BuildID, func(b *model.Build) error {
+// read answers the build a delivery is about and its repository. ok is
+// false when the job is settled already: a failure to read is retried, a
+// build that is gone drops the job, and a repository or hook that is gone
+// is recorded on the delivery as given up.
+func (n *Notifier) read(ctx context.Context, job queue.Job, hj queue.HookJob, log *slog.Logger) (model.Build, model.Repo, bool) {
+	b, err := n.Builds.GetBuild(ctx, hj.BuildID)
+	if errors.Is(err, store.ErrNotFound) {
+		log.Warn("build no longer exists; deploy hook dropped")
+		ack(ctx, job, log)
+		return b, model.Repo{}, false
+	}
+	if err != nil {
+		log.Warn("read build; will retry", "err", err, "in", n.retryDelay())
+		retry(job, n.retryDelay(), log)
+		return b, model.Repo{}, false
+	}
+	repo, err := n.Repos.GetRepo(ctx, b.RepoID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		n.giveUp(ctx, job, hj, "repository no longer exists", log)
+		return b, repo, false
+	case err != nil:
+		log.Warn("read repository; will retry", "repo", b.RepoID, "err", err, "in", n.retryDelay())
+		retry(job, n.retryDelay(), log)
+		return b, repo, false
+	case hj.Hook >= len(repo.Hooks) || hj.Hook >= len(b.Deliveries):
+		n.giveUp(ctx, job, hj, "hook no longer exists", log)
+		return b, repo, false
+	}
+	return b, repo, true
+}
+
+// giveUp records on the delivery why it cannot be made, and drops the job.
+func (n *Notifier) giveUp(ctx context.Context, job queue.Job, hj queue.HookJob, why string, log *slog.Logger) {
+	log.Warn("deploy hook given up", "reason", why)
+	if err := n.record(ctx, hj, model.Attempt{At: n.now(), Error: why}, model.DeliveryFailed); err != nil {
+		n.unrecorded(ctx, job, err, log)
+		return
+	}
+	ack(ctx, job, log)
+}
+
+// errNoDelivery is a hook job whose build has no such delivery.
+var errNoDelivery = errors.New("build has no such delivery")
+
+// unrecorded handles an attempt that could not be recorded: retried after a
+// passing failure (the receiver may then hear the message twice, under one
+// webhook-id), dropped when there is nothing to record it on.
+func (n *Notifier) unrecorded(ctx context.Context, job queue.Job, err error, log *slog.Logger) {
+	if errors.Is(err, store.ErrNotFound) || errors.Is(err, errNoDelivery) {
+		log.Warn("nowhere to record the deploy hook attempt; job dropped", "err", err)
+		ack(ctx, job, log)
+		return
+	}
+	log.Warn("record deploy hook attempt; will retry", "err", err, "in", time.Second)
+	retry(job, time.Second, log)
+}
+
+func (n *Notifier) record(ctx context.Context, hj queue.HookJob, a model.Attempt, status string) error {
+	_, err := n.Builds.UpdateBuild(ctx, hj.BuildID, func(b *model.Build) error {
 		if hj.Hook >= len(b.Deliveries) {
-			return fmt.Errorf("build has no delivery %d", hj.Hook)
+			return fmt.Errorf("%w: %d", errNoDelivery, hj.Hook)
 		}
 		d := &b.Deliveries[hj.Hook]
 		d.Attempts = append(d.Attempts, a)
@@ -103,9 +158,16 @@ func (n *Notifier) record(ctx context.Context, hj queue.HookJob, a model.Attempt
 		return nil
 	})
 	if err != nil {
-		log.Warn("record hook attempt", "err", err)
+		return fmt.Errorf("record deploy hook %d attempt: %w", hj.Hook, err)
 	}
-	return err
+	return nil
+}
+
+func (n *Notifier) retryDelay() time.Duration {
+	if n.RetryDelay > 0 {
+		return n.RetryDelay
+	}
+	return 5 * time.Second
 }
 
 func (n *Notifier) schedule() deploy.Schedule {

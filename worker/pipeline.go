@@ -30,7 +30,11 @@ type outcome struct {
 	skip        string // why nothing was built
 	cancelled   bool
 	err         error
+	gaveUp      bool // err is Slipway giving up after too many attempts
 }
+
+// succeeded reports whether the build pushed its image.
+func (o outcome) succeeded() bool { return !o.cancelled && o.err == nil && o.skip == "" }
 
 func (o outcome) apply(b *model.Build) {
 	switch {
@@ -40,7 +44,7 @@ func (o outcome) apply(b *model.Build) {
 			b.Reason = "cancelled"
 		}
 	case o.err != nil:
-		b.Status, b.Error = model.StatusFailed, o.err.Error()
+		b.Status, b.Error, b.GaveUp = model.StatusFailed, o.err.Error(), o.gaveUp
 		var reg registryError
 		if errors.As(o.err, &reg) && b.RetryingSince != nil {
 			b.Error = fmt.Sprintf("registry %s unreachable for %s: %v", reg.host, b.FinishedAt.Sub(*b.RetryingSince).Round(time.Second), reg.err)
@@ -113,7 +117,7 @@ func (w *Worker) pipeline(ctx context.Context, repo model.Repo, b model.Build, l
 	if err != nil {
 		return outcome{err: w.buildError(ctx, b, err)}
 	}
-	if _, err := w.Store.UpdateBuild(ctx, b.ID, func(cur *model.Build) error { cur.Digest = res.Digest; return nil }); err != nil {
+	if _, err := w.Builds.UpdateBuild(ctx, b.ID, func(cur *model.Build) error { cur.Digest = res.Digest; return nil }); err != nil {
 		return outcome{err: infraError{fmt.Errorf("record pushed digest: %w", err)}}
 	}
 	return w.tag(ctx, b, res.Digest, logw)
@@ -198,7 +202,7 @@ func pathFilter(ctx context.Context, co source.Checkout, b model.Build, logw io.
 func (w *Worker) tag(ctx context.Context, b model.Build, digest string, logw io.Writer) outcome {
 	out := outcome{digest: digest}
 	for _, t := range b.Tags {
-		moved, err := w.Store.ClaimTag(ctx, b.Image, t, b, digest, func(d string) error {
+		moved, err := w.Tags.ClaimTag(ctx, b.Image, t, b, digest, func(d string) error {
 			return w.Tagger.Tag(ctx, b.Image, d, t)
 		})
 		if errors.Is(err, registry.ErrUnreachable) {

@@ -99,6 +99,7 @@ func TestOutcomeApply(t *testing.T) {
 	}{
 		{"success clears a late cancel request", outcome{digest: "sha256:1"}, model.StatusSucceeded},
 		{"failure", outcome{err: os.ErrNotExist}, model.StatusFailed},
+		{"gave up", outcome{err: os.ErrDeadlineExceeded, gaveUp: true}, model.StatusFailed},
 		{"skip", outcome{skip: "all ignored"}, model.StatusSkipped},
 		{"cancel", outcome{cancelled: true}, model.StatusCancelled},
 	}
@@ -114,6 +115,9 @@ func TestOutcomeApply(t *testing.T) {
 			}
 			if tt.status == model.StatusFailed && b.Error == "" {
 				t.Errorf("failed build without error")
+			}
+			if b.GaveUp != tt.out.gaveUp {
+				t.Errorf("GaveUp = %v, want %v", b.GaveUp, tt.out.gaveUp)
 			}
 		})
 	}

@@ -13,12 +13,16 @@ import (
 	"github.com/slipway-build/slipway/trigger"
 )
 
-// ReconcileStore is what reconciliation reads and writes.
-type ReconcileStore interface {
+// RepoList lists every repository (package store).
+type RepoList interface {
 	ListRepos(ctx context.Context) ([]model.Repo, error)
+}
+
+// Refs are what Slipway has seen of each ref (package store).
+type Refs interface {
 	LastCommit(ctx context.Context, repoID, ref string) (string, error)
 	Baselined(ctx context.Context, repoID string) (bool, error)
-	trigger.Tips
+	trigger.Seen
 }
 
 // Reconciler builds branch tips that no webhook announced: the answer to
@@ -29,7 +33,9 @@ type ReconcileStore interface {
 // reconcilers and webhooks see it. A repository whose tips at registration
 // were never recorded has them recorded first, and nothing built.
 type Reconciler struct {
-	Store       ReconcileStore
+	Repos       RepoList
+	Refs        Refs
+	Queue       trigger.Enqueuer
 	Interval    time.Duration
 	Credentials func(ctx context.Context, repo model.Repo) (source.Credentials, error)
 	Logger      *slog.Logger
@@ -57,7 +63,7 @@ func (r *Reconciler) Run(ctx context.Context) {
 // Once compares every repository's branch tips with the last pushes seen
 // and queues what is missing; it returns how many builds it queued.
 func (r *Reconciler) Once(ctx context.Context) (int, error) {
-	repos, err := r.Store.ListRepos(ctx)
+	repos, err := r.Repos.ListRepos(ctx)
 	if err != nil {
 		return 0, err
 	}
@@ -89,12 +95,12 @@ func (r *Reconciler) repo(ctx context.Context, repo model.Repo) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	done, err := r.Store.Baselined(ctx, repo.ID)
+	done, err := r.Refs.Baselined(ctx, repo.ID)
 	if err != nil {
 		return 0, err
 	}
 	if !done {
-		_, err := trigger.Baseline(ctx, r.Store, repo, heads, false, r.now())
+		_, err := trigger.Baseline(ctx, r.Refs, r.Queue, repo, heads, false, r.now())
 		if err == nil {
 			r.logger().Info("recorded the branch tips of a new repository; nothing built", "repo", repo.FullName, "branches", len(heads))
 		}
@@ -113,7 +119,7 @@ func (r *Reconciler) repo(ctx context.Context, repo model.Repo) (int, error) {
 
 // ref queues the builds of one branch tip unless it is the newest push seen.
 func (r *Reconciler) ref(ctx context.Context, repo model.Repo, ref, tip string) (int, error) {
-	last, err := r.Store.LastCommit(ctx, repo.ID, ref)
+	last, err := r.Refs.LastCommit(ctx, repo.ID, ref)
 	if err != nil || last == tip {
 		return 0, err
 	}
@@ -123,7 +129,7 @@ func (r *Reconciler) ref(ctx context.Context, repo model.Repo, ref, tip string) 
 	}
 	queued := 0
 	for _, b := range builds {
-		q, err := r.Store.Enqueue(ctx, b, model.On(repo.CancelSuperseded, true))
+		q, err := r.Queue.Enqueue(ctx, b, model.On(repo.CancelSuperseded, true))
 		if err != nil {
 			return queued, err
 		}

@@ -3,6 +3,8 @@ package worker
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"time"
@@ -10,12 +12,14 @@ import (
 	"github.com/slipway-build/slipway/forge"
 	"github.com/slipway-build/slipway/model"
 	"github.com/slipway-build/slipway/queue"
+	"github.com/slipway-build/slipway/store"
 )
 
 // Reporter posts commit statuses to the Git hosts. Each status is a job in
 // JetStream: a host that is down delays statuses, never builds.
 type Reporter struct {
-	Store  Store
+	Builds Builds
+	Repos  Repos
 	Jobs   Jobs
 	Forges map[string]forge.Forge
 	// Token returns the credentials for a repository's host API (its own
@@ -26,6 +30,9 @@ type Reporter struct {
 	Now       func() time.Time
 	// MaxTries bounds the attempts for one status (default 8).
 	MaxTries int
+	// RetryDelay is the wait before a status job's first retry; it doubles
+	// with each try, up to 256 times (default 2 s).
+	RetryDelay time.Duration
 }
 
 // Run posts statuses until ctx ends. One loop keeps each build's statuses
@@ -35,8 +42,8 @@ func (r *Reporter) Run(ctx context.Context) {
 }
 
 // rank orders states so that a stale status never follows a newer one.
-func rank(state string) int {
-	switch forge.State(state) {
+func rank(state forge.State) int {
+	switch state {
 	case forge.Pending:
 		return 1
 	case forge.Running:
@@ -48,102 +55,162 @@ func rank(state string) int {
 func (r *Reporter) report(ctx context.Context, job queue.Job) {
 	var sj queue.StatusJob
 	if err := json.Unmarshal(job.Data(), &sj); err != nil {
-		_ = job.Ack(ctx)
+		undecodable(ctx, job, r.logger(), "commit status", err)
 		return
 	}
 	log := r.logger().With("build", sj.BuildID, "state", sj.State)
-	b, err := r.Store.GetBuild(ctx, sj.BuildID)
-	if err != nil {
-		_ = job.Retry(5 * time.Second)
+	b, repo, ok := r.read(ctx, job, sj, log)
+	if !ok {
 		return
 	}
-	repo, err := r.Store.GetRepo(ctx, b.RepoID)
-	f := r.Forges[repo.Provider]
-	if err != nil || f == nil || stale(b, sj.State) {
-		_ = job.Ack(ctx)
+	if stale(b, sj.State) {
+		log.Debug("a later status of the build was posted; this one is dropped")
+		ack(ctx, job, log)
 		return
 	}
 	token, err := r.Token(ctx, repo.WithInstallation(b))
 	if err == nil && token == "" {
-		_ = job.Ack(ctx) // no credentials: statuses are off for this repository
+		log.Debug("repository has no API credentials; statuses are off for it")
+		ack(ctx, job, log)
 		return
 	}
 	if err == nil {
-		err = r.post(ctx, f, forge.Conn{APIURL: repo.APIURL, FullName: repo.FullName, Token: token}, b, sj.State)
+		err = r.post(ctx, r.Forges[repo.Provider], forge.Conn{APIURL: repo.APIURL, FullName: repo.FullName, Token: token}, b, sj.State)
 	}
-	if err == nil {
-		_ = job.Ack(ctx)
+	r.settle(ctx, job, sj, err, log)
+}
+
+// read answers the build a status is about and its repository. ok is false
+// when the job is settled already: a failure to read is retried, a build
+// that is gone drops the job, and a repository that is gone or a host
+// Slipway has no API client for is recorded on the build as given up.
+func (r *Reporter) read(ctx context.Context, job queue.Job, sj queue.StatusJob, log *slog.Logger) (model.Build, model.Repo, bool) {
+	b, err := r.Builds.GetBuild(ctx, sj.BuildID)
+	if errors.Is(err, store.ErrNotFound) {
+		log.Warn("build no longer exists; commit status dropped")
+		ack(ctx, job, log)
+		return b, model.Repo{}, false
+	}
+	if err != nil {
+		r.retry(job, fmt.Errorf("read build: %w", err), log)
+		return b, model.Repo{}, false
+	}
+	repo, err := r.Repos.GetRepo(ctx, b.RepoID)
+	if errors.Is(err, store.ErrNotFound) {
+		r.giveUp(ctx, job, sj, fmt.Errorf("repository %s no longer exists", b.RepoID), log)
+		return b, repo, false
+	}
+	if err != nil {
+		r.retry(job, fmt.Errorf("read repository %s: %w", b.RepoID, err), log)
+		return b, repo, false
+	}
+	if r.Forges[repo.Provider] == nil {
+		r.giveUp(ctx, job, sj, fmt.Errorf("no API client for Git host %q", repo.Provider), log)
+		return b, repo, false
+	}
+	return b, repo, true
+}
+
+// settle acks a posted status and retries one that was not, until MaxTries;
+// then it records that it gave up.
+func (r *Reporter) settle(ctx context.Context, job queue.Job, sj queue.StatusJob, err error, log *slog.Logger) {
+	switch {
+	case err == nil:
+		ack(ctx, job, log)
+	case errors.Is(err, store.ErrNotFound):
+		log.Warn("build no longer exists; commit status not recorded", "err", err)
+		ack(ctx, job, log)
+	case job.Delivered() >= r.maxTries():
+		r.giveUp(ctx, job, sj, fmt.Errorf("gave up after %d tries: %w", job.Delivered(), err), log)
+	default:
+		r.retry(job, fmt.Errorf("commit status not posted: %w", err), log)
+	}
+}
+
+// retry hands a status job back after a delay that doubles with each try.
+func (r *Reporter) retry(job queue.Job, err error, log *slog.Logger) {
+	delay := r.retryDelay() << (min(max(job.Delivered(), 1), 8) - 1)
+	log.Warn("commit status will be retried", "err", err, "tries", job.Delivered(), "in", delay)
+	retry(job, delay, log)
+}
+
+// giveUp records on the build why its status was not posted, and drops the
+// job; a record that fails for a passing reason is retried instead.
+func (r *Reporter) giveUp(ctx context.Context, job queue.Job, sj queue.StatusJob, why error, log *slog.Logger) {
+	log.Error("commit status not posted; giving up", "reason", why)
+	err := r.record(ctx, sj.BuildID, sj.State, why)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		r.retry(job, err, log)
 		return
 	}
-	if job.Delivered() >= r.maxTries() {
-		log.Error("commit status not posted; giving up", "err", err, "tries", job.Delivered())
-		_ = job.Ack(ctx)
-		return
-	}
-	delay := min(time.Duration(1<<min(job.Delivered(), 8))*time.Second, 5*time.Minute)
-	log.Warn("commit status not posted; will retry", "err", err, "in", delay)
-	_ = job.Retry(delay)
+	ack(ctx, job, log)
 }
 
 // post sends state, first filling in the steps the build went through that
 // the host has not heard of: status jobs of one build can be queued out of
 // order (a worker may take a build before its pending status is queued), and
 // the host should always see pending, running, then the end.
-func (r *Reporter) post(ctx context.Context, f forge.Forge, conn forge.Conn, b model.Build, state string) error {
-	var steps []string
-	if state != string(forge.Pending) && !posted(b, string(forge.Pending)) {
-		steps = append(steps, string(forge.Pending))
+func (r *Reporter) post(ctx context.Context, f forge.Forge, conn forge.Conn, b model.Build, state forge.State) error {
+	var steps []forge.State
+	if state != forge.Pending && !posted(b, forge.Pending) {
+		steps = append(steps, forge.Pending)
 	}
-	if rank(state) == 3 && b.StartedAt != nil && !posted(b, string(forge.Running)) {
-		steps = append(steps, string(forge.Running))
+	if rank(state) == 3 && b.StartedAt != nil && !posted(b, forge.Running) {
+		steps = append(steps, forge.Running)
 	}
 	for _, st := range append(steps, state) {
-		err := f.SetStatus(ctx, conn, r.status(b, st))
-		r.record(ctx, queue.StatusJob{BuildID: b.ID, State: st}, err)
-		if err != nil {
+		postErr := f.SetStatus(ctx, conn, r.status(b, st))
+		// A status posted but not recorded is posted again on the retry;
+		// hosts keep one status per key, so that is harmless.
+		if err := errors.Join(postErr, r.record(ctx, b.ID, st, postErr)); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func posted(b model.Build, state string) bool {
+func posted(b model.Build, state forge.State) bool {
 	for _, p := range b.Statuses {
-		if p.State == state && p.Error == "" {
+		if forge.State(p.State) == state && p.Error == "" {
 			return true
 		}
 	}
 	return false
 }
 
-func stale(b model.Build, state string) bool {
+func stale(b model.Build, state forge.State) bool {
 	for _, p := range b.Statuses {
-		if p.Error == "" && rank(p.State) > rank(state) {
+		if p.Error == "" && rank(forge.State(p.State)) > rank(state) {
 			return true
 		}
 	}
 	return false
 }
 
-func (r *Reporter) record(ctx context.Context, sj queue.StatusJob, postErr error) {
-	post := model.StatusPost{State: sj.State, At: r.now().UTC()}
+// record adds a post of state, and its error, to the build's statuses.
+func (r *Reporter) record(ctx context.Context, buildID string, state forge.State, postErr error) error {
+	post := model.StatusPost{State: string(state), At: r.now().UTC()}
 	if postErr != nil {
 		post.Error = postErr.Error()
 	}
-	_, _ = r.Store.UpdateBuild(ctx, sj.BuildID, func(b *model.Build) error {
+	_, err := r.Builds.UpdateBuild(ctx, buildID, func(b *model.Build) error {
 		b.Statuses = append(b.Statuses, post)
 		return nil
 	})
+	if err != nil {
+		return fmt.Errorf("record %s status: %w", state, err)
+	}
+	return nil
 }
 
 // status words a build's state for the host.
-func (r *Reporter) status(b model.Build, state string) forge.Status {
+func (r *Reporter) status(b model.Build, state forge.State) forge.Status {
 	key := "slipway"
 	if len(b.Tags) > 0 {
 		key += "/" + b.Tags[0]
 	}
 	var desc string
-	switch forge.State(state) {
+	switch state {
 	case forge.Pending:
 		desc = "Queued"
 	case forge.Running:
@@ -159,7 +226,7 @@ func (r *Reporter) status(b model.Build, state string) forge.Status {
 		desc = "Failed: " + b.Error
 	}
 	return forge.Status{
-		Commit: b.Commit, State: forge.State(state), Key: key, Description: forge.Describe(desc),
+		Commit: b.Commit, State: state, Key: key, Description: forge.Describe(desc),
 		URL: strings.TrimRight(r.PublicURL, "/") + "/api/v1/builds/" + b.ID,
 	}
 }
@@ -172,12 +239,19 @@ func StateOf(b model.Build) forge.State {
 	case model.StatusCancelled:
 		return forge.Cancelled
 	case model.StatusFailed:
-		if strings.HasPrefix(b.Error, "gave up after") {
+		if b.GaveUp {
 			return forge.Error
 		}
 		return forge.Failure
 	}
 	return forge.Running
+}
+
+func (r *Reporter) retryDelay() time.Duration {
+	if r.RetryDelay > 0 {
+		return r.RetryDelay
+	}
+	return 2 * time.Second
 }
 
 func (r *Reporter) maxTries() int {

@@ -17,19 +17,38 @@ import (
 	"github.com/slipway-build/slipway/model"
 	"github.com/slipway-build/slipway/queue"
 	"github.com/slipway-build/slipway/source"
+	"github.com/slipway-build/slipway/store"
 )
 
-// Store is the state the worker reads and writes.
-type Store interface {
-	GetRepo(ctx context.Context, id string) (model.Repo, error)
+// Builds are the build records (package store).
+type Builds interface {
 	GetBuild(ctx context.Context, id string) (model.Build, error)
 	CreateBuild(ctx context.Context, b model.Build) (bool, error)
 	UpdateBuild(ctx context.Context, id string, change func(*model.Build) error) (model.Build, error)
-	SubmitHook(ctx context.Context, j queue.HookJob) error
+}
+
+// Repos reads repositories (package store).
+type Repos interface {
+	GetRepo(ctx context.Context, id string) (model.Repo, error)
+}
+
+// Tags moves image tags, never backwards (package store).
+type Tags interface {
 	ClaimTag(ctx context.Context, image, tag string, b model.Build, digest string, put func(string) error) (bool, error)
+}
+
+// Slots bound a repository's builds at once across every worker (package
+// store).
+type Slots interface {
 	AcquireSlot(ctx context.Context, repoID, buildID string, limit int) (bool, error)
 	ReleaseSlot(ctx context.Context, repoID, buildID string) error
-	SubmitStatus(ctx context.Context, j queue.StatusJob) error
+}
+
+// Submitter queues what a finished build leads to: deploy-hook deliveries
+// and commit statuses (package queue).
+type Submitter interface {
+	SubmitHook(ctx context.Context, j queue.HookJob) error
+	SubmitStatus(ctx context.Context, buildID string, state forge.State) error
 }
 
 // Builder builds images and pushes them by digest.
@@ -54,7 +73,11 @@ type Logs func(buildID string) io.WriteCloser
 
 // Worker runs builds.
 type Worker struct {
-	Store   Store
+	Builds  Builds
+	Repos   Repos
+	Tags    Tags
+	Slots   Slots
+	Queue   Submitter
 	Jobs    Jobs
 	Builder Builder
 	Tagger  Tagger
@@ -141,6 +164,35 @@ func consume(ctx context.Context, jobs taker, log *slog.Logger, what string, han
 	}
 }
 
+// ack removes a job whose outcome is stored. A failed ack is only logged:
+// the job is handed out again and found done.
+func ack(ctx context.Context, job queue.Job, log *slog.Logger) {
+	if err := job.Ack(ctx); err != nil {
+		log.Warn("ack job; it will be handed out again and found done", "err", err)
+	}
+}
+
+// retry hands a job back to be delivered again after delay. A failed
+// hand-back is only logged: the job comes back after the ack wait anyway.
+func retry(job queue.Job, delay time.Duration, log *slog.Logger) {
+	if err := job.Retry(delay); err != nil {
+		log.Warn("hand the job back; it comes back after the ack wait instead", "in", delay, "err", err)
+	}
+}
+
+// undecodable drops a job whose payload is not what its queue carries: no
+// retry could ever read it, so it is logged, with the start of its payload,
+// and acked.
+func undecodable(ctx context.Context, job queue.Job, log *slog.Logger, kind string, err error) {
+	payload := job.Data()
+	if len(payload) > 200 {
+		payload = payload[:200]
+	}
+	log = log.With("kind", kind, "payload", string(payload))
+	log.Error("drop undecodable job", "err", err)
+	ack(ctx, job, log)
+}
+
 // infraError marks a failure of Slipway's own parts; the job is retried.
 type infraError struct{ err error }
 
@@ -156,41 +208,21 @@ var (
 func (w *Worker) handle(ctx context.Context, job queue.Job) {
 	var queued model.Build
 	if err := json.Unmarshal(job.Data(), &queued); err != nil {
-		w.logger().Error("drop undecodable job", "err", err)
-		_ = job.Ack(ctx)
+		undecodable(ctx, job, w.logger(), "build", err)
 		return
 	}
 	log := w.logger().With("build", queued.ID, "repo", queued.RepoID, "ref", queued.Ref, "commit", queued.Commit)
-	if _, err := w.Store.CreateBuild(ctx, queued); err != nil {
-		w.handBack(job, queued, err, log)
+	stored, ok := w.stored(ctx, job, queued, log)
+	if !ok {
 		return
 	}
-	stored, err := w.Store.GetBuild(ctx, queued.ID)
-	if err != nil {
-		w.handBack(job, queued, err, log)
+	repo, ok := w.repoOf(ctx, job, stored, log)
+	if !ok || !w.takeSlot(ctx, job, repo, stored.ID, log) {
 		return
 	}
-	if model.Terminal(stored.Status) {
-		// A worker may have died between storing the end and the ack:
-		// repeat the final status (de-duplicated) so the host hears of it.
-		log.Info("build already finished; dropping its job", "status", stored.Status)
-		w.status(ctx, stored.ID, string(StateOf(stored)), log)
-		_ = job.Ack(ctx)
-		return
-	}
-	repo, err := w.Store.GetRepo(ctx, stored.RepoID)
-	if err != nil {
-		w.finish(ctx, job, stored, outcome{err: fmt.Errorf("repository %s: %w", stored.RepoID, err)}, log)
-		return
-	}
-	if ok, err := w.Store.AcquireSlot(ctx, repo.ID, stored.ID, repo.MaxConcurrentBuilds); err != nil || !ok {
-		// At the repository's limit: wait in the queue, not in a worker.
-		_ = job.Retry(w.retryDelay())
-		return
-	}
-	defer w.Store.ReleaseSlot(context.WithoutCancel(ctx), repo.ID, stored.ID)
+	defer w.releaseSlot(ctx, repo.ID, stored.ID, log)
 	if stored.Attempts >= queue.MaxDeliver {
-		w.finish(ctx, job, stored, outcome{err: fmt.Errorf("gave up after %d attempts: %s", stored.Attempts, stored.Error)}, log)
+		w.finish(ctx, job, stored, outcome{err: fmt.Errorf("gave up after %d attempts: %s", stored.Attempts, stored.Error), gaveUp: true}, log)
 		return
 	}
 	b, err := w.claim(ctx, stored.ID)
@@ -201,11 +233,77 @@ func (w *Worker) handle(ctx context.Context, job queue.Job) {
 	if model.Terminal(b.Status) {
 		// Cancelled (or superseded) between the read and the claim.
 		log.Info("build finished before it started; dropping its job", "status", b.Status)
-		_ = job.Ack(ctx)
+		ack(ctx, job, log)
 		return
 	}
-	w.status(ctx, b.ID, string(forge.Running), log)
+	w.status(ctx, b.ID, forge.Running, log)
 	w.execute(ctx, job, repo.WithInstallation(b), b, log)
+}
+
+// stored answers the build a job is about, storing it first when the
+// process that queued it died before it could. ok is false when the job is
+// settled already: handed back, or dropped because its build has finished.
+func (w *Worker) stored(ctx context.Context, job queue.Job, queued model.Build, log *slog.Logger) (model.Build, bool) {
+	if _, err := w.Builds.CreateBuild(ctx, queued); err != nil {
+		w.handBack(job, queued, err, log)
+		return queued, false
+	}
+	stored, err := w.Builds.GetBuild(ctx, queued.ID)
+	if err != nil {
+		w.handBack(job, queued, err, log)
+		return queued, false
+	}
+	if model.Terminal(stored.Status) {
+		// A worker may have died between storing the end and the ack:
+		// repeat the final status (de-duplicated) so the host hears of it.
+		log.Info("build already finished; dropping its job", "status", stored.Status)
+		w.status(ctx, stored.ID, StateOf(stored), log)
+		ack(ctx, job, log)
+		return stored, false
+	}
+	return stored, true
+}
+
+// repoOf reads a build's repository. A repository deleted since the push
+// fails the build; any other failure to read it hands the job back.
+func (w *Worker) repoOf(ctx context.Context, job queue.Job, b model.Build, log *slog.Logger) (model.Repo, bool) {
+	repo, err := w.Repos.GetRepo(ctx, b.RepoID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		w.finish(ctx, job, b, outcome{err: fmt.Errorf("repository %s no longer exists", b.RepoID)}, log)
+		return repo, false
+	case err != nil:
+		w.handBack(job, b, fmt.Errorf("read repository %s: %w", b.RepoID, err), log)
+		return repo, false
+	}
+	return repo, true
+}
+
+// takeSlot admits a build under its repository's limit of builds at once.
+// At the limit, or when the slots cannot be read, the job waits in the
+// queue, not in a worker.
+func (w *Worker) takeSlot(ctx context.Context, job queue.Job, repo model.Repo, id string, log *slog.Logger) bool {
+	ok, err := w.Slots.AcquireSlot(ctx, repo.ID, id, repo.MaxConcurrentBuilds)
+	switch {
+	case err != nil:
+		log.Warn("take a build slot; job handed back", "err", err)
+	case !ok:
+		log.Debug("repository at its limit of builds at once; job waits in the queue", "limit", repo.MaxConcurrentBuilds)
+	}
+	if err != nil || !ok {
+		retry(job, w.retryDelay(), log)
+		return false
+	}
+	return true
+}
+
+// releaseSlot gives a build's slot back. One that cannot be given back
+// costs nothing for long: a slot whose build has finished is reclaimed by
+// the next build that asks.
+func (w *Worker) releaseSlot(ctx context.Context, repoID, id string, log *slog.Logger) {
+	if err := w.Slots.ReleaseSlot(context.WithoutCancel(ctx), repoID, id); err != nil {
+		log.Warn("give the build slot back; it is reclaimed once the build is seen finished", "err", err)
+	}
 }
 
 // execute runs a claimed build under its timeout and cancel watch.
@@ -215,7 +313,7 @@ func (w *Worker) execute(ctx context.Context, job queue.Job, repo model.Repo, b 
 	defer cancel(nil)
 	tctx, stopTimer := context.WithTimeoutCause(bctx, timeout, errTimedOut)
 	defer stopTimer()
-	stop := w.watch(tctx, job, b.ID, cancel)
+	stop := w.watch(tctx, job, b.ID, cancel, log)
 	out := w.run(tctx, repo, b)
 	stop()
 	switch cause := context.Cause(tctx); {
@@ -243,20 +341,30 @@ func (w *Worker) execute(ctx context.Context, job queue.Job, repo model.Repo, b 
 // for less than RegistryRetry; it reports false when the budget is spent
 // and the build must fail.
 func (w *Worker) retryRegistry(ctx context.Context, job queue.Job, b model.Build, reg registryError, log *slog.Logger) bool {
+	cur, err := w.Builds.GetBuild(ctx, b.ID)
+	if err != nil {
+		// Without the record the budget cannot be told; the store is
+		// failing too, so this is an infrastructure failure either way.
+		w.handBack(job, b, fmt.Errorf("%w; reading the build failed too: %w", reg, err), log)
+		return true
+	}
 	now := w.now()
 	since := now
-	if cur, err := w.Store.GetBuild(ctx, b.ID); err == nil && cur.RetryingSince != nil {
+	if cur.RetryingSince != nil {
 		since = *cur.RetryingSince
 	}
 	if now.Sub(since) >= w.RegistryRetry {
 		return false
 	}
 	log.Warn("registry unreachable; build will be retried", "registry", reg.host, "since", since, "budget", w.RegistryRetry)
-	_, _ = w.Store.UpdateBuild(context.WithoutCancel(ctx), b.ID, func(cur *model.Build) error {
+	_, err = w.Builds.UpdateBuild(context.WithoutCancel(ctx), b.ID, func(cur *model.Build) error {
 		cur.RetryingSince = &since
 		cur.Attempts-- // waiting out the registry is not a failed attempt
 		return nil
 	})
+	if err != nil {
+		log.Warn("record the registry wait; this try counts as a failed attempt", "err", err)
+	}
 	w.handBack(job, b, reg, log)
 	return true
 }
@@ -270,7 +378,7 @@ func buildTimeout(repo model.Repo) time.Duration {
 
 // claim marks the build running and counts the attempt.
 func (w *Worker) claim(ctx context.Context, id string) (model.Build, error) {
-	return w.Store.UpdateBuild(ctx, id, func(cur *model.Build) error {
+	return w.Builds.UpdateBuild(ctx, id, func(cur *model.Build) error {
 		if model.Terminal(cur.Status) {
 			return nil
 		}
@@ -287,7 +395,7 @@ func (w *Worker) handBack(job queue.Job, b model.Build, err error, log *slog.Log
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	attempts := b.Attempts
-	_, _ = w.Store.UpdateBuild(ctx, b.ID, func(cur *model.Build) error {
+	_, uerr := w.Builds.UpdateBuild(ctx, b.ID, func(cur *model.Build) error {
 		if !model.Terminal(cur.Status) {
 			cur.Status = model.StatusQueued
 			cur.Error = "retrying: " + err.Error()
@@ -295,7 +403,12 @@ func (w *Worker) handBack(job queue.Job, b model.Build, err error, log *slog.Log
 		attempts = cur.Attempts
 		return nil
 	})
-	_ = job.Retry(backoff(w.retryDelay(), attempts))
+	if uerr != nil {
+		// The job comes back all the same; the record says running (or
+		// queued) until the next try writes it.
+		log.Warn("record the hand-back", "err", uerr)
+	}
+	retry(job, backoff(w.retryDelay(), attempts), log)
 }
 
 // backoff doubles the retry delay with each failed attempt, up to two
@@ -312,18 +425,25 @@ func backoff(base time.Duration, attempts int) time.Duration {
 // worker that dies before the ack leaves the job to be redone.
 func (w *Worker) finish(ctx context.Context, job queue.Job, b model.Build, out outcome, log *slog.Logger) {
 	ctx = context.WithoutCancel(ctx)
-	repo, repoErr := w.Store.GetRepo(ctx, b.RepoID)
-	final, err := w.Store.UpdateBuild(ctx, b.ID, func(cur *model.Build) error {
+	hooks, err := w.hooks(ctx, b, out, log)
+	if err != nil {
+		// Redone rather than finished without the hooks: the image is
+		// pushed and its digest recorded, so a redo only moves tags.
+		log.Warn("read the repository's deploy hooks; job will be redone", "err", err)
+		retry(job, w.retryDelay(), log)
+		return
+	}
+	final, err := w.Builds.UpdateBuild(ctx, b.ID, func(cur *model.Build) error {
 		if model.Terminal(cur.Status) {
 			return nil
 		}
 		now := w.now()
 		cur.FinishedAt = &now
 		out.apply(cur)
-		if cur.Status == model.StatusSucceeded && repoErr == nil && len(cur.Deliveries) == 0 {
-			for i, h := range repo.Hooks {
+		if cur.Status == model.StatusSucceeded && len(cur.Deliveries) == 0 {
+			for i, h := range hooks {
 				cur.Deliveries = append(cur.Deliveries, model.Delivery{
-					Hook: i, URL: h.URL, MessageID: fmt.Sprintf("msg_%s_%d", cur.ID, i), Status: "pending",
+					Hook: i, URL: h.URL, MessageID: fmt.Sprintf("msg_%s_%d", cur.ID, i), Status: model.DeliveryPending,
 				})
 			}
 		}
@@ -331,26 +451,42 @@ func (w *Worker) finish(ctx context.Context, job queue.Job, b model.Build, out o
 	})
 	if err != nil {
 		log.Error("store build result; job will be redone", "err", err)
-		_ = job.Retry(w.retryDelay())
+		retry(job, w.retryDelay(), log)
 		return
 	}
-	w.status(ctx, final.ID, string(StateOf(final)), log)
+	w.status(ctx, final.ID, StateOf(final), log)
 	for _, d := range final.Deliveries {
-		if err := w.Store.SubmitHook(ctx, queue.HookJob{BuildID: final.ID, Hook: d.Hook}); err != nil {
+		if err := w.Queue.SubmitHook(ctx, queue.HookJob{BuildID: final.ID, Hook: d.Hook}); err != nil {
 			log.Error("queue deploy hook; job will be redone", "err", err)
-			_ = job.Retry(w.retryDelay())
+			retry(job, w.retryDelay(), log)
 			return
 		}
 	}
 	log.Info("build finished", "status", final.Status, "digest", final.Digest, "error", final.Error, "reason", final.Reason)
-	if err := job.Ack(ctx); err != nil {
-		log.Warn("ack job", "err", err)
+	ack(ctx, job, log)
+}
+
+// hooks are the deploy hooks a build's end calls: its repository's, when
+// it succeeded. A repository deleted meanwhile has none; any other failure
+// to read it is an error, so that no hook is forgotten.
+func (w *Worker) hooks(ctx context.Context, b model.Build, out outcome, log *slog.Logger) ([]model.Hook, error) {
+	if !out.succeeded() {
+		return nil, nil
 	}
+	repo, err := w.Repos.GetRepo(ctx, b.RepoID)
+	if errors.Is(err, store.ErrNotFound) {
+		log.Warn("repository no longer exists; no deploy hooks to call")
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read repository %s: %w", b.RepoID, err)
+	}
+	return repo.Hooks, nil
 }
 
 // status queues a commit status; a lost one costs a status, never the build.
-func (w *Worker) status(ctx context.Context, id, state string, log *slog.Logger) {
-	if err := w.Store.SubmitStatus(ctx, queue.StatusJob{BuildID: id, State: state}); err != nil {
+func (w *Worker) status(ctx context.Context, id string, state forge.State, log *slog.Logger) {
+	if err := w.Queue.SubmitStatus(ctx, id, state); err != nil {
 		log.Warn("queue commit status", "state", state, "err", err)
 	}
 }
@@ -358,7 +494,7 @@ func (w *Worker) status(ctx context.Context, id, state string, log *slog.Logger)
 // watch keeps the job alive while the build runs, so a live worker's job is
 // never redelivered and a dead one's is within AckWait, and cancels the
 // build when someone asks for it.
-func (w *Worker) watch(ctx context.Context, job queue.Job, id string, cancel context.CancelCauseFunc) (stop func()) {
+func (w *Worker) watch(ctx context.Context, job queue.Job, id string, cancel context.CancelCauseFunc, log *slog.Logger) (stop func()) {
 	done := make(chan struct{})
 	go func() {
 		extend := time.NewTicker(w.Jobs.AckWait() / 3)
@@ -372,9 +508,15 @@ func (w *Worker) watch(ctx context.Context, job queue.Job, id string, cancel con
 			case <-ctx.Done():
 				return
 			case <-extend.C:
-				_ = job.Extend()
+				if err := job.Extend(); err != nil {
+					log.Warn("extend the job; another worker may take it after the ack wait", "err", err)
+				}
 			case <-poll.C:
-				if b, err := w.Store.GetBuild(ctx, id); err == nil && b.CancelRequested {
+				b, err := w.Builds.GetBuild(ctx, id)
+				if err != nil && ctx.Err() == nil {
+					log.Warn("check for a cancel request", "err", err)
+				}
+				if err == nil && b.CancelRequested {
 					cancel(errCancelled)
 				}
 			}

@@ -26,9 +26,11 @@ import (
 	"github.com/slipway-build/slipway/deploy"
 	githosts "github.com/slipway-build/slipway/forge/hosts"
 	"github.com/slipway-build/slipway/model"
+	"github.com/slipway-build/slipway/natsd"
 	"github.com/slipway-build/slipway/queue"
 	"github.com/slipway-build/slipway/registry"
 	"github.com/slipway-build/slipway/source"
+	"github.com/slipway-build/slipway/store"
 	"github.com/slipway-build/slipway/webhook"
 	"github.com/slipway-build/slipway/worker"
 )
@@ -90,7 +92,11 @@ func run(ctx context.Context, r role, args []string) error {
 	if err != nil {
 		return err
 	}
-	store, err := queue.OpenWith(ctx, nc, queue.Options{Replicas: cfg.NATSReplicas, AckWait: cfg.AckWait})
+	st, err := store.Open(ctx, nc, cfg.NATSReplicas)
+	if err != nil {
+		return err
+	}
+	q, err := queue.Open(ctx, nc, st, queue.Options{Replicas: cfg.NATSReplicas, AckWait: cfg.AckWait})
 	if err != nil {
 		return err
 	}
@@ -120,11 +126,11 @@ func run(ctx context.Context, r role, args []string) error {
 	mux := http.NewServeMux()
 	if r.hooks {
 		mux.Handle("POST /hooks/{provider}", &webhook.Handler{
-			Providers: githosts.Webhooks(), Repos: store, Queue: store, Logger: logger, IsNotFound: isNotFound,
+			Providers: githosts.Webhooks(), Repos: st, Queue: q, Logger: logger, IsNotFound: isNotFound,
 		})
 	}
 	apiServer := &api.Server{
-		Store: store, Resolve: resolver(hs), Heads: lister(hs), Checks: checks, Logger: logger, NotFound: isNotFound,
+		Repos: st, Builds: st, Queue: q, Seen: st, Resolve: resolver(hs), Heads: lister(hs), Checks: checks, Logger: logger, NotFound: isNotFound,
 		Hosts: githosts.All(), AppToken: hs.appToken(), PublicURL: cfg.ExternalURL(),
 	}
 	if r.api {
@@ -145,7 +151,7 @@ func run(ctx context.Context, r role, args []string) error {
 	defer cancelRun()
 	var wg sync.WaitGroup
 	if r.workers {
-		if err := startWorkers(ctx, runCtx, &wg, cfg, store, bk, hs, dataDir, logger); err != nil {
+		if err := startWorkers(ctx, runCtx, &wg, cfg, st, q, bk, hs, dataDir, logger); err != nil {
 			return err
 		}
 	}
@@ -166,43 +172,44 @@ func run(ctx context.Context, r role, args []string) error {
 	return nil
 }
 
-func startWorkers(ctx, runCtx context.Context, wg *sync.WaitGroup, cfg config.Config, store *queue.Store, bk builder.Client, hs *hosts, dataDir string, logger *slog.Logger) error {
+func startWorkers(ctx, runCtx context.Context, wg *sync.WaitGroup, cfg config.Config, st *store.Store, q *queue.Queue, bk builder.Client, hs *hosts, dataDir string, logger *slog.Logger) error {
 	if cfg.Workers == 0 {
 		logger.Info("no workers in this process (SLIPWAY_WORKERS=0); builds stay queued")
 		return nil
 	}
-	jobs, err := store.BuildJobs(ctx)
+	jobs, err := q.BuildJobs(ctx)
 	if err != nil {
 		return err
 	}
-	hooks, err := store.HookJobs(ctx)
+	hooks, err := q.HookJobs(ctx)
 	if err != nil {
 		return err
 	}
-	statuses, err := store.StatusJobs(ctx)
+	statuses, err := q.StatusJobs(ctx)
 	if err != nil {
 		return err
 	}
 	regClient := registry.Client{}
 	w := &worker.Worker{
-		Store: store, Jobs: jobs, Builder: bk, Tagger: regClient, WorkDir: filepath.Join(dataDir, "work"), Logger: logger,
-		Logs:        func(id string) io.WriteCloser { return store.NewLogWriter(id, 500*time.Millisecond) },
+		Builds: st, Repos: st, Tags: st, Slots: st, Queue: q,
+		Jobs: jobs, Builder: bk, Tagger: regClient, WorkDir: filepath.Join(dataDir, "work"), Logger: logger,
+		Logs:        func(id string) io.WriteCloser { return st.NewLogWriter(id, 500*time.Millisecond) },
 		Credentials: hs.credentials, Grace: cfg.ShutdownGrace,
 		RegistryPing: regClient.Ping, RegistryRetry: cfg.RegistryRetry,
 	}
 	n := &worker.Notifier{
-		Store: store, Jobs: hooks, Schedule: deploy.Schedule(cfg.HookSchedule),
+		Builds: st, Repos: st, Jobs: hooks, Schedule: deploy.Schedule(cfg.HookSchedule),
 		PublicURL: cfg.ExternalURL(), Logger: logger,
 	}
 	rep := &worker.Reporter{
-		Store: store, Jobs: statuses, Forges: githosts.APIs(), Token: hs.token, PublicURL: cfg.ExternalURL(), Logger: logger,
+		Builds: st, Repos: st, Jobs: statuses, Forges: githosts.APIs(), Token: hs.token, PublicURL: cfg.ExternalURL(), Logger: logger,
 	}
 	wg.Add(3)
 	go func() { defer wg.Done(); w.Run(runCtx, cfg.Workers) }()
 	go func() { defer wg.Done(); n.Run(runCtx, 2) }()
 	go func() { defer wg.Done(); rep.Run(runCtx) }()
 	if cfg.ReconcileInterval > 0 {
-		rec := &worker.Reconciler{Store: store, Interval: cfg.ReconcileInterval, Credentials: hs.credentials, Logger: logger}
+		rec := &worker.Reconciler{Repos: st, Refs: st, Queue: q, Interval: cfg.ReconcileInterval, Credentials: hs.credentials, Logger: logger}
 		wg.Add(1)
 		go func() { defer wg.Done(); rec.Run(runCtx) }()
 	}
@@ -229,7 +236,7 @@ func startNATS(cfg config.Config, dataDir string, logger *slog.Logger, st *stack
 		st.push(func() { _ = nc.Drain() })
 		return nc, connReady(nc), nil
 	}
-	emb, err := queue.StartEmbedded(queue.EmbeddedOptions{
+	emb, err := natsd.Start(natsd.Options{
 		StoreDir: filepath.Join(dataDir, "nats"), Listen: cfg.NATSListen, Logger: logger,
 	})
 	if err != nil {
@@ -379,7 +386,7 @@ func withAuth(ctx context.Context, hs *hosts, repo model.Repo, fn func(transport
 	return fn(auth)
 }
 
-func isNotFound(err error) bool { return errors.Is(err, queue.ErrNotFound) }
+func isNotFound(err error) bool { return errors.Is(err, store.ErrNotFound) }
 
 func redactURL(raw string) string {
 	if i := strings.Index(raw, "@"); i >= 0 {

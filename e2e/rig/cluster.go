@@ -13,7 +13,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 
 	"github.com/slipway-build/slipway/builder"
-	"github.com/slipway-build/slipway/queue"
+	"github.com/slipway-build/slipway/natsd"
 	"github.com/slipway-build/slipway/registry"
 )
 
@@ -21,7 +21,7 @@ import (
 // share it; it stops when the test ends.
 func StartNATS(t testing.TB) (url string, stop func()) {
 	t.Helper()
-	e, err := queue.StartEmbedded(queue.EmbeddedOptions{StoreDir: t.TempDir(), Listen: "127.0.0.1:0"})
+	e, err := natsd.Start(natsd.Options{StoreDir: t.TempDir(), Listen: "127.0.0.1:0"})
 	if err != nil {
 		t.Fatal(err)
 	}

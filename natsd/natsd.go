@@ -1,7 +1,9 @@
-// Package queue is Slipway's durable backbone on NATS JetStream: the build and
-// deploy-hook work queues, repository and build state in key-value buckets,
-// and build logs in a stream.
-package queue
+// Package natsd runs a NATS server with JetStream inside the Slipway
+// process, for a single-machine install and for tests. It is a package of
+// its own because both halves of Slipway's state live on it: package store
+// (records) and package queue (work queues), and store's tests must not need
+// queue, which is built on store.
+package natsd
 
 import (
 	"fmt"
@@ -14,13 +16,13 @@ import (
 	"github.com/nats-io/nats.go"
 )
 
-// Embedded is a NATS server with JetStream running inside this process.
-type Embedded struct {
+// Server is a NATS server with JetStream running inside this process.
+type Server struct {
 	srv *server.Server
 }
 
-// EmbeddedOptions configures StartEmbedded.
-type EmbeddedOptions struct {
+// Options configures Start.
+type Options struct {
 	// StoreDir holds JetStream's file storage; it survives restarts.
 	StoreDir string
 	// Listen is host:port for outside clients; empty means in-process only.
@@ -28,9 +30,9 @@ type EmbeddedOptions struct {
 	Logger *slog.Logger
 }
 
-// StartEmbedded starts a JetStream-enabled NATS server and waits until it
-// accepts connections.
-func StartEmbedded(o EmbeddedOptions) (*Embedded, error) {
+// Start starts a JetStream-enabled NATS server and waits until it accepts
+// connections.
+func Start(o Options) (*Server, error) {
 	opts := &server.Options{
 		ServerName: "slipway",
 		JetStream:  true,
@@ -67,11 +69,11 @@ func StartEmbedded(o EmbeddedOptions) (*Embedded, error) {
 		srv.Shutdown()
 		return nil, fmt.Errorf("nats server in %s not ready after 30s", o.StoreDir)
 	}
-	return &Embedded{srv: srv}, nil
+	return &Server{srv: srv}, nil
 }
 
 // Connect opens a client connection to the embedded server.
-func (e *Embedded) Connect() (*nats.Conn, error) {
+func (e *Server) Connect() (*nats.Conn, error) {
 	nc, err := nats.Connect("", nats.InProcessServer(e.srv), nats.Name("slipway"))
 	if err != nil {
 		return nil, fmt.Errorf("connect to embedded nats: %w", err)
@@ -80,7 +82,7 @@ func (e *Embedded) Connect() (*nats.Conn, error) {
 }
 
 // ClientURL is the address outside clients use, or "" when in-process only.
-func (e *Embedded) ClientURL() string {
+func (e *Server) ClientURL() string {
 	if e.srv.Addr() == nil {
 		return ""
 	}
@@ -88,13 +90,13 @@ func (e *Embedded) ClientURL() string {
 }
 
 // Shutdown stops the server and waits for it; JetStream data is flushed.
-func (e *Embedded) Shutdown() {
+func (e *Server) Shutdown() {
 	e.srv.Shutdown()
 	e.srv.WaitForShutdown()
 }
 
 // Ready reports whether the server still accepts connections.
-func (e *Embedded) Ready() bool { return e.srv.Running() && e.srv.JetStreamEnabled() }
+func (e *Server) Ready() bool { return e.srv.Running() && e.srv.JetStreamEnabled() }
 
 // slogAdapter routes the NATS server's own log lines into slog.
 type slogAdapter struct{ l *slog.Logger }

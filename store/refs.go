@@ -1,4 +1,4 @@
-package queue
+package store
 
 import (
 	"context"
@@ -25,56 +25,49 @@ func refKey(repoID, ref string) string {
 	return "ref." + repoID + "." + hex.EncodeToString([]byte(ref))
 }
 
-// Supersede records b as the newest build of its ref and, with cancel,
-// cancels the builds of older pushes to that ref; a build that is itself
-// older than the newest push is then cancelled at once. Skipped builds are
-// recorded too, so reconciliation knows their commit was seen.
-func (s *Store) Supersede(ctx context.Context, b model.Build, cancel bool) ([]string, error) {
-	var older []string
-	var newer string
-	err := casKV(ctx, s, s.refs, refKey(b.RepoID, b.Ref), func(idx *refIndex) bool {
-		older, newer = nil, ""
+// Superseded is what recording a push as its ref's newest made out of date.
+type Superseded struct {
+	// Builds are out of date: those of older pushes when the build
+	// recorded is of the newest one, or that build itself when a newer
+	// push was recorded first.
+	Builds []string
+	// By is the build of the newest push, which the others give way to.
+	By string
+}
+
+// Supersede records b as the newest build of its ref and answers which
+// builds that makes out of date. It cancels nothing itself: cancelling a
+// queued build also queues its "cancelled" commit status, which is
+// package queue's. Skipped builds are recorded too, so reconciliation knows
+// their commit was seen.
+func (s *Store) Supersede(ctx context.Context, b model.Build) (Superseded, error) {
+	var out Superseded
+	err := casKV(ctx, s.refs, refKey(b.RepoID, b.Ref), func(idx *refIndex) bool {
+		out = Superseded{By: b.ID}
 		switch {
 		case b.Seq > idx.Seq:
-			older = idx.Builds
+			out.Builds = idx.Builds
 			*idx = refIndex{Seq: b.Seq, Commit: b.Commit, Builds: []string{b.ID}}
 		case b.Seq == idx.Seq:
 			if !slices.Contains(idx.Builds, b.ID) {
 				idx.Builds = append(idx.Builds, b.ID)
 			}
 		case len(idx.Builds) > 0:
-			newer = idx.Builds[0]
+			out = Superseded{Builds: []string{b.ID}, By: idx.Builds[0]}
 		}
 		return true
 	})
 	if err != nil {
-		return nil, fmt.Errorf("supersede builds of %s: %w", b.Ref, err)
+		return Superseded{}, fmt.Errorf("supersede builds of %s: %w", b.Ref, err)
 	}
-	if !cancel {
-		return nil, nil
-	}
-	if newer != "" {
-		older = []string{b.ID}
-		b.ID = newer
-	}
-	var cancelled []string
-	for _, id := range older {
-		ok, err := s.Cancel(ctx, id, "superseded by build "+b.ID, b.ID)
-		if err != nil {
-			return cancelled, err
-		}
-		if ok {
-			cancelled = append(cancelled, id)
-		}
-	}
-	return cancelled, nil
+	return out, nil
 }
 
 // MarkSeen records commit as the newest push of ref, building nothing, when
 // Slipway has seen no push of it yet: a repository's branches as they were
 // when it was registered, which reconciliation must not build.
 func (s *Store) MarkSeen(ctx context.Context, repoID, ref, commit string, seq int64) error {
-	err := casKV(ctx, s, s.refs, refKey(repoID, ref), func(idx *refIndex) bool {
+	err := casKV(ctx, s.refs, refKey(repoID, ref), func(idx *refIndex) bool {
 		if idx.Seq != 0 {
 			return false
 		}
@@ -127,10 +120,11 @@ func (s *Store) LastCommit(ctx context.Context, repoID, ref string) (string, err
 	return idx.Commit, nil
 }
 
-// Cancel stops a build: a queued one ends cancelled now, a running one is
-// asked to stop and its worker ends it. It reports whether the build was
-// still active.
-func (s *Store) Cancel(ctx context.Context, id, reason, by string) (bool, error) {
+// Cancel records that a build is to stop: a queued one ends cancelled
+// now, a running one is asked to stop and its worker ends it. It answers
+// the build as stored after, and whether it was still active; a missing
+// build is ErrNotFound.
+func (s *Store) Cancel(ctx context.Context, id, reason, by string) (model.Build, bool, error) {
 	active := false
 	b, err := s.UpdateBuild(ctx, id, func(b *model.Build) error {
 		active = !model.Terminal(b.Status)
@@ -146,14 +140,7 @@ func (s *Store) Cancel(ctx context.Context, id, reason, by string) (bool, error)
 		b.CancelRequested = true
 		return nil
 	})
-	if errors.Is(err, ErrNotFound) {
-		return false, nil
-	}
-	// A running build reports its own end; a queued one ends here.
-	if err == nil && active && b.Status == model.StatusCancelled {
-		err = s.SubmitStatus(ctx, StatusJob{BuildID: id, State: "cancelled"})
-	}
-	return active, err
+	return b, active, err
 }
 
 // TagOwner is the build whose image a tag points at.
@@ -176,7 +163,7 @@ func (s *Store) ClaimTag(ctx context.Context, image, tag string, b model.Build, 
 	key := tagKey(image, tag)
 	mine := TagOwner{Seq: b.Seq, BuildID: b.ID, Digest: digest}
 	newer := false
-	err := casKV(ctx, s, s.refs, key, func(cur *TagOwner) bool {
+	err := casKV(ctx, s.refs, key, func(cur *TagOwner) bool {
 		if newer = cur.Seq > b.Seq; newer {
 			return false
 		}
@@ -212,7 +199,7 @@ var errLostRace = errors.New("lost compare-and-set race")
 
 // putCAS writes v at revision rev (0: create); errLostRace means someone
 // wrote first.
-func (s *Store) putCAS(ctx context.Context, kv jetstream.KeyValue, key string, v any, rev uint64) error {
+func putCAS(ctx context.Context, kv jetstream.KeyValue, key string, v any, rev uint64) error {
 	raw, err := json.Marshal(v)
 	if err != nil {
 		return err
@@ -231,7 +218,7 @@ func (s *Store) putCAS(ctx context.Context, kv jetstream.KeyValue, key string, v
 // casKV applies change to the JSON value at key under compare-and-set,
 // starting from the zero value when the key is missing. change returns
 // false to leave the value as it is.
-func casKV[T any](ctx context.Context, s *Store, kv jetstream.KeyValue, key string, change func(*T) bool) error {
+func casKV[T any](ctx context.Context, kv jetstream.KeyValue, key string, change func(*T) bool) error {
 	for {
 		var v T
 		var rev uint64
@@ -249,7 +236,7 @@ func casKV[T any](ctx context.Context, s *Store, kv jetstream.KeyValue, key stri
 		if !change(&v) {
 			return nil
 		}
-		if err := s.putCAS(ctx, kv, key, v, rev); !errors.Is(err, errLostRace) {
+		if err := putCAS(ctx, kv, key, v, rev); !errors.Is(err, errLostRace) {
 			return err
 		}
 	}

@@ -1,4 +1,4 @@
-package queue_test
+package store_test
 
 import (
 	"context"
@@ -11,7 +11,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
-	"github.com/slipway-build/slipway/queue"
+	"github.com/slipway-build/slipway/store"
 )
 
 // startCluster runs a three-node JetStream cluster on loopback, for what
@@ -61,7 +61,7 @@ func startCluster(t *testing.T) []*server.Server {
 
 // openReplicated opens a Store with three replicas through node, retrying
 // while the cluster elects its JetStream leader.
-func openReplicated(t *testing.T, node *server.Server) *queue.Store {
+func openReplicated(t *testing.T, node *server.Server) *store.Store {
 	t.Helper()
 	nc, err := nats.Connect(node.ClientURL())
 	if err != nil {
@@ -71,7 +71,7 @@ func openReplicated(t *testing.T, node *server.Server) *queue.Store {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		s, err := queue.Open(ctx, nc, 3)
+		s, err := store.Open(ctx, nc, 3)
 		cancel()
 		if err == nil {
 			return s
@@ -88,5 +88,5 @@ func openReplicated(t *testing.T, node *server.Server) *queue.Store {
 func TestUpdateBuildConcurrentWritersReplicated(t *testing.T) {
 	nodes := startCluster(t)
 	s0 := openReplicated(t, nodes[0])
-	checkConcurrentUpdates(t, []*queue.Store{s0, openReplicated(t, nodes[1]), openReplicated(t, nodes[2])})
+	checkConcurrentUpdates(t, []*store.Store{s0, openReplicated(t, nodes[1]), openReplicated(t, nodes[2])})
 }

@@ -1,4 +1,4 @@
-package queue
+package store
 
 import (
 	"context"
@@ -18,7 +18,7 @@ func (s *Store) AcquireSlot(ctx context.Context, repoID, buildID string, limit i
 		return true, nil
 	}
 	admitted := false
-	err := casKV(ctx, s, s.refs, slotsKey(repoID), func(holders *[]string) bool {
+	err := casKV(ctx, s.refs, slotsKey(repoID), func(holders *[]string) bool {
 		live := []string{buildID}
 		for _, id := range *holders {
 			if id == buildID {
@@ -41,7 +41,7 @@ func (s *Store) AcquireSlot(ctx context.Context, repoID, buildID string, limit i
 
 // ReleaseSlot gives a build's slot back.
 func (s *Store) ReleaseSlot(ctx context.Context, repoID, buildID string) error {
-	return casKV(ctx, s, s.refs, slotsKey(repoID), func(holders *[]string) bool {
+	return casKV(ctx, s.refs, slotsKey(repoID), func(holders *[]string) bool {
 		left := slices.DeleteFunc(slices.Clone(*holders), func(id string) bool { return id == buildID })
 		if len(left) == len(*holders) {
 			return false

@@ -1,4 +1,11 @@
-package queue
+// Package store keeps Slipway's records on NATS JetStream: repositories and
+// builds in key-value buckets; the ref index (the newest push of each ref,
+// the owner of each tag, the build slots of each repository) in another; and
+// build logs in a stream. It knows nothing of work queues. Package queue
+// builds on it, never the other way round: a job is always about a record
+// written first, so the records are the lower layer and the queue the one
+// that combines them with jobs (Enqueue, Cancel).
+package store
 
 import (
 	"context"
@@ -18,26 +25,11 @@ import (
 
 // Names of the JetStream assets. They are created idempotently at start.
 const (
-	JobsStream    = "SLIPWAY_JOBS"
-	HooksStream   = "SLIPWAY_HOOKS"
-	StatusStream  = "SLIPWAY_STATUS"
-	LogsStream    = "SLIPWAY_LOGS"
-	reposBucket   = "slipway_repos"
-	buildsBucket  = "slipway_builds"
-	refsBucket    = "slipway_refs"
-	jobsSubject   = "slipway.jobs.build"
-	hooksSubject  = "slipway.hooks.deliver"
-	statusSubject = "slipway.status.post"
-	logsPrefix    = "slipway.logs."
-
-	// DedupWindow outlives GitHub's manual redelivery window (72 h), so a
-	// redelivered webhook never builds twice.
-	DedupWindow = 72 * time.Hour
-	// AckWait is the default bound on how long a job of a dead worker waits
-	// for redelivery; live workers extend it with InProgress.
-	AckWait = 30 * time.Second
-	// MaxDeliver bounds retries of a job that fails for infrastructure reasons.
-	MaxDeliver = 10
+	LogsStream   = "SLIPWAY_LOGS"
+	reposBucket  = "slipway_repos"
+	buildsBucket = "slipway_builds"
+	refsBucket   = "slipway_refs"
+	logsPrefix   = "slipway.logs."
 )
 
 func nowUTC() time.Time { return time.Now().UTC() }
@@ -45,63 +37,33 @@ func nowUTC() time.Time { return time.Now().UTC() }
 // ErrNotFound is returned for a missing repository or build.
 var ErrNotFound = errors.New("not found")
 
-// Store is Slipway's state on JetStream. It keeps nothing in memory that
+// Store is Slipway's records on JetStream. It keeps nothing in memory that
 // another Slipway process would need.
 type Store struct {
-	opts   Options
-	NC     *nats.Conn
-	JS     jetstream.JetStream
+	js     jetstream.JetStream
 	repos  jetstream.KeyValue
 	builds jetstream.KeyValue
-	refs   jetstream.KeyValue // newest push per ref, owner per tag
+	refs   jetstream.KeyValue // newest push per ref, owner per tag, slots
 	logs   jetstream.Stream
 }
 
-// Options tune a Store; the zero value is the single-server default.
-type Options struct {
-	// Replicas is the replication factor of every stream and bucket (3 on
-	// a clustered NATS).
-	Replicas int
-	// AckWait is how long a job taken by a worker that died waits before
-	// it is handed out again (default 30 s).
-	AckWait time.Duration
-}
-
-// Open creates (or finds) every stream and bucket with the given replica
-// count and returns a Store on them.
+// Open creates (or finds) every bucket and the log stream with the given
+// replica count (3 on a clustered NATS) and returns a Store on them.
+// Creating is idempotent, so any number of Slipway processes may open the
+// same NATS at once.
 func Open(ctx context.Context, nc *nats.Conn, replicas int) (*Store, error) {
-	return OpenWith(ctx, nc, Options{Replicas: replicas})
-}
-
-// OpenWith is Open with every option. Creating is idempotent, so any number
-// of Slipway processes may open the same NATS at once.
-func OpenWith(ctx context.Context, nc *nats.Conn, o Options) (*Store, error) {
-	if o.Replicas < 1 {
-		o.Replicas = 1
-	}
-	if o.AckWait <= 0 {
-		o.AckWait = AckWait
-	}
-	replicas := o.Replicas
+	replicas = max(replicas, 1)
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
-	s := &Store{opts: o, NC: nc, JS: js}
-	for _, cfg := range []jetstream.StreamConfig{
-		workQueue(JobsStream, jobsSubject, replicas),
-		workQueue(HooksStream, hooksSubject, replicas),
-		workQueue(StatusStream, statusSubject, replicas),
-		{Name: LogsStream, Subjects: []string{logsPrefix + ">"}, Storage: jetstream.FileStorage,
-			Replicas: replicas, MaxAge: 90 * 24 * time.Hour},
-	} {
-		st, err := js.CreateOrUpdateStream(ctx, cfg)
-		if err != nil {
-			return nil, fmt.Errorf("create stream %s: %w", cfg.Name, err)
-		}
-		if cfg.Name == LogsStream {
-			s.logs = st
-		}
+	s := &Store{js: js}
+	s.logs, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name: LogsStream, Subjects: []string{logsPrefix + ">"}, Storage: jetstream.FileStorage,
+		Replicas: replicas, MaxAge: 90 * 24 * time.Hour,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create stream %s: %w", LogsStream, err)
 	}
 	if s.repos, err = bucket(ctx, js, reposBucket, replicas); err != nil {
 		return nil, err
@@ -113,17 +75,6 @@ func OpenWith(ctx context.Context, nc *nats.Conn, o Options) (*Store, error) {
 		return nil, err
 	}
 	return s, nil
-}
-
-func workQueue(name, subject string, replicas int) jetstream.StreamConfig {
-	return jetstream.StreamConfig{
-		Name:       name,
-		Subjects:   []string{subject + ".>"},
-		Retention:  jetstream.WorkQueuePolicy,
-		Storage:    jetstream.FileStorage,
-		Replicas:   replicas,
-		Duplicates: DedupWindow,
-	}
 }
 
 func bucket(ctx context.Context, js jetstream.JetStream, name string, replicas int) (jetstream.KeyValue, error) {
@@ -138,7 +89,7 @@ func bucket(ctx context.Context, js jetstream.JetStream, name string, replicas i
 
 // Ping checks that JetStream answers.
 func (s *Store) Ping(ctx context.Context) error {
-	if _, err := s.JS.AccountInfo(ctx); err != nil {
+	if _, err := s.js.AccountInfo(ctx); err != nil {
 		return fmt.Errorf("jetstream: %w", err)
 	}
 	return nil

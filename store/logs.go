@@ -1,4 +1,4 @@
-package queue
+package store
 
 import (
 	"bytes"
@@ -12,7 +12,7 @@ import (
 
 // AppendLog adds a chunk to a build's log.
 func (s *Store) AppendLog(ctx context.Context, buildID string, chunk []byte) error {
-	if _, err := s.JS.Publish(ctx, logsPrefix+buildID, chunk); err != nil {
+	if _, err := s.js.Publish(ctx, logsPrefix+buildID, chunk); err != nil {
 		return fmt.Errorf("append log of %s: %w", buildID, err)
 	}
 	return nil
