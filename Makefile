@@ -7,7 +7,7 @@ BIN := $(CURDIR)/bin
 TOOLS_KEY := $(shell sha256sum go.sum 2>/dev/null | cut -c1-16)
 TOOLS_STAMP := $(BIN)/.tools-$(TOOLS_KEY)
 
-.PHONY: build run test chaos deps tools slipway vet fmt-check tidy-check clean
+.PHONY: build run test chaos deps tools slipway vet fmt-check tidy-check layering-check clean
 
 build: slipway tools
 
@@ -46,7 +46,13 @@ fmt-check:
 tidy-check:
 	$(GO) mod tidy -diff
 
-test: deps build fmt-check tidy-check vet
+# Data flows one way: the API and the workers never reach back into the
+# webhook handler (ARCHITECTURE.md).
+layering-check:
+	@if $(GO) list -deps ./api ./worker | grep -qx 'github.com/slipway-build/slipway/webhook'; then \
+		echo "api or worker imports package webhook:"; $(GO) list -deps ./api ./worker | grep slipway; exit 1; fi
+
+test: deps build fmt-check tidy-check layering-check vet
 	PATH=$(BIN):$$PATH $(GO) test -count=1 -timeout 40m ./...
 
 # The fault tests alone (make test runs them too): kill -9 of workers,

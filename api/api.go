@@ -13,7 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/slipway-build/slipway/forge/hosts"
 	"github.com/slipway-build/slipway/model"
 	"github.com/slipway-build/slipway/queue"
 	"github.com/slipway-build/slipway/trigger"
@@ -73,8 +72,9 @@ type Server struct {
 	Now      func() time.Time
 	NotFound func(error) bool
 	// Hosts are the Git hosts a repository may name as its provider, with
-	// their APIs for connecting repositories: hosts.All() but in tests.
-	Hosts []hosts.Host
+	// their APIs for connecting repositories (the table in forge/hosts,
+	// handed in by cmd/slipway so that the API depends on no host's code).
+	Hosts []Host
 	// AppToken gives a GitHub App installation token; nil when no App is
 	// configured.
 	AppToken func(ctx context.Context, installationID int64) (string, error)

@@ -84,7 +84,7 @@ func newHarness(t *testing.T, change ...func(*api.Server)) *harness {
 		Now:      h.now,
 		Logger:   slog.New(slog.NewTextHandler(t.Output(), nil)),
 		NotFound: func(err error) bool { return errors.Is(err, store.ErrNotFound) },
-		Hosts:    hosts.All(),
+		Hosts:    apiHosts(),
 	}
 	for _, c := range change {
 		c(s)
@@ -471,4 +471,13 @@ func TestMalformedIDs(t *testing.T) {
 	if n := len(h.resolveCalls()); n != 0 {
 		t.Errorf("Resolve called %d times", n)
 	}
+}
+
+// apiHosts is the hosts table as cmd/slipway hands it to the API.
+func apiHosts() []api.Host {
+	var out []api.Host
+	for _, h := range hosts.All() {
+		out = append(out, api.Host{Name: h.Name, HookPath: h.HookPath(), API: h.API})
+	}
+	return out
 }

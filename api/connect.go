@@ -71,7 +71,7 @@ func (s *Server) connectRepo(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	hook, err := f.CreateHook(r.Context(), conn, s.PublicURL+host.HookPath(), repo.WebhookSecret)
+	hook, err := f.CreateHook(r.Context(), conn, s.PublicURL+host.HookPath, repo.WebhookSecret)
 	if err != nil {
 		writeError(w, hostCode(err), "create webhook on "+req.Provider+": "+err.Error())
 		return

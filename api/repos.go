@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/slipway-build/slipway/deploy"
-	"github.com/slipway-build/slipway/forge/hosts"
+	"github.com/slipway-build/slipway/forge"
 	"github.com/slipway-build/slipway/model"
 	"github.com/slipway-build/slipway/rules"
 	"github.com/slipway-build/slipway/trigger"
@@ -231,8 +231,16 @@ func (s *Server) validateRepo(r model.Repo) error {
 	return nil
 }
 
+// Host is one Git host as the API needs it: its provider name, where its
+// webhooks are served, and its API client.
+type Host struct {
+	Name     string
+	HookPath string
+	API      forge.Forge
+}
+
 // host is the Git host a repository names as its provider.
-func (s *Server) host(provider string) (hosts.Host, error) {
+func (s *Server) host(provider string) (Host, error) {
 	names := make([]string, len(s.Hosts))
 	for i, h := range s.Hosts {
 		if h.Name == provider {
@@ -240,7 +248,7 @@ func (s *Server) host(provider string) (hosts.Host, error) {
 		}
 		names[i] = h.Name
 	}
-	return hosts.Host{}, badf("provider: want one of %s, got %q", strings.Join(names, ", "), provider)
+	return Host{}, badf("provider: want one of %s, got %q", strings.Join(names, ", "), provider)
 }
 
 func validateHook(h model.Hook) error {

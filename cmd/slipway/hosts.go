@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/slipway-build/slipway/api"
 	"github.com/slipway-build/slipway/config"
 	ghforge "github.com/slipway-build/slipway/forge/github"
 	githosts "github.com/slipway-build/slipway/forge/hosts"
@@ -54,6 +55,15 @@ func (h *hosts) token(ctx context.Context, repo model.Repo) (string, error) {
 		return "", fmt.Errorf("repository %s names GitHub App installation %d, but no App is configured", repo.FullName, id)
 	}
 	return h.app.InstallationToken(ctx, id)
+}
+
+// apiHosts is the hosts table as the API needs it.
+func apiHosts() []api.Host {
+	var out []api.Host
+	for _, h := range githosts.All() {
+		out = append(out, api.Host{Name: h.Name, HookPath: h.HookPath(), API: h.API})
+	}
+	return out
 }
 
 // credentials are what a clone of repo needs.

@@ -131,7 +131,7 @@ func run(ctx context.Context, r role, args []string) error {
 	}
 	apiServer := &api.Server{
 		Repos: st, Builds: st, Queue: q, Seen: st, Resolve: resolver(hs), Heads: lister(hs), Checks: checks, Logger: logger, NotFound: isNotFound,
-		Hosts: githosts.All(), AppToken: hs.appToken(), PublicURL: cfg.ExternalURL(),
+		Hosts: apiHosts(), AppToken: hs.appToken(), PublicURL: cfg.ExternalURL(),
 	}
 	if r.api {
 		if apiServer.Token, err = apiToken(cfg, dataDir, logger); err != nil {
