@@ -338,7 +338,7 @@ func TestChaosRegistry(t *testing.T) {
 		fmt.Sprintf("- the build was run %d times (clones in its log) while it waited, counted as %d attempt; the API showed it waiting: `retrying_since` set, error %q", tries, b.Attempts, loadShort(retryErr, 110)),
 		fmt.Sprintf("- result: succeeded, digest %s is `latest` in the registry; %s from the registry's return to the build finished", b.Digest[:19]+"…", loadRound(recoverAfter)),
 		fmt.Sprintf("- (b) registry down for the whole build after a restart with `SLIPWAY_REGISTRY_RETRY=10s`: failed after %s with %q", loadRound(failedAfter), loadShort(fb.Error, 110)),
-		fmt.Sprintf("- builds: 2, succeeded: 1, failed: 1 (the outage outlived its budget), lost: 0; the failed build is listed and final, and `latest` stayed at the last good image"))
+		"- builds: 2, succeeded: 1, failed: 1 (the outage outlived its budget), lost: 0; the failed build is listed and final, and `latest` stayed at the last good image")
 }
 
 // 5. A deploy-hook receiver away for minutes, with a Slipway restart in
@@ -558,7 +558,7 @@ func TestChaosFlood(t *testing.T) {
 			t.Errorf("webhook for %s commit %d: %+v", names[sd.repo], sd.commit, a)
 			continue
 		}
-		p := push{sd.repo, sd.commit}
+		p := push(sd)
 		if prev, ok := buildOf[p]; ok {
 			if prev != a.Builds[0] {
 				t.Errorf("the two deliveries of %s commit %d named builds %s and %s", names[sd.repo], sd.commit, prev, a.Builds[0])

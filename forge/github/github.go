@@ -119,14 +119,14 @@ func (Forge) CreateHook(ctx context.Context, c forge.Conn, hookURL, secret strin
 		return forge.Hook{}, err
 	}
 	hook := &gh.Hook{
-		Name:   gh.Ptr("web"),
-		Active: gh.Ptr(true),
+		Name:   new("web"),
+		Active: new(true),
 		Events: []string{"push"},
 		Config: &gh.HookConfig{
-			URL:         gh.Ptr(hookURL),
-			ContentType: gh.Ptr("json"),
-			Secret:      gh.Ptr(secret),
-			InsecureSSL: gh.Ptr("0"),
+			URL:         new(hookURL),
+			ContentType: new("json"),
+			Secret:      new(secret),
+			InsecureSSL: new("0"),
 		},
 	}
 	endpoint := "/repos/" + owner + "/" + name + "/hooks"
