@@ -66,37 +66,53 @@ func (f Fence) Rules() []Rule {
 }
 
 func (f Fence) family(cmd string, blocked []string, ours func(netip.Addr) bool) []Rule {
-	in, fwd := f.InChain(), f.FwdChain()
+	rules := f.inRules(cmd, ours)
+	rules = append(rules, f.fwdRules(cmd, blocked)...)
+	return append(rules, f.jumps(cmd)...)
+}
+
+// inRules: traffic to any address of this host (the bridge gateway,
+// eth0's, another bridge's) arrives on INPUT from the bridge, and only DNS
+// to a resolver BuildKit named passes.
+func (f Fence) inRules(cmd string, ours func(netip.Addr) bool) []Rule {
 	var rules []Rule
-	// Traffic to any address of this host (the bridge gateway, eth0's,
-	// another bridge's) arrives on INPUT from the bridge: only DNS to a
-	// resolver BuildKit named passes.
 	for _, ns := range f.Nameservers {
 		if ours(ns) {
 			dst := netip.PrefixFrom(ns, ns.BitLen()).String()
 			rules = append(rules,
-				Rule{cmd, in, "-d " + dst + " -p udp -m udp --dport 53 -j ACCEPT"},
-				Rule{cmd, in, "-d " + dst + " -p tcp -m tcp --dport 53 -j ACCEPT"})
+				Rule{cmd, f.InChain(), "-d " + dst + " -p udp -m udp --dport 53 -j ACCEPT"},
+				Rule{cmd, f.InChain(), "-d " + dst + " -p tcp -m tcp --dport 53 -j ACCEPT"})
 		}
 	}
-	rules = append(rules, Rule{cmd, in, "-j DROP"})
+	return append(rules, Rule{cmd, f.InChain(), "-j DROP"})
+}
+
+// fwdRules: what builds send through this host may go anywhere but the
+// blocked ranges.
+func (f Fence) fwdRules(cmd string, blocked []string) []Rule {
+	var rules []Rule
 	if cmd == "iptables" {
 		// Only the bridge's own addresses leave through the host: a build
 		// with raw sockets must not put forged sources on the network.
-		rules = append(rules, Rule{cmd, fwd, "! -s " + f.Subnet.Masked().String() + " -j DROP"})
+		rules = append(rules, Rule{cmd, f.FwdChain(), "! -s " + f.Subnet.Masked().String() + " -j DROP"})
 	}
 	for _, dst := range blocked {
-		rules = append(rules, Rule{cmd, fwd, "-d " + dst + " -j DROP"})
+		rules = append(rules, Rule{cmd, f.FwdChain(), "-d " + dst + " -j DROP"})
 	}
-	rules = append(rules,
-		Rule{cmd, "INPUT", "-i " + f.Bridge + " -j " + in},
-		Rule{cmd, "FORWARD", "-i " + f.Bridge + " -j " + fwd})
+	return rules
+}
+
+func (f Fence) jumps(cmd string) []Rule {
+	rules := []Rule{
+		{cmd, "INPUT", "-i " + f.Bridge + " -j " + f.InChain()},
+		{cmd, "FORWARD", "-i " + f.Bridge + " -j " + f.FwdChain()},
+	}
 	if cmd == "iptables" {
 		// The CNI firewall plugin puts its own chain first in FORWARD
 		// once BuildKit starts, and that chain accepts everything from a
 		// build's address after consulting CNI-ADMIN, the chain it keeps
 		// for administrators' rules: the fence must be there too.
-		rules = append(rules, Rule{cmd, cniAdmin, "-i " + f.Bridge + " -j " + fwd})
+		rules = append(rules, Rule{cmd, cniAdmin, "-i " + f.Bridge + " -j " + f.FwdChain()})
 	}
 	return rules
 }
