@@ -23,6 +23,7 @@ dpkg -s libseccomp-dev >/dev/null 2>&1 || need+=(libseccomp-dev)
 dpkg -s iptables >/dev/null 2>&1 || need+=(iptables)
 if [ "$mode" != build ]; then
   command -v git >/dev/null || need+=(git)
+  command -v ip >/dev/null || need+=(iproute2) # test bridges
   for pkg in busybox-static qemu-user-static; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
   done
