@@ -99,6 +99,11 @@ func (f Fence) fwdRules(cmd string, blocked []string) []Rule {
 	for _, dst := range blocked {
 		rules = append(rules, Rule{cmd, f.FwdChain(), "-d " + dst + " -j DROP"})
 	}
+	if cmd == "ip6tables" {
+		// Builds have IPv6 link-local addresses only, which are never
+		// forwarded: any other source is forged.
+		rules = append(rules, Rule{cmd, f.FwdChain(), "-j DROP"})
+	}
 	return rules
 }
 

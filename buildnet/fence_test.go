@@ -31,6 +31,7 @@ func TestRules(t *testing.T) {
 		{"ip6tables", "SLIPWAY-IN-slw7", "-j DROP"},
 		{"ip6tables", "SLIPWAY-FWD-slw7", "-d fe80::/10 -j DROP"},
 		{"ip6tables", "SLIPWAY-FWD-slw7", "-d fd00:ec2::254/128 -j DROP"},
+		{"ip6tables", "SLIPWAY-FWD-slw7", "-j DROP"},
 		{"ip6tables", "INPUT", "-i slw7 -j SLIPWAY-IN-slw7"},
 		{"ip6tables", "FORWARD", "-i slw7 -j SLIPWAY-FWD-slw7"},
 	}
