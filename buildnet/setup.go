@@ -46,6 +46,10 @@ func Setup(ctx context.Context, o Options) (*Network, error) {
 	if err != nil {
 		return nil, err
 	}
+	// buildkitd runs the plugins from wherever its working directory is.
+	if dir, err = filepath.Abs(dir); err != nil {
+		return nil, fmt.Errorf("CNI plugin directory: %w", err)
+	}
 	if o.ResolvConf == "" {
 		o.ResolvConf = "/etc/resolv.conf"
 	}
