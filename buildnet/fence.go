@@ -159,13 +159,9 @@ func (f Fence) Remove(ctx context.Context) error {
 	}
 	var firstErr error
 	for _, c := range f.chains(rules) {
-		if c.name == cniAdmin {
-			// The CNI plugins' chain goes only if the fence created it:
-			// -X refuses a chain with rules or a jump into it.
-			_ = ipt(ctx, c.cmd, "-X", c.name)
-			continue
-		}
-		if !exists(ctx, c.cmd, c.name) {
+		if c.name == cniAdmin || !exists(ctx, c.cmd, c.name) {
+			// CNI-ADMIN stays, empty: it is the CNI plugins' chain, and
+			// another Slipway may be about to put its jump there.
 			continue
 		}
 		_ = ipt(ctx, c.cmd, "-F", c.name)
@@ -196,7 +192,10 @@ func (f Fence) chains(rules []Rule) []chain {
 // ensureChain leaves name existing and, if it is the fence's own, empty.
 func ensureChain(ctx context.Context, cmd, name string) error {
 	if !exists(ctx, cmd, name) {
-		return ipt(ctx, cmd, "-N", name)
+		// A CNI plugin or another Slipway may make CNI-ADMIN meanwhile.
+		if err := ipt(ctx, cmd, "-N", name); err != nil && !exists(ctx, cmd, name) {
+			return err
+		}
 	}
 	if name == cniAdmin {
 		return nil // others' rules stay

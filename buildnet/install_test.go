@@ -24,12 +24,12 @@ func listChain(t *testing.T, cmd, chain string) (lines []string, ok bool) {
 }
 
 // testBridge creates a bridge of the test's own and deletes it at the end.
-func testBridge(t *testing.T) string {
+func testBridge(t *testing.T, n int) string {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Fatal("installing iptables rules needs root (make test runs as root)")
 	}
-	name := fmt.Sprintf("slwt%d", os.Getpid()%1000000)
+	name := fmt.Sprintf("slwt%d-%d", os.Getpid()%1000000, n)
 	if out, err := exec.Command("ip", "link", "add", name, "type", "bridge").CombinedOutput(); err != nil {
 		t.Fatalf("ip link add %s type bridge: %v: %s", name, err, out)
 	}
@@ -43,7 +43,7 @@ func testBridge(t *testing.T) string {
 func TestInstallAndRemove(t *testing.T) {
 	ctx := context.Background()
 	f := Fence{
-		Bridge: testBridge(t), Subnet: netip.MustParsePrefix("10.213.251.0/24"),
+		Bridge: testBridge(t, 0), Subnet: netip.MustParsePrefix("10.213.251.0/24"),
 		Nameservers: []netip.Addr{netip.MustParseAddr("192.0.2.53")}, IPv6: hasIPv6(),
 	}
 	t.Cleanup(func() { _ = f.Remove(ctx) })
@@ -97,7 +97,7 @@ func TestInstallAndRemove(t *testing.T) {
 	}
 	for _, r := range f.Rules() {
 		if !f.own(r.Chain) {
-			checkJump(t, r, 1)
+			checkJump(t, r, 1, true)
 		}
 	}
 
@@ -111,7 +111,7 @@ func TestInstallAndRemove(t *testing.T) {
 	}
 	for _, r := range f.Rules() {
 		if !f.own(r.Chain) {
-			checkJump(t, r, 0)
+			checkJump(t, r, 0, false)
 		}
 	}
 	if err := f.Remove(ctx); err != nil {
@@ -123,8 +123,8 @@ func TestInstallAndRemove(t *testing.T) {
 }
 
 // checkJump wants n copies of jump r in its chain, the first as its first
-// rule.
-func checkJump(t *testing.T, r Rule, n int) {
+// rule when first is set.
+func checkJump(t *testing.T, r Rule, n int, first bool) {
 	t.Helper()
 	lines, _ := listChain(t, r.Cmd, r.Chain)
 	line := "-A " + r.Chain + " " + r.Spec
@@ -140,7 +140,36 @@ func checkJump(t *testing.T, r Rule, n int) {
 			count++
 		}
 	}
-	if count != n || (n > 0 && rules[0] != line) {
-		t.Errorf("%s -S %s: want %d copies of %q, first; got\n%s", r.Cmd, r.Chain, n, line, strings.Join(lines, "\n"))
+	if count != n || (first && rules[0] != line) {
+		t.Errorf("%s -S %s: want %d copies of %q (first: %v); got\n%s", r.Cmd, r.Chain, n, line, first, strings.Join(lines, "\n"))
+	}
+}
+
+// Two Slipways starting at once each get their whole fence, though both
+// may find CNI-ADMIN missing and make it.
+func TestInstallConcurrently(t *testing.T) {
+	ctx := context.Background()
+	fences := []Fence{
+		{Bridge: testBridge(t, 1), Subnet: netip.MustParsePrefix("10.213.252.0/24"), IPv6: hasIPv6()},
+		{Bridge: testBridge(t, 2), Subnet: netip.MustParsePrefix("10.213.253.0/24"), IPv6: hasIPv6()},
+	}
+	for _, f := range fences {
+		t.Cleanup(func() { _ = f.Remove(ctx) })
+	}
+	errs := make(chan error, len(fences))
+	for _, f := range fences {
+		go func() { errs <- f.Install(ctx) }()
+	}
+	for range fences {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	for _, f := range fences {
+		for _, r := range f.Rules() {
+			if !f.own(r.Chain) {
+				checkJump(t, r, 1, false) // the other's may be first
+			}
+		}
 	}
 }
