@@ -6,6 +6,8 @@ BIN := $(CURDIR)/bin
 # Built tools are reused while go.sum (which pins them) is unchanged.
 TOOLS_KEY := $(shell sha256sum go.sum 2>/dev/null | cut -c1-16)
 TOOLS_STAMP := $(BIN)/.tools-$(TOOLS_KEY)
+# The CNI plugins buildkitd's bridge network runs for every RUN step.
+CNI_PLUGINS := $(addprefix github.com/containernetworking/plugins/plugins/,main/bridge main/loopback ipam/host-local meta/firewall)
 
 .PHONY: build run test chaos deps tools slipway vet fmt-check tidy-check layering-check clean
 
@@ -20,16 +22,18 @@ tools: $(TOOLS_STAMP)
 $(TOOLS_STAMP): go.sum
 	@./scripts/deps.sh build
 	@mkdir -p $(BIN)
-	@echo "building buildkitd and runc from go.mod (a few minutes the first time)"
+	@echo "building buildkitd, runc and the CNI plugins from go.mod (a few minutes the first time)"
 	CGO_ENABLED=1 $(GO) build -tags seccomp -o $(BIN)/runc github.com/opencontainers/runc
 	$(GO) build -o $(BIN)/buildkitd github.com/moby/buildkit/cmd/buildkitd
+	@mkdir -p $(BIN)/cni
+	$(GO) build -o $(BIN)/cni/ $(CNI_PLUGINS)
 	@rm -f $(BIN)/.tools-*
 	@touch $@
 
 # System packages the tests use: git (smart-HTTP server and pushes),
 # busybox-static (the offline base image), qemu-user-static (arm64 builds),
 # libseccomp-dev and pkg-config (runc is built with seccomp, which BuildKit
-# expects).
+# expects), iptables (the build network's firewall).
 deps:
 	@./scripts/deps.sh
 

@@ -217,6 +217,9 @@ func (s *Server) validateRepo(r model.Repo) error {
 			return badf("build_timeout: want a duration such as 45m, got %q", r.BuildTimeout)
 		}
 	}
+	if r.Network != "" && r.Network != model.NetworkNone {
+		return badf("network: want %q or nothing (the build bridge), got %q", model.NetworkNone, r.Network)
+	}
 	if r.MaxConcurrentBuilds < 0 {
 		return badf("max_concurrent_builds: must not be negative")
 	}

@@ -184,6 +184,8 @@ func TestCreateRepoInvalid(t *testing.T) {
 		{"build_timeout not a duration", func(r *model.Repo) { r.BuildTimeout = "soon" }, "build_timeout"},
 		{"build_timeout negative", func(r *model.Repo) { r.BuildTimeout = "-5m" }, "build_timeout"},
 		{"max_concurrent_builds negative", func(r *model.Repo) { r.MaxConcurrentBuilds = -1 }, "max_concurrent_builds"},
+		{"network host", func(r *model.Repo) { r.Network = "host" }, "network"},
+		{"network bridge", func(r *model.Repo) { r.Network = "bridge" }, "network"},
 		{"default_branch", func(r *model.Repo) { r.DefaultBranch = "my branch" }, "default_branch"},
 	}
 	for _, tt := range tests {
@@ -312,6 +314,7 @@ func TestCreateRepoValidVariants(t *testing.T) {
 		{"no hooks", func(r *model.Repo) { r.Hooks = nil }},
 		{"no build_timeout", func(r *model.Repo) { r.BuildTimeout = "" }},
 		{"max_concurrent_builds", func(r *model.Repo) { r.MaxConcurrentBuilds = 2 }},
+		{"network none", func(r *model.Repo) { r.Network = "none" }},
 		{"default_branch", func(r *model.Repo) { r.DefaultBranch = "release/1.x" }},
 	}
 	for i, tt := range tests {

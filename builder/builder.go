@@ -46,6 +46,9 @@ type Request struct {
 	// Push sends the image to its registry; without it the build is only
 	// checked.
 	Push bool
+	// NoNetwork gives every RUN step no network but loopback, whatever
+	// the Dockerfile asks for.
+	NoNetwork bool
 }
 
 // Result is what a finished build produced.
@@ -143,6 +146,12 @@ func solveOpt(req Request, auth session.Attachable) (bk.SolveOpt, error) {
 	}
 	if req.Provenance {
 		attrs["attest:provenance"] = "mode=max"
+	}
+	if req.NoNetwork {
+		// The dockerfile frontend's default for every RUN; a RUN's own
+		// --network=default keeps it, and =host needs an entitlement
+		// Slipway never grants.
+		attrs["force-network-mode"] = "none"
 	}
 	opt := bk.SolveOpt{
 		Frontend:      "dockerfile.v0",

@@ -5,8 +5,10 @@ package config
 import (
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -45,6 +47,16 @@ type Config struct {
 	GitHubAppID      int64  `yaml:"github_app_id"`
 	GitHubAppKeyFile string `yaml:"github_app_key_file"`
 	GitHubAPIURL     string `yaml:"github_api_url"`
+	// BuildNetwork is "bridge" (RUN steps get their own network namespace
+	// on a fenced bridge) or "host" (they share the host's network).
+	BuildNetwork string `yaml:"build_network"`
+	// BuildBridge and BuildSubnet name this instance's build bridge; each
+	// Slipway on one machine needs its own pair.
+	BuildBridge string `yaml:"build_bridge"`
+	BuildSubnet string `yaml:"build_subnet"`
+	// CNIDir holds the CNI plugins; empty looks in cni/ next to slipway,
+	// then in cni/ of the PATH directories.
+	CNIDir string `yaml:"cni_dir"`
 }
 
 // Defaults returns the settings used when nothing is configured.
@@ -60,6 +72,9 @@ func Defaults() Config {
 		ShutdownGrace:     5 * time.Minute,
 		AckWait:           30 * time.Second,
 		RegistryRetry:     10 * time.Minute,
+		BuildNetwork:      "bridge",
+		BuildBridge:       "slipway0",
+		BuildSubnet:       "10.213.0.0/24",
 	}
 }
 
@@ -108,6 +123,10 @@ var keys = []key{
 		c.NATSReplicas = n
 		return nil
 	}, "nats_replicas"},
+	{"SLIPWAY_BUILD_NETWORK", str(func(c *Config) *string { return &c.BuildNetwork }), "build_network"},
+	{"SLIPWAY_BUILD_BRIDGE", str(func(c *Config) *string { return &c.BuildBridge }), "build_bridge"},
+	{"SLIPWAY_BUILD_SUBNET", str(func(c *Config) *string { return &c.BuildSubnet }), "build_subnet"},
+	{"SLIPWAY_CNI_DIR", str(func(c *Config) *string { return &c.CNIDir }), "cni_dir"},
 	{"SLIPWAY_GITHUB_APP_KEY_FILE", str(func(c *Config) *string { return &c.GitHubAppKeyFile }), "github_app_key_file"},
 	{"SLIPWAY_GITHUB_API_URL", str(func(c *Config) *string { return &c.GitHubAPIURL }), "github_api_url"},
 	{"SLIPWAY_GITHUB_APP_ID", func(c *Config, v string) error {
@@ -255,7 +274,44 @@ func (c Config) Validate() error {
 	default:
 		return fmt.Errorf("SLIPWAY_LOG_LEVEL: want debug, info, warn or error, got %q", c.LogLevel)
 	}
+	return c.validateBuildNetwork()
+}
+
+// bridgeRE is an interface name (at most 15 bytes) that also makes an
+// iptables chain name.
+var bridgeRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$`)
+
+func (c Config) validateBuildNetwork() error {
+	if c.BuildNetwork != "bridge" && c.BuildNetwork != "host" {
+		return fmt.Errorf("SLIPWAY_BUILD_NETWORK: want bridge or host, got %q", c.BuildNetwork)
+	}
+	if !bridgeRE.MatchString(c.BuildBridge) {
+		return fmt.Errorf("SLIPWAY_BUILD_BRIDGE: want an interface name of 1 to 15 letters, digits, '.', '_' or '-', got %q", c.BuildBridge)
+	}
+	if _, err := BuildSubnet(c.BuildSubnet); err != nil {
+		return fmt.Errorf("SLIPWAY_BUILD_SUBNET: %w", err)
+	}
 	return nil
+}
+
+// BuildSubnet parses a build bridge's range: a private IPv4 network, given
+// by its first address, with room for the gateway and builds.
+func BuildSubnet(s string) (netip.Prefix, error) {
+	p, err := netip.ParsePrefix(s)
+	if err != nil || !p.Addr().Is4() || p.Bits() > 29 || p.Masked() != p {
+		return netip.Prefix{}, fmt.Errorf("want an IPv4 network such as 10.213.0.0/24 (at most /29), got %q", s)
+	}
+	if last := lastAddr(p); !p.Addr().IsPrivate() || !last.IsPrivate() {
+		return netip.Prefix{}, fmt.Errorf("want a private range (10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16), got %q", s)
+	}
+	return p, nil
+}
+
+func lastAddr(p netip.Prefix) netip.Addr {
+	a := p.Addr().As4()
+	host := uint32(1)<<(32-p.Bits()) - 1
+	n := uint32(a[0])<<24 | uint32(a[1])<<16 | uint32(a[2])<<8 | uint32(a[3]) | host
+	return netip.AddrFrom4([4]byte{byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)})
 }
 
 func checkAddr(addr string) error {

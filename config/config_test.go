@@ -29,7 +29,8 @@ func TestLoadDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Config{HTTPAddr: ":8080", DataDir: "./data", RegistryAddr: "127.0.0.1:5000", Workers: 2, LogLevel: "info",
-		NATSReplicas: 1, ReconcileInterval: 10 * time.Minute, ShutdownGrace: 5 * time.Minute, AckWait: 30 * time.Second, RegistryRetry: 10 * time.Minute}
+		NATSReplicas: 1, ReconcileInterval: 10 * time.Minute, ShutdownGrace: 5 * time.Minute, AckWait: 30 * time.Second, RegistryRetry: 10 * time.Minute,
+		BuildNetwork: "bridge", BuildBridge: "slipway0", BuildSubnet: "10.213.0.0/24"}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Load = %+v, want %+v", c, want)
 	}
@@ -51,6 +52,10 @@ workers: 4
 dockerhub_mirror: mirror.gcr.io
 hook_schedule: [5s, 1m, 1h30m]
 log_level: debug
+build_network: bridge
+build_bridge: slipway1
+build_subnet: 192.168.77.0/24
+cni_dir: /usr/lib/slipway/cni
 `
 
 func TestLoadFile(t *testing.T) {
@@ -65,6 +70,7 @@ func TestLoadFile(t *testing.T) {
 		PublicURL: "https://slipway.acme.example/", Workers: 4, DockerHubMirror: "mirror.gcr.io",
 		HookSchedule: []time.Duration{5 * time.Second, time.Minute, 90 * time.Minute}, LogLevel: "debug",
 		NATSReplicas: 1, ReconcileInterval: 10 * time.Minute, ShutdownGrace: 5 * time.Minute, AckWait: 30 * time.Second, RegistryRetry: 10 * time.Minute,
+		BuildNetwork: "bridge", BuildBridge: "slipway1", BuildSubnet: "192.168.77.0/24", CNIDir: "/usr/lib/slipway/cni",
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Load =\n %+v\nwant\n %+v", c, want)
@@ -118,6 +124,12 @@ func TestEnvEveryKey(t *testing.T) {
 		{"SLIPWAY_SHUTDOWN_GRACE", "90s", func(c Config) any { return c.ShutdownGrace }, 90 * time.Second},
 		{"SLIPWAY_ACK_WAIT", "5s", func(c Config) any { return c.AckWait }, 5 * time.Second},
 		{"SLIPWAY_REGISTRY_RETRY", "1m", func(c Config) any { return c.RegistryRetry }, time.Minute},
+		{"SLIPWAY_BUILD_NETWORK", "host", func(c Config) any { return c.BuildNetwork }, "host"},
+		{"SLIPWAY_BUILD_BRIDGE", "slw12", func(c Config) any { return c.BuildBridge }, "slw12"},
+		{"SLIPWAY_BUILD_SUBNET", "172.20.0.0/16", func(c Config) any { return c.BuildSubnet }, "172.20.0.0/16"},
+		{"SLIPWAY_BUILD_SUBNET", "10.0.0.0/8", func(c Config) any { return c.BuildSubnet }, "10.0.0.0/8"},
+		{"SLIPWAY_BUILD_SUBNET", "192.168.255.248/29", func(c Config) any { return c.BuildSubnet }, "192.168.255.248/29"},
+		{"SLIPWAY_CNI_DIR", "/opt/cni/bin", func(c Config) any { return c.CNIDir }, "/opt/cni/bin"},
 		{"SLIPWAY_GITHUB_API_URL", "https://ghe.acme.example/api/v3/", func(c Config) any { return c.GitHubAPIURL }, "https://ghe.acme.example/api/v3/"},
 		// The App's id and key come together; each case sets the other.
 		{"SLIPWAY_GITHUB_APP_ID", "12345", func(c Config) any { return c.GitHubAppID }, int64(12345)},
@@ -186,6 +198,19 @@ func TestEnvBadValues(t *testing.T) {
 		{"SLIPWAY_HOOK_SCHEDULE", "-5s"},
 		{"SLIPWAY_LOG_LEVEL", "verbose"},
 		{"SLIPWAY_LOG_LEVEL", "INFO"},
+		{"SLIPWAY_BUILD_NETWORK", "none"},
+		{"SLIPWAY_BUILD_NETWORK", "cni"},
+		{"SLIPWAY_BUILD_BRIDGE", "slipway-bridge-0"}, // 16 bytes
+		{"SLIPWAY_BUILD_BRIDGE", "br 0"},
+		{"SLIPWAY_BUILD_BRIDGE", "br/0"},
+		{"SLIPWAY_BUILD_BRIDGE", "-br"},
+		{"SLIPWAY_BUILD_SUBNET", "10.213.0.0"},
+		{"SLIPWAY_BUILD_SUBNET", "10.213.0.1/24"}, // not the network's first address
+		{"SLIPWAY_BUILD_SUBNET", "10.213.0.0/30"},
+		{"SLIPWAY_BUILD_SUBNET", "8.8.8.0/24"},
+		{"SLIPWAY_BUILD_SUBNET", "100.64.0.0/24"},
+		{"SLIPWAY_BUILD_SUBNET", "10.0.0.0/7"}, // runs past 10/8
+		{"SLIPWAY_BUILD_SUBNET", "fd00:213::/64"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.key+"="+tt.value, func(t *testing.T) {

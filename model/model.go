@@ -49,6 +49,9 @@ type Repo struct {
 	// MaxConcurrentBuilds limits builds of this repository at once (0: no
 	// limit beyond the workers').
 	MaxConcurrentBuilds int `json:"max_concurrent_builds,omitempty"`
+	// Network is how the builds' RUN steps reach the network: "" is the
+	// build bridge (egress, but not this host), NetworkNone none at all.
+	Network string `json:"network,omitempty"`
 	// APIURL is the Git host's API root for statuses and webhooks; empty
 	// means the public host's.
 	APIURL string `json:"api_url,omitempty"`
@@ -72,6 +75,9 @@ type Repo struct {
 	Hooks     []Hook    `json:"hooks,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
 }
+
+// NetworkNone cuts a repository's builds off every network.
+const NetworkNone = "none"
 
 // On reports a tri-state flag's value, def when unset.
 func On(flag *bool, def bool) bool {
@@ -182,6 +188,9 @@ type Build struct {
 	Pusher          string     `json:"pusher,omitempty"`
 	Trigger         string     `json:"trigger"`
 	RebuildOf       string     `json:"rebuild_of,omitempty"`
+	// Network is the repository's network setting when the build was
+	// made; its RUN steps get that.
+	Network string `json:"network,omitempty"`
 	// InstallationID is the GitHub App installation the push came from.
 	InstallationID int64      `json:"installation_id,omitempty"`
 	DeliveryID     string     `json:"delivery_id,omitempty"`

@@ -12,15 +12,18 @@ as_root() {
   fi
 }
 
-# "build" installs only what building runc with seccomp needs (make build,
-# make run); no argument installs everything the tests need as well.
+# "build" installs only what building runc with seccomp and running builds on
+# their bridge network (iptables) need (make build, make run); no argument
+# installs everything the tests need as well.
 mode=${1:-test}
 need=()
 command -v gcc >/dev/null || need+=(gcc)
 command -v pkg-config >/dev/null || need+=(pkg-config)
 dpkg -s libseccomp-dev >/dev/null 2>&1 || need+=(libseccomp-dev)
+dpkg -s iptables >/dev/null 2>&1 || need+=(iptables)
 if [ "$mode" != build ]; then
   command -v git >/dev/null || need+=(git)
+  command -v ip >/dev/null || need+=(iproute2) # test bridges
   for pkg in busybox-static qemu-user-static; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
   done
@@ -57,4 +60,4 @@ if [ ! -e "$binfmt/qemu-aarch64" ]; then
   [ -e "$binfmt/register" ] || mount -t binfmt_misc binfmt_misc "$binfmt"
   cat /usr/lib/binfmt.d/qemu-aarch64.conf > "$binfmt/register"
 fi
-echo "deps: ready (git, busybox amd64+arm64, qemu-aarch64 binfmt, libseccomp)"
+echo "deps: ready (git, busybox amd64+arm64, qemu-aarch64 binfmt, libseccomp, iptables)"

@@ -84,7 +84,7 @@ func newBuild(repo model.Repo, plan rules.Plan, p Push) model.Build {
 		Status: model.StatusQueued, Image: repo.Image, Tags: plan.Tags, Rule: plan.Rule, Rules: plan.Rules,
 		BuildArgs: plan.BuildArgs, CloneURL: repo.CloneURL, Before: p.Before, Message: p.Message,
 		Pusher: p.Pusher, Trigger: p.Trigger, DeliveryID: p.DeliveryID, DiffFilter: plan.NeedsDiff,
-		InstallationID: p.InstallationID, CreatedAt: now, Seq: now.UnixNano(),
+		InstallationID: p.InstallationID, Network: repo.Network, CreatedAt: now, Seq: now.UnixNano(),
 	}
 	if b.InstallationID == 0 {
 		b.InstallationID = repo.PushInstallationID

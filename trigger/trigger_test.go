@@ -92,6 +92,7 @@ func TestManualTriggerBuildsAgain(t *testing.T) {
 func TestBuildsCarryThePush(t *testing.T) {
 	repo := demoRepo()
 	repo.PushInstallationID = 77
+	repo.Network = model.NetworkNone
 	got, err := trigger.Builds(repo, trigger.Push{
 		Ref: "refs/heads/main", Before: before, After: head, Message: "Bump base image", Pusher: "mona",
 		Time: at, Trigger: trigger.Webhook, DeliveryID: "d1", InstallationID: 4242,
@@ -104,7 +105,7 @@ func TestBuildsCarryThePush(t *testing.T) {
 		Image: "127.0.0.1:5000/acme/demo", Tags: []string{"latest"},
 		Rule:  model.Rule{SourceType: "branch", Source: "main", Tags: []string{"latest"}, Dockerfile: "Dockerfile", Context: "."},
 		Rules: []int{0}, CloneURL: "https://git.example.com/acme/demo.git", Before: before, Message: "Bump base image",
-		Pusher: "mona", Trigger: "webhook", DeliveryID: "d1", InstallationID: 4242,
+		Pusher: "mona", Trigger: "webhook", DeliveryID: "d1", InstallationID: 4242, Network: "none",
 		CreatedAt: time.Date(2024, 3, 4, 9, 17, 42, 0, time.UTC), Seq: 1709543862000000000,
 	}
 	if !reflect.DeepEqual(got[0], want) {
@@ -174,7 +175,7 @@ func TestAgainCarriesEveryFieldOfThePush(t *testing.T) {
 		BuildArgs: map[string]string{"V": "1"}, Before: before, Message: "fix", DiffFilter: true,
 		BaseRef: "refs/heads/main", Reason: "r", SupersededBy: "b2", SkippedTags: []string{"latest"}, Seq: 42,
 		CancelRequested: true, CloneURL: "https://git.example.com/acme/demo.git", Pusher: "mona",
-		Trigger: "webhook", InstallationID: 4242, DeliveryID: "d1", CreatedAt: at, StartedAt: &started,
+		Trigger: "webhook", InstallationID: 4242, Network: "none", DeliveryID: "d1", CreatedAt: at, StartedAt: &started,
 		FinishedAt: &finished, Attempts: 2, Deliveries: []model.Delivery{{Hook: 0}}, Statuses: []model.StatusPost{{State: "failure"}},
 	}
 	later := at.Add(time.Hour)
@@ -188,7 +189,7 @@ func TestAgainCarriesEveryFieldOfThePush(t *testing.T) {
 		Rule: model.Rule{SourceType: "branch", Source: "main", Tags: []string{"latest"}}, Rules: []int{0},
 		BuildArgs: map[string]string{"V": "1"}, Before: before, Message: "fix", Seq: 42,
 		CloneURL: "https://git.example.com/acme/demo.git", Pusher: "mona", Trigger: "rebuild", RebuildOf: "old1",
-		InstallationID: 4242, DeliveryID: "d1", CreatedAt: later.UTC(),
+		InstallationID: 4242, Network: "none", DeliveryID: "d1", CreatedAt: later.UTC(),
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("rebuild =\n %+v\nwant\n %+v", got, want)

@@ -244,6 +244,7 @@ func request(dir string, b model.Build, now time.Time) (builder.Request, error) 
 		Annotations: meta,
 		BuildArgs:   buildArgs(b, declared),
 		Provenance:  b.Rule.Provenance,
+		NoNetwork:   b.Network == model.NetworkNone,
 	}
 	if b.Rule.Platforms != "" {
 		for _, p := range strings.Split(b.Rule.Platforms, ",") {

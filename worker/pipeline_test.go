@@ -134,3 +134,23 @@ func TestBackoff(t *testing.T) {
 		}
 	}
 }
+
+// A build records its repository's network setting; its request carries it
+// to BuildKit.
+func TestRequestNetwork(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM scratch\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for network, want := range map[string]bool{"": false, model.NetworkNone: true} {
+		b := model.Build{Commit: "abc123", Image: "reg/acme/demo", Network: network,
+			Rule: model.Rule{Dockerfile: "Dockerfile", Context: "."}}
+		req, err := request(dir, b, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if req.NoNetwork != want {
+			t.Errorf("network %q: NoNetwork = %v, want %v", network, req.NoNetwork, want)
+		}
+	}
+}

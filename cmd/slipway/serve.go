@@ -22,6 +22,7 @@ import (
 
 	"github.com/slipway-build/slipway/api"
 	"github.com/slipway-build/slipway/builder"
+	"github.com/slipway-build/slipway/buildnet"
 	"github.com/slipway-build/slipway/config"
 	"github.com/slipway-build/slipway/deploy"
 	githosts "github.com/slipway-build/slipway/forge/hosts"
@@ -279,7 +280,12 @@ func startRegistry(ctx context.Context, cfg config.Config, dataDir string, logge
 
 func startBuildkit(ctx context.Context, cfg config.Config, dataDir string, logger *slog.Logger, st *stack) (string, error) {
 	if cfg.BuildkitAddr != "" {
+		logger.Warn("builds run on an external BuildKit whose network Slipway does not control: unless it fences them, RUN steps can reach this host and the cloud metadata service", "buildkit", cfg.BuildkitAddr)
 		return cfg.BuildkitAddr, nil
+	}
+	network, err := buildNetwork(ctx, cfg, logger, st)
+	if err != nil {
+		return "", err
 	}
 	bin, err := builder.FindBinary("buildkitd")
 	if err != nil {
@@ -298,7 +304,7 @@ func startBuildkit(ctx context.Context, cfg config.Config, dataDir string, logge
 		Binary: bin, Runc: runc,
 		Root:   filepath.Join(dataDir, "buildkit"),
 		Socket: filepath.Join(dataDir, "buildkitd.sock"),
-		Config: buildkitConfig(cfg),
+		Config: buildkitConfig(cfg, network),
 		Log:    logFile, Logger: logger,
 	})
 	if err != nil {
@@ -309,11 +315,45 @@ func startBuildkit(ctx context.Context, cfg config.Config, dataDir string, logge
 	return d.Addr(), nil
 }
 
-// buildkitConfig keeps BuildKit's cache bounded and points Docker Hub pulls
-// at a mirror when one is configured (machines without internet).
-func buildkitConfig(cfg config.Config) string {
+// cniPoolSize is how many build network namespaces buildkitd keeps ready.
+const cniPoolSize = 4
+
+// buildNetwork fences off the bridge BuildKit attaches RUN steps to and
+// returns the [worker.oci] settings that put them there. With
+// SLIPWAY_BUILD_NETWORK=host they share the host's network instead, which
+// is said at every start.
+func buildNetwork(ctx context.Context, cfg config.Config, logger *slog.Logger, st *stack) (string, error) {
+	if cfg.BuildNetwork == "host" {
+		logger.Warn("SLIPWAY_BUILD_NETWORK=host: RUN steps share this host's network and can reach its API, registry, NATS and the cloud metadata service")
+		return "  networkMode = \"host\"\n", nil
+	}
+	subnet, err := config.BuildSubnet(cfg.BuildSubnet)
+	if err != nil {
+		return "", fmt.Errorf("SLIPWAY_BUILD_SUBNET: %w", err)
+	}
+	n, err := buildnet.Setup(ctx, buildnet.Options{Bridge: cfg.BuildBridge, Subnet: subnet, PluginDir: cfg.CNIDir})
+	if err != nil {
+		return "", fmt.Errorf("SLIPWAY_BUILD_NETWORK: builds cannot get a network of their own: %w (SLIPWAY_BUILD_NETWORK=host builds on the host's network instead)", err)
+	}
+	// Pushed before buildkitd's Stop, so it runs after it: the fence
+	// stays up while any build can still run.
+	st.push(func() {
+		if err := n.Close(); err != nil {
+			logger.Warn("remove the build network's firewall", "bridge", n.Bridge, "err", err)
+		}
+	})
+	logger.Info("build network fenced", "bridge", n.Bridge, "subnet", subnet, "cni_plugins", n.PluginDir, "dns_allowed", n.Nameservers)
+	return fmt.Sprintf("  networkMode = \"bridge\"\n  bridgeName = %q\n  bridgeSubnet = %q\n  cniBinaryPath = %q\n  cniPoolSize = %d\n",
+		n.Bridge, subnet, n.PluginDir, cniPoolSize), nil
+}
+
+// buildkitConfig keeps BuildKit's cache bounded, puts builds on their
+// network and points Docker Hub pulls at a mirror when one is configured
+// (machines without internet).
+func buildkitConfig(cfg config.Config, network string) string {
 	var b strings.Builder
 	b.WriteString("[worker.oci]\n  gc = true\n")
+	b.WriteString(network)
 	if cfg.DockerHubMirror != "" {
 		fmt.Fprintf(&b, "\n[registry.\"docker.io\"]\n  mirrors = [%q]\n", cfg.DockerHubMirror)
 	}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -44,11 +45,13 @@ var (
 	buildOnce sync.Once
 	binPath   string
 	binErr    error
+	pluginDir string
 )
 
 // Binary builds cmd/slipway once per test process and checks that buildkitd
-// and runc, which `make build` puts in bin/, are there. A missing part fails
-// the test: these tests never skip.
+// and runc, which `make build` puts in bin/, are there, and the CNI plugins
+// in bin/cni or a cni/ on PATH. A missing part fails the test: these tests
+// never skip.
 func Binary(t testing.TB) string {
 	t.Helper()
 	root := Root(t)
@@ -58,6 +61,10 @@ func Binary(t testing.TB) string {
 		}
 	}
 	buildOnce.Do(func() {
+		if pluginDir, binErr = cniDir(root); binErr != nil {
+			binErr = fmt.Errorf("bin/cni is missing: run `make build` (make test does it): %w", binErr)
+			return
+		}
 		dir, err := os.MkdirTemp("", "slipway-bin-")
 		if err != nil {
 			binErr = err
@@ -100,6 +107,9 @@ type Slipway struct {
 	exited       chan struct{}
 	role         string
 	base         []string // environment every start of this process gets
+	// BuildBridge and BuildSubnet are this process's build network.
+	BuildBridge string
+	BuildSubnet netip.Prefix
 }
 
 // Options for StartSlipway; zero values pick fresh ports and directories.
@@ -114,7 +124,11 @@ type Options struct {
 	ExternalRegistry string
 	// NATSURL points the process at a shared NATS instead of its own.
 	NATSURL string
-	Env     []string
+	// ListenAll has the API and the embedded registry listen on every
+	// address, so that only the build network's fence keeps builds off
+	// them; HTTPAddr and RegistryAddr stay on loopback for clients.
+	ListenAll bool
+	Env       []string
 }
 
 // StartSlipway runs `slipway serve` and waits until /readyz says ready.
@@ -144,10 +158,31 @@ func StartSlipway(t testing.TB, o Options) *Slipway {
 	if registryEnv == "" {
 		registryEnv = s.RegistryAddr
 	}
+	if o.ListenAll {
+		registryEnv = anyAddr(t, s.RegistryAddr)
+		s.base = append(s.base, "SLIPWAY_HTTP_ADDR="+anyAddr(t, s.HTTPAddr))
+	}
 	s.base = append(s.base, "SLIPWAY_REGISTRY_ADDR="+registryEnv)
+	// Registered before the process's own cleanup, so it runs after it.
+	s.BuildBridge, s.BuildSubnet = claimBuildNet(t)
+	s.base = append(s.base, "SLIPWAY_BUILD_BRIDGE="+s.BuildBridge, "SLIPWAY_BUILD_SUBNET="+s.BuildSubnet.String(),
+		"SLIPWAY_CNI_DIR="+pluginDir)
 	s.start(bin)
 	return s
 }
+
+// anyAddr is addr's port on every address.
+func anyAddr(t testing.TB, addr string) string {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatalf("address %q: %v", addr, err)
+	}
+	return net.JoinHostPort("0.0.0.0", port)
+}
+
+// BuildGateway is the build bridge's address on this host, the one a
+// build's default route points at.
+func (s *Slipway) BuildGateway() netip.Addr { return s.BuildSubnet.Addr().Next() }
 
 func (s *Slipway) start(bin string) {
 	t := s.t
