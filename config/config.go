@@ -5,6 +5,7 @@ package config
 import (
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"strconv"
@@ -12,6 +13,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/slipway-build/slipway/outbound"
 )
 
 // Config is every setting `slipway serve` reads.
@@ -45,6 +48,10 @@ type Config struct {
 	GitHubAppID      int64  `yaml:"github_app_id"`
 	GitHubAppKeyFile string `yaml:"github_app_key_file"`
 	GitHubAPIURL     string `yaml:"github_api_url"`
+	// OutboundAllow are address ranges Slipway may connect to although
+	// they are not public (loopback, private networks); see package
+	// outbound.
+	OutboundAllow []netip.Prefix `yaml:"outbound_allow_cidrs"`
 }
 
 // Defaults returns the settings used when nothing is configured.
@@ -118,6 +125,14 @@ var keys = []key{
 		c.GitHubAppID = n
 		return nil
 	}, "github_app_id"},
+	{"SLIPWAY_OUTBOUND_ALLOW_CIDRS", func(c *Config, v string) error {
+		p, err := outbound.ParseCIDRs(v)
+		if err != nil {
+			return err
+		}
+		c.OutboundAllow = p
+		return nil
+	}, "outbound_allow_cidrs"},
 	{"SLIPWAY_WORKERS", func(c *Config, v string) error {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 {
