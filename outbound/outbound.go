@@ -114,6 +114,10 @@ type Guard struct {
 	// Lookup resolves a host name; nil means the system resolver. Tests
 	// replace it so that no test depends on real DNS.
 	Lookup func(ctx context.Context, host string) ([]netip.Addr, error)
+	// OnlyAllowed refuses public addresses too, so that only what Allow
+	// and AllowAddrs open is reachable: plain-HTTP clones, which would
+	// carry the token in clear, go through such a Guard (see Plain).
+	OnlyAllowed bool
 }
 
 // Check returns nil when ip:port may be dialled, else an error wrapping
@@ -121,13 +125,19 @@ type Guard struct {
 func (g *Guard) Check(ip netip.Addr, port uint16) error {
 	ip = canonical(ip)
 	why := Refused(ip)
+	if why == "" && g != nil && g.OnlyAllowed {
+		why = "not in the ranges opened for plain HTTP"
+	}
 	if why == "" {
 		return nil
 	}
-	if lookupRange(metadata, ip) == "" && g.opened(ip, port) {
+	if lookupRange(metadata, ip) != "" {
+		return fmt.Errorf("%w: %s is %s", ErrRefused, ip, why)
+	}
+	if g.opened(ip, port) {
 		return nil
 	}
-	return fmt.Errorf("%w: %s is %s (open it with SLIPWAY_OUTBOUND_ALLOW_CIDRS)", ErrRefused, ip, why)
+	return fmt.Errorf("%w: %s is %s (SLIPWAY_OUTBOUND_ALLOW_CIDRS can open it)", ErrRefused, ip, why)
 }
 
 func (g *Guard) opened(ip netip.Addr, port uint16) bool {
@@ -157,6 +167,16 @@ func (g *Guard) With(ap netip.AddrPort) *Guard {
 	return &c
 }
 
+// Plain returns a copy of g that reaches only what the allow list opens.
+func (g *Guard) Plain() *Guard {
+	c := Guard{}
+	if g != nil {
+		c = *g
+	}
+	c.OnlyAllowed = true
+	return &c
+}
+
 // Resolve returns the addresses host (a name or an IP literal) stands for,
 // each checked: those that may be dialled, or an error naming the first
 // refusal when none may. port is as in Check.
@@ -177,6 +197,9 @@ func (g *Guard) Resolve(ctx context.Context, host string, port uint16) ([]netip.
 	if len(ok) == 0 {
 		if first == nil {
 			first = fmt.Errorf("%w: %s resolves to no address", ErrRefused, host)
+		}
+		if _, literal := netip.ParseAddr(strings.Trim(host, "[]")); literal == nil {
+			return nil, first
 		}
 		return nil, fmt.Errorf("%s: %w", host, first)
 	}
