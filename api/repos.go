@@ -287,19 +287,12 @@ func validateHook(h model.Hook) error {
 	return nil
 }
 
-// redact hides the password of a URL that carries one.
+// redact leaves out a URL's user part: a token is often given as the
+// user name, which url.URL.Redacted would show.
 func redact(raw string) string {
 	if u, err := url.Parse(raw); err == nil {
-		return u.Redacted()
+		u.User = nil
+		return u.String()
 	}
 	return "(not a URL)"
-}
-
-func oneOf(s string, options ...string) bool {
-	for _, o := range options {
-		if s == o {
-			return true
-		}
-	}
-	return false
 }

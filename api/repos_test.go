@@ -368,6 +368,8 @@ func TestCreateRepoRefusesInternalTargets(t *testing.T) {
 		{"api_url", func(r *model.Repo) { r.APIURL = "https://evil.example/api/v3/" }},
 		{"api_url", func(r *model.Repo) { r.APIURL = "http://100.100.100.200/" }},
 		{"api_url", func(r *model.Repo) { r.APIURL = "https://user:hunter2@git.example/api/v4" }},
+		{"api_url", func(r *model.Repo) { r.APIURL = "https://hunter2@git.example/api/v4" }}, // a token as the user
+		{"clone_url", func(r *model.Repo) { r.CloneURL = "https://hunter2@git.example/acme/x.git" }},
 		{"hooks[0].url", func(r *model.Repo) { r.Hooks[0].URL = "http://169.254.169.254/latest/meta-data/" }},
 		{"hooks[0].url", func(r *model.Repo) { r.Hooks[0].URL = "http://10.0.0.1/hook" }},
 		{"hooks[0].url", func(r *model.Repo) { r.Hooks[0].URL = "http://172.16.0.1/hook" }},

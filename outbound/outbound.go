@@ -21,7 +21,7 @@ import (
 // ErrRefused is wrapped by every refusal.
 var ErrRefused = errors.New("outbound connection refused")
 
-// range_ is one refused range and why.
+// refusedRange is one refused range and why.
 type refusedRange struct {
 	prefix netip.Prefix
 	why    string

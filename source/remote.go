@@ -23,10 +23,12 @@ func checkRemote(raw string) error {
 	return nil
 }
 
-// redact hides the password of a URL that carries one.
+// redact leaves out a URL's user part: a token is often given as the
+// user name, which url.URL.Redacted would show.
 func redact(raw string) string {
 	if u, err := url.Parse(raw); err == nil {
-		return u.Redacted()
+		u.User = nil
+		return u.String()
 	}
 	return "(a remote that is not a URL)"
 }
