@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/slipway-build/slipway/model"
+	"github.com/slipway-build/slipway/outbound"
 	"github.com/slipway-build/slipway/queue"
 	"github.com/slipway-build/slipway/trigger"
 )
@@ -80,6 +81,14 @@ type Server struct {
 	AppToken func(ctx context.Context, installationID int64) (string, error)
 	// PublicURL is where Git hosts reach this server.
 	PublicURL string
+	// Outbound judges the URLs a registration gives (clone_url, api_url,
+	// hooks); nil refuses every non-public address and uses the system
+	// resolver. RegistryOutbound judges the image's registry host (the
+	// embedded registry's own address is open there); nil means Outbound.
+	Outbound, RegistryOutbound *outbound.Guard
+	// HTTP sends the requests to the hosts' APIs (forge.Conn.HTTP); nil
+	// means the forge's default client.
+	HTTP *http.Client
 }
 
 // RegisterHealth adds /healthz and /readyz only, for processes that serve

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"reflect"
 	"strings"
 	"sync"
@@ -17,9 +18,11 @@ import (
 	"time"
 
 	"github.com/slipway-build/slipway/api"
+	"github.com/slipway-build/slipway/forge"
 	"github.com/slipway-build/slipway/forge/hosts"
 	"github.com/slipway-build/slipway/model"
 	"github.com/slipway-build/slipway/natsd"
+	"github.com/slipway-build/slipway/outbound"
 	"github.com/slipway-build/slipway/queue"
 	"github.com/slipway-build/slipway/store"
 )
@@ -84,7 +87,11 @@ func newHarness(t *testing.T, change ...func(*api.Server)) *harness {
 		Now:      h.now,
 		Logger:   slog.New(slog.NewTextHandler(t.Output(), nil)),
 		NotFound: func(err error) bool { return errors.Is(err, store.ErrNotFound) },
-		Hosts:    apiHosts(),
+		Hosts:    append(apiHosts(), api.Host{Name: "fakehost", HookPath: "/hooks/fakehost", API: fakeForge{}}),
+		// Names resolve through testDNS, never real DNS; the embedded
+		// registry's address is open for images, as cmd/slipway opens it.
+		Outbound:         &outbound.Guard{Lookup: testDNS},
+		RegistryOutbound: (&outbound.Guard{Lookup: testDNS}).With(netip.MustParseAddrPort("127.0.0.1:5000")),
 	}
 	for _, c := range change {
 		c(s)
@@ -481,3 +488,40 @@ func apiHosts() []api.Host {
 	}
 	return out
 }
+
+// testDNS answers the names the tests use: evil.example stands for a name
+// an attacker points at loopback; every other name does not resolve, which
+// registration does not refuse.
+func testDNS(_ context.Context, host string) ([]netip.Addr, error) {
+	switch host {
+	case "evil.example":
+		return []netip.Addr{netip.MustParseAddr("127.0.0.1")}, nil
+	case "public.example":
+		return []netip.Addr{netip.MustParseAddr("140.82.112.3")}, nil
+	}
+	return nil, fmt.Errorf("test DNS: no such host %s", host)
+}
+
+// fakeForge is a Git host whose API knows every repository but acme/gone,
+// and answers the clone URL its full name names.
+type fakeForge struct{}
+
+func (fakeForge) Name() string { return "fakehost" }
+
+func (fakeForge) SetStatus(context.Context, forge.Conn, forge.Status) error { return nil }
+
+func (fakeForge) Repo(_ context.Context, c forge.Conn) (forge.Repo, error) {
+	switch c.FullName {
+	case "acme/gone":
+		return forge.Repo{}, errors.New("fakehost: GET /repos/acme/gone: HTTP 404 Not Found")
+	case "acme/sneaky":
+		return forge.Repo{FullName: c.FullName, CloneURL: "file:///etc"}, nil
+	}
+	return forge.Repo{FullName: c.FullName, CloneURL: "https://git.example/" + c.FullName + ".git"}, nil
+}
+
+func (fakeForge) CreateHook(context.Context, forge.Conn, string, string) (forge.Hook, error) {
+	return forge.Hook{}, errors.New("not needed")
+}
+
+func (fakeForge) DeleteHook(context.Context, forge.Conn, string) error { return nil }

@@ -158,9 +158,13 @@ func TestTriggerCommit(t *testing.T) {
 func TestTriggerErrors(t *testing.T) {
 	h := newHarness(t)
 	repo := h.createRepo(validRepo("acme/demo"))
-	noCloneRepo := validRepo("acme/noclone")
-	noCloneRepo.CloneURL = ""
-	noClone := h.createRepo(noCloneRepo)
+	// Registration always records a clone URL now; a repository stored
+	// before that may have none.
+	noClone := validRepo("acme/noclone")
+	noClone.CloneURL, noClone.ID = "", model.NewID()
+	if err := h.store.CreateRepo(testCtx(t), noClone); err != nil {
+		t.Fatal(err)
+	}
 	disabledRepo := validRepo("acme/disabled")
 	off := false
 	disabledRepo.Rules = []model.Rule{{SourceType: "branch", Source: "main", Tags: []string{"x"}, Enabled: &off}}

@@ -52,6 +52,10 @@ func (s *Server) connectRepo(w http.ResponseWriter, r *http.Request) {
 	f := host.API
 	repo := model.Repo{Provider: req.Provider, FullName: req.FullName, Image: req.Image, APIURL: req.APIURL,
 		Token: req.Token, InstallationID: req.InstallationID, Hooks: req.Hooks}
+	if err := s.checkAPIURL(r.Context(), repo.APIURL); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	conn, err := s.conn(r.Context(), repo)
 	if err != nil {
 		s.fail(w, r, err)
@@ -68,6 +72,10 @@ func (s *Server) connectRepo(w http.ResponseWriter, r *http.Request) {
 		repo.Rules = DefaultRules(info.DefaultBranch)
 	}
 	if err := s.validateRepo(repo); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := s.checkTargets(r.Context(), repo); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -122,7 +130,7 @@ func (s *Server) conn(ctx context.Context, repo model.Repo) (forge.Conn, error) 
 	if token == "" {
 		return forge.Conn{}, badf("token: needed to reach the %s API (or installation_id with a GitHub App)", repo.Provider)
 	}
-	return forge.Conn{APIURL: repo.APIURL, FullName: repo.FullName, Token: token}, nil
+	return forge.Conn{APIURL: repo.APIURL, FullName: repo.FullName, Token: token, HTTP: s.HTTP}, nil
 }
 
 // hostCode answers a refused token with 401-like 422, anything else 502.

@@ -13,6 +13,7 @@ import (
 	"github.com/slipway-build/slipway/deploy"
 	"github.com/slipway-build/slipway/forge"
 	"github.com/slipway-build/slipway/model"
+	"github.com/slipway-build/slipway/outbound"
 	"github.com/slipway-build/slipway/rules"
 	"github.com/slipway-build/slipway/trigger"
 )
@@ -43,9 +44,36 @@ func (s *Server) createRepo(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	if err := s.resolveTargets(r.Context(), &repo); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	repo.ID = model.NewID()
 	repo.CreatedAt = s.now().UTC()
 	s.register(w, r, repo, req.BuildNow, nil)
+}
+
+// resolveTargets checks where the repository's URLs point and, when it
+// gives no clone_url, records the one its host's API names; the API URL is
+// checked before the host's API is asked.
+func (s *Server) resolveTargets(ctx context.Context, repo *model.Repo) error {
+	if err := s.checkTargets(ctx, *repo); err != nil {
+		return err
+	}
+	if repo.CloneURL != "" {
+		return nil
+	}
+	cloneURL, err := s.cloneURLFromHost(ctx, *repo)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, targetTimeout)
+	defer cancel()
+	if err := s.checkCloneURL(ctx, cloneURL); err != nil {
+		return err
+	}
+	repo.CloneURL = cloneURL
+	return nil
 }
 
 // register stores a new repository and records its branch tips, so that
@@ -170,8 +198,6 @@ func (s *Server) deleteRepo(w http.ResponseWriter, r *http.Request) {
 }
 
 var (
-	// scpURL is git's short SSH form, git@host:owner/repo.git.
-	scpURL     = regexp.MustCompile(`^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[^/].*$`)
 	fullNameRE = regexp.MustCompile(`^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)+$`)
 	// imageRE is registry host (optional port) and a lowercase path, per the
 	// distribution reference grammar, without tag or digest.
@@ -185,17 +211,17 @@ func (s *Server) validateRepo(r model.Repo) error {
 	if !fullNameRE.MatchString(r.FullName) {
 		return badf("full_name: want owner/name, got %q", r.FullName)
 	}
-	if r.CloneURL != "" && !scpURL.MatchString(r.CloneURL) {
-		if u, err := url.Parse(r.CloneURL); err != nil || u.Host == "" || !oneOf(u.Scheme, "http", "https", "ssh", "git") {
-			return badf("clone_url: want an http(s), ssh or git URL, got %q", r.CloneURL)
+	if r.CloneURL != "" {
+		if _, err := outbound.Remote(r.CloneURL); err != nil {
+			return badf("clone_url: %v", err)
 		}
 	}
 	if r.SSHKey != "" && strings.TrimSpace(r.KnownHosts) == "" {
 		return badf("known_hosts: required with ssh_key, so the host key is checked")
 	}
 	if r.APIURL != "" {
-		if u, err := url.Parse(r.APIURL); err != nil || u.Host == "" || !oneOf(u.Scheme, "http", "https") {
-			return badf("api_url: want an http(s) URL, got %q", r.APIURL)
+		if _, err := outbound.HTTPURL(r.APIURL); err != nil {
+			return badf("api_url: %v, got %q", err, redact(r.APIURL))
 		}
 	}
 	if r.WebhookSecret == "" {
@@ -255,9 +281,8 @@ func (s *Server) host(provider string) (Host, error) {
 }
 
 func validateHook(h model.Hook) error {
-	u, err := url.Parse(h.URL)
-	if err != nil || u.Host == "" || !oneOf(u.Scheme, "http", "https") {
-		return fmt.Errorf("url: want an http(s) URL, got %q", h.URL)
+	if _, err := outbound.HTTPURL(h.URL); err != nil {
+		return fmt.Errorf("url: %v, got %q", err, redact(h.URL))
 	}
 	if _, err := deploy.Sign(h.Secret, "msg_check", s0, nil); err != nil {
 		return fmt.Errorf("secret: want whsec_<base64>: %v", err)
@@ -265,11 +290,12 @@ func validateHook(h model.Hook) error {
 	return nil
 }
 
-func oneOf(s string, options ...string) bool {
-	for _, o := range options {
-		if s == o {
-			return true
-		}
+// redact leaves out a URL's user part: a token is often given as the
+// user name, which url.URL.Redacted would show.
+func redact(raw string) string {
+	if u, err := url.Parse(raw); err == nil {
+		u.User = nil
+		return u.String()
 	}
-	return false
+	return "(not a URL)"
 }

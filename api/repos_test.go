@@ -4,12 +4,14 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"reflect"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/slipway-build/slipway/api"
 	"github.com/slipway-build/slipway/model"
 )
 
@@ -307,7 +309,10 @@ func TestCreateRepoValidVariants(t *testing.T) {
 		name   string
 		change func(*model.Repo)
 	}{
-		{"no clone_url", func(r *model.Repo) { r.CloneURL = "" }},
+		{"scp-style clone_url", func(r *model.Repo) { r.CloneURL = "git@git.example:acme/x.git" }},
+		{"public addresses", func(r *model.Repo) {
+			r.CloneURL, r.APIURL, r.Hooks[0].URL = "https://public.example/acme/x.git", "https://public.example/api/v3/", "http://140.82.112.3/hook"
+		}},
 		{"ssh clone_url", func(r *model.Repo) { r.CloneURL = "ssh://git@git.example/acme/x.git" }},
 		{"image on localhost with port", func(r *model.Repo) { r.Image = "127.0.0.1:5000/acme/demo-app_x.y" }},
 		{"nested full_name", func(r *model.Repo) { r.FullName = "group/sub/project" }},
@@ -334,5 +339,111 @@ func TestCreateRepoValidVariants(t *testing.T) {
 	}
 	if n := len(h.listRepos()); n != len(tests) {
 		t.Errorf("%d repos stored, want %d", n, len(tests))
+	}
+}
+
+// TestCreateRepoRefusesInternalTargets: with no allow list, every URL that
+// would make Slipway connect to loopback, a private network or a metadata
+// service is refused with 400 naming its field, as are clone URL schemes
+// that read locally or run commands, and URLs with credentials.
+func TestCreateRepoRefusesInternalTargets(t *testing.T) {
+	h := newHarness(t)
+	tests := []struct {
+		field string
+		set   func(*model.Repo)
+	}{
+		{"clone_url", func(r *model.Repo) { r.CloneURL = "https://127.0.0.1/acme/x.git" }},
+		{"clone_url", func(r *model.Repo) { r.CloneURL = "https://[::1]:8443/acme/x.git" }},
+		{"clone_url", func(r *model.Repo) { r.CloneURL = "https://169.254.169.254/latest/meta-data/" }},
+		{"clone_url", func(r *model.Repo) { r.CloneURL = "https://0x7f000001/acme/x.git" }},
+		{"clone_url", func(r *model.Repo) { r.CloneURL = "https://2130706433/acme/x.git" }},
+		{"clone_url", func(r *model.Repo) { r.CloneURL = "https://evil.example/acme/x.git" }},
+		{"clone_url", func(r *model.Repo) { r.CloneURL = "ssh://git@10.0.0.1/acme/x.git" }},
+		{"clone_url", func(r *model.Repo) { r.CloneURL = "git@192.168.1.1:acme/x.git" }},
+		{"clone_url", func(r *model.Repo) { r.CloneURL = "https://[::ffff:127.0.0.1]/acme/x.git" }},
+		{"clone_url", func(r *model.Repo) { r.CloneURL = "http://public.example/acme/x.git" }}, // plain http, public
+		{"clone_url", func(r *model.Repo) { r.CloneURL = "file:///srv/git/x.git" }},
+		{"clone_url", func(r *model.Repo) { r.CloneURL = "/srv/git/x.git" }},
+		{"clone_url", func(r *model.Repo) { r.CloneURL = "ext::sh -c touch% /tmp/pwned" }},
+		{"clone_url", func(r *model.Repo) { r.CloneURL = "git://git.example/acme/x.git" }},
+		{"clone_url", func(r *model.Repo) { r.CloneURL = "https://user:hunter2@git.example/acme/x.git" }},
+		{"api_url", func(r *model.Repo) { r.APIURL = "http://127.0.0.1:3000/api/v1" }},
+		{"api_url", func(r *model.Repo) { r.APIURL = "https://evil.example/api/v3/" }},
+		{"api_url", func(r *model.Repo) { r.APIURL = "http://100.100.100.200/" }},
+		{"api_url", func(r *model.Repo) { r.APIURL = "https://user:hunter2@git.example/api/v4" }},
+		{"api_url", func(r *model.Repo) { r.APIURL = "https://hunter2@git.example/api/v4" }}, // a token as the user
+		{"clone_url", func(r *model.Repo) { r.CloneURL = "https://hunter2@git.example/acme/x.git" }},
+		{"hooks[0].url", func(r *model.Repo) { r.Hooks[0].URL = "http://169.254.169.254/latest/meta-data/" }},
+		{"hooks[0].url", func(r *model.Repo) { r.Hooks[0].URL = "http://10.0.0.1/hook" }},
+		{"hooks[0].url", func(r *model.Repo) { r.Hooks[0].URL = "http://172.16.0.1/hook" }},
+		{"hooks[0].url", func(r *model.Repo) { r.Hooks[0].URL = "http://100.64.0.1/hook" }},
+		{"hooks[0].url", func(r *model.Repo) { r.Hooks[0].URL = "http://[fd00::1]/hook" }},
+		{"hooks[0].url", func(r *model.Repo) { r.Hooks[0].URL = "http://[fe80::1]/hook" }},
+		{"hooks[0].url", func(r *model.Repo) { r.Hooks[0].URL = "http://0.0.0.0:8080/hook" }},
+		{"hooks[0].url", func(r *model.Repo) { r.Hooks[0].URL = "http://evil.example/hook" }},
+		{"hooks[0].url", func(r *model.Repo) { r.Hooks[0].URL = "https://user:hunter2@deploy.example/hook" }},
+		{"image", func(r *model.Repo) { r.Image = "127.0.0.1:5001/acme/x" }}, // not the embedded registry
+		{"image", func(r *model.Repo) { r.Image = "10.0.0.1:5000/acme/x" }},
+		{"image", func(r *model.Repo) { r.Image = "evil.example/acme/x" }},
+		{"image", func(r *model.Repo) { r.Image = "169.254.169.254/acme/x" }},
+	}
+	for i, tt := range tests {
+		r := validRepo(fmt.Sprintf("acme/refused%d", i))
+		tt.set(&r)
+		code, raw := h.call("POST", "/api/v1/repos", r)
+		if code != http.StatusBadRequest {
+			t.Errorf("%d %s: HTTP %d %s, want 400", i, tt.field, code, raw)
+			continue
+		}
+		msg := errorOf(t, raw)
+		if !strings.HasPrefix(msg, tt.field+":") || strings.Contains(msg, "hunter2") {
+			t.Errorf("%d: error = %q, want it to start with %q and show no password", i, msg, tt.field+":")
+		}
+	}
+	if n := len(h.listRepos()); n != 0 {
+		t.Errorf("%d repositories stored, want none", n)
+	}
+}
+
+// TestCreateRepoAllowListOpensRanges: SLIPWAY_OUTBOUND_ALLOW_CIDRS opens
+// ranges on purpose, plain http included, but never a metadata address.
+func TestCreateRepoAllowListOpensRanges(t *testing.T) {
+	h := newHarness(t, func(s *api.Server) {
+		s.Outbound.Allow = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("169.254.0.0/16")}
+	})
+	r := validRepo("acme/local")
+	r.CloneURL, r.APIURL, r.Hooks[0].URL = "http://127.0.0.1:3000/acme/local.git", "http://evil.example:3000/api/v1", "http://127.0.0.1:9000/hook"
+	h.createRepo(r)
+	r = validRepo("acme/metadata")
+	r.Hooks[0].URL = "http://169.254.169.254/latest/meta-data/"
+	if code, raw := h.call("POST", "/api/v1/repos", r); code != http.StatusBadRequest {
+		t.Errorf("metadata hook with 169.254.0.0/16 open: HTTP %d %s, want 400", code, raw)
+	}
+}
+
+// TestCreateRepoCloneURLFromHost: without clone_url, registration records
+// the clone URL the host's API gives for the full name, and refuses (400
+// naming clone_url) when it cannot get one.
+func TestCreateRepoCloneURLFromHost(t *testing.T) {
+	h := newHarness(t)
+	r := validRepo("acme/fromhost")
+	r.Provider, r.CloneURL, r.Token = "fakehost", "", "host-token"
+	got := h.createRepo(r)
+	if want := "https://git.example/acme/fromhost.git"; got.CloneURL != want {
+		t.Errorf("clone_url = %q, want the host's %q", got.CloneURL, want)
+	}
+	tests := []struct{ name, fullName, token, want string }{
+		{"host does not know it", "acme/gone", "host-token", "404"},
+		{"no token to ask with", "acme/notoken", "", "token"},
+		{"host answers a local path", "acme/sneaky", "host-token", "file"},
+	}
+	for _, tt := range tests {
+		r := validRepo(tt.fullName)
+		r.Provider, r.CloneURL, r.Token = "fakehost", "", tt.token
+		code, raw := h.call("POST", "/api/v1/repos", r)
+		msg := errorOf(t, raw)
+		if code != http.StatusBadRequest || !strings.HasPrefix(msg, "clone_url:") || !strings.Contains(msg, tt.want) {
+			t.Errorf("%s: HTTP %d %q, want 400 clone_url: … %s", tt.name, code, msg, tt.want)
+		}
 	}
 }

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/slipway-build/slipway/outbound"
 )
 
 // Config is every setting `slipway serve` reads.
@@ -57,6 +59,10 @@ type Config struct {
 	// CNIDir holds the CNI plugins; empty looks in cni/ next to slipway,
 	// then in cni/ of the PATH directories.
 	CNIDir string `yaml:"cni_dir"`
+	// OutboundAllow are address ranges Slipway may connect to although
+	// they are not public (loopback, private networks); see package
+	// outbound.
+	OutboundAllow []netip.Prefix `yaml:"outbound_allow_cidrs"`
 }
 
 // Defaults returns the settings used when nothing is configured.
@@ -137,6 +143,14 @@ var keys = []key{
 		c.GitHubAppID = n
 		return nil
 	}, "github_app_id"},
+	{"SLIPWAY_OUTBOUND_ALLOW_CIDRS", func(c *Config, v string) error {
+		p, err := outbound.ParseCIDRs(v)
+		if err != nil {
+			return err
+		}
+		c.OutboundAllow = p
+		return nil
+	}, "outbound_allow_cidrs"},
 	{"SLIPWAY_WORKERS", func(c *Config, v string) error {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 {

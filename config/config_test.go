@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -130,6 +131,7 @@ func TestEnvEveryKey(t *testing.T) {
 		{"SLIPWAY_BUILD_SUBNET", "10.0.0.0/8", func(c Config) any { return c.BuildSubnet }, "10.0.0.0/8"},
 		{"SLIPWAY_BUILD_SUBNET", "192.168.255.248/29", func(c Config) any { return c.BuildSubnet }, "192.168.255.248/29"},
 		{"SLIPWAY_CNI_DIR", "/opt/cni/bin", func(c Config) any { return c.CNIDir }, "/opt/cni/bin"},
+		{"SLIPWAY_OUTBOUND_ALLOW_CIDRS", "127.0.0.0/8, 10.1.0.0/16", func(c Config) any { return fmt.Sprint(c.OutboundAllow) }, "[127.0.0.0/8 10.1.0.0/16]"},
 		{"SLIPWAY_GITHUB_API_URL", "https://ghe.acme.example/api/v3/", func(c Config) any { return c.GitHubAPIURL }, "https://ghe.acme.example/api/v3/"},
 		// The App's id and key come together; each case sets the other.
 		{"SLIPWAY_GITHUB_APP_ID", "12345", func(c Config) any { return c.GitHubAppID }, int64(12345)},
@@ -196,6 +198,8 @@ func TestEnvBadValues(t *testing.T) {
 		{"SLIPWAY_HOOK_SCHEDULE", "5s,soon"},
 		{"SLIPWAY_HOOK_SCHEDULE", "5s,,1m"},
 		{"SLIPWAY_HOOK_SCHEDULE", "-5s"},
+		{"SLIPWAY_OUTBOUND_ALLOW_CIDRS", "127.0.0.0/33"},
+		{"SLIPWAY_OUTBOUND_ALLOW_CIDRS", "localhost"},
 		{"SLIPWAY_LOG_LEVEL", "verbose"},
 		{"SLIPWAY_LOG_LEVEL", "INFO"},
 		{"SLIPWAY_BUILD_NETWORK", "none"},
@@ -280,6 +284,9 @@ func TestFileEdgeValues(t *testing.T) {
 			return reflect.DeepEqual(c.HookSchedule, []time.Duration{5 * time.Second, time.Minute})
 		}},
 		{"workers zero", "workers: 0\n", func(c Config) bool { return c.Workers == 0 }},
+		{"allow list as list", "outbound_allow_cidrs: [127.0.0.0/8, \"::1/128\"]\n", func(c Config) bool {
+			return fmt.Sprint(c.OutboundAllow) == "[127.0.0.0/8 ::1/128]"
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -17,6 +17,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+
+	"github.com/slipway-build/slipway/outbound"
 )
 
 // ErrUnreachable is wrapped by the errors of Client methods when a registry
@@ -310,6 +312,11 @@ func markUnreachable(ctx context.Context, err error) error {
 // is the caller's doing.
 func unreachable(ctx context.Context, err error) bool {
 	if errors.Is(err, context.Canceled) || errors.Is(ctx.Err(), context.Canceled) {
+		return false
+	}
+	// A registry the outbound guard refuses will not become reachable by
+	// waiting: the build fails at once, naming why.
+	if errors.Is(err, outbound.ErrRefused) {
 		return false
 	}
 	var dnsErr *net.DNSError

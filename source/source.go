@@ -32,6 +32,9 @@ type Checkout struct {
 // commit (depth 1) where the server allows it, and otherwise the ref's
 // history until the commit is found.
 func Clone(ctx context.Context, c Checkout) error {
+	if err := checkRemote(c.URL); err != nil {
+		return fmt.Errorf("clone: %w", err)
+	}
 	if !isSHA(c.Commit) {
 		return fmt.Errorf("clone %s: %q is not a full commit hash", c.URL, c.Commit)
 	}
@@ -112,6 +115,9 @@ func (c Checkout) progress() io.Writer {
 
 // Resolve returns the commit ref points at on the remote (git ls-remote).
 func Resolve(ctx context.Context, url, ref string, auth transport.AuthMethod) (string, error) {
+	if err := checkRemote(url); err != nil {
+		return "", fmt.Errorf("list refs: %w", err)
+	}
 	remote := git.NewRemote(memory.NewStorage(), &config.RemoteConfig{Name: "origin", URLs: []string{url}})
 	// AppendPeeled: go-git leaves out the "^{}" lines by default, without
 	// which an annotated tag would resolve to the tag object, not the commit.
@@ -145,6 +151,9 @@ func isSHA(s string) bool {
 // Heads lists the branches of a remote and their commits (git ls-remote
 // --heads).
 func Heads(ctx context.Context, url string, auth transport.AuthMethod) (map[string]string, error) {
+	if err := checkRemote(url); err != nil {
+		return nil, fmt.Errorf("list branches: %w", err)
+	}
 	remote := git.NewRemote(memory.NewStorage(), &config.RemoteConfig{Name: "origin", URLs: []string{url}})
 	refs, err := remote.ListContext(ctx, &git.ListOptions{Auth: auth})
 	if err != nil {

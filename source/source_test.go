@@ -235,3 +235,26 @@ func TestResolve(t *testing.T) {
 		t.Fatalf("Resolve on %s: err = %v, want an error naming the URL", url, err)
 	}
 }
+
+// TestRefusedRemotes: a clone URL registration would refuse is refused at
+// fetch time too, before anything is read or created: local files, ext::
+// commands, git://, credentials in the URL, no URL at all.
+func TestRefusedRemotes(t *testing.T) {
+	for _, url := range []string{
+		"", "file:///etc", "/srv/git/app.git", "ext::sh -c touch% /tmp/pwned", "git://127.0.0.1/app.git",
+		"https://user:hunter2@127.0.0.1/app.git",
+	} {
+		dir := filepath.Join(t.TempDir(), "checkout")
+		err := source.Clone(testCtx(t), source.Checkout{URL: url, Commit: strings.Repeat("a", 40), Dir: dir})
+		if err == nil || strings.Contains(err.Error(), "hunter2") || !strings.Contains(err.Error(), "clone") {
+			t.Errorf("Clone(%q) = %v, want a refusal that shows no password", url, err)
+		}
+		mustNotExist(t, dir)
+		if _, err := source.Heads(testCtx(t), url, nil); err == nil {
+			t.Errorf("Heads(%q) was not refused", url)
+		}
+		if _, err := source.Resolve(testCtx(t), url, "refs/heads/main", nil); err == nil {
+			t.Errorf("Resolve(%q) was not refused", url)
+		}
+	}
+}

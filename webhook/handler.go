@@ -206,11 +206,10 @@ func (h *Handler) learnInstallation(ctx context.Context, repo model.Repo, id int
 }
 
 // Builds turns one ref update of a webhook into the builds its repository's
-// rules ask for.
+// rules ask for. They clone from the repository's registered clone URL,
+// never the payload's: the payload is only as trustworthy as the webhook
+// secret, and the clone carries the repository's token.
 func Builds(repo model.Repo, push Push, ev Event, now time.Time) ([]model.Build, error) {
-	if repo.CloneURL == "" {
-		repo.CloneURL = push.CloneURL
-	}
 	return trigger.Builds(repo, trigger.Push{
 		Ref: push.Ref, Before: push.Before, After: push.After, Message: push.Message, Pusher: push.Pusher,
 		DefaultBranch: push.DefaultBranch, Files: push.Files, FilesComplete: push.FilesComplete, Time: now,

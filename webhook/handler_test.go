@@ -369,14 +369,18 @@ func TestHandlerPushTagBuildsTaggedCommit(t *testing.T) {
 	}
 }
 
-func TestHandlerFallsBackToPayloadCloneURL(t *testing.T) {
+// TestHandlerIgnoresPayloadCloneURL: the payload's clone URL is never
+// cloned from, even when the repository has none of its own (one stored
+// before registration required it): anyone with the webhook secret could
+// otherwise send the repository's token to a URL of their choosing.
+func TestHandlerIgnoresPayloadCloneURL(t *testing.T) {
 	r := demoRepo()
 	r.CloneURL = ""
 	e := newEnv(t, nil, r)
 	code, resp := e.send(delivery{event: "push", id: "d1", body: gh(t, "push-branch.json")})
 	accepted(t, code, resp, idMain)
-	if got := e.build(idMain).CloneURL; got != "https://github.com/acme/demo.git" {
-		t.Errorf("CloneURL = %q, want the payload's clone_url", got)
+	if got := e.build(idMain).CloneURL; got != "" {
+		t.Errorf("CloneURL = %q, want none: the payload's clone_url must not be used", got)
 	}
 }
 
@@ -604,20 +608,24 @@ func TestHandlerOnlyPOST(t *testing.T) {
 // host's real headers and signatures or tokens.
 
 const (
-	gitlabToken  = "glwht-3f9c1e7a0b2d4c6e"
-	bbCloudClone = "https://bitbucket.org/acme/demo.git"
-	bbDCClone    = "https://bitbucket.acme.internal/scm/acme/demo.git"
-	gitlabClone  = "https://gitlab.acme.internal/acme/platform/demo.git"
-	giteaClone   = "https://gitea.acme.internal/acme/demo.git"
-	forgejoClone = "https://forgejo.acme.internal/acme/demo.git"
+	gitlabToken = "glwht-3f9c1e7a0b2d4c6e"
+	// The clone URLs the repositories were registered with; the payloads
+	// name others (bitbucket.org, gitlab.acme.internal, …), which must
+	// never be cloned from.
+	bbCloudClone = "https://registered.example/r-bb.git"
+	bbDCClone    = "https://registered.example/r-bbdc.git"
+	gitlabClone  = "https://registered.example/r-gl.git"
+	giteaClone   = "https://registered.example/r-gt.git"
+	forgejoClone = giteaClone // Forgejo's webhooks go to the Gitea repository
 )
 
-// hostRepos are acme/demo registered on each host but GitHub. They have no
-// clone URL of their own, so the payload's is used.
+// hostRepos are acme/demo registered on each host but GitHub, each with
+// its own clone URL.
 func hostRepos() []model.Repo {
 	add := func(id, provider, fullName, secret string) model.Repo {
 		r := demoRepo()
-		r.ID, r.Provider, r.FullName, r.WebhookSecret, r.CloneURL = id, provider, fullName, secret, ""
+		r.ID, r.Provider, r.FullName, r.WebhookSecret = id, provider, fullName, secret
+		r.CloneURL = "https://registered.example/" + id + ".git"
 		return r
 	}
 	return []model.Repo{

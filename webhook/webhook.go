@@ -43,12 +43,14 @@ type Event struct {
 
 // Push is one ref update.
 type Push struct {
-	Ref      string // full ref, e.g. refs/heads/main
-	Before   string
-	After    string // the commit the ref now names; annotated tags are peeled
-	Deleted  bool
-	Pusher   string
-	Message  string // head commit message
+	Ref     string // full ref, e.g. refs/heads/main
+	Before  string
+	After   string // the commit the ref now names; annotated tags are peeled
+	Deleted bool
+	Pusher  string
+	Message string // head commit message
+	// CloneURL is the payload's clone URL, for the adapters' tests and
+	// logs only: builds clone from the registered repository's URL.
 	CloneURL string
 	// DefaultBranch is the repository's default branch as the host reports it.
 	DefaultBranch string

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"strings"
 	"time"
 
@@ -26,8 +27,12 @@ type Reporter struct {
 	// token, or a GitHub App installation token); "" means none.
 	Token     func(ctx context.Context, repo model.Repo) (string, error)
 	PublicURL string
-	Logger    *slog.Logger
-	Now       func() time.Time
+	// HTTP sends the requests to the hosts' APIs (forge.Conn.HTTP); nil
+	// means the forge's default client. cmd/slipway hands in one behind the
+	// outbound guard.
+	HTTP   *http.Client
+	Logger *slog.Logger
+	Now    func() time.Time
 	// MaxTries bounds the attempts for one status (default 8).
 	MaxTries int
 	// RetryDelay is the wait before a status job's first retry; it doubles
@@ -75,7 +80,7 @@ func (r *Reporter) report(ctx context.Context, job queue.Job) {
 		return
 	}
 	if err == nil {
-		err = r.post(ctx, r.Forges[repo.Provider], forge.Conn{APIURL: repo.APIURL, FullName: repo.FullName, Token: token}, b, sj.State)
+		err = r.post(ctx, r.Forges[repo.Provider], forge.Conn{APIURL: repo.APIURL, FullName: repo.FullName, Token: token, HTTP: r.HTTP}, b, sj.State)
 	}
 	r.settle(ctx, job, sj, err, log)
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 
 	"github.com/slipway-build/slipway/api"
@@ -20,7 +21,8 @@ type hosts struct {
 	app *ghforge.App
 }
 
-func newHosts(cfg config.Config) (*hosts, error) {
+// hc sends the App's token exchanges (behind the outbound guard).
+func newHosts(cfg config.Config, hc *http.Client) (*hosts, error) {
 	h := &hosts{}
 	if cfg.GitHubAppID == 0 {
 		return h, nil
@@ -29,7 +31,7 @@ func newHosts(cfg config.Config) (*hosts, error) {
 	if err != nil {
 		return nil, fmt.Errorf("SLIPWAY_GITHUB_APP_KEY_FILE: %w", err)
 	}
-	h.app, err = ghforge.NewApp(cfg.GitHubAppID, key, cfg.GitHubAPIURL, nil)
+	h.app, err = ghforge.NewApp(cfg.GitHubAppID, key, cfg.GitHubAPIURL, hc)
 	if err != nil {
 		return nil, fmt.Errorf("SLIPWAY_GITHUB_APP_KEY_FILE: %w", err)
 	}

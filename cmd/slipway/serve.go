@@ -71,6 +71,8 @@ func run(ctx context.Context, r role, args []string) error {
 	}
 	logger := newLogger(cfg.LogLevel).With("role", r.name)
 	slog.SetDefault(logger)
+	out := newGuards(cfg, r.embedded)
+	out.installGit()
 	dataDir, err := filepath.Abs(cfg.DataDir)
 	if err != nil {
 		return fmt.Errorf("SLIPWAY_DATA_DIR: %w", err)
@@ -120,7 +122,7 @@ func run(ctx context.Context, r role, args []string) error {
 		bk = builder.Client{Addr: addr}
 		checks = append(checks, api.Check{Name: "buildkit", Func: bk.Ping})
 	}
-	hs, err := newHosts(cfg)
+	hs, err := newHosts(cfg, out.hostAPI())
 	if err != nil {
 		return err
 	}
@@ -133,6 +135,7 @@ func run(ctx context.Context, r role, args []string) error {
 	apiServer := &api.Server{
 		Repos: st, Builds: st, Queue: q, Seen: st, Resolve: resolver(hs), Heads: lister(hs), Checks: checks, Logger: logger, NotFound: isNotFound,
 		Hosts: apiHosts(), AppToken: hs.appToken(), PublicURL: cfg.ExternalURL(),
+		Outbound: out.all, RegistryOutbound: out.registry, HTTP: out.hostAPI(),
 	}
 	if r.api {
 		if apiServer.Token, err = apiToken(cfg, dataDir, logger); err != nil {
@@ -152,7 +155,7 @@ func run(ctx context.Context, r role, args []string) error {
 	defer cancelRun()
 	var wg sync.WaitGroup
 	if r.workers {
-		if err := startWorkers(ctx, runCtx, &wg, cfg, st, q, bk, hs, dataDir, logger); err != nil {
+		if err := startWorkers(ctx, runCtx, &wg, cfg, st, q, bk, hs, out, dataDir, logger); err != nil {
 			return err
 		}
 	}
@@ -173,7 +176,7 @@ func run(ctx context.Context, r role, args []string) error {
 	return nil
 }
 
-func startWorkers(ctx, runCtx context.Context, wg *sync.WaitGroup, cfg config.Config, st *store.Store, q *queue.Queue, bk builder.Client, hs *hosts, dataDir string, logger *slog.Logger) error {
+func startWorkers(ctx, runCtx context.Context, wg *sync.WaitGroup, cfg config.Config, st *store.Store, q *queue.Queue, bk builder.Client, hs *hosts, out guards, dataDir string, logger *slog.Logger) error {
 	if cfg.Workers == 0 {
 		logger.Info("no workers in this process (SLIPWAY_WORKERS=0); builds stay queued")
 		return nil
@@ -190,7 +193,7 @@ func startWorkers(ctx, runCtx context.Context, wg *sync.WaitGroup, cfg config.Co
 	if err != nil {
 		return err
 	}
-	regClient := registry.Client{}
+	regClient := registry.Client{Transport: out.registry.Transport()}
 	w := &worker.Worker{
 		Builds: st, Repos: st, Tags: st, Slots: st, Queue: q,
 		Jobs: jobs, Builder: bk, Tagger: regClient, WorkDir: filepath.Join(dataDir, "work"), Logger: logger,
@@ -199,11 +202,12 @@ func startWorkers(ctx, runCtx context.Context, wg *sync.WaitGroup, cfg config.Co
 		RegistryPing: regClient.Ping, RegistryRetry: cfg.RegistryRetry,
 	}
 	n := &worker.Notifier{
-		Builds: st, Repos: st, Jobs: hooks, Schedule: deploy.Schedule(cfg.HookSchedule),
+		Builds: st, Repos: st, Jobs: hooks, Schedule: deploy.Schedule(cfg.HookSchedule), Sender: out.hooks(),
 		PublicURL: cfg.ExternalURL(), Logger: logger,
 	}
 	rep := &worker.Reporter{
 		Builds: st, Repos: st, Jobs: statuses, Forges: githosts.APIs(), Token: hs.token, PublicURL: cfg.ExternalURL(), Logger: logger,
+		HTTP: out.hostAPI(),
 	}
 	wg.Add(3)
 	go func() { defer wg.Done(); w.Run(runCtx, cfg.Workers) }()

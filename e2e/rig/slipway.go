@@ -200,6 +200,10 @@ func (s *Slipway) start(bin string) {
 		"SLIPWAY_API_TOKEN="+s.Token,
 		"SLIPWAY_PUBLIC_URL=http://"+s.HTTPAddr,
 		"SLIPWAY_LOG_LEVEL=debug",
+		// The suite's Git servers, host API servers, registries and deploy
+		// receivers all listen on loopback, which the outbound guard
+		// refuses unless opened.
+		"SLIPWAY_OUTBOUND_ALLOW_CIDRS=127.0.0.0/8",
 	)
 	cmd.Env = append(cmd.Env, s.base...)
 	cmd.Env = append(cmd.Env, s.Env...)
