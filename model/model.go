@@ -49,6 +49,10 @@ type Repo struct {
 	// MaxConcurrentBuilds limits builds of this repository at once (0: no
 	// limit beyond the workers').
 	MaxConcurrentBuilds int `json:"max_concurrent_builds,omitempty"`
+	// Submodules fetches the submodules .gitmodules names (default false:
+	// their directories stay empty). The repository's credentials go only
+	// to submodules on its own host.
+	Submodules bool `json:"submodules,omitempty"`
 	// APIURL is the Git host's API root for statuses and webhooks; empty
 	// means the public host's.
 	APIURL string `json:"api_url,omitempty"`

@@ -95,7 +95,7 @@ func (w *Worker) pipeline(ctx context.Context, repo model.Repo, b model.Build, l
 	if err != nil {
 		return outcome{err: err}
 	}
-	co := source.Checkout{URL: b.CloneURL, Ref: b.Ref, Commit: b.Commit, Dir: dir, Progress: logw, Auth: auth}
+	co := source.Checkout{URL: b.CloneURL, Ref: b.Ref, Commit: b.Commit, Dir: dir, Progress: logw, Auth: auth, Submodules: repo.Submodules}
 	fmt.Fprintf(logw, "==> clone %s %s (%s)\n", b.CloneURL, b.Ref, b.Commit)
 	if err := source.Clone(ctx, co); err != nil {
 		return outcome{err: err}
