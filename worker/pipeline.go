@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing/transport"
@@ -85,6 +86,10 @@ func (w *Worker) pipeline(ctx context.Context, repo model.Repo, b model.Build, l
 	}
 	if err := w.Builder.Ping(ctx); err != nil {
 		return outcome{err: infraError{fmt.Errorf("buildkit unavailable: %w", err)}}
+	}
+	// Checkouts hold private source: only Slipway's user may read them.
+	if err := privateDir(w.WorkDir); err != nil {
+		return outcome{err: infraError{fmt.Errorf("work dir: %w", err)}}
 	}
 	dir := filepath.Join(w.WorkDir, b.ID)
 	_ = os.RemoveAll(dir)
@@ -221,14 +226,29 @@ func (w *Worker) tag(ctx context.Context, b model.Build, digest string, logw io.
 	return out
 }
 
-// request turns a checked-out build into a BuildKit request; paths that are
-// missing from the commit are named.
+// request turns a checked-out build into a BuildKit request. The context
+// and the Dockerfile are handed over as their real paths, every symlink
+// followed, and must lie inside the checkout; paths missing from the commit
+// are named.
 func request(dir string, b model.Build, now time.Time) (builder.Request, error) {
-	ctxDir := filepath.Join(dir, filepath.FromSlash(b.Rule.Context))
+	base, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return builder.Request{}, fmt.Errorf("checkout: %w", err)
+	}
+	ctxDir, err := resolveIn(base, b.Rule.Context)
+	if err != nil {
+		return builder.Request{}, pathError("build context", b.Rule.Context, b.Commit, err)
+	}
 	if st, err := os.Stat(ctxDir); err != nil || !st.IsDir() {
 		return builder.Request{}, fmt.Errorf("build context %q is not a directory in commit %s", b.Rule.Context, short(b.Commit))
 	}
-	dockerfile := filepath.Join(dir, filepath.FromSlash(b.Rule.Dockerfile))
+	dockerfile, err := resolveIn(base, b.Rule.Dockerfile)
+	if err != nil {
+		return builder.Request{}, pathError("dockerfile", b.Rule.Dockerfile, b.Commit, err)
+	}
+	if err := checkIgnoreFiles(base, ctxDir, dockerfile); err != nil {
+		return builder.Request{}, err
+	}
 	declared, err := declaredArgs(dockerfile)
 	if err != nil {
 		return builder.Request{}, fmt.Errorf("dockerfile %q not found in commit %s", b.Rule.Dockerfile, short(b.Commit))
@@ -322,9 +342,10 @@ func buildArgs(b model.Build, declared map[string]bool) map[string]string {
 
 var argRE = regexp.MustCompile(`(?i)^\s*ARG\s+([A-Za-z_][A-Za-z0-9_]*)`)
 
-// declaredArgs lists the ARG names a Dockerfile declares.
+// declaredArgs lists the ARG names a Dockerfile declares. path is already
+// resolved; O_NOFOLLOW keeps it from becoming a link afterwards.
 func declaredArgs(path string) (map[string]bool, error) {
-	f, err := os.Open(path)
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
 	if err != nil {
 		return nil, err
 	}
