@@ -29,7 +29,8 @@ func TestLoadDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Config{HTTPAddr: ":8080", DataDir: "./data", RegistryAddr: "127.0.0.1:5000", Workers: 2, LogLevel: "info",
-		NATSReplicas: 1, ReconcileInterval: 10 * time.Minute, ShutdownGrace: 5 * time.Minute, AckWait: 30 * time.Second, RegistryRetry: 10 * time.Minute}
+		NATSReplicas: 1, ReconcileInterval: 10 * time.Minute, ShutdownGrace: 5 * time.Minute, AckWait: 30 * time.Second, RegistryRetry: 10 * time.Minute,
+		LogLimit: 16 << 20}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Load = %+v, want %+v", c, want)
 	}
@@ -51,6 +52,7 @@ workers: 4
 dockerhub_mirror: mirror.gcr.io
 hook_schedule: [5s, 1m, 1h30m]
 log_level: debug
+log_limit: 512KiB
 `
 
 func TestLoadFile(t *testing.T) {
@@ -65,6 +67,7 @@ func TestLoadFile(t *testing.T) {
 		PublicURL: "https://slipway.acme.example/", Workers: 4, DockerHubMirror: "mirror.gcr.io",
 		HookSchedule: []time.Duration{5 * time.Second, time.Minute, 90 * time.Minute}, LogLevel: "debug",
 		NATSReplicas: 1, ReconcileInterval: 10 * time.Minute, ShutdownGrace: 5 * time.Minute, AckWait: 30 * time.Second, RegistryRetry: 10 * time.Minute,
+		LogLimit: 512 << 10,
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Load =\n %+v\nwant\n %+v", c, want)
@@ -119,6 +122,11 @@ func TestEnvEveryKey(t *testing.T) {
 		{"SLIPWAY_ACK_WAIT", "5s", func(c Config) any { return c.AckWait }, 5 * time.Second},
 		{"SLIPWAY_REGISTRY_RETRY", "1m", func(c Config) any { return c.RegistryRetry }, time.Minute},
 		{"SLIPWAY_GITHUB_API_URL", "https://ghe.acme.example/api/v3/", func(c Config) any { return c.GitHubAPIURL }, "https://ghe.acme.example/api/v3/"},
+		{"SLIPWAY_LOG_LIMIT", "16MiB", func(c Config) any { return c.LogLimit }, int64(16777216)},
+		{"SLIPWAY_LOG_LIMIT", "512KiB", func(c Config) any { return c.LogLimit }, int64(524288)},
+		{"SLIPWAY_LOG_LIMIT", "65536", func(c Config) any { return c.LogLimit }, int64(65536)},
+		{"SLIPWAY_LOG_LIMIT", "2048B", func(c Config) any { return c.LogLimit }, int64(2048)},
+		{"SLIPWAY_LOG_LIMIT", "1GiB", func(c Config) any { return c.LogLimit }, int64(1073741824)},
 		// The App's id and key come together; each case sets the other.
 		{"SLIPWAY_GITHUB_APP_ID", "12345", func(c Config) any { return c.GitHubAppID }, int64(12345)},
 		{"SLIPWAY_GITHUB_APP_KEY_FILE", "/etc/slipway/app.pem", func(c Config) any { return c.GitHubAppKeyFile }, "/etc/slipway/app.pem"},
@@ -186,6 +194,12 @@ func TestEnvBadValues(t *testing.T) {
 		{"SLIPWAY_HOOK_SCHEDULE", "-5s"},
 		{"SLIPWAY_LOG_LEVEL", "verbose"},
 		{"SLIPWAY_LOG_LEVEL", "INFO"},
+		{"SLIPWAY_LOG_LIMIT", "16MB"}, // decimal or binary? refused rather than guessed
+		{"SLIPWAY_LOG_LIMIT", "16 mebibytes"},
+		{"SLIPWAY_LOG_LIMIT", "-1KiB"},
+		{"SLIPWAY_LOG_LIMIT", "1.5MiB"},
+		{"SLIPWAY_LOG_LIMIT", "1023"}, // below 1KiB
+		{"SLIPWAY_LOG_LIMIT", "99999999999GiB"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.key+"="+tt.value, func(t *testing.T) {
@@ -255,6 +269,7 @@ func TestFileEdgeValues(t *testing.T) {
 			return reflect.DeepEqual(c.HookSchedule, []time.Duration{5 * time.Second, time.Minute})
 		}},
 		{"workers zero", "workers: 0\n", func(c Config) bool { return c.Workers == 0 }},
+		{"log limit as a YAML number", "log_limit: 65536\n", func(c Config) bool { return c.LogLimit == 65536 }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
