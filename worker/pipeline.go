@@ -61,7 +61,7 @@ func (o outcome) apply(b *model.Build) {
 
 // run does the build itself; its log is kept whatever happens.
 func (w *Worker) run(ctx context.Context, repo model.Repo, b model.Build) outcome {
-	logw := w.Logs(b.ID)
+	logw := newCappedLog(w.Logs(b.ID), w.LogLimit)
 	defer logw.Close()
 	out := w.pipeline(ctx, repo, b, logw)
 	switch {

@@ -82,6 +82,10 @@ type Worker struct {
 	Builder Builder
 	Tagger  Tagger
 	Logs    Logs
+	// LogLimit is the most of one build's log kept, in bytes
+	// (SLIPWAY_LOG_LIMIT; 0 means DefaultLogLimit). The build goes on past
+	// it.
+	LogLimit int64
 	// WorkDir holds one checkout per running build.
 	WorkDir string
 	Logger  *slog.Logger
