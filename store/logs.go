@@ -5,9 +5,11 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strconv"
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -22,37 +24,65 @@ func (s *Store) AppendLog(ctx context.Context, buildID string, chunk []byte) err
 // CopyLog writes a build's log as stored so far to w, one stored chunk at a
 // time, so a long log is never held whole. It returns the bytes written.
 func (s *Store) CopyLog(ctx context.Context, buildID string, w io.Writer) (int64, error) {
-	c, err := s.logs.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{logsPrefix + buildID},
-	})
-	if err != nil {
-		return 0, fmt.Errorf("read log of %s: %w", buildID, err)
-	}
-	info, err := c.Info(ctx)
-	if err != nil {
-		return 0, fmt.Errorf("read log of %s: %w", buildID, err)
-	}
 	var n int64
-	for left := info.NumPending; left > 0; {
-		if err := ctx.Err(); err != nil {
-			return n, fmt.Errorf("read log of %s: %w", buildID, err)
-		}
-		msg, err := c.Next(jetstream.FetchMaxWait(5 * time.Second))
-		if err != nil {
-			return n, fmt.Errorf("read log of %s: %w", buildID, err)
-		}
+	err := s.eachChunk(ctx, buildID, false, func(msg jetstream.Msg) error {
 		k, err := w.Write(msg.Data())
 		n += int64(k)
 		if err != nil {
-			return n, fmt.Errorf("send log of %s: %w", buildID, err)
+			return fmt.Errorf("send log of %s: %w", buildID, err)
+		}
+		return nil
+	})
+	return n, err
+}
+
+// LogSize is how many bytes of a build's log are stored, counted from the
+// chunks' headers without reading the chunks; a retried build's log goes on
+// from there.
+func (s *Store) LogSize(ctx context.Context, buildID string) (int64, error) {
+	var n int64
+	err := s.eachChunk(ctx, buildID, true, func(msg jetstream.Msg) error {
+		size, err := strconv.ParseInt(msg.Headers().Get(nats.MsgSize), 10, 64)
+		if err != nil {
+			return fmt.Errorf("size of log of %s: chunk header %s: %w", buildID, nats.MsgSize, err)
+		}
+		n += size
+		return nil
+	})
+	return n, err
+}
+
+// eachChunk hands fn the stored chunks of a build's log in order (only
+// their headers with headersOnly).
+func (s *Store) eachChunk(ctx context.Context, buildID string, headersOnly bool, fn func(jetstream.Msg) error) error {
+	c, err := s.logs.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{logsPrefix + buildID}, HeadersOnly: headersOnly,
+	})
+	if err != nil {
+		return fmt.Errorf("read log of %s: %w", buildID, err)
+	}
+	info, err := c.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("read log of %s: %w", buildID, err)
+	}
+	for left := info.NumPending; left > 0; {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("read log of %s: %w", buildID, err)
+		}
+		msg, err := c.Next(jetstream.FetchMaxWait(5 * time.Second))
+		if err != nil {
+			return fmt.Errorf("read log of %s: %w", buildID, err)
+		}
+		if err := fn(msg); err != nil {
+			return err
 		}
 		md, err := msg.Metadata()
 		if err != nil {
-			return n, fmt.Errorf("read log of %s: %w", buildID, err)
+			return fmt.Errorf("read log of %s: %w", buildID, err)
 		}
 		left = md.NumPending
 	}
-	return n, nil
+	return nil
 }
 
 // Log chunks stay well under NATS's default 1 MiB max_payload, and a writer

@@ -515,6 +515,12 @@ func TestLogWriterStoresChunksOfAtMost64KiB(t *testing.T) {
 	if got, err := readLog(ctx, s, "b1"); err != nil || !bytes.Equal(got, want) {
 		t.Fatalf("log = %d bytes, %v; want the 1048576 written", len(got), err)
 	}
+	if n, err := s.LogSize(ctx, "b1"); n != 1048576 || err != nil {
+		t.Errorf("LogSize = %d, %v; want 1048576", n, err)
+	}
+	if n, err := s.LogSize(ctx, "never-logged"); n != 0 || err != nil {
+		t.Errorf("LogSize of no log = %d, %v; want 0", n, err)
+	}
 	st, err := jetStream(t, e).Stream(ctx, store.LogsStream)
 	if err != nil {
 		t.Fatal(err)

@@ -17,16 +17,19 @@ type cappedLog struct {
 	mu      sync.Mutex
 	w       io.WriteCloser
 	limit   int64
-	written int64
+	written int64 // by earlier attempts too
+	full    bool  // an earlier attempt reached the limit and said so
 	cut     bool
 	lastNL  bool
 }
 
-func newCappedLog(w io.WriteCloser, limit int64) *cappedLog {
+// newCappedLog caps w at limit bytes, used of which earlier attempts of
+// the build already stored.
+func newCappedLog(w io.WriteCloser, limit, used int64) *cappedLog {
 	if limit <= 0 {
 		limit = DefaultLogLimit
 	}
-	return &cappedLog{w: w, limit: limit, lastNL: true}
+	return &cappedLog{w: w, limit: limit, written: used, full: used >= limit, lastNL: true}
 }
 
 func (c *cappedLog) Write(p []byte) (int, error) {
@@ -53,7 +56,7 @@ func (c *cappedLog) Write(p []byte) (int, error) {
 func (c *cappedLog) Close() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.cut {
+	if c.cut && !c.full {
 		_, _ = io.WriteString(c.w, cutLine(c.limit, c.lastNL))
 	}
 	return c.w.Close()

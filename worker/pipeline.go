@@ -61,7 +61,7 @@ func (o outcome) apply(b *model.Build) {
 
 // run does the build itself; its log is kept whatever happens.
 func (w *Worker) run(ctx context.Context, repo model.Repo, b model.Build) outcome {
-	logw := newCappedLog(w.Logs(b.ID), w.LogLimit)
+	logw := newCappedLog(w.Logs(b.ID), w.LogLimit, w.logUsed(ctx, b.ID))
 	defer logw.Close()
 	out := w.pipeline(ctx, repo, b, logw)
 	switch {
@@ -75,6 +75,20 @@ func (w *Worker) run(ctx context.Context, repo model.Repo, b model.Build) outcom
 		fmt.Fprintf(logw, "\n==> pushed %s@%s\n", b.Image, out.digest)
 	}
 	return out
+}
+
+// logUsed is how much of the build's log earlier attempts stored; if the
+// store cannot say, this attempt gets the whole limit.
+func (w *Worker) logUsed(ctx context.Context, id string) int64 {
+	if w.LogSize == nil {
+		return 0
+	}
+	n, err := w.LogSize(ctx, id)
+	if err != nil {
+		w.logger().Warn("size of the log so far; this attempt may log up to the whole limit", "build", id, "err", err)
+		return 0
+	}
+	return n
 }
 
 func (w *Worker) pipeline(ctx context.Context, repo model.Repo, b model.Build, logw io.Writer) outcome {

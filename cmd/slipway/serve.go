@@ -196,7 +196,7 @@ func startWorkers(ctx, runCtx context.Context, wg *sync.WaitGroup, cfg config.Co
 		Builds: st, Repos: st, Tags: st, Slots: st, Queue: q,
 		Jobs: jobs, Builder: bk, Tagger: regClient, WorkDir: filepath.Join(dataDir, "work"), Logger: logger,
 		Logs:        func(id string) io.WriteCloser { return st.NewLogWriter(id, 500*time.Millisecond) },
-		Credentials: hs.credentials, Grace: cfg.ShutdownGrace, LogLimit: cfg.LogLimit,
+		Credentials: hs.credentials, Grace: cfg.ShutdownGrace, LogLimit: cfg.LogLimit, LogSize: st.LogSize,
 		RegistryPing: regClient.Ping, RegistryRetry: cfg.RegistryRetry,
 	}
 	n := &worker.Notifier{
