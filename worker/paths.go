@@ -8,6 +8,8 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+
+	"github.com/slipway-build/slipway/model"
 )
 
 // errOutside is a path whose symlinks lead out of the checkout.
@@ -16,6 +18,26 @@ var errOutside = errors.New("resolves outside the repository")
 // maxLinks bounds the symlinks one path may follow, as the kernel's
 // ELOOP does.
 const maxLinks = 40
+
+// rulePaths are the real paths of the rule's context and Dockerfile inside
+// the checkout dir, or an error naming the path that is missing or leads
+// out of it.
+func rulePaths(dir string, b model.Build) (ctxDir, dockerfile string, err error) {
+	base, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return "", "", fmt.Errorf("checkout: %w", err)
+	}
+	if ctxDir, err = resolveIn(base, b.Rule.Context); err != nil {
+		return "", "", pathError("build context", b.Rule.Context, b.Commit, err)
+	}
+	if st, err := os.Stat(ctxDir); err != nil || !st.IsDir() {
+		return "", "", fmt.Errorf("build context %q is not a directory in commit %s", b.Rule.Context, short(b.Commit))
+	}
+	if dockerfile, err = resolveIn(base, b.Rule.Dockerfile); err != nil {
+		return "", "", pathError("dockerfile", b.Rule.Dockerfile, b.Commit, err)
+	}
+	return ctxDir, dockerfile, checkIgnoreFiles(base, ctxDir, dockerfile)
+}
 
 // resolveIn returns the real path of rel inside the checkout base (a real
 // path itself), every symlink followed. It reads only inside base: a link

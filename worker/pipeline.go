@@ -245,22 +245,8 @@ func (w *Worker) tag(ctx context.Context, b model.Build, digest string, logw io.
 // followed, and must lie inside the checkout; paths missing from the commit
 // are named.
 func request(dir string, b model.Build, now time.Time) (builder.Request, error) {
-	base, err := filepath.EvalSymlinks(dir)
+	ctxDir, dockerfile, err := rulePaths(dir, b)
 	if err != nil {
-		return builder.Request{}, fmt.Errorf("checkout: %w", err)
-	}
-	ctxDir, err := resolveIn(base, b.Rule.Context)
-	if err != nil {
-		return builder.Request{}, pathError("build context", b.Rule.Context, b.Commit, err)
-	}
-	if st, err := os.Stat(ctxDir); err != nil || !st.IsDir() {
-		return builder.Request{}, fmt.Errorf("build context %q is not a directory in commit %s", b.Rule.Context, short(b.Commit))
-	}
-	dockerfile, err := resolveIn(base, b.Rule.Dockerfile)
-	if err != nil {
-		return builder.Request{}, pathError("dockerfile", b.Rule.Dockerfile, b.Commit, err)
-	}
-	if err := checkIgnoreFiles(base, ctxDir, dockerfile); err != nil {
 		return builder.Request{}, err
 	}
 	declared, err := declaredArgs(dockerfile)
