@@ -8,6 +8,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/slipway-build/slipway/model"
 )
@@ -89,7 +90,7 @@ func pathError(what, rel, commit string, err error) error {
 	if errors.Is(err, errOutside) {
 		return fmt.Errorf("%s %q %w", what, rel, errOutside)
 	}
-	if errors.Is(err, fs.ErrNotExist) {
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
 		return fmt.Errorf("%s %q not found in commit %s", what, rel, short(commit))
 	}
 	return fmt.Errorf("%s %q in commit %s: %w", what, rel, short(commit), err)

@@ -103,6 +103,7 @@ func TestRequestPathsStayInsideTheCheckout(t *testing.T) {
 		{"ignored", "ignored/Dockerfile", "", "", `"ignored/.dockerignore" resolves outside the repository`},
 		{"missing", "Dockerfile", "", "", `build context "missing" not found in commit ` + short},
 		{".", "nope/Dockerfile", "", "", `dockerfile "nope/Dockerfile" not found in commit ` + short},
+		{".", "Dockerfile/Dockerfile", "", "", `dockerfile "Dockerfile/Dockerfile" not found in commit ` + short},
 		{"loop", "Dockerfile", "", "", `build context "loop" in commit ` + short + `: more than 40 symlinks`},
 	}
 	for _, tt := range tests {
