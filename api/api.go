@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"regexp"
@@ -32,7 +33,7 @@ type Builds interface {
 	GetBuild(ctx context.Context, id string) (model.Build, error)
 	ListBuilds(ctx context.Context, repoID string) ([]model.Build, error)
 	UpdateBuild(ctx context.Context, id string, change func(*model.Build) error) (model.Build, error)
-	ReadLog(ctx context.Context, buildID string) ([]byte, error)
+	CopyLog(ctx context.Context, buildID string, w io.Writer) (int64, error)
 }
 
 // Queue queues builds, deploy-hook deliveries and cancellations (package

@@ -44,13 +44,17 @@ func (s *Server) getLog(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	log, err := s.Builds.ReadLog(r.Context(), r.PathValue("id"))
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
+	// Streamed from the store as it is read: a log may be many megabytes.
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	_, _ = w.Write(log)
+	n, err := s.Builds.CopyLog(r.Context(), r.PathValue("id"), w)
+	switch {
+	case err == nil:
+	case n == 0:
+		s.fail(w, r, err)
+	default:
+		// The status line is sent; the client sees a short body.
+		s.logger().Warn("build log cut off while sending", "build", r.PathValue("id"), "sent", n, "err", err)
+	}
 }
 
 type triggerRequest struct {

@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"reflect"
 	"strings"
@@ -476,5 +477,28 @@ func TestBuildLog(t *testing.T) {
 	}
 	if ct := hdr.Get("Content-Type"); ct != "text/plain; charset=utf-8" {
 		t.Errorf("log Content-Type = %q", ct)
+	}
+}
+
+// A log of many chunks is sent whole and in order, streamed from the store.
+func TestBuildLogOfManyChunks(t *testing.T) {
+	h := newHarness(t)
+	repo := h.createRepo(validRepo("acme/demo"))
+	b := h.trigger(repo.ID, "", commitA)
+	ctx := testCtx(t)
+	var want strings.Builder
+	for i := range 80 { // 80 chunks of 64 KiB: 5 MiB
+		chunk := strings.Repeat(fmt.Sprintf("chunk %02d\n", i), 64<<10/9) + strings.Repeat("-", 64<<10%9)
+		want.WriteString(chunk)
+		if err := h.store.AppendLog(ctx, b.ID, []byte(chunk)); err != nil {
+			t.Fatalf("AppendLog: %v", err)
+		}
+	}
+	log, err := h.client.Log(testCtx(t), b.ID)
+	if err != nil {
+		t.Fatalf("Log: %v", err)
+	}
+	if len(log) != 5<<20 || string(log) != want.String() {
+		t.Errorf("log is %d bytes, want the 5242880 stored, in order", len(log))
 	}
 }

@@ -4,6 +4,7 @@ package config
 
 import (
 	"fmt"
+	"math"
 	"net"
 	"net/netip"
 	"net/url"
@@ -45,6 +46,9 @@ type Config struct {
 	// RegistryRetry is how long a build keeps retrying an unreachable
 	// registry before it fails.
 	RegistryRetry time.Duration `yaml:"registry_retry"`
+	// LogLimit is the most a build's log keeps, in bytes; the build goes on
+	// past it, its log does not.
+	LogLimit int64 `yaml:"log_limit"`
 	// GitHub App mode: installation tokens for clones and statuses.
 	GitHubAppID      int64  `yaml:"github_app_id"`
 	GitHubAppKeyFile string `yaml:"github_app_key_file"`
@@ -81,6 +85,7 @@ func Defaults() Config {
 		BuildNetwork:      "bridge",
 		BuildBridge:       "slipway0",
 		BuildSubnet:       "10.213.0.0/24",
+		LogLimit:          16 << 20,
 	}
 }
 
@@ -171,6 +176,34 @@ var keys = []key{
 		c.HookSchedule = s
 		return nil
 	}, "hook_schedule"},
+	{"SLIPWAY_LOG_LIMIT", func(c *Config, v string) error {
+		n, err := ParseSize(v)
+		if err != nil {
+			return err
+		}
+		if n < 1<<10 {
+			return fmt.Errorf("want at least 1KiB, got %q", v)
+		}
+		c.LogLimit = n
+		return nil
+	}, "log_limit"},
+}
+
+var sizeRE = regexp.MustCompile(`^([0-9]+)\s*(B|KiB|MiB|GiB)?$`)
+
+// ParseSize reads a size written in bytes or with a binary unit: 65536,
+// 512KiB, 16MiB, 1GiB.
+func ParseSize(v string) (int64, error) {
+	m := sizeRE.FindStringSubmatch(strings.TrimSpace(v))
+	if m == nil {
+		return 0, fmt.Errorf("want a size such as 16MiB, 512KiB or 65536 (bytes), got %q", v)
+	}
+	unit := map[string]int64{"": 1, "B": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30}[m[2]]
+	n, err := strconv.ParseInt(m[1], 10, 64)
+	if err != nil || n > math.MaxInt64/unit {
+		return 0, fmt.Errorf("size %q is too large", v)
+	}
+	return n * unit, nil
 }
 
 // Load reads file (if not empty) and then the environment given by getenv.

@@ -31,7 +31,8 @@ func TestLoadDefaults(t *testing.T) {
 	}
 	want := Config{HTTPAddr: ":8080", DataDir: "./data", RegistryAddr: "127.0.0.1:5000", Workers: 2, LogLevel: "info",
 		NATSReplicas: 1, ReconcileInterval: 10 * time.Minute, ShutdownGrace: 5 * time.Minute, AckWait: 30 * time.Second, RegistryRetry: 10 * time.Minute,
-		BuildNetwork: "bridge", BuildBridge: "slipway0", BuildSubnet: "10.213.0.0/24"}
+		BuildNetwork: "bridge", BuildBridge: "slipway0", BuildSubnet: "10.213.0.0/24",
+		LogLimit: 16 << 20}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Load = %+v, want %+v", c, want)
 	}
@@ -57,6 +58,7 @@ build_network: bridge
 build_bridge: slipway1
 build_subnet: 192.168.77.0/24
 cni_dir: /usr/lib/slipway/cni
+log_limit: 512KiB
 `
 
 func TestLoadFile(t *testing.T) {
@@ -72,6 +74,7 @@ func TestLoadFile(t *testing.T) {
 		HookSchedule: []time.Duration{5 * time.Second, time.Minute, 90 * time.Minute}, LogLevel: "debug",
 		NATSReplicas: 1, ReconcileInterval: 10 * time.Minute, ShutdownGrace: 5 * time.Minute, AckWait: 30 * time.Second, RegistryRetry: 10 * time.Minute,
 		BuildNetwork: "bridge", BuildBridge: "slipway1", BuildSubnet: "192.168.77.0/24", CNIDir: "/usr/lib/slipway/cni",
+		LogLimit: 512 << 10,
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Load =\n %+v\nwant\n %+v", c, want)
@@ -133,6 +136,11 @@ func TestEnvEveryKey(t *testing.T) {
 		{"SLIPWAY_CNI_DIR", "/opt/cni/bin", func(c Config) any { return c.CNIDir }, "/opt/cni/bin"},
 		{"SLIPWAY_OUTBOUND_ALLOW_CIDRS", "127.0.0.0/8, 10.1.0.0/16", func(c Config) any { return fmt.Sprint(c.OutboundAllow) }, "[127.0.0.0/8 10.1.0.0/16]"},
 		{"SLIPWAY_GITHUB_API_URL", "https://ghe.acme.example/api/v3/", func(c Config) any { return c.GitHubAPIURL }, "https://ghe.acme.example/api/v3/"},
+		{"SLIPWAY_LOG_LIMIT", "16MiB", func(c Config) any { return c.LogLimit }, int64(16777216)},
+		{"SLIPWAY_LOG_LIMIT", "512KiB", func(c Config) any { return c.LogLimit }, int64(524288)},
+		{"SLIPWAY_LOG_LIMIT", "65536", func(c Config) any { return c.LogLimit }, int64(65536)},
+		{"SLIPWAY_LOG_LIMIT", "2048B", func(c Config) any { return c.LogLimit }, int64(2048)},
+		{"SLIPWAY_LOG_LIMIT", "1GiB", func(c Config) any { return c.LogLimit }, int64(1073741824)},
 		// The App's id and key come together; each case sets the other.
 		{"SLIPWAY_GITHUB_APP_ID", "12345", func(c Config) any { return c.GitHubAppID }, int64(12345)},
 		{"SLIPWAY_GITHUB_APP_KEY_FILE", "/etc/slipway/app.pem", func(c Config) any { return c.GitHubAppKeyFile }, "/etc/slipway/app.pem"},
@@ -215,6 +223,12 @@ func TestEnvBadValues(t *testing.T) {
 		{"SLIPWAY_BUILD_SUBNET", "100.64.0.0/24"},
 		{"SLIPWAY_BUILD_SUBNET", "10.0.0.0/7"}, // runs past 10/8
 		{"SLIPWAY_BUILD_SUBNET", "fd00:213::/64"},
+		{"SLIPWAY_LOG_LIMIT", "16MB"}, // decimal or binary? refused rather than guessed
+		{"SLIPWAY_LOG_LIMIT", "16 mebibytes"},
+		{"SLIPWAY_LOG_LIMIT", "-1KiB"},
+		{"SLIPWAY_LOG_LIMIT", "1.5MiB"},
+		{"SLIPWAY_LOG_LIMIT", "1023"}, // below 1KiB
+		{"SLIPWAY_LOG_LIMIT", "99999999999GiB"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.key+"="+tt.value, func(t *testing.T) {
@@ -287,6 +301,7 @@ func TestFileEdgeValues(t *testing.T) {
 		{"allow list as list", "outbound_allow_cidrs: [127.0.0.0/8, \"::1/128\"]\n", func(c Config) bool {
 			return fmt.Sprint(c.OutboundAllow) == "[127.0.0.0/8 ::1/128]"
 		}},
+		{"log limit as a YAML number", "log_limit: 65536\n", func(c Config) bool { return c.LogLimit == 65536 }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -216,7 +216,8 @@ func TestConnectReposAgainstLocalHostAPIServers(t *testing.T) {
 
 // Private repositories: HTTPS with a token, a GitHub App installation token
 // (exchanged at a local GitHub API test server), an SSH deploy key checked
-// against known_hosts, and a submodule fetched with the same credentials.
+// against known_hosts, and a same-host submodule (the repository sets
+// submodules: true) fetched with the same credentials.
 func TestPrivateRepositories(t *testing.T) {
 	keyFile := filepath.Join(t.TempDir(), "app.pem")
 	if err := os.WriteFile(keyFile, []byte(testAppKey(t)), 0o600); err != nil {
@@ -245,7 +246,7 @@ func TestPrivateRepositories(t *testing.T) {
 	build := func(t *testing.T, repo model.Repo, commit string) model.Build { return buildWith(t, repo, commit, 0) }
 	files := map[string]string{"Dockerfile": dockerfile(s.RegistryAddr, "echo private > /built.txt")}
 
-	t.Run("token over HTTPS, submodule with the same token", func(t *testing.T) {
+	t.Run("token over HTTPS, same-host submodule with the same token", func(t *testing.T) {
 		git := rig.StartPrivateGitServer(t, "x-access-token", "ghp_private")
 		lib := git.NewRepo(t, "lib")
 		lib.Commit("lib", map[string]string{"VERSION": "lib-1.0\n"})
@@ -257,11 +258,12 @@ func TestPrivateRepositories(t *testing.T) {
 		if b := build(t, model.Repo{FullName: "acme/anon", CloneURL: app.CloneURL}, commit); b.Status != model.StatusFailed || !strings.Contains(b.Error, "authentication") {
 			t.Errorf("without a token: %s %q", b.Status, b.Error)
 		}
-		b := build(t, model.Repo{FullName: "acme/private", CloneURL: app.CloneURL, Token: "ghp_private"}, commit)
+		b := build(t, model.Repo{FullName: "acme/private", CloneURL: app.CloneURL, Token: "ghp_private", Submodules: true}, commit)
 		if b.Status != model.StatusSucceeded {
 			t.Fatalf("%s %s\n%s", b.Status, b.Error, s.Log(b.ID))
 		}
-		rig.Contains(t, "log", s.Log(b.ID), "updating 1 submodules", "lib-1.0")
+		rig.Contains(t, "log", s.Log(b.ID), "updating 1 submodules",
+			"submodule lib: fetching "+git.URL+"/lib.git with the repository's credentials", "lib-1.0")
 	})
 	t.Run("GitHub App installation token from the push event", func(t *testing.T) {
 		git := rig.StartPrivateGitServer(t, "x-access-token", "ghs_installation_token")

@@ -52,6 +52,10 @@ type Repo struct {
 	// Network is how the builds' RUN steps reach the network: "" is the
 	// build bridge (egress, but not this host), NetworkNone none at all.
 	Network string `json:"network,omitempty"`
+	// Submodules fetches the submodules .gitmodules names (default false:
+	// their directories stay empty). The repository's credentials go only
+	// to submodules on its own host.
+	Submodules bool `json:"submodules,omitempty"`
 	// APIURL is the Git host's API root for statuses and webhooks; empty
 	// means the public host's.
 	APIURL string `json:"api_url,omitempty"`

@@ -24,6 +24,9 @@ type Checkout struct {
 	Commit string
 	Dir    string
 	Auth   transport.AuthMethod
+	// Submodules fetches the commits .gitmodules names (the repository's
+	// `submodules: true`); without it they are left empty.
+	Submodules bool
 	// Progress receives git's progress and Slipway's own lines.
 	Progress io.Writer
 }
@@ -38,7 +41,8 @@ func Clone(ctx context.Context, c Checkout) error {
 	if !isSHA(c.Commit) {
 		return fmt.Errorf("clone %s: %q is not a full commit hash", c.URL, c.Commit)
 	}
-	if err := os.MkdirAll(c.Dir, 0o755); err != nil {
+	// Only Slipway reads a checkout: other users of the machine must not.
+	if err := os.MkdirAll(c.Dir, 0o700); err != nil {
 		return fmt.Errorf("clone %s: %w", c.URL, err)
 	}
 	repo, err := git.PlainInit(c.Dir, false)
@@ -69,26 +73,6 @@ func Clone(ctx context.Context, c Checkout) error {
 	}
 	fmt.Fprintf(c.progress(), "checked out %s\n", c.Commit)
 	return submodules(ctx, wt, c)
-}
-
-// submodules checks out the commits a .gitmodules names, recursively, with
-// the repository's own credentials.
-func submodules(ctx context.Context, wt *git.Worktree, c Checkout) error {
-	subs, err := wt.Submodules()
-	if err != nil {
-		return fmt.Errorf("clone %s: read .gitmodules: %w", c.URL, err)
-	}
-	if len(subs) == 0 {
-		return nil
-	}
-	fmt.Fprintf(c.progress(), "updating %d submodules\n", len(subs))
-	err = subs.UpdateContext(ctx, &git.SubmoduleUpdateOptions{
-		Init: true, RecurseSubmodules: git.DefaultSubmoduleRecursionDepth, Auth: c.Auth,
-	})
-	if err != nil {
-		return fmt.Errorf("clone %s: submodules: %w", c.URL, err)
-	}
-	return nil
 }
 
 func fetch(ctx context.Context, repo *git.Repository, c Checkout, spec config.RefSpec, depth int) error {

@@ -462,12 +462,12 @@ func TestLogWriterChunksReadBackInOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	got, err := s.ReadLog(ctx, "b1")
+	got, err := readLog(ctx, s, "b1")
 	if err != nil {
-		t.Fatalf("ReadLog: %v", err)
+		t.Fatalf("CopyLog: %v", err)
 	}
 	if !bytes.Equal(got, want.Bytes()) {
-		t.Fatalf("ReadLog returned %d bytes, want %d in order", len(got), want.Len())
+		t.Fatalf("CopyLog wrote %d bytes, want %d in order", len(got), want.Len())
 	}
 	st, err := jetStream(t, e).Stream(ctx, store.LogsStream)
 	if err != nil {
@@ -481,13 +481,92 @@ func TestLogWriterChunksReadBackInOrder(t *testing.T) {
 		t.Fatalf("log stored as %d messages; want it in several chunks", info.State.Msgs)
 	}
 
-	got, err = s.ReadLog(ctx, "b2")
+	got, err = readLog(ctx, s, "b2")
 	if err != nil || string(got) != "other build\n" {
-		t.Fatalf("ReadLog(b2) = %q, %v; want Close to flush it", got, err)
+		t.Fatalf("CopyLog(b2) = %q, %v; want Close to flush it", got, err)
 	}
 }
 
-func TestReadLogOfBuildWithoutLog(t *testing.T) {
+// readLog is a build's whole log, through the streaming CopyLog.
+func readLog(ctx context.Context, s *store.Store, id string) ([]byte, error) {
+	var buf bytes.Buffer
+	n, err := s.CopyLog(ctx, id, &buf)
+	if err == nil && n != int64(buf.Len()) {
+		err = fmt.Errorf("CopyLog reported %d bytes, wrote %d", n, buf.Len())
+	}
+	return buf.Bytes(), err
+}
+
+// A megabyte written at once, flushed only by Close, is stored in chunks
+// of at most 64 KiB: one message of it all would pass NATS's max_payload
+// (1 MiB by default) and never be stored.
+func TestLogWriterStoresChunksOfAtMost64KiB(t *testing.T) {
+	e := startServer(t, t.TempDir())
+	s := openStore(t, e)
+	ctx := testCtx(t)
+	w := s.NewLogWriter("b1", time.Hour)
+	want := bytes.Repeat([]byte("0123456789abcde\n"), 1<<16) // 1 MiB
+	if _, err := w.Write(want); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := readLog(ctx, s, "b1"); err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("log = %d bytes, %v; want the 1048576 written", len(got), err)
+	}
+	if n, err := s.LogSize(ctx, "b1"); n != 1048576 || err != nil {
+		t.Errorf("LogSize = %d, %v; want 1048576", n, err)
+	}
+	if n, err := s.LogSize(ctx, "never-logged"); n != 0 || err != nil {
+		t.Errorf("LogSize of no log = %d, %v; want 0", n, err)
+	}
+	st, err := jetStream(t, e).Stream(ctx, store.LogsStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.State.Msgs != 16 {
+		t.Errorf("1 MiB stored as %d messages, want 16 of 64 KiB", info.State.Msgs)
+	}
+}
+
+// While the store takes nothing, a writer holds at most 4 MiB; what comes
+// after is dropped, and the log says how much once the store answers.
+func TestLogWriterBoundsWhatItHoldsWhileTheStoreIsDown(t *testing.T) {
+	e := startServer(t, t.TempDir())
+	s := openStore(t, e)
+	ctx := testCtx(t)
+	js := jetStream(t, e)
+	if err := js.DeleteStream(ctx, store.LogsStream); err != nil {
+		t.Fatal(err)
+	}
+	w := s.NewLogWriter("b1", time.Hour)
+	line := bytes.Repeat([]byte("x"), 1<<20-1)
+	line = append(line, '\n')
+	for range 5 { // 5 MiB, each write failing to flush
+		if n, err := w.Write(line); n != len(line) || err != nil {
+			t.Fatalf("Write = %d, %v; want the build's writes to go on", n, err)
+		}
+	}
+	openStore(t, e) // creates the stream again
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := readLog(ctx, s, "b1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := string(bytes.Repeat(line, 4)) + "\n--- 1048576 bytes of log lost: the log store did not take them ---\n"
+	if string(got) != want {
+		t.Errorf("log is %d bytes ending %q; want %d ending %q", len(got), got[max(len(got)-80, 0):], len(want), want[len(want)-80:])
+	}
+}
+
+func TestCopyLogOfBuildWithoutLog(t *testing.T) {
 	s := newStore(t)
 	ctx := testCtx(t)
 	if err := s.AppendLog(ctx, "b1", []byte("something\n")); err != nil {
@@ -495,15 +574,15 @@ func TestReadLogOfBuildWithoutLog(t *testing.T) {
 	}
 
 	start := time.Now()
-	got, err := s.ReadLog(ctx, "never-logged")
+	got, err := readLog(ctx, s, "never-logged")
 	if err != nil {
-		t.Fatalf("ReadLog: %v", err)
+		t.Fatalf("CopyLog: %v", err)
 	}
 	if len(got) != 0 {
-		t.Fatalf("ReadLog of a build with no log = %q, want empty", got)
+		t.Fatalf("CopyLog of a build with no log = %q, want empty", got)
 	}
 	if d := time.Since(start); d > time.Second {
-		t.Fatalf("ReadLog of an empty log took %v", d)
+		t.Fatalf("CopyLog of an empty log took %v", d)
 	}
 }
 
@@ -542,7 +621,7 @@ func TestRecordsAndLogsSurviveRestart(t *testing.T) {
 	if got.Status != model.StatusQueued || got.Commit != strings.Repeat("a", 40) {
 		t.Fatalf("build record after restart = %+v", got)
 	}
-	if log, err := s2.ReadLog(ctx, "b1"); err != nil || string(log) != "queued\n" {
+	if log, err := readLog(ctx, s2, "b1"); err != nil || string(log) != "queued\n" {
 		t.Fatalf("log after restart = %q, %v", log, err)
 	}
 }

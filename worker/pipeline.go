@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing/transport"
@@ -60,7 +61,7 @@ func (o outcome) apply(b *model.Build) {
 
 // run does the build itself; its log is kept whatever happens.
 func (w *Worker) run(ctx context.Context, repo model.Repo, b model.Build) outcome {
-	logw := w.Logs(b.ID)
+	logw := newCappedLog(w.Logs(b.ID), w.LogLimit, w.logUsed(ctx, b.ID))
 	defer logw.Close()
 	out := w.pipeline(ctx, repo, b, logw)
 	switch {
@@ -76,6 +77,20 @@ func (w *Worker) run(ctx context.Context, repo model.Repo, b model.Build) outcom
 	return out
 }
 
+// logUsed is how much of the build's log earlier attempts stored; if the
+// store cannot say, this attempt gets the whole limit.
+func (w *Worker) logUsed(ctx context.Context, id string) int64 {
+	if w.LogSize == nil {
+		return 0
+	}
+	n, err := w.LogSize(ctx, id)
+	if err != nil {
+		w.logger().Warn("size of the log so far; this attempt may log up to the whole limit", "build", id, "err", err)
+		return 0
+	}
+	return n
+}
+
 func (w *Worker) pipeline(ctx context.Context, repo model.Repo, b model.Build, logw io.Writer) outcome {
 	if b.Digest != "" {
 		// An earlier attempt pushed the image and died before it finished:
@@ -86,6 +101,10 @@ func (w *Worker) pipeline(ctx context.Context, repo model.Repo, b model.Build, l
 	if err := w.Builder.Ping(ctx); err != nil {
 		return outcome{err: infraError{fmt.Errorf("buildkit unavailable: %w", err)}}
 	}
+	// Checkouts hold private source: only Slipway's user may read them.
+	if err := privateDir(w.WorkDir); err != nil {
+		return outcome{err: infraError{fmt.Errorf("work dir: %w", err)}}
+	}
 	dir := filepath.Join(w.WorkDir, b.ID)
 	_ = os.RemoveAll(dir)
 	defer os.RemoveAll(dir)
@@ -95,7 +114,7 @@ func (w *Worker) pipeline(ctx context.Context, repo model.Repo, b model.Build, l
 	if err != nil {
 		return outcome{err: err}
 	}
-	co := source.Checkout{URL: b.CloneURL, Ref: b.Ref, Commit: b.Commit, Dir: dir, Progress: logw, Auth: auth}
+	co := source.Checkout{URL: b.CloneURL, Ref: b.Ref, Commit: b.Commit, Dir: dir, Progress: logw, Auth: auth, Submodules: repo.Submodules}
 	fmt.Fprintf(logw, "==> clone %s %s (%s)\n", b.CloneURL, b.Ref, b.Commit)
 	if err := source.Clone(ctx, co); err != nil {
 		return outcome{err: err}
@@ -221,14 +240,15 @@ func (w *Worker) tag(ctx context.Context, b model.Build, digest string, logw io.
 	return out
 }
 
-// request turns a checked-out build into a BuildKit request; paths that are
-// missing from the commit are named.
+// request turns a checked-out build into a BuildKit request. The context
+// and the Dockerfile are handed over as their real paths, every symlink
+// followed, and must lie inside the checkout; paths missing from the commit
+// are named.
 func request(dir string, b model.Build, now time.Time) (builder.Request, error) {
-	ctxDir := filepath.Join(dir, filepath.FromSlash(b.Rule.Context))
-	if st, err := os.Stat(ctxDir); err != nil || !st.IsDir() {
-		return builder.Request{}, fmt.Errorf("build context %q is not a directory in commit %s", b.Rule.Context, short(b.Commit))
+	ctxDir, dockerfile, err := rulePaths(dir, b)
+	if err != nil {
+		return builder.Request{}, err
 	}
-	dockerfile := filepath.Join(dir, filepath.FromSlash(b.Rule.Dockerfile))
 	declared, err := declaredArgs(dockerfile)
 	if err != nil {
 		return builder.Request{}, fmt.Errorf("dockerfile %q not found in commit %s", b.Rule.Dockerfile, short(b.Commit))
@@ -323,9 +343,10 @@ func buildArgs(b model.Build, declared map[string]bool) map[string]string {
 
 var argRE = regexp.MustCompile(`(?i)^\s*ARG\s+([A-Za-z_][A-Za-z0-9_]*)`)
 
-// declaredArgs lists the ARG names a Dockerfile declares.
+// declaredArgs lists the ARG names a Dockerfile declares. path is already
+// resolved; O_NOFOLLOW keeps it from becoming a link afterwards.
 func declaredArgs(path string) (map[string]bool, error) {
-	f, err := os.Open(path)
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
 	if err != nil {
 		return nil, err
 	}

@@ -82,6 +82,12 @@ type Worker struct {
 	Builder Builder
 	Tagger  Tagger
 	Logs    Logs
+	// LogLimit is the most of one build's log kept, in bytes
+	// (SLIPWAY_LOG_LIMIT; 0 means DefaultLogLimit), over all its attempts:
+	// LogSize, when set, says how much earlier attempts stored. The build
+	// goes on past it.
+	LogLimit int64
+	LogSize  func(ctx context.Context, buildID string) (int64, error)
 	// WorkDir holds one checkout per running build.
 	WorkDir string
 	Logger  *slog.Logger

@@ -77,7 +77,9 @@ func run(ctx context.Context, r role, args []string) error {
 	if err != nil {
 		return fmt.Errorf("SLIPWAY_DATA_DIR: %w", err)
 	}
-	if err := os.MkdirAll(dataDir, 0o755); err != nil {
+	// The data dir holds the API token, NATS's records and every checkout:
+	// Slipway's user's alone, tightened too when an older Slipway made it.
+	if err := privateDataDir(dataDir); err != nil {
 		return fmt.Errorf("SLIPWAY_DATA_DIR: %w", err)
 	}
 	// Bind the HTTP port first: a port in use is the most common start-up
@@ -198,7 +200,7 @@ func startWorkers(ctx, runCtx context.Context, wg *sync.WaitGroup, cfg config.Co
 		Builds: st, Repos: st, Tags: st, Slots: st, Queue: q,
 		Jobs: jobs, Builder: bk, Tagger: regClient, WorkDir: filepath.Join(dataDir, "work"), Logger: logger,
 		Logs:        func(id string) io.WriteCloser { return st.NewLogWriter(id, 500*time.Millisecond) },
-		Credentials: hs.credentials, Grace: cfg.ShutdownGrace,
+		Credentials: hs.credentials, Grace: cfg.ShutdownGrace, LogLimit: cfg.LogLimit, LogSize: st.LogSize,
 		RegistryPing: regClient.Ping, RegistryRetry: cfg.RegistryRetry,
 	}
 	n := &worker.Notifier{
@@ -299,7 +301,7 @@ func startBuildkit(ctx context.Context, cfg config.Config, dataDir string, logge
 	if err != nil {
 		return "", err
 	}
-	logFile, err := os.OpenFile(filepath.Join(dataDir, "buildkitd.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	logFile, err := os.OpenFile(filepath.Join(dataDir, "buildkitd.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return "", fmt.Errorf("buildkitd log: %w", err)
 	}
@@ -428,6 +430,13 @@ func withAuth(ctx context.Context, hs *hosts, repo model.Repo, fn func(transport
 		return err
 	}
 	return fn(auth)
+}
+
+func privateDataDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	return os.Chmod(dir, 0o700)
 }
 
 func isNotFound(err error) bool { return errors.Is(err, store.ErrNotFound) }

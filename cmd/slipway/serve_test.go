@@ -27,6 +27,7 @@ func TestServeRejectsBadSettings(t *testing.T) {
 		{"SLIPWAY_WORKERS", "-1"},
 		{"SLIPWAY_HOOK_SCHEDULE", "5s,soon"},
 		{"SLIPWAY_LOG_LEVEL", "loud"},
+		{"SLIPWAY_LOG_LIMIT", "16MB"},
 	}
 	for _, c := range cases {
 		t.Run(c.key, func(t *testing.T) {

@@ -9,7 +9,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -18,6 +20,16 @@ type GitServer struct {
 	Root           string
 	URL            string
 	user, password string
+	mu             sync.Mutex
+	authorizations []string
+}
+
+// Authorizations are the Authorization headers the server was sent, in
+// order; requests without one are not listed.
+func (g *GitServer) Authorizations() []string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return slices.Clone(g.authorizations)
 }
 
 // StartGitServer serves repositories under a temporary directory until the
@@ -65,10 +77,18 @@ func startGitServer(t testing.TB, user, password string) *GitServer {
 			h.ServeHTTP(w, r)
 		})
 	}
-	srv := &http.Server{Handler: handler}
+	g := &GitServer{Root: root, URL: "http://" + ln.Addr().String(), user: user, password: password}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if a := r.Header.Get("Authorization"); a != "" {
+			g.mu.Lock()
+			g.authorizations = append(g.authorizations, a)
+			g.mu.Unlock()
+		}
+		handler.ServeHTTP(w, r)
+	})}
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
-	return &GitServer{Root: root, URL: "http://" + ln.Addr().String(), user: user, password: password}
+	return g
 }
 
 // pushURL carries the credentials the test's own pushes use.
