@@ -3,36 +3,23 @@ package worker
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
+	"github.com/slipway-build/slipway/e2e/rig"
 	"github.com/slipway-build/slipway/model"
 	"github.com/slipway-build/slipway/source"
 )
 
-// checkout commits files and symlinks (name → target) with the git CLI and
-// checks the commit out with source.Clone, as a build does.
+// checkout commits files and symlinks (name → target) to a repository on a
+// loopback git http-backend server and checks the commit out with
+// source.Clone, as a build does.
 func checkout(t *testing.T, files, links map[string]string) (string, string) {
 	t.Helper()
-	work := t.TempDir()
-	git := func(args ...string) string {
-		t.Helper()
-		cmd := exec.Command("git", args...)
-		cmd.Dir = work
-		cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@slipway.invalid",
-			"GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@slipway.invalid", "GIT_CONFIG_NOSYSTEM=1", "HOME="+work)
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("git %v: %v\n%s", args, err, out)
-		}
-		return strings.TrimSpace(string(out))
-	}
-	git("init", "-q", "-b", "main")
+	src := rig.StartGitServer(t).NewRepo(t, "paths")
 	for name, content := range files {
-		p := filepath.Join(work, name)
+		p := filepath.Join(src.Dir, name)
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -41,17 +28,18 @@ func checkout(t *testing.T, files, links map[string]string) (string, string) {
 		}
 	}
 	for name, target := range links {
-		if err := os.Symlink(target, filepath.Join(work, name)); err != nil {
+		if err := os.Symlink(target, filepath.Join(src.Dir, name)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	git("add", "-A")
-	git("commit", "-q", "-m", "paths")
-	commit := git("rev-parse", "HEAD")
+	rig.Git(t, src.Dir, "add", "-A")
+	rig.Git(t, src.Dir, "commit", "-q", "-m", "paths")
+	commit := src.Head()
+	src.Push("main")
 	dir := filepath.Join(t.TempDir(), "checkout")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := source.Clone(ctx, source.Checkout{URL: work, Ref: "refs/heads/main", Commit: commit, Dir: dir}); err != nil {
+	if err := source.Clone(ctx, source.Checkout{URL: src.CloneURL, Ref: "refs/heads/main", Commit: commit, Dir: dir}); err != nil {
 		t.Fatalf("clone: %v", err)
 	}
 	return dir, commit
