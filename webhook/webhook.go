@@ -63,8 +63,12 @@ type Provider interface {
 	Name() string
 	// MaxBody is the largest body the host sends; bigger requests get 413.
 	MaxBody() int64
-	// Parse reads the event. It is called before Verify because the secret
-	// belongs to the repository the payload names.
+	// Peek reads what the signature check needs, cheaply: the event's
+	// kind, delivery id, provider and repository, without its pushes. It
+	// is called before Verify because the secret belongs to the repository
+	// the payload names, and it must name the same one Parse does.
+	Peek(h http.Header, body []byte) (Event, error)
+	// Parse reads the whole event, once Verify has passed.
 	Parse(h http.Header, body []byte) (Event, error)
 	// Verify checks the request was signed with secret.
 	Verify(h http.Header, body []byte, secret string) error

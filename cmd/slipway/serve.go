@@ -126,7 +126,7 @@ func run(ctx context.Context, r role, args []string) error {
 	mux := http.NewServeMux()
 	if r.hooks {
 		mux.Handle("POST /hooks/{provider}", &webhook.Handler{
-			Providers: githosts.Webhooks(), Repos: st, Queue: q, Logger: logger, IsNotFound: isNotFound,
+			Providers: githosts.Webhooks(), Repos: st, Queue: q, Logger: logger, IsNotFound: isNotFound, Deliveries: st,
 		})
 	}
 	apiServer := &api.Server{
@@ -142,7 +142,10 @@ func run(ctx context.Context, r role, args []string) error {
 		apiServer.RegisterHealth(mux)
 	}
 
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	// A request has a minute to arrive (25 MB bodies on slow links) and its
+	// answer a minute to leave; writeDeadlines spares streamed logs.
+	srv := &http.Server{Handler: writeDeadlines(mux, time.Minute), ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
 	httpDone := make(chan error, 1)
 	go func() { httpDone <- srv.Serve(ln) }()
 	logger.Info("slipway is serving", "http", ln.Addr().String(), "data_dir", dataDir, "buildkit", bk.Addr, "workers", cfg.Workers)
@@ -170,6 +173,21 @@ func run(ctx context.Context, r role, args []string) error {
 	cancelRun()
 	wg.Wait()
 	return nil
+}
+
+// writeDeadlines gives every answer but a build log d to be written. A log
+// may be streamed for as long as its build runs, so it has neither a write
+// deadline nor the server's read deadline, which would cancel its request.
+func writeDeadlines(next http.Handler, d time.Duration) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rc := http.NewResponseController(w)
+		if r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/log") {
+			_ = rc.SetReadDeadline(time.Time{})
+		} else {
+			_ = rc.SetWriteDeadline(time.Now().Add(d))
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 func startWorkers(ctx, runCtx context.Context, wg *sync.WaitGroup, cfg config.Config, st *store.Store, q *queue.Queue, bk builder.Client, hs *hosts, dataDir string, logger *slog.Logger) error {
