@@ -234,7 +234,7 @@ func parseCloud(key string, h http.Header, body []byte) (webhook.Event, error) {
 		}
 		ev.Pushes = append(ev.Pushes, push)
 	}
-	return ev, nil
+	return ev, webhook.CheckPushes(ev.Pushes)
 }
 
 func refName(typ, name string) string {
@@ -364,5 +364,5 @@ func parseServer(key string, h http.Header, body []byte) (webhook.Event, error) 
 		}
 		ev.Pushes = append(ev.Pushes, push)
 	}
-	return ev, nil
+	return ev, webhook.CheckPushes(ev.Pushes)
 }

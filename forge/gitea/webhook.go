@@ -144,7 +144,7 @@ func (Webhook) Parse(h http.Header, body []byte) (webhook.Event, error) {
 	push.FilesComplete = !push.Deleted && p.Before != "" && !trigger.IsZeroSHA(p.Before) &&
 		len(p.Commits) > 0 && p.TotalCommits == len(p.Commits)
 	ev.Pushes = []webhook.Push{push}
-	return ev, nil
+	return ev, webhook.CheckPushes(ev.Pushes)
 }
 
 // Verify checks X-Forgejo-Signature or X-Gitea-Signature: the hex

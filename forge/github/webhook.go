@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/slipway-build/slipway/trigger"
 	"github.com/slipway-build/slipway/webhook"
 )
 
@@ -124,9 +125,12 @@ func (Webhook) Parse(h http.Header, body []byte) (webhook.Event, error) {
 		if push.Ref == "" || (push.After == "" && !push.Deleted) {
 			return ev, fmt.Errorf("push payload lacks ref or after")
 		}
+		if push.After == "" {
+			push.After = trigger.ZeroSHA // a deletion names no commit
+		}
 		ev.Pushes = []webhook.Push{push}
 	}
-	return ev, nil
+	return ev, webhook.CheckPushes(ev.Pushes)
 }
 
 // maxCommits is how many commits GitHub lists in a push payload at most;

@@ -130,7 +130,7 @@ func (Webhook) Parse(h http.Header, body []byte) (webhook.Event, error) {
 	push.FilesComplete = !push.Deleted && !trigger.IsZeroSHA(p.Before) && p.Before != "" &&
 		len(p.Commits) > 0 && len(p.Commits) <= maxCommits && p.TotalCommitsCount == len(p.Commits)
 	ev.Pushes = []webhook.Push{push}
-	return ev, nil
+	return ev, webhook.CheckPushes(ev.Pushes)
 }
 
 // deliveryID is the id that stays the same when GitLab retries a delivery:
