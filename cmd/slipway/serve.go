@@ -74,7 +74,7 @@ func run(ctx context.Context, r role, args []string) error {
 	if err != nil {
 		return fmt.Errorf("SLIPWAY_DATA_DIR: %w", err)
 	}
-	if err := os.MkdirAll(dataDir, 0o755); err != nil {
+	if err := os.MkdirAll(dataDir, 0o750); err != nil {
 		return fmt.Errorf("SLIPWAY_DATA_DIR: %w", err)
 	}
 	// Bind the HTTP port first: a port in use is the most common start-up
@@ -307,7 +307,7 @@ func startBuildkit(ctx context.Context, cfg config.Config, dataDir string, logge
 	if err != nil {
 		return "", err
 	}
-	logFile, err := os.OpenFile(filepath.Join(dataDir, "buildkitd.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	logFile, err := os.OpenFile(filepath.Join(dataDir, "buildkitd.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600) // #nosec G304 -- a fixed name in the operator's data dir
 	if err != nil {
 		return "", fmt.Errorf("buildkitd log: %w", err)
 	}
@@ -345,7 +345,7 @@ func apiToken(cfg config.Config, dataDir string, logger *slog.Logger) (string, e
 		return cfg.APIToken, nil
 	}
 	path := filepath.Join(dataDir, "api-token")
-	if raw, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(raw))) > 0 {
+	if raw, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(raw))) > 0 { // #nosec G304 -- the token file in the operator's data dir
 		logger.Info("API token read from the data dir", "file", path)
 		return strings.TrimSpace(string(raw)), nil
 	}
