@@ -35,7 +35,8 @@ func Clone(ctx context.Context, c Checkout) error {
 	if !isSHA(c.Commit) {
 		return fmt.Errorf("clone %s: %q is not a full commit hash", c.URL, c.Commit)
 	}
-	if err := os.MkdirAll(c.Dir, 0o750); err != nil {
+	// Only Slipway reads a checkout: other users of the machine must not.
+	if err := os.MkdirAll(c.Dir, 0o700); err != nil {
 		return fmt.Errorf("clone %s: %w", c.URL, err)
 	}
 	repo, err := git.PlainInit(c.Dir, false)
