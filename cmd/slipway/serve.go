@@ -175,21 +175,6 @@ func run(ctx context.Context, r role, args []string) error {
 	return nil
 }
 
-// writeDeadlines gives every answer but a build log d to be written. A log
-// may be streamed for as long as its build runs, so it has neither a write
-// deadline nor the server's read deadline, which would cancel its request.
-func writeDeadlines(next http.Handler, d time.Duration) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rc := http.NewResponseController(w)
-		if r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/log") {
-			_ = rc.SetReadDeadline(time.Time{})
-		} else {
-			_ = rc.SetWriteDeadline(time.Now().Add(d))
-		}
-		next.ServeHTTP(w, r)
-	})
-}
-
 func startWorkers(ctx, runCtx context.Context, wg *sync.WaitGroup, cfg config.Config, st *store.Store, q *queue.Queue, bk builder.Client, hs *hosts, dataDir string, logger *slog.Logger) error {
 	if cfg.Workers == 0 {
 		logger.Info("no workers in this process (SLIPWAY_WORKERS=0); builds stay queued")
