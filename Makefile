@@ -9,7 +9,7 @@ TOOLS_STAMP := $(BIN)/.tools-$(TOOLS_KEY)
 # The CNI plugins buildkitd's bridge network runs for every RUN step.
 CNI_PLUGINS := $(addprefix github.com/containernetworking/plugins/plugins/,main/bridge main/loopback ipam/host-local meta/firewall)
 
-.PHONY: build run test chaos deps tools slipway vet fmt-check tidy-check layering-check clean
+.PHONY: build run test chaos deps tools slipway vet lint fuzz fmt-check tidy-check layering-check clean
 
 build: slipway tools
 
@@ -56,7 +56,33 @@ layering-check:
 	@if $(GO) list -deps ./api ./worker | grep -qx 'github.com/slipway-build/slipway/webhook'; then \
 		echo "api or worker imports package webhook:"; $(GO) list -deps ./api ./worker | grep slipway; exit 1; fi
 
-test: deps build fmt-check tidy-check layering-check vet
+# staticcheck and gosec run from go.mod's tool lines, so everyone runs the
+# same versions. Every gosec finding left in Slipway's code is excused
+# where it is, with a `#nosec G### -- reason` comment. Two exclusions are
+# global: gosec reads no _test.go files (its default), and -exclude-dir=e2e
+# leaves out the end-to-end rig, which is test code in ordinary files:
+# starting the built binary, git and buildkitd with variable arguments
+# (G204), writing temp files and fixtures (G304, G306, G301), serving git
+# over net/http/cgi on loopback (G504, G112) is what it is for.
+lint:
+	$(GO) tool staticcheck ./...
+	$(GO) tool gosec -quiet -exclude-dir=e2e ./...
+
+# Each fuzz target runs for FUZZTIME; go test -fuzz takes one target per
+# run, hence the loop. New inputs are minimised for a second at most: the
+# webhook seeds are whole payloads, whose minimising would otherwise take
+# most of the run. `make test` runs the seed corpora (f.Add and
+# testdata/fuzz/) as ordinary tests.
+FUZZTIME ?= 20s
+FUZZ_TARGETS := ./forge/github:FuzzWebhook ./forge/gitlab:FuzzWebhook ./forge/gitea:FuzzWebhook \
+	./forge/bitbucket:FuzzWebhook ./rules:FuzzPlans ./rules:FuzzTemplate ./api:FuzzCreateRepo ./deploy:FuzzSignVerify
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		echo "fuzz $${t#*:} in $${t%%:*} for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$${t#*:}\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 1s $${t%%:*}; \
+	done
+
+test: deps build fmt-check tidy-check layering-check vet lint
 	PATH=$(BIN):$$PATH $(GO) test -count=1 -timeout 40m ./...
 
 # The fault tests alone (make test runs them too): kill -9 of workers,

@@ -109,7 +109,7 @@ func (d *Daemon) command(ctx context.Context) *exec.Cmd {
 	if d.opts.Runc != "" {
 		args = append(args, "--oci-worker-binary", d.opts.Runc)
 	}
-	cmd := exec.CommandContext(ctx, d.opts.Binary, args...)
+	cmd := exec.CommandContext(ctx, d.opts.Binary, args...) // #nosec G204 -- buildkitd from FindBinary with arguments built here; no shell
 	cmd.Stdout, cmd.Stderr = d.opts.Log, d.opts.Log
 	// Pdeathsig takes buildkitd down with Slipway even on kill -9, so no
 	// orphan keeps the socket and state directory locked.

@@ -227,7 +227,7 @@ func deleteAll(ctx context.Context, r Rule) {
 // take; its error is one line with the command and what it said.
 func ipt(ctx context.Context, cmd string, args ...string) error {
 	args = append([]string{"-w"}, args...)
-	out, err := exec.CommandContext(ctx, cmd, args...).CombinedOutput()
+	out, err := exec.CommandContext(ctx, cmd, args...).CombinedOutput() // #nosec G204 -- cmd is iptables or ip6tables, args are Slipway's own rules; no shell
 	if err != nil {
 		msg := strings.Join(strings.Fields(string(out)), " ")
 		return fmt.Errorf("%s %s: %w: %s", cmd, strings.Join(args, " "), err, msg)

@@ -3,6 +3,7 @@
 package config
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math"
 	"net"
@@ -230,7 +231,7 @@ func Load(file string, getenv func(string) string) (Config, error) {
 }
 
 func loadFile(c *Config, file string) error {
-	raw, err := os.ReadFile(file)
+	raw, err := os.ReadFile(file) // #nosec G304 -- the operator's own -config file
 	if err != nil {
 		return fmt.Errorf("config file: %w", err)
 	}
@@ -357,8 +358,8 @@ func BuildSubnet(s string) (netip.Prefix, error) {
 func lastAddr(p netip.Prefix) netip.Addr {
 	a := p.Addr().As4()
 	host := uint32(1)<<(32-p.Bits()) - 1
-	n := uint32(a[0])<<24 | uint32(a[1])<<16 | uint32(a[2])<<8 | uint32(a[3]) | host
-	return netip.AddrFrom4([4]byte{byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)})
+	binary.BigEndian.PutUint32(a[:], binary.BigEndian.Uint32(a[:])|host)
+	return netip.AddrFrom4(a)
 }
 
 func checkAddr(addr string) error {

@@ -80,11 +80,11 @@ func (s Sender) post(ctx context.Context, hook model.Hook, msgID string, body []
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
-		io.Copy(io.Discard, io.LimitReader(resp.Body, drainBytes))
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, drainBytes))
 		return resp.StatusCode, nil
 	}
 	excerpt, _ := io.ReadAll(io.LimitReader(resp.Body, excerptBytes))
-	io.Copy(io.Discard, io.LimitReader(resp.Body, drainBytes))
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, drainBytes))
 	return resp.StatusCode, statusError(resp.StatusCode, excerpt)
 }
 

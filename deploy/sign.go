@@ -34,7 +34,7 @@ func (e Error) Error() string { return string(e) }
 
 // Failures that callers (and receivers answering 4xx) tell apart.
 const (
-	ErrBadSecret     Error = "bad webhook secret"
+	ErrBadSecret     Error = "bad webhook secret" // #nosec G101 -- an error message, not a secret
 	ErrBadMessageID  Error = "bad message id"
 	ErrMissingHeader Error = "missing header"
 	ErrBadTimestamp  Error = "bad timestamp"

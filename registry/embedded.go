@@ -270,7 +270,7 @@ func (e *Embedded) waitReady(ctx context.Context, instance string) error {
 		}
 		if resp, err := probe.Do(req); err == nil {
 			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
+			_ = resp.Body.Close()
 			// 401: the registry is up and wants authentication (opts.Auth).
 			ok := resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusUnauthorized
 			if ok && resp.Header.Get(instanceHeader) == instance {

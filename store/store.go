@@ -44,7 +44,9 @@ type Store struct {
 	repos  jetstream.KeyValue
 	builds jetstream.KeyValue
 	refs   jetstream.KeyValue // newest push per ref, owner per tag, slots
-	logs   jetstream.Stream
+	// deliveries are what each webhook delivery made, for DeliveryWindow.
+	deliveries jetstream.KeyValue
+	logs       jetstream.Stream
 }
 
 // Open creates (or finds) every bucket and the log stream with the given
@@ -72,6 +74,9 @@ func Open(ctx context.Context, nc *nats.Conn, replicas int) (*Store, error) {
 		return nil, err
 	}
 	if s.refs, err = bucket(ctx, js, refsBucket, replicas); err != nil {
+		return nil, err
+	}
+	if s.deliveries, err = deliveriesKV(ctx, js, replicas); err != nil {
 		return nil, err
 	}
 	return s, nil

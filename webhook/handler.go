@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"time"
@@ -39,6 +38,14 @@ type Handler struct {
 	Now       func() time.Time
 	// IsNotFound tells whether an error from Repos means "no such repo".
 	IsNotFound func(error) bool
+	// Deliveries remembers what each push delivery made; nil remembers
+	// nothing, and a replay is then answered by the builds' identity alone.
+	Deliveries Deliveries
+	// BodyBudget bounds the bytes of bodies read at once (zero means
+	// DefaultBodyBudget); a request that does not fit is answered 503.
+	BodyBudget int64
+
+	bodies bodies
 }
 
 func (h *Handler) provider(name string) Provider {
@@ -64,76 +71,134 @@ func (h *Handler) providerFor(r *http.Request) Provider {
 }
 
 // ServeHTTP answers a webhook only after its builds are stored, so a 2xx
-// always means nothing can be lost.
+// always means nothing can be lost. The signature is checked before the
+// payload is decoded in full, and a delivery seen before is answered from
+// its record without queueing anything.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p := h.providerFor(r)
 	if p == nil {
 		h.reject(w, http.StatusNotFound, "unknown git host", "provider", r.PathValue("provider"))
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, p.MaxBody()))
+	h.bodies.init(h.BodyBudget)
+	body, release, err := h.bodies.read(w, r, p.MaxBody())
 	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			h.reject(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes", p.MaxBody()), "provider", p.Name())
-			return
-		}
-		h.reject(w, http.StatusBadRequest, "read body: "+err.Error(), "provider", p.Name())
+		h.readFailed(w, p, err)
 		return
 	}
-	ev, err := p.Parse(r.Header, body)
+	defer release()
+	peek, err := p.Peek(r.Header, body)
 	if err != nil {
-		h.reject(w, http.StatusBadRequest, err.Error(), "provider", p.Name(), "delivery", ev.DeliveryID)
+		h.reject(w, http.StatusBadRequest, err.Error(), "provider", p.Name(), "delivery", peek.DeliveryID)
 		return
 	}
-	provider := ev.Provider
-	if provider == "" {
-		provider = p.Name()
-	}
-	log := h.logger().With("provider", provider, "delivery", ev.DeliveryID, "repo", ev.Repo, "event", ev.RawKind)
-	if ev.Repo == "" {
-		// Bitbucket Data Center's "Test connection" ping names no
-		// repository, so there is no secret to check it against; an event
-		// that builds nothing can be answered without one.
-		switch ev.Kind {
-		case KindPing:
-			log.Info("webhook ping without a repository")
-			writeJSON(w, http.StatusOK, map[string]any{"ok": true})
-		case KindOther:
-			log.Info("webhook ignored: event is not a push")
-			writeJSON(w, http.StatusAccepted, map[string]any{"builds": []string{}, "ignored": "event " + ev.RawKind + " does not build"})
-		default:
-			h.rejectLog(w, log, http.StatusBadRequest, "push event names no repository")
-		}
+	provider := providerOf(peek, p)
+	log := h.logger().With("provider", provider, "delivery", peek.DeliveryID, "repo", peek.Repo, "event", peek.RawKind)
+	if peek.Repo == "" {
+		h.withoutRepo(w, peek, log)
 		return
 	}
-	repo, err := h.Repos.FindRepo(r.Context(), provider, ev.Repo)
-	if err != nil {
-		if h.IsNotFound != nil && h.IsNotFound(err) {
-			h.rejectLog(w, log, http.StatusNotFound, fmt.Sprintf("%s repository %s is not registered", provider, ev.Repo))
-			return
-		}
-		h.rejectLog(w, log, http.StatusServiceUnavailable, "look up repository: "+err.Error())
+	repo, ok := h.verified(w, r, p, provider, peek, body, log)
+	if !ok {
 		return
 	}
-	if err := p.Verify(r.Header, body, repo.WebhookSecret); err != nil {
-		h.rejectLog(w, log, http.StatusUnauthorized, err.Error())
-		return
-	}
-	switch ev.Kind {
+	switch peek.Kind {
 	case KindPing:
 		log.Info("webhook ping")
 		writeJSON(w, http.StatusOK, map[string]any{"ok": true})
 		return
 	case KindOther:
 		log.Info("webhook ignored: event is not a push")
-		writeJSON(w, http.StatusAccepted, map[string]any{"builds": []string{}, "ignored": "event " + ev.RawKind + " does not build"})
+		writeJSON(w, http.StatusAccepted, map[string]any{"builds": []string{}, "ignored": "event " + peek.RawKind + " does not build"})
 		return
 	}
-	ans, err := h.submit(r.Context(), repo, ev, log)
+	h.push(w, r, p, repo, peek, body, log)
+}
+
+func (h *Handler) readFailed(w http.ResponseWriter, p Provider, err error) {
+	var tooBig errTooBig
+	switch {
+	case errors.Is(err, errBusy):
+		w.Header().Set("Retry-After", retryAfter)
+		h.reject(w, http.StatusServiceUnavailable, err.Error(), "provider", p.Name())
+	case errors.As(err, &tooBig):
+		h.reject(w, http.StatusRequestEntityTooLarge, err.Error(), "provider", p.Name())
+	default:
+		h.reject(w, http.StatusBadRequest, err.Error(), "provider", p.Name())
+	}
+}
+
+func providerOf(ev Event, p Provider) string {
+	if ev.Provider != "" {
+		return ev.Provider
+	}
+	return p.Name()
+}
+
+// withoutRepo answers an event that names no repository. Bitbucket Data
+// Center's "Test connection" ping names none, so there is no secret to
+// check it against; an event that builds nothing can be answered without
+// one.
+func (h *Handler) withoutRepo(w http.ResponseWriter, ev Event, log *slog.Logger) {
+	switch ev.Kind {
+	case KindPing:
+		log.Info("webhook ping without a repository")
+		writeJSON(w, http.StatusOK, map[string]any{"ok": true})
+	case KindOther:
+		log.Info("webhook ignored: event is not a push")
+		writeJSON(w, http.StatusAccepted, map[string]any{"builds": []string{}, "ignored": "event " + ev.RawKind + " does not build"})
+	default:
+		h.rejectLog(w, log, http.StatusBadRequest, "push event names no repository")
+	}
+}
+
+// verified finds the repository a request names and checks its signature
+// with that repository's secret; it answers the request itself when either
+// fails.
+func (h *Handler) verified(w http.ResponseWriter, r *http.Request, p Provider, provider string, peek Event, body []byte, log *slog.Logger) (model.Repo, bool) {
+	repo, err := h.Repos.FindRepo(r.Context(), provider, peek.Repo)
+	if err != nil {
+		if h.IsNotFound != nil && h.IsNotFound(err) {
+			h.rejectLog(w, log, http.StatusNotFound, fmt.Sprintf("%s repository %s is not registered", provider, peek.Repo))
+			return repo, false
+		}
+		h.rejectLog(w, log, http.StatusServiceUnavailable, "look up repository: "+err.Error())
+		return repo, false
+	}
+	if err := p.Verify(r.Header, body, repo.WebhookSecret); err != nil {
+		h.rejectLog(w, log, http.StatusUnauthorized, err.Error())
+		return repo, false
+	}
+	return repo, true
+}
+
+// push queues the builds of a verified push event, unless its delivery or
+// its very body was seen before.
+func (h *Handler) push(w http.ResponseWriter, r *http.Request, p Provider, repo model.Repo, peek Event, body []byte, log *slog.Logger) {
+	keys := deliveryKeys(peek.DeliveryID, body)
+	if ans, ok := h.seen(r.Context(), repo, keys, log); ok {
+		log.Info("webhook delivery seen before; nothing queued", "builds", ans.Builds, "skipped", ans.Skipped)
+		writeJSON(w, http.StatusAccepted, ans)
+		return
+	}
+	ev, err := p.Parse(r.Header, body)
+	if err != nil {
+		h.rejectLog(w, log, http.StatusBadRequest, err.Error())
+		return
+	}
+	// The secret checked was that of the repository Peek read; a payload
+	// that names another one in full is not what was signed for.
+	if ev.Repo != peek.Repo || providerOf(ev, p) != providerOf(peek, p) || ev.Kind != peek.Kind {
+		h.rejectLog(w, log, http.StatusBadRequest, "payload is ambiguous about its repository or event")
+		return
+	}
+	ans, complete, err := h.submit(r.Context(), repo, ev, log)
 	if err != nil {
 		h.rejectLog(w, log, http.StatusServiceUnavailable, "queue builds: "+err.Error())
 		return
+	}
+	if complete {
+		h.remember(r.Context(), repo, keys, ans, log)
 	}
 	log.Info("webhook accepted", "builds", ans.Builds, "skipped", ans.Skipped)
 	writeJSON(w, http.StatusAccepted, ans)
@@ -146,8 +211,10 @@ type Answer struct {
 	Skipped []string `json:"skipped,omitempty"`
 }
 
-func (h *Handler) submit(ctx context.Context, repo model.Repo, ev Event, log *slog.Logger) (Answer, error) {
-	ans := Answer{Builds: []string{}}
+// submit queues a push event's builds. complete says every step of every
+// build was done, so a later delivery of the event has nothing to repair.
+func (h *Handler) submit(ctx context.Context, repo model.Repo, ev Event, log *slog.Logger) (ans Answer, complete bool, err error) {
+	ans, complete = Answer{Builds: []string{}}, true
 	h.learnInstallation(ctx, repo, ev.InstallationID, log)
 	now := h.now()
 	for _, push := range ev.Pushes {
@@ -156,14 +223,15 @@ func (h *Handler) submit(ctx context.Context, repo model.Repo, ev Event, log *sl
 		}
 		builds, err := Builds(repo, push, ev, now)
 		if err != nil {
-			return ans, err
+			return ans, false, err
 		}
 		for _, b := range builds {
 			q, err := h.Queue.Enqueue(ctx, b, model.On(repo.CancelSuperseded, true))
 			if err != nil {
-				return ans, err
+				return ans, false, err
 			}
 			logQueued(log, q)
+			complete = complete && q.CancelErr == nil
 			if q.Build.Status == model.StatusSkipped {
 				ans.Skipped = append(ans.Skipped, q.Build.ID)
 			} else {
@@ -171,7 +239,7 @@ func (h *Handler) submit(ctx context.Context, repo model.Repo, ev Event, log *sl
 			}
 		}
 	}
-	return ans, nil
+	return ans, complete, nil
 }
 
 func logQueued(log *slog.Logger, q queue.Queued) {

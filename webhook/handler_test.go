@@ -1139,11 +1139,12 @@ func TestHandlerEventWithoutRepo(t *testing.T) {
 	}
 }
 
-// fixedProvider parses every request into ev and verifies nothing.
+// fixedProvider peeks and parses every request into ev and verifies nothing.
 type fixedProvider struct{ ev webhook.Event }
 
 func (fixedProvider) Name() string                                       { return "fixed" }
 func (fixedProvider) MaxBody() int64                                     { return 1 << 10 }
+func (p fixedProvider) Peek(http.Header, []byte) (webhook.Event, error)  { return p.ev, nil }
 func (p fixedProvider) Parse(http.Header, []byte) (webhook.Event, error) { return p.ev, nil }
 func (fixedProvider) Verify(http.Header, []byte, string) error {
 	return errors.New("must not be called")

@@ -9,6 +9,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 )
@@ -65,11 +66,45 @@ type Provider interface {
 	Name() string
 	// MaxBody is the largest body the host sends; bigger requests get 413.
 	MaxBody() int64
-	// Parse reads the event. It is called before Verify because the secret
-	// belongs to the repository the payload names.
+	// Peek reads what the signature check needs, cheaply: the event's
+	// kind, delivery id, provider and repository, without its pushes. It
+	// is called before Verify because the secret belongs to the repository
+	// the payload names, and it must name the same one Parse does.
+	Peek(h http.Header, body []byte) (Event, error)
+	// Parse reads the whole event, once Verify has passed.
 	Parse(h http.Header, body []byte) (Event, error)
 	// Verify checks the request was signed with secret.
 	Verify(h http.Header, body []byte, secret string) error
+}
+
+// CheckPushes makes sure a parsed event's pushes name a full ref and a
+// commit id (40 hex digits; all zeros for a deleted ref), so nothing a host
+// sends in those fields reaches a clone, a tag or a log as anything else.
+func CheckPushes(pushes []Push) error {
+	for i, p := range pushes {
+		if !strings.HasPrefix(p.Ref, "refs/") || len(p.Ref) == len("refs/") {
+			return fmt.Errorf("push %d: ref %q is not a full ref name", i, p.Ref)
+		}
+		if !isCommit(p.After) {
+			return fmt.Errorf("push %d to %s: %q is not a commit id", i, p.Ref, p.After)
+		}
+		if p.Before != "" && !isCommit(p.Before) {
+			return fmt.Errorf("push %d to %s: before %q is not a commit id", i, p.Ref, p.Before)
+		}
+	}
+	return nil
+}
+
+func isCommit(s string) bool {
+	if len(s) != 40 {
+		return false
+	}
+	for _, c := range s {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+			return false
+		}
+	}
+	return true
 }
 
 // UniqueFiles joins lists of paths in order, dropping repeats.

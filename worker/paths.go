@@ -112,10 +112,10 @@ func checkIgnoreFiles(base, ctxDir, dockerfile string) error {
 	return nil
 }
 
-// privateDir makes dir, or tightens it, to be Slipway's user's alone.
-func privateDir(dir string) error {
+// PrivateDir makes dir, or tightens it, to be Slipway's user's alone.
+func PrivateDir(dir string) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
-	return os.Chmod(dir, 0o700)
+	return os.Chmod(dir, 0o700) // #nosec G302 -- a directory needs its x bit; 0700 is its owner's alone
 }

@@ -110,7 +110,7 @@ func cliToken() (string, error) {
 		return t, nil
 	}
 	path := filepath.Join(envOr("SLIPWAY_DATA_DIR", "./data"), "api-token")
-	raw, err := os.ReadFile(path)
+	raw, err := os.ReadFile(path) // #nosec G304 -- the token file in the operator's data dir
 	if err != nil {
 		return "", fmt.Errorf("no API token: set SLIPWAY_API_TOKEN or run next to the data dir (%v)", err)
 	}

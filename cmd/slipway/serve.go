@@ -79,7 +79,7 @@ func run(ctx context.Context, r role, args []string) error {
 	}
 	// The data dir holds the API token, NATS's records and every checkout:
 	// Slipway's user's alone, tightened too when an older Slipway made it.
-	if err := privateDataDir(dataDir); err != nil {
+	if err := worker.PrivateDir(dataDir); err != nil {
 		return fmt.Errorf("SLIPWAY_DATA_DIR: %w", err)
 	}
 	// Bind the HTTP port first: a port in use is the most common start-up
@@ -131,7 +131,7 @@ func run(ctx context.Context, r role, args []string) error {
 	mux := http.NewServeMux()
 	if r.hooks {
 		mux.Handle("POST /hooks/{provider}", &webhook.Handler{
-			Providers: githosts.Webhooks(), Repos: st, Queue: q, Logger: logger, IsNotFound: isNotFound,
+			Providers: githosts.Webhooks(), Repos: st, Queue: q, Logger: logger, IsNotFound: isNotFound, Deliveries: st,
 		})
 	}
 	apiServer := &api.Server{
@@ -148,7 +148,10 @@ func run(ctx context.Context, r role, args []string) error {
 		apiServer.RegisterHealth(mux)
 	}
 
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	// A request has a minute to arrive (25 MB bodies on slow links) and its
+	// answer a minute to leave; writeDeadlines spares streamed logs.
+	srv := &http.Server{Handler: writeDeadlines(mux, time.Minute), ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
 	httpDone := make(chan error, 1)
 	go func() { httpDone <- srv.Serve(ln) }()
 	logger.Info("slipway is serving", "http", ln.Addr().String(), "data_dir", dataDir, "buildkit", bk.Addr, "workers", cfg.Workers)
@@ -301,7 +304,7 @@ func startBuildkit(ctx context.Context, cfg config.Config, dataDir string, logge
 	if err != nil {
 		return "", err
 	}
-	logFile, err := os.OpenFile(filepath.Join(dataDir, "buildkitd.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	logFile, err := os.OpenFile(filepath.Join(dataDir, "buildkitd.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600) // #nosec G304 -- a fixed name in the operator's data dir
 	if err != nil {
 		return "", fmt.Errorf("buildkitd log: %w", err)
 	}
@@ -373,7 +376,7 @@ func apiToken(cfg config.Config, dataDir string, logger *slog.Logger) (string, e
 		return cfg.APIToken, nil
 	}
 	path := filepath.Join(dataDir, "api-token")
-	if raw, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(raw))) > 0 {
+	if raw, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(raw))) > 0 { // #nosec G304 -- the token file in the operator's data dir
 		logger.Info("API token read from the data dir", "file", path)
 		return strings.TrimSpace(string(raw)), nil
 	}
@@ -430,13 +433,6 @@ func withAuth(ctx context.Context, hs *hosts, repo model.Repo, fn func(transport
 		return err
 	}
 	return fn(auth)
-}
-
-func privateDataDir(dir string) error {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	return os.Chmod(dir, 0o700)
 }
 
 func isNotFound(err error) bool { return errors.Is(err, store.ErrNotFound) }

@@ -43,6 +43,102 @@ func (Webhook) Parse(h http.Header, body []byte) (webhook.Event, error) {
 	return parseCloud(key, h, body)
 }
 
+// Peek reads the event's kind, dialect and repository, decoding nothing
+// else; it names the repository exactly as Parse does.
+func (Webhook) Peek(h http.Header, body []byte) (webhook.Event, error) {
+	key := h.Get("X-Event-Key")
+	if key == "" {
+		return webhook.Event{}, fmt.Errorf("missing X-Event-Key header")
+	}
+	if isServer(key, h) {
+		return peekServer(key, h, body)
+	}
+	return peekCloud(key, h, body)
+}
+
+func peekCloud(key string, h http.Header, body []byte) (webhook.Event, error) {
+	ev, err := cloudHead(key, h)
+	if err != nil {
+		return ev, err
+	}
+	var p struct {
+		Repository struct {
+			FullName string `json:"full_name"`
+		} `json:"repository"`
+	}
+	if err := json.Unmarshal(body, &p); err != nil {
+		return ev, fmt.Errorf("decode %s payload: %w", key, err)
+	}
+	ev.Repo = p.Repository.FullName
+	if ev.Repo == "" {
+		return ev, fmt.Errorf("payload has no repository.full_name")
+	}
+	return ev, nil
+}
+
+func cloudHead(key string, h http.Header) (webhook.Event, error) {
+	ev := webhook.Event{RawKind: key, Provider: CloudName, DeliveryID: h.Get("X-Request-UUID"), Kind: webhook.KindOther}
+	if ev.DeliveryID == "" {
+		return ev, fmt.Errorf("missing X-Request-UUID header")
+	}
+	if key == "repo:push" {
+		ev.Kind = webhook.KindPush
+	}
+	return ev, nil
+}
+
+// peekRepo is the part of serverRepo that names it.
+type peekRepo struct {
+	Slug    string `json:"slug"`
+	Project struct {
+		Key string `json:"key"`
+	} `json:"project"`
+}
+
+func peekServer(key string, h http.Header, body []byte) (webhook.Event, error) {
+	ev, err := serverHead(key, h)
+	if err != nil {
+		return ev, err
+	}
+	var p struct {
+		Repository  *peekRepo `json:"repository"`
+		PullRequest *struct {
+			ToRef struct {
+				Repository *peekRepo `json:"repository"`
+			} `json:"toRef"`
+		} `json:"pullRequest"`
+	}
+	if err := json.Unmarshal(body, &p); err != nil {
+		return ev, fmt.Errorf("decode %s payload: %w", key, err)
+	}
+	repo := p.Repository
+	if repo == nil && p.PullRequest != nil {
+		repo = p.PullRequest.ToRef.Repository
+	}
+	if repo != nil {
+		ev.Repo = (&serverRepo{Slug: repo.Slug, Project: repo.Project}).fullName()
+	}
+	if ev.Repo == "" && ev.Kind == webhook.KindPush {
+		return ev, fmt.Errorf("payload has no repository.project.key and repository.slug")
+	}
+	return ev, nil
+}
+
+func serverHead(key string, h http.Header) (webhook.Event, error) {
+	ev := webhook.Event{RawKind: key, Provider: ServerName, DeliveryID: h.Get("X-Request-Id"), Kind: webhook.KindOther}
+	if ev.DeliveryID == "" {
+		return ev, fmt.Errorf("missing X-Request-Id header")
+	}
+	switch key {
+	case "diagnostics:ping":
+		// The "Test connection" body is {"test": true}: no repository.
+		ev.Kind = webhook.KindPing
+	case "repo:refs_changed":
+		ev.Kind = webhook.KindPush
+	}
+	return ev, nil
+}
+
 // isServer tells a Data Center request from a Cloud one: by the event for
 // the events Slipway reads, else by the delivery id header each sends.
 func isServer(key string, h http.Header) bool {
@@ -90,9 +186,9 @@ type cloudPayload struct {
 }
 
 func parseCloud(key string, h http.Header, body []byte) (webhook.Event, error) {
-	ev := webhook.Event{RawKind: key, Provider: CloudName, DeliveryID: h.Get("X-Request-UUID")}
-	if ev.DeliveryID == "" {
-		return ev, fmt.Errorf("missing X-Request-UUID header")
+	ev, err := cloudHead(key, h)
+	if err != nil {
+		return ev, err
 	}
 	var p cloudPayload
 	if err := json.Unmarshal(body, &p); err != nil {
@@ -102,11 +198,9 @@ func parseCloud(key string, h http.Header, body []byte) (webhook.Event, error) {
 	if ev.Repo == "" {
 		return ev, fmt.Errorf("payload has no repository.full_name")
 	}
-	if key != "repo:push" {
-		ev.Kind = webhook.KindOther
+	if ev.Kind != webhook.KindPush {
 		return ev, nil
 	}
-	ev.Kind = webhook.KindPush
 	pusher := p.Actor.DisplayName
 	if pusher == "" {
 		pusher = p.Actor.Nickname
@@ -140,7 +234,7 @@ func parseCloud(key string, h http.Header, body []byte) (webhook.Event, error) {
 		}
 		ev.Pushes = append(ev.Pushes, push)
 	}
-	return ev, nil
+	return ev, webhook.CheckPushes(ev.Pushes)
 }
 
 func refName(typ, name string) string {
@@ -216,9 +310,9 @@ type serverPayload struct {
 }
 
 func parseServer(key string, h http.Header, body []byte) (webhook.Event, error) {
-	ev := webhook.Event{RawKind: key, Provider: ServerName, DeliveryID: h.Get("X-Request-Id")}
-	if ev.DeliveryID == "" {
-		return ev, fmt.Errorf("missing X-Request-Id header")
+	ev, err := serverHead(key, h)
+	if err != nil {
+		return ev, err
 	}
 	var p serverPayload
 	if err := json.Unmarshal(body, &p); err != nil {
@@ -229,15 +323,7 @@ func parseServer(key string, h http.Header, body []byte) (webhook.Event, error) 
 		repo = p.PullRequest.ToRef.Repository
 	}
 	ev.Repo = repo.fullName()
-	switch key {
-	case "diagnostics:ping":
-		// The "Test connection" body is {"test": true}: no repository.
-		ev.Kind = webhook.KindPing
-		return ev, nil
-	case "repo:refs_changed":
-		ev.Kind = webhook.KindPush
-	default:
-		ev.Kind = webhook.KindOther
+	if ev.Kind != webhook.KindPush {
 		return ev, nil
 	}
 	if ev.Repo == "" {
@@ -278,5 +364,5 @@ func parseServer(key string, h http.Header, body []byte) (webhook.Event, error) 
 		}
 		ev.Pushes = append(ev.Pushes, push)
 	}
-	return ev, nil
+	return ev, webhook.CheckPushes(ev.Pushes)
 }

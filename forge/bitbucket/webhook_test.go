@@ -19,7 +19,7 @@ const (
 	serverClone = "https://bitbucket.acme.internal/scm/acme/demo.git"
 )
 
-func fixture(t *testing.T, name string) []byte { return webhooktest.Fixture(t, ".", name) }
+func fixture(t testing.TB, name string) []byte { return webhooktest.Fixture(t, ".", name) }
 
 // cloudHeaders are the headers Bitbucket Cloud sends; "" leaves one out.
 func cloudHeaders(event, delivery string) http.Header {

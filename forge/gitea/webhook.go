@@ -61,14 +61,48 @@ func header(h http.Header, name string) string {
 	return h.Get("X-Gitea-" + name)
 }
 
-// Parse reads a Gitea or Forgejo webhook request.
-func (Webhook) Parse(h http.Header, body []byte) (webhook.Event, error) {
-	ev := webhook.Event{RawKind: header(h, "Event"), DeliveryID: header(h, "Delivery")}
+// head reads the headers of a request. Only push events build: create and
+// delete events repeat what the push event says.
+func head(h http.Header) (webhook.Event, error) {
+	ev := webhook.Event{RawKind: header(h, "Event"), DeliveryID: header(h, "Delivery"), Kind: webhook.KindOther}
 	if ev.RawKind == "" {
 		return ev, fmt.Errorf("missing X-Gitea-Event or X-Forgejo-Event header")
 	}
 	if ev.DeliveryID == "" {
 		return ev, fmt.Errorf("missing X-Gitea-Delivery or X-Forgejo-Delivery header")
+	}
+	if ev.RawKind == "push" {
+		ev.Kind = webhook.KindPush
+	}
+	return ev, nil
+}
+
+// Peek reads the event's kind and repository, decoding nothing else.
+func (Webhook) Peek(h http.Header, body []byte) (webhook.Event, error) {
+	ev, err := head(h)
+	if err != nil {
+		return ev, err
+	}
+	var p struct {
+		Repository struct {
+			FullName string `json:"full_name"`
+		} `json:"repository"`
+	}
+	if err := json.Unmarshal(body, &p); err != nil {
+		return ev, fmt.Errorf("decode %s payload: %w", ev.RawKind, err)
+	}
+	ev.Repo = p.Repository.FullName
+	if ev.Repo == "" {
+		return ev, fmt.Errorf("payload has no repository.full_name")
+	}
+	return ev, nil
+}
+
+// Parse reads a Gitea or Forgejo webhook request.
+func (Webhook) Parse(h http.Header, body []byte) (webhook.Event, error) {
+	ev, err := head(h)
+	if err != nil {
+		return ev, err
 	}
 	var p pushPayload
 	if err := json.Unmarshal(body, &p); err != nil {
@@ -78,12 +112,9 @@ func (Webhook) Parse(h http.Header, body []byte) (webhook.Event, error) {
 	if ev.Repo == "" {
 		return ev, fmt.Errorf("payload has no repository.full_name")
 	}
-	if ev.RawKind != "push" {
-		// create and delete events repeat what the push event says.
-		ev.Kind = webhook.KindOther
+	if ev.Kind != webhook.KindPush {
 		return ev, nil
 	}
-	ev.Kind = webhook.KindPush
 	if p.Ref == "" || p.After == "" {
 		return ev, fmt.Errorf("push payload lacks ref or after")
 	}
@@ -113,7 +144,7 @@ func (Webhook) Parse(h http.Header, body []byte) (webhook.Event, error) {
 	push.FilesComplete = !push.Deleted && p.Before != "" && !trigger.IsZeroSHA(p.Before) &&
 		len(p.Commits) > 0 && p.TotalCommits == len(p.Commits)
 	ev.Pushes = []webhook.Push{push}
-	return ev, nil
+	return ev, webhook.CheckPushes(ev.Pushes)
 }
 
 // Verify checks X-Forgejo-Signature or X-Gitea-Signature: the hex

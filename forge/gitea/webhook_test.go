@@ -19,7 +19,7 @@ const (
 	message = "Bump base image to alpine 3.19\n\nThe old one is out of support.\n"
 )
 
-func fixture(t *testing.T, name string) []byte { return webhooktest.Fixture(t, ".", name) }
+func fixture(t testing.TB, name string) []byte { return webhooktest.Fixture(t, ".", name) }
 
 // giteaHeaders are what Gitea sends: its own headers, and Gogs' and
 // GitHub's for compatibility. "" leaves Gitea's own out.

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/slipway-build/slipway/trigger"
 	"github.com/slipway-build/slipway/webhook"
 )
 
@@ -50,16 +51,51 @@ type pushPayload struct {
 	} `json:"repository"`
 }
 
-// Parse reads a GitHub webhook request.
-func (Webhook) Parse(h http.Header, body []byte) (webhook.Event, error) {
+// head reads the headers of a request and the JSON document of its body.
+func head(h http.Header, body []byte) (webhook.Event, []byte, error) {
 	ev := webhook.Event{RawKind: h.Get("X-GitHub-Event"), DeliveryID: h.Get("X-GitHub-Delivery")}
 	if ev.RawKind == "" {
-		return ev, fmt.Errorf("missing X-GitHub-Event header")
+		return ev, nil, fmt.Errorf("missing X-GitHub-Event header")
 	}
 	if ev.DeliveryID == "" {
-		return ev, fmt.Errorf("missing X-GitHub-Delivery header")
+		return ev, nil, fmt.Errorf("missing X-GitHub-Delivery header")
+	}
+	switch ev.RawKind {
+	case "ping":
+		ev.Kind = webhook.KindPing
+	case "push":
+		ev.Kind = webhook.KindPush
+	default:
+		ev.Kind = webhook.KindOther
 	}
 	raw, err := jsonBody(h, body)
+	return ev, raw, err
+}
+
+// Peek reads the event's kind and repository, decoding nothing else.
+func (Webhook) Peek(h http.Header, body []byte) (webhook.Event, error) {
+	ev, raw, err := head(h, body)
+	if err != nil {
+		return ev, err
+	}
+	var p struct {
+		Repository struct {
+			FullName string `json:"full_name"`
+		} `json:"repository"`
+	}
+	if err := json.Unmarshal(raw, &p); err != nil {
+		return ev, fmt.Errorf("decode %s payload: %w", ev.RawKind, err)
+	}
+	ev.Repo = p.Repository.FullName
+	if ev.Repo == "" {
+		return ev, fmt.Errorf("payload has no repository.full_name")
+	}
+	return ev, nil
+}
+
+// Parse reads a GitHub webhook request.
+func (Webhook) Parse(h http.Header, body []byte) (webhook.Event, error) {
+	ev, raw, err := head(h, body)
 	if err != nil {
 		return ev, err
 	}
@@ -74,11 +110,7 @@ func (Webhook) Parse(h http.Header, body []byte) (webhook.Event, error) {
 	if ev.Repo == "" {
 		return ev, fmt.Errorf("payload has no repository.full_name")
 	}
-	switch ev.RawKind {
-	case "ping":
-		ev.Kind = webhook.KindPing
-	case "push":
-		ev.Kind = webhook.KindPush
+	if ev.Kind == webhook.KindPush {
 		push := webhook.Push{Ref: p.Ref, Before: p.Before, After: p.After, Deleted: p.Deleted,
 			Pusher: p.Pusher.Name, CloneURL: p.Repository.CloneURL, DefaultBranch: p.Repository.DefaultBranch}
 		push.Files, push.FilesComplete = changedFiles(p)
@@ -93,11 +125,12 @@ func (Webhook) Parse(h http.Header, body []byte) (webhook.Event, error) {
 		if push.Ref == "" || (push.After == "" && !push.Deleted) {
 			return ev, fmt.Errorf("push payload lacks ref or after")
 		}
+		if push.After == "" {
+			push.After = trigger.ZeroSHA // a deletion names no commit
+		}
 		ev.Pushes = []webhook.Push{push}
-	default:
-		ev.Kind = webhook.KindOther
 	}
-	return ev, nil
+	return ev, webhook.CheckPushes(ev.Pushes)
 }
 
 // maxCommits is how many commits GitHub lists in a push payload at most;

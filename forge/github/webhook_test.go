@@ -15,7 +15,7 @@ import (
 
 const zeroSHA = "0000000000000000000000000000000000000000"
 
-func fixture(t *testing.T, name string) []byte { return webhooktest.Fixture(t, ".", name) }
+func fixture(t testing.TB, name string) []byte { return webhooktest.Fixture(t, ".", name) }
 
 func headers(event, delivery, contentType string) http.Header {
 	h := http.Header{}

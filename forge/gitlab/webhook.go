@@ -49,14 +49,50 @@ type pushPayload struct {
 	TotalCommitsCount int `json:"total_commits_count"`
 }
 
-// Parse reads a GitLab webhook request.
-func (Webhook) Parse(h http.Header, body []byte) (webhook.Event, error) {
+// head reads the headers of a request.
+func head(h http.Header) (webhook.Event, error) {
 	ev := webhook.Event{RawKind: h.Get("X-Gitlab-Event"), DeliveryID: deliveryID(h)}
 	if ev.RawKind == "" {
 		return ev, fmt.Errorf("missing X-Gitlab-Event header")
 	}
 	if ev.DeliveryID == "" {
 		return ev, fmt.Errorf("missing Idempotency-Key and X-Gitlab-Event-UUID headers")
+	}
+	switch ev.RawKind {
+	case "Push Hook", "Tag Push Hook":
+		ev.Kind = webhook.KindPush
+	default:
+		ev.Kind = webhook.KindOther
+	}
+	return ev, nil
+}
+
+// Peek reads the event's kind and project, decoding nothing else.
+func (Webhook) Peek(h http.Header, body []byte) (webhook.Event, error) {
+	ev, err := head(h)
+	if err != nil {
+		return ev, err
+	}
+	var p struct {
+		Project struct {
+			PathWithNamespace string `json:"path_with_namespace"`
+		} `json:"project"`
+	}
+	if err := json.Unmarshal(body, &p); err != nil {
+		return ev, fmt.Errorf("decode %s payload: %w", ev.RawKind, err)
+	}
+	ev.Repo = p.Project.PathWithNamespace
+	if ev.Repo == "" {
+		return ev, fmt.Errorf("payload has no project.path_with_namespace")
+	}
+	return ev, nil
+}
+
+// Parse reads a GitLab webhook request.
+func (Webhook) Parse(h http.Header, body []byte) (webhook.Event, error) {
+	ev, err := head(h)
+	if err != nil {
+		return ev, err
 	}
 	var p pushPayload
 	if err := json.Unmarshal(body, &p); err != nil {
@@ -66,11 +102,7 @@ func (Webhook) Parse(h http.Header, body []byte) (webhook.Event, error) {
 	if ev.Repo == "" {
 		return ev, fmt.Errorf("payload has no project.path_with_namespace")
 	}
-	switch ev.RawKind {
-	case "Push Hook", "Tag Push Hook":
-		ev.Kind = webhook.KindPush
-	default:
-		ev.Kind = webhook.KindOther
+	if ev.Kind != webhook.KindPush {
 		return ev, nil
 	}
 	if p.Ref == "" || p.After == "" {
@@ -98,7 +130,7 @@ func (Webhook) Parse(h http.Header, body []byte) (webhook.Event, error) {
 	push.FilesComplete = !push.Deleted && !trigger.IsZeroSHA(p.Before) && p.Before != "" &&
 		len(p.Commits) > 0 && len(p.Commits) <= maxCommits && p.TotalCommitsCount == len(p.Commits)
 	ev.Pushes = []webhook.Push{push}
-	return ev, nil
+	return ev, webhook.CheckPushes(ev.Pushes)
 }
 
 // deliveryID is the id that stays the same when GitLab retries a delivery:

@@ -20,7 +20,7 @@ const (
 	head    = "ceac7ba0748011632bdf90ae77cb72d000d3a41e"
 )
 
-func fixture(t *testing.T, name string) []byte { return webhooktest.Fixture(t, ".", name) }
+func fixture(t testing.TB, name string) []byte { return webhooktest.Fixture(t, ".", name) }
 
 // headers are the headers GitLab sends; "" leaves one out.
 func headers(event, eventUUID, idempotencyKey string) http.Header {

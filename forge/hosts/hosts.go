@@ -38,9 +38,9 @@ func (h Host) HookPath() string { return "/hooks/" + h.Webhook.Name() }
 
 // table lists the hosts in the order error messages name them.
 var table = []Host{
-	{Name: "github", TokenUser: "x-access-token", Webhook: github.Webhook{}, API: github.Forge{}},
-	{Name: bitbucket.CloudName, TokenUser: "x-token-auth", Webhook: bitbucket.Webhook{}, API: bitbucket.Cloud{}},
-	{Name: bitbucket.ServerName, TokenUser: "x-token-auth", Webhook: bitbucket.Webhook{}, API: bitbucket.Server{}},
+	{Name: "github", TokenUser: "x-access-token", Webhook: github.Webhook{}, API: github.Forge{}},                  // #nosec G101 -- a user name GitHub wants with tokens, not a secret
+	{Name: bitbucket.CloudName, TokenUser: "x-token-auth", Webhook: bitbucket.Webhook{}, API: bitbucket.Cloud{}},   // #nosec G101 -- a user name Bitbucket wants with tokens, not a secret
+	{Name: bitbucket.ServerName, TokenUser: "x-token-auth", Webhook: bitbucket.Webhook{}, API: bitbucket.Server{}}, // #nosec G101 -- a user name Bitbucket wants with tokens, not a secret
 	{Name: "gitlab", TokenUser: "oauth2", Webhook: gitlab.Webhook{}, API: gitlab.Forge{}},
 	// Forgejo repositories are registered as gitea too.
 	{Name: "gitea", TokenUser: "oauth2", Webhook: gitea.Webhook{}, API: gitea.Forge{}},

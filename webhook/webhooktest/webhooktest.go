@@ -14,7 +14,7 @@ import (
 // the host's package relative to the test's ("." in the package itself).
 func Fixture(t testing.TB, dir, name string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(dir, "testdata", name))
+	b, err := os.ReadFile(filepath.Join(dir, "testdata", name)) // #nosec G304 -- tests name their own fixtures
 	if err != nil {
 		t.Fatalf("fixture: %v", err)
 	}
