@@ -59,7 +59,7 @@ func repoWithReceiver(t *testing.T, s *rig.Slipway, name, cloneURL string) (mode
 // commit first.
 func TestOneBuildPerCommit(t *testing.T) {
 	git := rig.StartGitServer(t)
-	t.Run("reconciliation first, its webhook 5 s later", func(t *testing.T) {
+	t.Run("reconciliation first and its webhook 5 s later", func(t *testing.T) {
 		s := rig.StartSlipway(t, rig.Options{Env: []string{"SLIPWAY_RECONCILE_INTERVAL=1s"}})
 		s.PushBusybox()
 		src := git.NewRepo(t, "late-hook")
@@ -80,7 +80,7 @@ func TestOneBuildPerCommit(t *testing.T) {
 		}
 		oneBuild(t, s, recv, repo.ID, commit, 3*time.Second)
 	})
-	t.Run("webhook first, then reconciliation", func(t *testing.T) {
+	t.Run("webhook first then reconciliation", func(t *testing.T) {
 		s := rig.StartSlipway(t, rig.Options{Env: []string{"SLIPWAY_RECONCILE_INTERVAL=1s"}})
 		s.PushBusybox()
 		src := git.NewRepo(t, "hook-first")

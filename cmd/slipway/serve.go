@@ -77,6 +77,11 @@ func run(ctx context.Context, r role, args []string) error {
 	if err != nil {
 		return fmt.Errorf("SLIPWAY_DATA_DIR: %w", err)
 	}
+	// runc joins a build's network namespace by a path under the data dir
+	// and refuses any path with a comma in it (it separates its list).
+	if r.workers && cfg.BuildNetwork == "bridge" && strings.ContainsRune(dataDir, ',') {
+		return fmt.Errorf("SLIPWAY_DATA_DIR: %s contains a comma, which runc refuses in the build network's namespace paths; choose another directory", dataDir)
+	}
 	// The data dir holds the API token, NATS's records and every checkout:
 	// Slipway's user's alone, tightened too when an older Slipway made it.
 	if err := worker.PrivateDir(dataDir); err != nil {

@@ -28,10 +28,15 @@ func TestServeRejectsBadSettings(t *testing.T) {
 		{"SLIPWAY_HOOK_SCHEDULE", "5s,soon"},
 		{"SLIPWAY_LOG_LEVEL", "loud"},
 		{"SLIPWAY_LOG_LIMIT", "16MB"},
+		// runc refuses namespace paths with a comma.
+		{"SLIPWAY_DATA_DIR", "data,dir"},
 	}
 	for _, c := range cases {
 		t.Run(c.key, func(t *testing.T) {
 			t.Setenv("SLIPWAY_DATA_DIR", t.TempDir())
+			if c.key == "SLIPWAY_DATA_DIR" {
+				c.value = filepath.Join(t.TempDir(), c.value)
+			}
 			t.Setenv(c.key, c.value)
 			err := serve(context.Background(), nil)
 			if err == nil {

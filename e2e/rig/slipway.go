@@ -147,7 +147,14 @@ func StartSlipway(t testing.TB, o Options) *Slipway {
 		s.base = append(s.base, "SLIPWAY_NATS_URL="+o.NATSURL)
 	}
 	if s.DataDir == "" {
-		s.DataDir = t.TempDir()
+		// Not t.TempDir: a subtest's name may hold a comma, which runc
+		// refuses in the build network's namespace paths.
+		dir, err := os.MkdirTemp("", "slipway-data-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { UnmountUnder(dir); _ = os.RemoveAll(dir) })
+		s.DataDir = dir
 	}
 	if s.HTTPAddr == "" {
 		s.HTTPAddr = FreeAddr(t)
