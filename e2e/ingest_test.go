@@ -185,3 +185,48 @@ func TestIngestReplayedOldPush(t *testing.T) {
 		t.Errorf("latest names %s, want B %s", rev, commitB)
 	}
 }
+
+// An older commit of the ref that Slipway never saw pushed, announced after
+// a newer push was built (a delivery that failed during an outage and is
+// redelivered days later): it builds, but moves no tag back.
+func TestIngestLateAncestorPushMovesNoTag(t *testing.T) {
+	s := rig.StartSlipway(t, rig.Options{Env: []string{"SLIPWAY_RECONCILE_INTERVAL=0s"}})
+	s.PushBusybox()
+	git := rig.StartGitServer(t)
+	src := git.NewRepo(t, "late")
+	w := src.Commit("W", map[string]string{"Dockerfile": dockerfile(s.RegistryAddr, "echo W > /built.txt")})
+	x := src.Commit("X", map[string]string{"Dockerfile": dockerfile(s.RegistryAddr, "echo X > /built.txt")})
+	y := src.Commit("Y", map[string]string{"Dockerfile": dockerfile(s.RegistryAddr, "echo Y > /built.txt")})
+	src.Push("main")
+	var repo model.Repo
+	if code := s.Do("POST", "/api/v1/repos", model.Repo{
+		Provider: "github", FullName: "acme/late", CloneURL: src.CloneURL, WebhookSecret: webhookSecret,
+		Image: s.RegistryAddr + "/acme/late",
+		Rules: []model.Rule{{SourceType: "branch", Source: "main", Tags: []string{"latest", "{short_sha}"}}},
+	}, &repo); code != http.StatusCreated {
+		t.Fatalf("register: HTTP %d", code)
+	}
+	newer := rig.SendGitHub(t, s.URL(), "push", "late-y", webhookSecret,
+		rig.GitHubPush{Repo: repo.FullName, Ref: "refs/heads/main", Before: w, After: y}.Payload())
+	if by := s.WaitBuild(newer.Builds[0], 3*time.Minute); by.Status != model.StatusSucceeded {
+		t.Fatalf("build of Y: %s %s", by.Status, by.Error)
+	}
+
+	// X's push, W → X, arrives only now.
+	late := rig.SendGitHub(t, s.URL(), "push", "late-x", webhookSecret,
+		rig.GitHubPush{Repo: repo.FullName, Ref: "refs/heads/main", Before: w, After: x}.Payload())
+	if late.Code != http.StatusAccepted || len(late.Builds) != 1 || late.Builds[0] == newer.Builds[0] {
+		t.Fatalf("late push of X: %+v", late)
+	}
+	bx := s.WaitBuild(late.Builds[0], 3*time.Minute)
+	if bx.Status != model.StatusSucceeded || !slices.Equal(bx.SkippedTags, []string{"latest"}) {
+		t.Fatalf("build of X: %s, skipped tags %v; want succeeded with latest left alone\n%s", bx.Status, bx.SkippedTags, s.Log(bx.ID))
+	}
+	rig.Contains(t, "X's log", s.Log(bx.ID), "left "+repo.Image+":latest alone: it names "+y[:7]+", which "+x[:7]+" is an ancestor of")
+	if rev := labelOf(t, repo.Image+":latest"); rev != y {
+		t.Errorf("latest names %s, want Y %s", rev, y)
+	}
+	if rev := labelOf(t, repo.Image+":"+x[:7]); rev != x {
+		t.Errorf("%s names %s, want X itself", x[:7], rev)
+	}
+}

@@ -91,3 +91,32 @@ func tree(repo *git.Repository, sha string) (*object.Tree, error) {
 	}
 	return t, nil
 }
+
+// IsAncestor reports whether commit is an ancestor of descendant, in a
+// clone made by Clone. It fetches descendant with depth commits of its
+// history; an ancestor further back, or history that cannot be read,
+// answers false, so a caller that uses it to hold a tag back errs on the
+// side of moving it.
+func IsAncestor(ctx context.Context, c Checkout, commit, descendant string, depth int) (bool, error) {
+	repo, err := git.PlainOpen(c.Dir)
+	if err != nil {
+		return false, fmt.Errorf("open clone %s: %w", c.Dir, err)
+	}
+	if err := fetch(ctx, repo, c, config.RefSpec(descendant+":refs/slipway/descendant"), depth); err != nil {
+		return false, fmt.Errorf("fetch %s: %w", descendant, err)
+	}
+	d, err := repo.CommitObject(plumbing.NewHash(descendant))
+	if err != nil {
+		return false, fmt.Errorf("read commit %s: %w", descendant, err)
+	}
+	a, err := repo.CommitObject(plumbing.NewHash(commit))
+	if err != nil {
+		return false, fmt.Errorf("read commit %s: %w", commit, err)
+	}
+	found, err := a.IsAncestor(d)
+	if err != nil && !found {
+		// The walk ran into the shallow boundary before finding it.
+		return false, nil
+	}
+	return found, nil
+}

@@ -63,6 +63,16 @@ func (s *Store) Supersede(ctx context.Context, b model.Build) (Superseded, error
 	return out, nil
 }
 
+// TagOwner returns the build whose image a tag points at; ok is false when
+// no build has claimed the tag.
+func (s *Store) TagOwner(ctx context.Context, image, tag string) (TagOwner, bool, error) {
+	o, err := s.tagOwner(ctx, tagKey(image, tag))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return TagOwner{}, false, nil
+	}
+	return o, err == nil, err
+}
+
 // MarkSeen records commit as the newest push of ref, building nothing, when
 // Slipway has seen no push of it yet: a repository's branches as they were
 // when it was registered, which reconciliation must not build.
@@ -101,6 +111,23 @@ func (s *Store) SetBaselined(ctx context.Context, repoID string) error {
 		return fmt.Errorf("record baseline of repo %s: %w", repoID, err)
 	}
 	return nil
+}
+
+// Newest is the commit of the newest push of a ref and the builds it
+// started; "" and none when Slipway has seen no push of it.
+func (s *Store) Newest(ctx context.Context, repoID, ref string) (string, []string, error) {
+	e, err := s.refs.Get(ctx, refKey(repoID, ref))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return "", nil, nil
+	}
+	if err != nil {
+		return "", nil, fmt.Errorf("read newest push of %s: %w", ref, err)
+	}
+	var idx refIndex
+	if err := json.Unmarshal(e.Value(), &idx); err != nil {
+		return "", nil, fmt.Errorf("decode newest push of %s: %w", ref, err)
+	}
+	return idx.Commit, idx.Builds, nil
 }
 
 // LastCommit is the commit of the newest push to a ref Slipway has seen,

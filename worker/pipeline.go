@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -96,7 +97,7 @@ func (w *Worker) pipeline(ctx context.Context, repo model.Repo, b model.Build, l
 		// An earlier attempt pushed the image and died before it finished:
 		// move the tags, never push again.
 		fmt.Fprintf(logw, "==> %s@%s was pushed by an earlier attempt; moving tags only\n", b.Image, b.Digest)
-		return w.tag(ctx, b, b.Digest, logw)
+		return w.tag(ctx, b, b.Digest, nil, logw)
 	}
 	if err := w.Builder.Ping(ctx); err != nil {
 		return outcome{err: infraError{fmt.Errorf("buildkit unavailable: %w", err)}}
@@ -139,7 +140,7 @@ func (w *Worker) pipeline(ctx context.Context, repo model.Repo, b model.Build, l
 	if _, err := w.Builds.UpdateBuild(ctx, b.ID, func(cur *model.Build) error { cur.Digest = res.Digest; return nil }); err != nil {
 		return outcome{err: infraError{fmt.Errorf("record pushed digest: %w", err)}}
 	}
-	return w.tag(ctx, b, res.Digest, logw)
+	return w.tag(ctx, b, res.Digest, &co, logw)
 }
 
 // registryError is a registry that does not answer; the build is retried
@@ -217,10 +218,16 @@ func pathFilter(ctx context.Context, co source.Checkout, b model.Build, logw io.
 }
 
 // tag moves each tag to the pushed digest unless a build of a newer push
-// already owns it.
-func (w *Worker) tag(ctx context.Context, b model.Build, digest string, logw io.Writer) outcome {
+// already owns it, or the tag names a commit of this ref that this one is
+// an ancestor of (co, when the checkout is at hand, answers that).
+func (w *Worker) tag(ctx context.Context, b model.Build, digest string, co *source.Checkout, logw io.Writer) outcome {
 	out := outcome{digest: digest}
 	for _, t := range b.Tags {
+		if newer := w.behind(ctx, co, b, t, logw); newer != "" {
+			fmt.Fprintf(logw, "left %s:%s alone: it names %s, which %s is an ancestor of\n", b.Image, t, short(newer), short(b.Commit))
+			out.skippedTags = append(out.skippedTags, t)
+			continue
+		}
 		moved, err := w.Tags.ClaimTag(ctx, b.Image, t, b, digest, func(d string) error {
 			return w.Tagger.Tag(ctx, b.Image, d, t)
 		})
@@ -236,6 +243,53 @@ func (w *Worker) tag(ctx context.Context, b model.Build, digest string, logw io.
 		}
 		fmt.Fprintf(logw, "left %s:%s alone: a newer push of %s owns it\n", b.Image, t, b.Ref)
 		out.skippedTags = append(out.skippedTags, t)
+	}
+	return out
+}
+
+// ancestorDepth bounds how far back a tag's commit is searched for the
+// build's commit: enough for any replayed or late push worth holding back.
+const ancestorDepth = 200
+
+// behind returns the commit tag names when it is a newer commit of b's ref
+// that b's commit is an ancestor of: a push replayed or redelivered after
+// newer pushes must never move a tag back, whatever order it arrived in.
+// Anything it cannot tell counts as not behind.
+func (w *Worker) behind(ctx context.Context, co *source.Checkout, b model.Build, tag string, logw io.Writer) string {
+	if co == nil {
+		return ""
+	}
+	for _, newer := range w.newerCommits(ctx, b, tag) {
+		older, err := source.IsAncestor(ctx, *co, b.Commit, newer, ancestorDepth)
+		if err != nil {
+			fmt.Fprintf(logw, "cannot tell whether %s is older than %s (%v); tagging by push order\n", short(b.Commit), short(newer), err)
+			continue
+		}
+		if older {
+			return newer
+		}
+	}
+	return ""
+}
+
+// newerCommits are the other commits of b's ref that tag names or will
+// name: the tag owner's, and the newest push's when one of its builds
+// carries the tag. What cannot be read is left out.
+func (w *Worker) newerCommits(ctx context.Context, b model.Build, tag string) []string {
+	var out []string
+	if owner, ok, err := w.Tags.TagOwner(ctx, b.Image, tag); err == nil && ok && owner.BuildID != b.ID {
+		if ob, err := w.Builds.GetBuild(ctx, owner.BuildID); err == nil && ob.Ref == b.Ref && ob.Commit != b.Commit {
+			out = append(out, ob.Commit)
+		}
+	}
+	commit, builds, err := w.Tags.Newest(ctx, b.RepoID, b.Ref)
+	if err != nil || commit == "" || commit == b.Commit || slices.Contains(out, commit) {
+		return out
+	}
+	for _, id := range builds {
+		if nb, err := w.Builds.GetBuild(ctx, id); err == nil && slices.Contains(nb.Tags, tag) {
+			return append(out, commit)
+		}
 	}
 	return out
 }

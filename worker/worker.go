@@ -35,6 +35,8 @@ type Repos interface {
 // Tags moves image tags, never backwards (package store).
 type Tags interface {
 	ClaimTag(ctx context.Context, image, tag string, b model.Build, digest string, put func(string) error) (bool, error)
+	TagOwner(ctx context.Context, image, tag string) (store.TagOwner, bool, error)
+	Newest(ctx context.Context, repoID, ref string) (string, []string, error)
 }
 
 // Slots bound a repository's builds at once across every worker (package
