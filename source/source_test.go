@@ -258,3 +258,37 @@ func TestRefusedRemotes(t *testing.T) {
 		}
 	}
 }
+
+// IsAncestor answers from a shallow clone of the older commit, fetching the
+// newer one's history only as deep as asked.
+func TestIsAncestor(t *testing.T) {
+	g := newGitServer(t, true)
+	h := newHistory(t, g)
+	clone := func(commit string) source.Checkout {
+		t.Helper()
+		co := source.Checkout{URL: h.url, Ref: "refs/heads/main", Commit: commit, Dir: filepath.Join(t.TempDir(), "checkout")}
+		if err := source.Clone(testCtx(t), co); err != nil {
+			t.Fatalf("Clone %s: %v", commit, err)
+		}
+		return co
+	}
+	cases := []struct {
+		name          string
+		commit, newer string
+		depth         int
+		want          bool
+	}{
+		{"c1 is an ancestor of c4", h.c1, h.c4, 200, true},
+		{"c3 is an ancestor of c4", h.c3, h.c4, 200, true},
+		{"c4 is no ancestor of c1", h.c4, h.c1, 200, false},
+		{"c1 lies beyond two commits of c4's history", h.c1, h.c4, 2, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := source.IsAncestor(testCtx(t), clone(c.commit), c.commit, c.newer, c.depth)
+			if err != nil || got != c.want {
+				t.Errorf("IsAncestor(%s, %s, depth %d) = %v, %v; want %v", c.commit[:7], c.newer[:7], c.depth, got, err, c.want)
+			}
+		})
+	}
+}
