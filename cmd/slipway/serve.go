@@ -165,7 +165,7 @@ func run(ctx context.Context, r role, args []string) error {
 	defer cancelRun()
 	var wg sync.WaitGroup
 	if r.workers {
-		if err := startWorkers(ctx, runCtx, &wg, cfg, st, q, bk, hs, out, dataDir, logger); err != nil {
+		if err := (parts{cfg: cfg, st: st, q: q, bk: bk, hs: hs, out: out, dataDir: dataDir, logger: logger}).startWorkers(ctx, runCtx, &wg); err != nil {
 			return err
 		}
 	}
@@ -186,45 +186,59 @@ func run(ctx context.Context, r role, args []string) error {
 	return nil
 }
 
-func startWorkers(ctx, runCtx context.Context, wg *sync.WaitGroup, cfg config.Config, st *store.Store, q *queue.Queue, bk builder.Client, hs *hosts, out guards, dataDir string, logger *slog.Logger) error {
-	if cfg.Workers == 0 {
-		logger.Info("no workers in this process (SLIPWAY_WORKERS=0); builds stay queued")
+// parts are what serve started that the workers run on.
+type parts struct {
+	cfg     config.Config
+	st      *store.Store
+	q       *queue.Queue
+	bk      builder.Client
+	hs      *hosts
+	out     guards
+	dataDir string
+	logger  *slog.Logger
+}
+
+// startWorkers starts the build loops, the deploy-hook and status loops and
+// the reconciler; they stop when runCtx ends.
+func (p parts) startWorkers(ctx, runCtx context.Context, wg *sync.WaitGroup) error {
+	if p.cfg.Workers == 0 {
+		p.logger.Info("no workers in this process (SLIPWAY_WORKERS=0); builds stay queued")
 		return nil
 	}
-	jobs, err := q.BuildJobs(ctx)
+	jobs, err := p.q.BuildJobs(ctx)
 	if err != nil {
 		return err
 	}
-	hooks, err := q.HookJobs(ctx)
+	hooks, err := p.q.HookJobs(ctx)
 	if err != nil {
 		return err
 	}
-	statuses, err := q.StatusJobs(ctx)
+	statuses, err := p.q.StatusJobs(ctx)
 	if err != nil {
 		return err
 	}
-	regClient := registry.Client{Transport: out.registry.Transport()}
+	regClient := registry.Client{Transport: p.out.registry.Transport()}
 	w := &worker.Worker{
-		Builds: st, Repos: st, Tags: st, Slots: st, Queue: q,
-		Jobs: jobs, Builder: bk, Tagger: regClient, WorkDir: filepath.Join(dataDir, "work"), Logger: logger,
-		Logs:        func(id string) io.WriteCloser { return st.NewLogWriter(id, 500*time.Millisecond) },
-		Credentials: hs.credentials, Grace: cfg.ShutdownGrace, LogLimit: cfg.LogLimit, LogSize: st.LogSize,
-		RegistryPing: regClient.Ping, RegistryRetry: cfg.RegistryRetry,
+		Builds: p.st, Repos: p.st, Tags: p.st, Slots: p.st, Queue: p.q,
+		Jobs: jobs, Builder: p.bk, Tagger: regClient, WorkDir: filepath.Join(p.dataDir, "work"), Logger: p.logger,
+		Logs:        func(id string) io.WriteCloser { return p.st.NewLogWriter(id, 500*time.Millisecond) },
+		Credentials: p.hs.credentials, Grace: p.cfg.ShutdownGrace, LogLimit: p.cfg.LogLimit, LogSize: p.st.LogSize,
+		RegistryPing: regClient.Ping, RegistryRetry: p.cfg.RegistryRetry,
 	}
 	n := &worker.Notifier{
-		Builds: st, Repos: st, Jobs: hooks, Schedule: deploy.Schedule(cfg.HookSchedule), Sender: out.hooks(),
-		PublicURL: cfg.ExternalURL(), Logger: logger,
+		Builds: p.st, Repos: p.st, Jobs: hooks, Schedule: deploy.Schedule(p.cfg.HookSchedule), Sender: p.out.hooks(),
+		PublicURL: p.cfg.ExternalURL(), Logger: p.logger,
 	}
 	rep := &worker.Reporter{
-		Builds: st, Repos: st, Jobs: statuses, Forges: githosts.APIs(), Token: hs.token, PublicURL: cfg.ExternalURL(), Logger: logger,
-		HTTP: out.hostAPI(),
+		Builds: p.st, Repos: p.st, Jobs: statuses, Forges: githosts.APIs(), Token: p.hs.token, PublicURL: p.cfg.ExternalURL(), Logger: p.logger,
+		HTTP: p.out.hostAPI(),
 	}
 	wg.Add(3)
-	go func() { defer wg.Done(); w.Run(runCtx, cfg.Workers) }()
+	go func() { defer wg.Done(); w.Run(runCtx, p.cfg.Workers) }()
 	go func() { defer wg.Done(); n.Run(runCtx, 2) }()
 	go func() { defer wg.Done(); rep.Run(runCtx) }()
-	if cfg.ReconcileInterval > 0 {
-		rec := &worker.Reconciler{Repos: st, Refs: st, Queue: q, Interval: cfg.ReconcileInterval, Credentials: hs.credentials, Logger: logger}
+	if p.cfg.ReconcileInterval > 0 {
+		rec := &worker.Reconciler{Repos: p.st, Refs: p.st, Queue: p.q, Interval: p.cfg.ReconcileInterval, Credentials: p.hs.credentials, Logger: p.logger}
 		wg.Add(1)
 		go func() { defer wg.Done(); rec.Run(runCtx) }()
 	}
