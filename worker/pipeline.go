@@ -222,8 +222,9 @@ func pathFilter(ctx context.Context, co source.Checkout, b model.Build, logw io.
 // an ancestor of (co, when the checkout is at hand, answers that).
 func (w *Worker) tag(ctx context.Context, b model.Build, digest string, co *source.Checkout, logw io.Writer) outcome {
 	out := outcome{digest: digest}
+	older := map[string]bool{} // newer commit → b's commit is its ancestor
 	for _, t := range b.Tags {
-		if newer := w.behind(ctx, co, b, t, logw); newer != "" {
+		if newer := w.behind(ctx, co, b, t, older, logw); newer != "" {
 			fmt.Fprintf(logw, "left %s:%s alone: it names %s, which %s is an ancestor of\n", b.Image, t, short(newer), short(b.Commit))
 			out.skippedTags = append(out.skippedTags, t)
 			continue
@@ -255,17 +256,23 @@ const ancestorDepth = 200
 // that b's commit is an ancestor of: a push replayed or redelivered after
 // newer pushes must never move a tag back, whatever order it arrived in.
 // Anything it cannot tell counts as not behind.
-func (w *Worker) behind(ctx context.Context, co *source.Checkout, b model.Build, tag string, logw io.Writer) string {
+// The answers for each newer commit are kept in older, so a build with many
+// tags fetches and walks each commit's history once.
+func (w *Worker) behind(ctx context.Context, co *source.Checkout, b model.Build, tag string, older map[string]bool, logw io.Writer) string {
 	if co == nil {
 		return ""
 	}
 	for _, newer := range w.newerCommits(ctx, b, tag) {
-		older, err := source.IsAncestor(ctx, *co, b.Commit, newer, ancestorDepth)
-		if err != nil {
-			fmt.Fprintf(logw, "cannot tell whether %s is older than %s (%v); tagging by push order\n", short(b.Commit), short(newer), err)
-			continue
+		known, ok := older[newer]
+		if !ok {
+			var err error
+			known, err = source.IsAncestor(ctx, *co, b.Commit, newer, ancestorDepth)
+			if err != nil {
+				fmt.Fprintf(logw, "cannot tell whether %s is older than %s (%v); tagging by push order\n", short(b.Commit), short(newer), err)
+			}
+			older[newer] = known
 		}
-		if older {
+		if known {
 			return newer
 		}
 	}
