@@ -3,7 +3,6 @@ package api
 
 import (
 	"context"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,9 +10,9 @@ import (
 	"log/slog"
 	"net/http"
 	"regexp"
-	"strings"
 	"time"
 
+	"github.com/slipway-build/slipway/access"
 	"github.com/slipway-build/slipway/model"
 	"github.com/slipway-build/slipway/outbound"
 	"github.com/slipway-build/slipway/queue"
@@ -26,6 +25,7 @@ type Repos interface {
 	GetRepo(ctx context.Context, id string) (model.Repo, error)
 	ListRepos(ctx context.Context) ([]model.Repo, error)
 	DeleteRepo(ctx context.Context, id string) error
+	UpdateRepo(ctx context.Context, id string, change func(*model.Repo) error) (model.Repo, error)
 }
 
 // Builds are the build records and their logs (package store).
@@ -65,8 +65,12 @@ type Server struct {
 	Builds Builds
 	Queue  Queue
 	// Seen records a new repository's branch tips as seen.
-	Seen     trigger.Seen
-	Token    string
+	Seen trigger.Seen
+	// Tokens authenticate every API request; Orgs hold who may do what.
+	Tokens Tokens
+	Orgs   Orgs
+	// Sealer seals the registry passwords organizations store.
+	Sealer access.Sealer
 	Resolve  Resolver
 	Heads    Lister
 	Checks   []Check
@@ -80,6 +84,9 @@ type Server struct {
 	// AppToken gives a GitHub App installation token; nil when no App is
 	// configured.
 	AppToken func(ctx context.Context, installationID int64) (string, error)
+	// RegistryHost is the embedded registry's host:port, where images
+	// must live under their organization's namespace; "" for none.
+	RegistryHost string
 	// PublicURL is where Git hosts reach this server.
 	PublicURL string
 	// Outbound judges the URLs a registration gives (clone_url, api_url,
@@ -117,18 +124,19 @@ func (s *Server) Register(mux *http.ServeMux) {
 	route("POST /api/v1/builds/{id}/cancel", s.cancelBuild)
 	route("POST /api/v1/builds/{id}/rebuild", s.rebuildBuild)
 	route("POST /api/v1/builds/{id}/deliveries/{n}/redeliver", s.redeliver)
-}
-
-func (s *Server) auth(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(s.Token)) != 1 {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="slipway"`)
-			writeError(w, http.StatusUnauthorized, "missing or wrong API token")
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
+	route("PATCH /api/v1/repos/{id}", s.patchRepo)
+	route("GET /api/v1/whoami", s.whoami)
+	route("POST /api/v1/orgs", s.createOrg)
+	route("GET /api/v1/orgs", s.listOrgs)
+	route("GET /api/v1/orgs/{org}", s.getOrg)
+	route("PATCH /api/v1/orgs/{org}", s.patchOrg)
+	route("PUT /api/v1/orgs/{org}/teams/{team}", s.putTeam)
+	route("DELETE /api/v1/orgs/{org}/teams/{team}", s.deleteTeam)
+	route("PUT /api/v1/orgs/{org}/registries/{host}", s.putRegistry)
+	route("DELETE /api/v1/orgs/{org}/registries/{host}", s.deleteRegistry)
+	route("POST /api/v1/tokens", s.createToken)
+	route("GET /api/v1/tokens", s.listTokens)
+	route("DELETE /api/v1/tokens/{id}", s.revokeToken)
 }
 
 // idRE admits the ids Slipway hands out (hex) and a little more. Anything

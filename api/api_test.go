@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slipway-build/slipway/access"
 	"github.com/slipway-build/slipway/api"
 	"github.com/slipway-build/slipway/forge"
 	"github.com/slipway-build/slipway/forge/hosts"
@@ -43,6 +44,7 @@ type resolveCall struct{ cloneURL, ref string }
 type harness struct {
 	t      *testing.T
 	store  *store.Store
+	access *access.Directory
 	queue  *queue.Queue
 	srv    *httptest.Server
 	client api.Client
@@ -75,13 +77,19 @@ func newHarness(t *testing.T, change ...func(*api.Server)) *harness {
 	if err != nil {
 		t.Fatalf("queue.Open: %v", err)
 	}
-	h := &harness{t: t, store: st, queue: q}
+	dir, err := access.Open(testCtx(t), nc, 1)
+	if err != nil {
+		t.Fatalf("access.Open: %v", err)
+	}
+	dir.Bootstrap, dir.Now = testToken, func() time.Time { return base }
+	h := &harness{t: t, store: st, queue: q, access: dir}
 	s := &api.Server{
+		Tokens:   dir,
+		Orgs:     dir,
 		Repos:    st,
 		Builds:   st,
 		Queue:    q,
 		Seen:     st,
-		Token:    testToken,
 		Resolve:  h.resolve,
 		Checks:   []api.Check{{Name: "nats", Func: st.Ping}},
 		Now:      h.now,
@@ -205,6 +213,12 @@ func apiError(t *testing.T, err error, code int) string {
 	return e.Message
 }
 
+// The two answers to a request without a usable token.
+const (
+	missingToken = "missing API token: send 'Authorization: Bearer <token>'"
+	wrongToken   = "unknown, revoked or expired API token"
+)
+
 func TestAuth(t *testing.T) {
 	h := newHarness(t)
 	repo := h.createRepo(validRepo("acme/demo"))
@@ -230,15 +244,16 @@ func TestAuth(t *testing.T) {
 		name   string
 		header *header // nil: no Authorization header
 		want   func(authorized int) int
+		msg    string
 	}{
-		{"missing", nil, func(int) int { return http.StatusUnauthorized }},
-		{"wrong token", &header{"Authorization", "Bearer wrong"}, func(int) int { return http.StatusUnauthorized }},
-		{"token with extra suffix", &header{"Authorization", "Bearer " + testToken + "x"}, func(int) int { return http.StatusUnauthorized }},
-		{"empty bearer", &header{"Authorization", "Bearer "}, func(int) int { return http.StatusUnauthorized }},
-		{"not bearer scheme", &header{"Authorization", "Basic " + testToken}, func(int) int { return http.StatusUnauthorized }},
-		{"bare token", &header{"Authorization", testToken}, func(int) int { return http.StatusUnauthorized }},
-		{"token in another header", &header{"X-Api-Token", testToken}, func(int) int { return http.StatusUnauthorized }},
-		{"right token", &header{"Authorization", "Bearer " + testToken}, func(a int) int { return a }},
+		{"missing", nil, func(int) int { return http.StatusUnauthorized }, missingToken},
+		{"wrong token", &header{"Authorization", "Bearer wrong"}, func(int) int { return http.StatusUnauthorized }, wrongToken},
+		{"token with extra suffix", &header{"Authorization", "Bearer " + testToken + "x"}, func(int) int { return http.StatusUnauthorized }, wrongToken},
+		{"empty bearer", &header{"Authorization", "Bearer "}, func(int) int { return http.StatusUnauthorized }, missingToken},
+		{"not bearer scheme", &header{"Authorization", "Basic " + testToken}, func(int) int { return http.StatusUnauthorized }, missingToken},
+		{"bare token", &header{"Authorization", testToken}, func(int) int { return http.StatusUnauthorized }, missingToken},
+		{"token in another header", &header{"X-Api-Token", testToken}, func(int) int { return http.StatusUnauthorized }, missingToken},
+		{"right token", &header{"Authorization", "Bearer " + testToken}, func(a int) int { return a }, ""},
 	}
 	for _, rt := range routes {
 		for _, c := range creds {
@@ -270,7 +285,7 @@ func TestAuth(t *testing.T) {
 				if got := resp.Header.Get("WWW-Authenticate"); !strings.HasPrefix(got, "Bearer") {
 					t.Errorf("WWW-Authenticate = %q, want a Bearer challenge", got)
 				}
-				if msg := errorOf(t, raw); msg != "missing or wrong API token" {
+				if msg := errorOf(t, raw); msg != c.msg {
 					t.Errorf("error = %q", msg)
 				}
 			})
@@ -307,7 +322,7 @@ func TestAuth(t *testing.T) {
 		c := h.client
 		c.Token = "wrong"
 		_, err := c.Repos(testCtx(t))
-		if msg := apiError(t, err, http.StatusUnauthorized); msg != "missing or wrong API token" {
+		if msg := apiError(t, err, http.StatusUnauthorized); msg != wrongToken {
 			t.Errorf("message = %q", msg)
 		}
 	})

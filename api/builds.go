@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/slipway-build/slipway/access"
 	"github.com/slipway-build/slipway/model"
 	"github.com/slipway-build/slipway/queue"
 	"github.com/slipway-build/slipway/rules"
@@ -18,30 +19,47 @@ import (
 // s0 is a fixed time for checking that a hook secret can sign.
 var s0 = time.Unix(0, 0)
 
+// listBuilds answers the builds of the organizations the caller sees, or
+// of one repository (?repo=).
 func (s *Server) listBuilds(w http.ResponseWriter, r *http.Request) {
-	builds, err := s.Builds.ListBuilds(r.Context(), r.URL.Query().Get("repo"))
+	repoID := r.URL.Query().Get("repo")
+	if repoID != "" {
+		repo, err := s.Repos.GetRepo(r.Context(), repoID)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		if !s.allow(w, r, repo.Organization(), access.Read) {
+			return
+		}
+	}
+	builds, err := s.Builds.ListBuilds(r.Context(), repoID)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	if builds == nil {
-		builds = []model.Build{}
+	out := []model.Build{}
+	for _, b := range builds {
+		org, err := s.buildOrg(r.Context(), b)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		if sees(r, org) {
+			out = append(out, b)
+		}
 	}
-	writeJSON(w, http.StatusOK, builds)
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (s *Server) getBuild(w http.ResponseWriter, r *http.Request) {
-	b, err := s.Builds.GetBuild(r.Context(), r.PathValue("id"))
-	if err != nil {
-		s.fail(w, r, err)
-		return
+	if b, ok := s.build(w, r, access.Read); ok {
+		writeJSON(w, http.StatusOK, b)
 	}
-	writeJSON(w, http.StatusOK, b)
 }
 
 func (s *Server) getLog(w http.ResponseWriter, r *http.Request) {
-	if _, err := s.Builds.GetBuild(r.Context(), r.PathValue("id")); err != nil {
-		s.fail(w, r, err)
+	if _, ok := s.build(w, r, access.Read); !ok {
 		return
 	}
 	// Streamed from the store as it is read: a log may be many megabytes.
@@ -66,9 +84,8 @@ type triggerRequest struct {
 // been pushed. A commit without a ref builds with the default branch's
 // rules.
 func (s *Server) triggerBuild(w http.ResponseWriter, r *http.Request) {
-	repo, err := s.Repos.GetRepo(r.Context(), r.PathValue("id"))
-	if err != nil {
-		s.fail(w, r, err)
+	repo, ok := s.repo(w, r, access.Write)
+	if !ok {
 		return
 	}
 	var req triggerRequest
@@ -106,6 +123,7 @@ func (s *Server) triggerBuild(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if req.Commit == "" {
+		var err error
 		if req.Commit, err = s.Resolve(r.Context(), repo, req.Ref); err != nil {
 			writeError(w, http.StatusUnprocessableEntity, err.Error())
 			return
@@ -138,6 +156,9 @@ func (s *Server) submit(r *http.Request, b model.Build, cancelOlder bool) error 
 }
 
 func (s *Server) cancelBuild(w http.ResponseWriter, r *http.Request) {
+	if _, ok := s.build(w, r, access.Write); !ok {
+		return
+	}
 	id := r.PathValue("id")
 	active, err := s.Queue.Cancel(r.Context(), id, "cancelled through the API", "")
 	if err != nil {
@@ -160,9 +181,8 @@ func (s *Server) cancelBuild(w http.ResponseWriter, r *http.Request) {
 // place in the ref's order, so rebuilding an old commit never moves a tag
 // away from a newer one.
 func (s *Server) rebuildBuild(w http.ResponseWriter, r *http.Request) {
-	old, err := s.Builds.GetBuild(r.Context(), r.PathValue("id"))
-	if err != nil {
-		s.fail(w, r, err)
+	old, ok := s.build(w, r, access.Write)
+	if !ok {
 		return
 	}
 	if !model.Terminal(old.Status) {
@@ -188,6 +208,9 @@ func defaultBranch(repo model.Repo) string {
 
 // redeliver sends a build's deploy hook again, with a fresh retry schedule.
 func (s *Server) redeliver(w http.ResponseWriter, r *http.Request) {
+	if _, ok := s.build(w, r, access.Write); !ok {
+		return
+	}
 	n, err := strconv.Atoi(r.PathValue("n"))
 	if err != nil {
 		s.fail(w, r, badf("delivery: want its index, got %q", r.PathValue("n")))

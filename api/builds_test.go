@@ -76,7 +76,7 @@ func TestTriggerRef(t *testing.T) {
 		t.Errorf("Resolve calls = %v, want %v", got, want)
 	}
 	want := model.Build{
-		ID: b.ID, RepoID: repo.ID, Ref: "refs/heads/main", Commit: tipSHA, Status: model.StatusQueued,
+		ID: b.ID, RepoID: repo.ID, Org: "acme", Ref: "refs/heads/main", Commit: tipSHA, Status: model.StatusQueued,
 		Image: repo.Image, Tags: []string{"main-1111111", "latest"},
 		Rule:     model.Rule{SourceType: "branch", Source: "main", Tags: []string{"{branch}-{short_sha}"}, Dockerfile: "Dockerfile", Context: "."},
 		Rules:    []int{0},
@@ -295,8 +295,8 @@ func TestListBuilds(t *testing.T) {
 	if got, want := h.buildIDs(""), []string{a3.ID, a2.ID, b1.ID, a1.ID}; !reflect.DeepEqual(got, want) {
 		t.Errorf("all builds = %v, want newest first %v", got, want)
 	}
-	if got := h.buildIDs("0123456789abcdef0123"); len(got) != 0 {
-		t.Errorf("builds of an unknown repo = %v, want none", got)
+	if _, err := h.client.Builds(testCtx(t), "0123456789abcdef0123"); apiError(t, err, http.StatusNotFound) != "not found" {
+		t.Errorf("builds of an unknown repo: %v, want 404 not found", err)
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 type connectRequest struct {
 	Provider       string       `json:"provider"`
 	FullName       string       `json:"full_name"`
+	Org            string       `json:"organization,omitempty"`
 	Token          string       `json:"token"`
 	InstallationID int64        `json:"installation_id"`
 	APIURL         string       `json:"api_url"`
@@ -51,7 +52,10 @@ func (s *Server) connectRepo(w http.ResponseWriter, r *http.Request) {
 	}
 	f := host.API
 	repo := model.Repo{Provider: req.Provider, FullName: req.FullName, Image: req.Image, APIURL: req.APIURL,
-		Token: req.Token, InstallationID: req.InstallationID, Hooks: req.Hooks}
+		Token: req.Token, InstallationID: req.InstallationID, Hooks: req.Hooks, Org: req.Org}
+	if !s.claimOrg(w, r, &repo) {
+		return
+	}
 	if err := s.checkAPIURL(r.Context(), repo.APIURL); err != nil {
 		s.fail(w, r, err)
 		return
@@ -88,7 +92,7 @@ func (s *Server) connectRepo(w http.ResponseWriter, r *http.Request) {
 	repo.ID, repo.CreatedAt = model.NewID(), s.now().UTC()
 	s.logger().Info("webhook created on the host", "provider", repo.Provider, "full_name", repo.FullName,
 		"hook", hook.ID, "private", info.Private)
-	s.register(w, r, repo, req.BuildNow, func() {
+	s.register(w, r, repo, req.BuildNow, "", func() {
 		if derr := f.DeleteHook(context.WithoutCancel(r.Context()), conn, hook.ID); derr != nil {
 			s.logger().Error("remove webhook after failed registration", "repo", repo.FullName, "hook", hook.ID, "err", derr)
 		}

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/slipway-build/slipway/access"
 	"github.com/slipway-build/slipway/api"
 	"github.com/slipway-build/slipway/model"
 	"github.com/slipway-build/slipway/natsd"
@@ -40,8 +41,13 @@ func fuzzServer(f *testing.F) http.Handler {
 	if err != nil {
 		f.Fatalf("queue.Open: %v", err)
 	}
+	dir, err := access.Open(context.Background(), nc, 1)
+	if err != nil {
+		f.Fatalf("access.Open: %v", err)
+	}
+	dir.Bootstrap = testToken
 	s := &api.Server{
-		Repos: st, Builds: st, Queue: q, Seen: st, Token: testToken, Hosts: apiHosts(),
+		Repos: st, Builds: st, Queue: q, Seen: st, Tokens: dir, Orgs: dir, Hosts: apiHosts(),
 		Heads: func(context.Context, model.Repo) (map[string]string, error) {
 			return nil, errors.New("no remotes in fuzzing")
 		},
@@ -58,7 +64,7 @@ func fuzzServer(f *testing.F) http.Handler {
 // the client's to fix), and a registered repository is answered with an id
 // and without its secrets.
 func FuzzCreateRepo(f *testing.F) {
-	f.Add(`{"provider":"github","full_name":"acme/demo","clone_url":"http://127.0.0.1:1/acme/demo.git","image":"127.0.0.1:5000/acme/demo","webhook_secret":"s","rules":[{"source_type":"branch","source":"main","tags":["latest"]}]}`)
+	f.Add(`{"provider":"github","full_name":"acme/demo","clone_url":"http://127.0.0.1:1/acme/demo.git","image":"127.0.0.1:5000/acme/demo","webhook_secret":"0123456789abcdef","rules":[{"source_type":"branch","source":"main","tags":["latest"]}]}`)
 	f.Add(`{"provider":"gitlab","full_name":"a/b","image":"r/a","rules":[{"source_type":"tag","source":"/v(.*)/","tags":["{\\1}"],"build_args":{"V":"{version}"}}],"build_now":true}`)
 	f.Add(`{"provider":"github","full_name":"a/b","unknown":1}`)
 	f.Add(`{"hooks":[{"url":"http://127.0.0.1:9/x","secret":"whsec_AAAA"}]}`)

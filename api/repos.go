@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/slipway-build/slipway/access"
 	"github.com/slipway-build/slipway/deploy"
 	"github.com/slipway-build/slipway/forge"
 	"github.com/slipway-build/slipway/model"
@@ -29,7 +30,9 @@ type createRequest struct {
 // build_now, the builds of its branch tips.
 type Registered struct {
 	model.Repo
-	Builds []string `json:"builds,omitempty"`
+	// WebhookSecret is shown once, when Slipway generated it.
+	WebhookSecret string   `json:"webhook_secret,omitempty"`
+	Builds        []string `json:"builds,omitempty"`
 }
 
 func (s *Server) createRepo(w http.ResponseWriter, r *http.Request) {
@@ -40,6 +43,14 @@ func (s *Server) createRepo(w http.ResponseWriter, r *http.Request) {
 	}
 	repo := req.Repo
 	repo.PushInstallationID = 0 // learned from webhooks, never set by hand
+	if !s.claimOrg(w, r, &repo) {
+		return
+	}
+	shown := ""
+	if repo.WebhookSecret == "" {
+		repo.WebhookSecret = newSecret()
+		shown = repo.WebhookSecret
+	}
 	if err := s.validateRepo(repo); err != nil {
 		s.fail(w, r, err)
 		return
@@ -50,7 +61,37 @@ func (s *Server) createRepo(w http.ResponseWriter, r *http.Request) {
 	}
 	repo.ID = model.NewID()
 	repo.CreatedAt = s.now().UTC()
-	s.register(w, r, repo, req.BuildNow, nil)
+	s.register(w, r, repo, req.BuildNow, shown, nil)
+}
+
+// claimOrg sets the organization a new repository belongs to (the owner
+// of its full name unless it names one) and checks that the caller is its
+// admin. The bootstrap admin's first repository of an organization creates
+// it, as a Docker Hub namespace comes with its first repository.
+func (s *Server) claimOrg(w http.ResponseWriter, r *http.Request, repo *model.Repo) bool {
+	repo.Org = repo.Organization()
+	if err := access.ValidOrg(repo.Org); err != nil {
+		s.fail(w, r, badf("%v (the owner of full_name, unless organization names another)", err))
+		return false
+	}
+	if !s.allow(w, r, repo.Org, access.Admin) {
+		return false
+	}
+	_, err := s.Orgs.GetOrg(r.Context(), repo.Org)
+	if errors.Is(err, access.ErrNotFound) {
+		_, err = s.Orgs.CreateOrg(r.Context(), repo.Org, nil)
+		if err == nil {
+			s.logger().Info("organization created on first use", "org", repo.Org, "by", caller(r).Account)
+		}
+		if errors.Is(err, access.ErrExists) {
+			err = nil
+		}
+	}
+	if err != nil {
+		s.orgFailed(w, r, err)
+		return false
+	}
+	return true
 }
 
 // resolveTargets checks where the repository's URLs point and, when it
@@ -79,7 +120,7 @@ func (s *Server) resolveTargets(ctx context.Context, repo *model.Repo) error {
 // register stores a new repository and records its branch tips, so that
 // only pushes from now on build; buildNow builds the tips instead. undo
 // runs when the repository could not be stored.
-func (s *Server) register(w http.ResponseWriter, r *http.Request, repo model.Repo, buildNow bool, undo func()) {
+func (s *Server) register(w http.ResponseWriter, r *http.Request, repo model.Repo, buildNow bool, shown string, undo func()) {
 	var heads map[string]string
 	if buildNow {
 		// Listed before storing, so a repository that cannot be read
@@ -99,7 +140,7 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request, repo model.Rep
 	}
 	log := s.logger().With("repo", repo.ID, "provider", repo.Provider, "full_name", repo.FullName)
 	log.Info("repository registered", "build_now", buildNow)
-	ans := Registered{Repo: repo.Public()}
+	ans := Registered{Repo: repo.Public(), WebhookSecret: shown}
 	builds, err := s.baseline(r.Context(), repo, heads, buildNow)
 	for _, b := range builds {
 		ans.Builds = append(ans.Builds, b.ID)
@@ -152,24 +193,23 @@ func (s *Server) listRepos(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	out := make([]model.Repo, len(repos))
-	for i, repo := range repos {
-		out[i] = repo.Public()
+	out := []model.Repo{}
+	for _, repo := range repos {
+		if sees(r, repo.Organization()) {
+			out = append(out, repo.Public())
+		}
 	}
 	writeJSON(w, http.StatusOK, out)
 }
 
 func (s *Server) getRepo(w http.ResponseWriter, r *http.Request) {
-	repo, err := s.Repos.GetRepo(r.Context(), r.PathValue("id"))
-	if err != nil {
-		s.fail(w, r, err)
-		return
+	if repo, ok := s.repo(w, r, access.Read); ok {
+		writeJSON(w, http.StatusOK, repo.Public())
 	}
-	writeJSON(w, http.StatusOK, repo.Public())
 }
 
 func (s *Server) createFailed(w http.ResponseWriter, r *http.Request, err error) {
-	if strings.Contains(err.Error(), "already registered") {
+	if strings.Contains(err.Error(), "already registered") || strings.Contains(err.Error(), "already claimed") {
 		writeError(w, http.StatusConflict, err.Error())
 		return
 	}
@@ -179,9 +219,8 @@ func (s *Server) createFailed(w http.ResponseWriter, r *http.Request, err error)
 // deleteRepo removes a repository and the webhook Slipway created for it;
 // ?keep_hook=true removes it here even when the host cannot be reached.
 func (s *Server) deleteRepo(w http.ResponseWriter, r *http.Request) {
-	repo, err := s.Repos.GetRepo(r.Context(), r.PathValue("id"))
-	if err != nil {
-		s.fail(w, r, err)
+	repo, ok := s.repo(w, r, access.Admin)
+	if !ok {
 		return
 	}
 	if r.URL.Query().Get("keep_hook") != "true" {
@@ -224,11 +263,14 @@ func (s *Server) validateRepo(r model.Repo) error {
 			return badf("api_url: %v, got %q", err, redact(r.APIURL))
 		}
 	}
-	if r.WebhookSecret == "" {
-		return badf("webhook_secret: required, the Git host signs webhooks with it")
+	if len(r.WebhookSecret) < minWebhookSecret {
+		return badf("webhook_secret: want at least %d bytes so that signatures cannot be guessed, or leave it out and Slipway generates one", minWebhookSecret)
 	}
 	if !imageRE.MatchString(r.Image) {
 		return badf("image: want registry/name such as 127.0.0.1:5000/acme/demo (lowercase, no tag), got %q", r.Image)
+	}
+	if err := s.checkNamespace(r); err != nil {
+		return err
 	}
 	if len(r.Rules) == 0 {
 		return badf("rules: at least one rule is needed")
@@ -256,6 +298,22 @@ func (s *Server) validateRepo(r model.Repo) error {
 		if err := validateHook(h); err != nil {
 			return badf("hooks[%d].%v", i, err)
 		}
+	}
+	return nil
+}
+
+// minWebhookSecret is the shortest webhook secret accepted, in bytes.
+const minWebhookSecret = 16
+
+// checkNamespace keeps an image on the embedded registry inside its
+// organization's namespace: acme's images are <registry>/acme/...
+func (s *Server) checkNamespace(r model.Repo) error {
+	host, path, _ := strings.Cut(r.Image, "/")
+	if s.RegistryHost == "" || host != s.RegistryHost {
+		return nil
+	}
+	if org := r.Organization(); !strings.HasPrefix(path, org+"/") {
+		return badf("image: %s belongs to organization %s, so its image on this registry is %s/%s/<name>, got %q", r.FullName, org, host, org, r.Image)
 	}
 	return nil
 }

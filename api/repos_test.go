@@ -93,7 +93,7 @@ func TestCreateRepo(t *testing.T) {
 		t.Errorf("created_at = %v, want %v from the server clock", got.CreatedAt, want)
 	}
 	want := in.Public()
-	want.ID, want.CreatedAt = got.ID, got.CreatedAt
+	want.ID, want.CreatedAt, want.Org = got.ID, got.CreatedAt, "acme"
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("answer = %+v\nwant     %+v", got, want)
 	}
@@ -163,7 +163,7 @@ func TestCreateRepoInvalid(t *testing.T) {
 		{"full_name with space", func(r *model.Repo) { r.FullName = "acme/de mo" }, "full_name"},
 		{"clone_url not a URL", func(r *model.Repo) { r.CloneURL = "not a url" }, "clone_url"},
 		{"clone_url ftp", func(r *model.Repo) { r.CloneURL = "ftp://git.example/acme/other.git" }, "clone_url"},
-		{"webhook_secret missing", func(r *model.Repo) { r.WebhookSecret = "" }, "webhook_secret"},
+		{"webhook_secret shorter than 16 bytes", func(r *model.Repo) { r.WebhookSecret = "fifteen-bytes.." }, "webhook_secret"},
 		{"image missing", func(r *model.Repo) { r.Image = "" }, "image"},
 		{"image with tag", func(r *model.Repo) { r.Image = "registry.example:5000/acme/other:v1" }, "image"},
 		{"image with digest", func(r *model.Repo) { r.Image = "registry.example/acme/other@sha256:abc" }, "image"},
@@ -328,7 +328,10 @@ func TestCreateRepoValidVariants(t *testing.T) {
 			tt.change(&r)
 			got := h.createRepo(r)
 			want := r.Public()
-			want.ID, want.CreatedAt = got.ID, got.CreatedAt
+			want.ID, want.CreatedAt, want.Org = got.ID, got.CreatedAt, "acme"
+			if tt.name == "nested full_name" {
+				want.Org = "group"
+			}
 			if len(want.Hooks) == 0 {
 				want.Hooks = nil // omitted from the JSON
 			}

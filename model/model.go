@@ -5,6 +5,7 @@ package model
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"strings"
 	"time"
 )
 
@@ -31,9 +32,15 @@ func Terminal(status string) bool {
 
 // Repo is a connected Git repository and what to build from it.
 type Repo struct {
-	ID            string `json:"id"`
-	Provider      string `json:"provider"`
-	FullName      string `json:"full_name"`
+	ID       string `json:"id"`
+	Provider string `json:"provider"`
+	FullName string `json:"full_name"`
+	// Org is the organization that owns the repository and its image
+	// namespace; empty means the owner part of FullName, lowercased.
+	Org string `json:"organization,omitempty"`
+	// PublicImage lets anyone pull the repository's image from the embedded
+	// registry, like a public repository on Docker Hub.
+	PublicImage   bool   `json:"public,omitempty"`
 	CloneURL      string `json:"clone_url,omitempty"`
 	WebhookSecret string `json:"webhook_secret,omitempty"`
 	Image         string `json:"image"`
@@ -78,6 +85,15 @@ type Repo struct {
 	Rules     []Rule    `json:"rules"`
 	Hooks     []Hook    `json:"hooks,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
+}
+
+// Organization is the organization that owns r.
+func (r Repo) Organization() string {
+	if r.Org != "" {
+		return r.Org
+	}
+	owner, _, _ := strings.Cut(r.FullName, "/")
+	return strings.ToLower(owner)
 }
 
 // NetworkNone cuts a repository's builds off every network.
@@ -149,8 +165,11 @@ func (r Repo) Public() Repo {
 
 // Build is one run of one rule against one commit.
 type Build struct {
-	ID     string   `json:"id"`
-	RepoID string   `json:"repo_id"`
+	ID     string `json:"id"`
+	RepoID string `json:"repo_id"`
+	// Org is the organization of the build's repository when it was made:
+	// who may see it, also after the repository is gone.
+	Org    string   `json:"organization,omitempty"`
 	Ref    string   `json:"ref"`
 	Commit string   `json:"commit"`
 	Status string   `json:"status"`

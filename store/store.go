@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sort"
 	"strings"
 	"time"
@@ -108,10 +109,23 @@ func nameKey(provider, fullName string) string {
 	return "name." + provider + "." + hex.EncodeToString([]byte(strings.ToLower(fullName)))
 }
 
+// imageKey indexes a repository by the image it pushes: an image belongs
+// to one repository.
+func imageKey(image string) string {
+	return "image." + hex.EncodeToString([]byte(strings.ToLower(image)))
+}
+
 // CreateRepo stores a new repository; a second repository with the same
-// provider and full name is refused.
+// provider and full name, or the same image, is refused.
 func (s *Store) CreateRepo(ctx context.Context, r model.Repo) error {
+	if _, err := s.repos.Create(ctx, imageKey(r.Image), []byte(r.ID)); err != nil {
+		if errors.Is(err, jetstream.ErrKeyExists) {
+			return fmt.Errorf("image %s is already claimed by another repository", r.Image)
+		}
+		return fmt.Errorf("index image %s: %w", r.Image, err)
+	}
 	if _, err := s.repos.Create(ctx, nameKey(r.Provider, r.FullName), []byte(r.ID)); err != nil {
+		s.release(ctx, imageKey(r.Image))
 		if errors.Is(err, jetstream.ErrKeyExists) {
 			return fmt.Errorf("repository %s/%s is already registered", r.Provider, r.FullName)
 		}
@@ -146,6 +160,18 @@ func (s *Store) FindRepo(ctx context.Context, provider, fullName string) (model.
 	return s.GetRepo(ctx, string(e.Value()))
 }
 
+// RepoByImage returns the repository that pushes image (host/path).
+func (s *Store) RepoByImage(ctx context.Context, image string) (model.Repo, error) {
+	e, err := s.repos.Get(ctx, imageKey(image))
+	if err != nil {
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			return model.Repo{}, ErrNotFound
+		}
+		return model.Repo{}, fmt.Errorf("find the repo of image %s: %w", image, err)
+	}
+	return s.GetRepo(ctx, string(e.Value()))
+}
+
 // ListRepos returns every repository, oldest first.
 func (s *Store) ListRepos(ctx context.Context) ([]model.Repo, error) {
 	var out []model.Repo
@@ -173,7 +199,18 @@ func (s *Store) DeleteRepo(ctx context.Context, id string) error {
 	if err := s.repos.Delete(ctx, nameKey(r.Provider, r.FullName)); err != nil {
 		return fmt.Errorf("delete repo index %s: %w", id, err)
 	}
+	if err := s.repos.Delete(ctx, imageKey(r.Image)); err != nil {
+		return fmt.Errorf("release image %s of repo %s: %w", r.Image, id, err)
+	}
 	return nil
+}
+
+// release frees an index key a failed registration took; a failure leaves
+// the key taken, which the log says.
+func (s *Store) release(ctx context.Context, key string) {
+	if err := s.repos.Delete(context.WithoutCancel(ctx), key); err != nil {
+		slog.Warn("release an index key of a failed registration", "key", key, "err", err)
+	}
 }
 
 // --- builds ---

@@ -80,7 +80,7 @@ func Builds(repo model.Repo, p Push) ([]model.Build, error) {
 func newBuild(repo model.Repo, plan rules.Plan, p Push) model.Build {
 	now := p.Time.UTC()
 	b := model.Build{
-		ID: ID(repo.ID, p.Ref, p.After, plan), RepoID: repo.ID, Ref: p.Ref, Commit: p.After,
+		ID: ID(repo.ID, p.Ref, p.After, plan), RepoID: repo.ID, Org: repo.Organization(), Ref: p.Ref, Commit: p.After,
 		Status: model.StatusQueued, Image: repo.Image, Tags: plan.Tags, Rule: plan.Rule, Rules: plan.Rules,
 		BuildArgs: plan.BuildArgs, CloneURL: repo.CloneURL, Before: p.Before, Message: p.Message,
 		Pusher: p.Pusher, Trigger: p.Trigger, DeliveryID: p.DeliveryID, DiffFilter: plan.NeedsDiff,

@@ -101,7 +101,7 @@ func TestBuildsCarryThePush(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := model.Build{
-		ID: mainLatestID, RepoID: "r1", Ref: "refs/heads/main", Commit: head, Status: model.StatusQueued,
+		ID: mainLatestID, RepoID: "r1", Org: "acme", Ref: "refs/heads/main", Commit: head, Status: model.StatusQueued,
 		Image: "127.0.0.1:5000/acme/demo", Tags: []string{"latest"},
 		Rule:  model.Rule{SourceType: "branch", Source: "main", Tags: []string{"latest"}, Dockerfile: "Dockerfile", Context: "."},
 		Rules: []int{0}, CloneURL: "https://git.example.com/acme/demo.git", Before: before, Message: "Bump base image",
