@@ -70,7 +70,7 @@ type Server struct {
 	Tokens Tokens
 	Orgs   Orgs
 	// Sealer seals the registry passwords organizations store.
-	Sealer access.Sealer
+	Sealer   access.Sealer
 	Resolve  Resolver
 	Heads    Lister
 	Checks   []Check

@@ -267,4 +267,3 @@ func (s *Server) orgFailed(w http.ResponseWriter, r *http.Request, err error) {
 		s.fail(w, r, fmt.Errorf("organizations: %w", err))
 	}
 }
-
