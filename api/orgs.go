@@ -201,6 +201,10 @@ func (s *Server) putRegistry(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, badf("host: want a registry host such as ghcr.io or registry.example.com:5000, got %q", host))
 		return
 	}
+	if s.Sealer == nil {
+		writeError(w, http.StatusServiceUnavailable, "this server has no secret key to seal registry passwords with")
+		return
+	}
 	var login access.RegistryLogin
 	if err := decode(r, &login); err != nil {
 		s.fail(w, r, err)

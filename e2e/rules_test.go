@@ -390,7 +390,7 @@ func TestBuildRules(t *testing.T) {
 	t.Run("bad rules are refused at registration", func(t *testing.T) {
 		var out map[string]string
 		code := s.Do("POST", "/api/v1/repos", model.Repo{
-			Provider: "github", FullName: "acme/badrules", WebhookSecret: "x", Image: s.RegistryAddr + "/acme/badrules",
+			Provider: "github", FullName: "acme/badrules", WebhookSecret: webhookSecret, Image: s.RegistryAddr + "/acme/badrules",
 			Rules: []model.Rule{{SourceType: "branch", Source: "main", Tags: []string{"latest"}}, {SourceType: "tag", Source: "/v(/", Tags: []string{"{version}"}}},
 		}, &out)
 		if code != http.StatusBadRequest || !strings.HasPrefix(out["error"], "rules[1].source:") {

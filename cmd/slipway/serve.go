@@ -20,6 +20,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	"github.com/nats-io/nats.go"
 
+	"github.com/slipway-build/slipway/access"
 	"github.com/slipway-build/slipway/api"
 	"github.com/slipway-build/slipway/builder"
 	"github.com/slipway-build/slipway/buildnet"
@@ -110,12 +111,19 @@ func run(ctx context.Context, r role, args []string) error {
 	if err != nil {
 		return err
 	}
+	dir, err := access.Open(ctx, nc, cfg.NATSReplicas)
+	if err != nil {
+		return err
+	}
+	dir.Logger = logger
 	checks := []api.Check{{Name: "nats", Func: natsReady}}
+	registryHost := ""
 	if r.embedded {
-		regReady, err := startRegistry(ctx, cfg, dataDir, logger, &stack)
+		regReady, host, err := startRegistry(ctx, cfg, dataDir, logger, &stack)
 		if err != nil {
 			return err
 		}
+		registryHost = host
 		if regReady != nil {
 			checks = append(checks, api.Check{Name: "registry", Func: regReady})
 		}
@@ -141,11 +149,11 @@ func run(ctx context.Context, r role, args []string) error {
 	}
 	apiServer := &api.Server{
 		Repos: st, Builds: st, Queue: q, Seen: st, Resolve: resolver(hs), Heads: lister(hs), Checks: checks, Logger: logger, NotFound: isNotFound,
-		Hosts: apiHosts(), AppToken: hs.appToken(), PublicURL: cfg.ExternalURL(),
+		Hosts: apiHosts(), AppToken: hs.appToken(), PublicURL: cfg.ExternalURL(), Tokens: dir, Orgs: dir, RegistryHost: registryHost,
 		Outbound: out.all, RegistryOutbound: out.registry, HTTP: out.hostAPI(),
 	}
 	if r.api {
-		if apiServer.Token, err = apiToken(cfg, dataDir, logger); err != nil {
+		if dir.Bootstrap, err = apiToken(cfg, dataDir, logger); err != nil {
 			return err
 		}
 		apiServer.Register(mux)
@@ -290,20 +298,22 @@ func connReady(nc *nats.Conn) func(context.Context) error {
 	}
 }
 
-func startRegistry(ctx context.Context, cfg config.Config, dataDir string, logger *slog.Logger, st *stack) (func(context.Context) error, error) {
+// startRegistry starts the embedded registry and returns its readiness
+// check and the host:port images on it name.
+func startRegistry(ctx context.Context, cfg config.Config, dataDir string, logger *slog.Logger, st *stack) (func(context.Context) error, string, error) {
 	if cfg.RegistryAddr == "off" {
-		return nil, nil
+		return nil, "", nil
 	}
 	reg, err := registry.StartEmbedded(ctx, cfg.RegistryAddr, filepath.Join(dataDir, "registry"), logger)
 	if err != nil {
-		return nil, fmt.Errorf("SLIPWAY_REGISTRY_ADDR: %w", err)
+		return nil, "", fmt.Errorf("SLIPWAY_REGISTRY_ADDR: %w", err)
 	}
 	st.push(func() {
 		c, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = reg.Close(c)
 	})
-	return func(ctx context.Context) error { return registry.Client{}.Ping(ctx, reg.Addr()) }, nil
+	return func(ctx context.Context) error { return registry.Client{}.Ping(ctx, reg.Addr()) }, reg.Addr(), nil
 }
 
 func startBuildkit(ctx context.Context, cfg config.Config, dataDir string, logger *slog.Logger, st *stack) (string, error) {
@@ -388,10 +398,17 @@ func buildkitConfig(cfg config.Config, network string) string {
 	return b.String()
 }
 
+// minAPIToken is the shortest bootstrap token accepted: it opens every
+// organization.
+const minAPIToken = 32
+
 // apiToken returns the configured token, or the one stored in the data
 // dir, creating it on first start.
 func apiToken(cfg config.Config, dataDir string, logger *slog.Logger) (string, error) {
 	if cfg.APIToken != "" {
+		if len(cfg.APIToken) < minAPIToken {
+			return "", fmt.Errorf("SLIPWAY_API_TOKEN: want at least %d characters of random text (or leave it unset and Slipway generates one in the data dir)", minAPIToken)
+		}
 		return cfg.APIToken, nil
 	}
 	path := filepath.Join(dataDir, "api-token")
@@ -399,7 +416,7 @@ func apiToken(cfg config.Config, dataDir string, logger *slog.Logger) (string, e
 		logger.Info("API token read from the data dir", "file", path)
 		return strings.TrimSpace(string(raw)), nil
 	}
-	var b [24]byte
+	var b [32]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		return "", err
 	}

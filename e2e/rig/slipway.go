@@ -135,7 +135,7 @@ type Options struct {
 func StartSlipway(t testing.TB, o Options) *Slipway {
 	t.Helper()
 	bin := Binary(t)
-	s := &Slipway{t: t, DataDir: o.DataDir, HTTPAddr: o.HTTPAddr, RegistryAddr: o.RegistryAddr, Token: "test-token", Env: o.Env, role: o.Role}
+	s := &Slipway{t: t, DataDir: o.DataDir, HTTPAddr: o.HTTPAddr, RegistryAddr: o.RegistryAddr, Token: "test-token-0123456789abcdef0123456789", Env: o.Env, role: o.Role}
 	if s.role == "" {
 		s.role = "serve"
 	}
