@@ -20,6 +20,8 @@ commands:
             (needs SLIPWAY_NATS_URL; its own SLIPWAY_BUILDKIT_ADDR or an embedded buildkitd)
   builds    list, show, trigger, cancel and rebuild builds, print their logs
   repo      connect a repository on its Git host, list, disconnect
+  token     create, list and revoke API tokens
+  org       create organizations, manage their teams, public images and registry logins
   version   print the version
 `
 
@@ -41,6 +43,10 @@ func main() {
 		err = repoCmd(ctx, os.Args[2:], os.Stdout)
 	case "builds":
 		err = builds(ctx, os.Args[2:], os.Stdout)
+	case "token":
+		err = tokenCmd(ctx, os.Args[2:], os.Stdout)
+	case "org":
+		err = orgCmd(ctx, os.Args[2:], os.Stdout)
 	case "version":
 		fmt.Println("slipway", version)
 	case "-h", "--help", "help":
