@@ -12,7 +12,7 @@ import (
 
 const repoUsage = `usage: slipway repo <connect|list|disconnect> [flags] [args]
 
-  connect PROVIDER OWNER/NAME --image REGISTRY/NAME [--token T | --installation-id N] [--api-url URL] [--build]
+  connect PROVIDER OWNER/NAME --image REGISTRY/NAME [--token T | --installation-id N] [--api-url URL] [--org ORG] [--build]
         read the repository on its host (github, bitbucket, bitbucket-server,
         gitlab, gitea), create the push webhook there and register it with
         the default rules: default branch → latest, vX.Y.Z tags → X.Y.Z.
@@ -34,6 +34,7 @@ func repoCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	apiURL := fs.String("api-url", "", "the host's API root (self-hosted GitLab, Gitea, Bitbucket Data Center, GitHub Enterprise)")
 	image := fs.String("image", "", "image to push, e.g. registry.example.com/acme/demo")
 	build := fs.Bool("build", false, "build the watched branches' current tips now")
+	org := fs.String("org", "", "organization that owns the repository (default: the owner part of its full name)")
 	// Flags may follow the positional arguments, as in the usage line.
 	var pos []string
 	rest := args[1:]
@@ -56,7 +57,7 @@ func repoCmd(ctx context.Context, args []string, stdout io.Writer) error {
 		if len(pos) != 2 || *image == "" {
 			return fmt.Errorf("repo connect: want PROVIDER OWNER/NAME --image ...\n\n%s", repoUsage)
 		}
-		repo, err := c.Connect(ctx, api.ConnectRequest{Provider: pos[0], FullName: pos[1], Token: *token,
+		repo, err := c.Connect(ctx, api.ConnectRequest{Provider: pos[0], FullName: pos[1], Org: *org, Token: *token,
 			InstallationID: *installation, APIURL: *apiURL, Image: *image, BuildNow: *build})
 		return printJSON(stdout, repo, err)
 	case "list":
