@@ -90,6 +90,9 @@ type Server struct {
 	// HTTP sends the requests to the hosts' APIs (forge.Conn.HTTP); nil
 	// means the forge's default client.
 	HTTP *http.Client
+	// Secrets rotates the key sealing secrets at rest (api/admin.go); nil
+	// answers 501.
+	Secrets Secrets
 }
 
 // RegisterHealth adds /healthz and /readyz only, for processes that serve
@@ -117,6 +120,7 @@ func (s *Server) Register(mux *http.ServeMux) {
 	route("POST /api/v1/builds/{id}/cancel", s.cancelBuild)
 	route("POST /api/v1/builds/{id}/rebuild", s.rebuildBuild)
 	route("POST /api/v1/builds/{id}/deliveries/{n}/redeliver", s.redeliver)
+	route("POST /api/v1/admin/secrets/rotate", s.rotateSecrets)
 }
 
 func (s *Server) auth(next http.Handler) http.Handler {
