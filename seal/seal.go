@@ -192,3 +192,17 @@ func parse(s string) (id string, box []byte, err error) {
 	}
 	return parts[1], box, nil
 }
+
+// Ephemeral is a keyring of one new key held only in memory, for tests and
+// for values that need not outlive the process.
+func Ephemeral() *Keyring {
+	k, err := Generate()
+	if err != nil {
+		panic(err) // crypto/rand never fails on Linux
+	}
+	kr, err := New(k)
+	if err != nil {
+		panic(err) // a 32-byte key always makes a keyring
+	}
+	return kr
+}

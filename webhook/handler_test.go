@@ -31,10 +31,15 @@ import (
 	"github.com/slipway-build/slipway/model"
 	"github.com/slipway-build/slipway/natsd"
 	"github.com/slipway-build/slipway/queue"
+	"github.com/slipway-build/slipway/seal"
 	"github.com/slipway-build/slipway/store"
 	"github.com/slipway-build/slipway/webhook"
 	"github.com/slipway-build/slipway/webhook/webhooktest"
 )
+
+// testKeys seal the repositories of every store the tests open; stores
+// sharing one NATS must share their keys.
+var testKeys = seal.Ephemeral()
 
 const (
 	secret     = "3f9c1e7a-webhook-secret"
@@ -155,7 +160,7 @@ func (e *env) open() backend {
 		e.t.Fatalf("Connect: %v", err)
 	}
 	e.t.Cleanup(nc.Close)
-	st, err := store.Open(e.ctx, nc, 1)
+	st, err := store.Open(e.ctx, nc, store.Options{Replicas: 1, Keys: testKeys})
 	if err != nil {
 		e.t.Fatalf("store.Open: %v", err)
 	}

@@ -20,6 +20,7 @@ commands:
             (needs SLIPWAY_NATS_URL; its own SLIPWAY_BUILDKIT_ADDR or an embedded buildkitd)
   builds    list, show, trigger, cancel and rebuild builds, print their logs
   repo      connect a repository on its Git host, list, disconnect
+  secrets   rotate the key sealing secrets at rest, seal a secret, make a key
   version   print the version
 `
 
@@ -41,6 +42,8 @@ func main() {
 		err = repoCmd(ctx, os.Args[2:], os.Stdout)
 	case "builds":
 		err = builds(ctx, os.Args[2:], os.Stdout)
+	case "secrets":
+		err = secretsCmd(ctx, os.Args[2:], os.Stdin, os.Stdout)
 	case "version":
 		fmt.Println("slipway", version)
 	case "-h", "--help", "help":
