@@ -3,6 +3,7 @@ package store_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -411,5 +412,37 @@ func TestDeleteOnBucketOfOlderSlipway(t *testing.T) {
 	}
 	if hits := filesContaining(t, dir, allPlain...); len(hits) > 0 {
 		t.Fatalf("plaintext secrets on disk: %v", hits)
+	}
+}
+
+// A build record is not sealed, so its clone URL must hold no credentials.
+func TestCreateBuildRefusesCredentialsInCloneURL(t *testing.T) {
+	s := newStore(t)
+	ctx := testCtx(t)
+	for i, tc := range []struct {
+		url, want string
+	}{
+		{"https://x-access-token:ghs_PLAINTEXT@github.com/acme/app.git", "store build b: its clone_url carries credentials; give them as the repository's token"},
+		{"https://ghp_PLAINTEXT@github.com/acme/app.git", "store build b: its clone_url carries credentials; give them as the repository's token"},
+		{"ssh://git:hunter2@git.example/app.git", "store build b: its clone_url carries credentials; give them as the repository's token"},
+		{"ssh://git@git.example/app.git", ""},
+		{"git@git.example:acme/app.git", ""},
+		{"https://git.example/app.git", ""},
+	} {
+		b := newBuild("b", "r1", 0)
+		if tc.want == "" {
+			b.ID = fmt.Sprintf("ok%d", i)
+		}
+		b.CloneURL = tc.url
+		created, err := s.CreateBuild(ctx, b)
+		if tc.want == "" {
+			if err != nil || !created {
+				t.Errorf("CreateBuild(%s) = %v, %v; want created", tc.url, created, err)
+			}
+			continue
+		}
+		if err == nil || err.Error() != tc.want || strings.Contains(err.Error(), "PLAINTEXT") {
+			t.Errorf("CreateBuild(%.30s…) = %v, want %q", tc.url, err, tc.want)
+		}
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -250,6 +251,9 @@ func (s *Store) eraseValue(ctx context.Context, key string) error {
 // CreateBuild stores b unless a build with its id exists; it reports whether
 // this call created it.
 func (s *Store) CreateBuild(ctx context.Context, b model.Build) (bool, error) {
+	if err := noCredentials(b.CloneURL); err != nil {
+		return false, fmt.Errorf("store build %s: %w", b.ID, err)
+	}
 	raw, err := json.Marshal(b)
 	if err != nil {
 		return false, err
@@ -261,6 +265,21 @@ func (s *Store) CreateBuild(ctx context.Context, b model.Build) (bool, error) {
 		return false, fmt.Errorf("store build %s: %w", b.ID, err)
 	}
 	return true, nil
+}
+
+// noCredentials refuses a clone URL carrying a password, or any user part
+// over HTTP(S), where it is a token. Build records are not sealed, and a
+// build's clone URL is its repository's, which registration checks the same
+// way; this keeps a record from an older Slipway from copying one in.
+func noCredentials(cloneURL string) error {
+	u, err := url.Parse(cloneURL)
+	if err != nil || u.User == nil {
+		return nil // scp-like ssh remotes and local test paths name no secret
+	}
+	if _, hasPassword := u.User.Password(); hasPassword || u.Scheme != "ssh" {
+		return errors.New("its clone_url carries credentials; give them as the repository's token")
+	}
+	return nil
 }
 
 // GetBuild returns a build by id.
