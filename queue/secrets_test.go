@@ -11,8 +11,8 @@ import (
 // Work-queue jobs are not sealed: they name a build (and a hook by its
 // index), and the worker reads the secrets from the sealed repository.
 // The build job is the model.Build itself, checked by the store's
-// TestBuildRecordsCarryNoSecrets. A
-// field that looks like a secret fails here.
+// TestBuildRecordsCarryNoSecrets. A field that looks like a secret fails
+// here.
 func TestJobsCarryNoSecrets(t *testing.T) {
 	for _, v := range []any{queue.HookJob{}, queue.StatusJob{}} {
 		typ := reflect.TypeOf(v)
