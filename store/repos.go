@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -23,7 +22,7 @@ import (
 // bucket is therefore made here as the same stream a KV bucket is, with
 // deletes allowed. A stream an older Slipway made keeps denying them (NATS
 // cannot undo deny_delete); then DeleteRepo only purges.
-func (s *Store) openRepos(ctx context.Context, replicas int, logger *slog.Logger) error {
+func (s *Store) openRepos(ctx context.Context, replicas int) error {
 	name := "KV_" + reposBucket
 	st, err := s.js.Stream(ctx, name)
 	switch {
@@ -31,9 +30,7 @@ func (s *Store) openRepos(ctx context.Context, replicas int, logger *slog.Logger
 		if s.repos, err = bucket(ctx, s.js, reposBucket, replicas); err != nil {
 			return err
 		}
-		if logger != nil {
-			logger.Warn("the repositories bucket was made by an older Slipway and denies erasing: deleted repositories' sealed secrets stay in NATS's files until it compacts them", "stream", name)
-		}
+		s.logger.Warn("the repositories bucket was made by an older Slipway and denies erasing: deleted repositories' sealed secrets stay in NATS's files until it compacts them", "stream", name)
 	case err == nil || errors.Is(err, jetstream.ErrStreamNotFound):
 		if st, err = s.js.CreateOrUpdateStream(ctx, reposStreamConfig(replicas)); err != nil {
 			return fmt.Errorf("create bucket %s: %w", reposBucket, err)

@@ -3,6 +3,7 @@ package store_test
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -338,6 +339,13 @@ func TestResealRotatesToNewKey(t *testing.T) {
 	want := "open repo/r1/webhook_secret: key " + keyBID + ": sealed under a key this keyring does not hold (keyring holds " + keyAID + ")"
 	if _, err := onlyA.GetRepo(ctx, "r1"); err == nil || !strings.HasSuffix(err.Error(), want) {
 		t.Fatalf("GetRepo with the old key alone = %v, want an error ending %q", err, want)
+	}
+	// A record no key here opens can still be deleted.
+	if err := onlyA.DeleteRepo(ctx, "r1"); err != nil {
+		t.Fatalf("DeleteRepo of a record under an unknown key: %v", err)
+	}
+	if _, err := onlyB.GetRepo(ctx, "r1"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("GetRepo after delete = %v, want ErrNotFound", err)
 	}
 }
 

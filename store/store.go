@@ -98,7 +98,7 @@ func Open(ctx context.Context, nc *nats.Conn, o Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create stream %s: %w", LogsStream, err)
 	}
-	if err := s.openRepos(ctx, replicas, o.Logger); err != nil {
+	if err := s.openRepos(ctx, replicas); err != nil {
 		return nil, err
 	}
 	if s.builds, err = bucket(ctx, js, buildsBucket, replicas); err != nil {
@@ -194,10 +194,11 @@ func (s *Store) ListRepos(ctx context.Context) ([]model.Repo, error) {
 }
 
 // DeleteRepo removes a repository and its secrets from the disk; its
-// builds stay for the record.
+// builds stay for the record. It reads the record without opening its
+// secrets, so that one sealed under a lost key can still be deleted.
 func (s *Store) DeleteRepo(ctx context.Context, id string) error {
-	r, err := s.GetRepo(ctx, id)
-	if err != nil {
+	var r model.Repo
+	if err := getJSON(ctx, s.repos, "id."+id, &r); err != nil {
 		return err
 	}
 	if err := s.eraseKey(ctx, "id."+id); err != nil {
