@@ -21,7 +21,7 @@ import (
 // secrets would stay on disk for as long as the bucket is small. The
 // bucket is therefore made here as the same stream a KV bucket is, with
 // deletes allowed. A stream an older Slipway made keeps denying them (NATS
-// cannot undo deny_delete); then DeleteRepo only purges.
+// cannot undo deny_delete); there rollBlock gets the bytes out instead.
 func (s *Store) openRepos(ctx context.Context, replicas int) error {
 	name := "KV_" + reposBucket
 	st, err := s.js.Stream(ctx, name)
@@ -65,4 +65,32 @@ func reposStreamConfig(replicas int) jetstream.StreamConfig {
 		Discard:           jetstream.DiscardNew,
 		Duplicates:        2 * time.Minute,
 	}
+}
+
+// Padding that fills the block being written: nats-server v2.15 writes KV
+// streams in 4 MiB blocks. Chunks stay under the 1 MiB default payload limit.
+const (
+	padKey   = "pad"
+	padChunk = 64 << 10
+	padTotal = 4<<20 + 512<<10
+)
+
+// rollBlock makes the file store close the block it is writing, on a
+// stream that denies message deletes (see openRepos): it fills the block
+// with padding under a key of its own and purges it. The file store then
+// rewrites the closed block without its removed messages (a block it no
+// longer writes to is compacted once less than half of it is live), so
+// the bytes of purged or overwritten records leave the disk. On a server
+// with larger blocks the bytes stay until the block fills up, as before.
+func (s *Store) rollBlock(ctx context.Context) error {
+	pad := make([]byte, padChunk)
+	for written := 0; written < padTotal; written += padChunk {
+		if _, err := s.repos.Put(ctx, padKey, pad); err != nil {
+			return fmt.Errorf("roll the repos bucket's block: %w", err)
+		}
+	}
+	if err := s.repos.Purge(ctx, padKey); err != nil {
+		return fmt.Errorf("roll the repos bucket's block: %w", err)
+	}
+	return nil
 }

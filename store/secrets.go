@@ -146,6 +146,11 @@ func (s *Store) Reseal(ctx context.Context) (int, error) {
 			n++
 		}
 	}
+	if n > 0 {
+		// Plaintext and values under old keys were overwritten, but
+		// their bytes are still in NATS's files.
+		s.forget(ctx)
+	}
 	return n, nil
 }
 

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"bytes"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -98,6 +99,9 @@ func putRaw(t *testing.T, e *natsd.Server, key string, v any) {
 		t.Fatal(err)
 	}
 	raw, _ := json.Marshal(v)
+	if id, ok := v.(string); ok {
+		raw = []byte(id) // the name index holds the bare id
+	}
 	if _, err := kv.Put(testCtx(t), key, raw); err != nil {
 		t.Fatal(err)
 	}
@@ -308,7 +312,8 @@ func TestLegacyPlaintextReadAndResealed(t *testing.T) {
 // Records sealed under key A, rotated to B: a keyring of B alone opens
 // every field, and one of A alone no longer does.
 func TestResealRotatesToNewKey(t *testing.T) {
-	e := startServer(t, t.TempDir())
+	dir := t.TempDir()
+	e := startServer(t, dir)
 	ctx := testCtx(t)
 	s := openWith(t, e, fixedKeys(t, 0xaa))
 	for _, r := range []model.Repo{secretRepo("r1", "acme/one"), secretRepo("r2", "acme/two"), {ID: "r3", Provider: "github", FullName: "acme/three", CreatedAt: base}} {
@@ -316,12 +321,16 @@ func TestResealRotatesToNewKey(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	underA := rawRepo(t, e, "r1")
+	waitFor(t, func() bool { return len(filesContaining(t, dir, underA.Token)) > 0 }, "the token sealed under A in the store files")
 	s.SetKeys(fixedKeys(t, 0xbb, 0xaa))
 	n, err := s.Reseal(ctx)
 	// r3 has no secret, so there is nothing to reseal in it.
 	if err != nil || n != 2 {
 		t.Fatalf("Reseal = %d, %v; want 2", n, err)
 	}
+	// The values sealed under A leave the files as well.
+	eventuallyGone(t, dir, underA.Token, underA.SSHKey)
 	onlyB := openWith(t, e, fixedKeys(t, 0xbb))
 	for _, id := range []string{"r1", "r2"} {
 		r, err := onlyB.GetRepo(ctx, id)
@@ -399,28 +408,75 @@ func TestBuildRecordsCarryNoSecrets(t *testing.T) {
 	}
 }
 
+// legacyBucket makes the repositories bucket as a Slipway older than
+// sealing did: a KV bucket, whose stream denies message deletes.
+func legacyBucket(t *testing.T, e *natsd.Server) {
+	t.Helper()
+	if _, err := jetStream(t, e).CreateKeyValue(testCtx(t), jetstream.KeyValueConfig{Bucket: "slipway_repos", Storage: jetstream.FileStorage, History: 1}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// eventuallyGone waits for needles to leave every file under dir: the file
+// store rewrites a closed block in the background.
+func eventuallyGone(t *testing.T, dir string, needles ...string) {
+	t.Helper()
+	waitFor(t, func() bool { return len(filesContaining(t, dir, needles...)) == 0 }, "erasure")
+}
+
 // A repositories bucket an older Slipway made denies message deletes, and
-// NATS cannot undo that: DeleteRepo still works there, by purging.
+// NATS cannot undo that: DeleteRepo purges, then rolls the block so that
+// the record's bytes leave the disk all the same.
 func TestDeleteOnBucketOfOlderSlipway(t *testing.T) {
 	dir := t.TempDir()
 	e := startServer(t, dir)
 	ctx := testCtx(t)
-	if _, err := jetStream(t, e).CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "slipway_repos", Storage: jetstream.FileStorage, History: 1}); err != nil {
-		t.Fatal(err)
-	}
+	legacyBucket(t, e)
 	s := openWith(t, e, fixedKeys(t, 0xaa))
 	if err := s.CreateRepo(ctx, secretRepo("r1", "acme/one")); err != nil {
 		t.Fatal(err)
 	}
+	raw := rawRepo(t, e, "r1")
+	waitFor(t, func() bool { return len(filesContaining(t, dir, raw.Token)) > 0 }, "the sealed token in the store files")
 	if err := s.DeleteRepo(ctx, "r1"); err != nil {
 		t.Fatalf("DeleteRepo: %v", err)
 	}
-	if _, err := s.GetRepo(ctx, "r1"); err == nil {
-		t.Fatal("GetRepo after delete found the repository")
+	if _, err := s.GetRepo(ctx, "r1"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("GetRepo after delete = %v, want ErrNotFound", err)
 	}
+	eventuallyGone(t, dir, raw.Token, raw.SSHKey, raw.WebhookSecret, raw.Hooks[0].Secret)
 	if hits := filesContaining(t, dir, allPlain...); len(hits) > 0 {
 		t.Fatalf("plaintext secrets on disk: %v", hits)
 	}
+	// The padding is gone from the bucket too.
+	if repos, err := s.ListRepos(ctx); err != nil || len(repos) != 0 {
+		t.Fatalf("ListRepos after delete = %v, %v", repos, err)
+	}
+}
+
+// On an upgraded install the plaintext an older Slipway wrote is in NATS's
+// files; after Reseal it is not.
+func TestResealErasesLegacyPlaintextOnOlderBucket(t *testing.T) {
+	dir := t.TempDir()
+	e := startServer(t, dir)
+	ctx := testCtx(t)
+	legacyBucket(t, e)
+	putRaw(t, e, "id.r-old", secretRepo("r-old", "acme/old"))
+	putRaw(t, e, nameKeyOf("github", "acme/old"), "r-old")
+	waitFor(t, func() bool { return len(filesContaining(t, dir, plainToken)) > 0 }, "the legacy plaintext in the store files")
+	s := openWith(t, e, fixedKeys(t, 0xaa))
+	if n, err := s.Reseal(ctx); err != nil || n != 1 {
+		t.Fatalf("Reseal = %d, %v; want 1", n, err)
+	}
+	eventuallyGone(t, dir, allPlain...)
+	if r, err := s.FindRepo(ctx, "github", "acme/old"); err != nil || r.Token != plainToken {
+		t.Fatalf("FindRepo after Reseal = %+v, %v", r, err)
+	}
+}
+
+// nameKeyOf is the store's name index key (store.nameKey).
+func nameKeyOf(provider, fullName string) string {
+	return "name." + provider + "." + hex.EncodeToString([]byte(strings.ToLower(fullName)))
 }
 
 // A build record is not sealed, so its clone URL must hold no credentials.

@@ -207,6 +207,9 @@ func (s *Store) DeleteRepo(ctx context.Context, id string) error {
 	if err := s.eraseKey(ctx, nameKey(r.Provider, r.FullName)); err != nil {
 		return fmt.Errorf("delete repo index %s: %w", id, err)
 	}
+	if !s.erase {
+		s.forget(ctx) // eraseKey could only purge
+	}
 	return nil
 }
 
@@ -226,6 +229,16 @@ func (s *Store) eraseKey(ctx context.Context, key string) error {
 		return fmt.Errorf("purge %s: %w", key, err)
 	}
 	return nil
+}
+
+// forget gets the bytes of purged and overwritten records out of NATS's
+// files (rollBlock).
+func (s *Store) forget(ctx context.Context) {
+	if err := s.rollBlock(ctx); err != nil {
+		// The records are gone or sealed already; only their old bytes
+		// stay until NATS compacts them.
+		s.logger.Warn("old bytes of repositories stay in NATS's files until it compacts them", "err", err)
+	}
 }
 
 // eraseValue securely deletes the message holding key's current value.
