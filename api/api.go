@@ -97,6 +97,9 @@ type Server struct {
 	// HTTP sends the requests to the hosts' APIs (forge.Conn.HTTP); nil
 	// means the forge's default client.
 	HTTP *http.Client
+	// Secrets rotates the key sealing secrets at rest (api/admin.go); nil
+	// answers 501.
+	Secrets Secrets
 }
 
 // RegisterHealth adds /healthz and /readyz only, for processes that serve
@@ -137,6 +140,7 @@ func (s *Server) Register(mux *http.ServeMux) {
 	route("POST /api/v1/tokens", s.createToken)
 	route("GET /api/v1/tokens", s.listTokens)
 	route("DELETE /api/v1/tokens/{id}", s.revokeToken)
+	route("POST /api/v1/admin/secrets/rotate", s.rotateSecrets)
 }
 
 // idRE admits the ids Slipway hands out (hex) and a little more. Anything

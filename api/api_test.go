@@ -25,8 +25,13 @@ import (
 	"github.com/slipway-build/slipway/natsd"
 	"github.com/slipway-build/slipway/outbound"
 	"github.com/slipway-build/slipway/queue"
+	"github.com/slipway-build/slipway/seal"
 	"github.com/slipway-build/slipway/store"
 )
+
+// testKeys seal the repositories of every store the tests open; stores
+// sharing one NATS must share their keys.
+var testKeys = seal.Ephemeral()
 
 const (
 	testToken = "slp_test-token-0123456789"
@@ -69,7 +74,7 @@ func newHarness(t *testing.T, change ...func(*api.Server)) *harness {
 		t.Fatalf("Connect: %v", err)
 	}
 	t.Cleanup(nc.Close)
-	st, err := store.Open(testCtx(t), nc, 1)
+	st, err := store.Open(testCtx(t), nc, store.Options{Replicas: 1, Keys: testKeys})
 	if err != nil {
 		t.Fatalf("store.Open: %v", err)
 	}

@@ -33,7 +33,7 @@ func fuzzServer(f *testing.F) http.Handler {
 		f.Fatalf("Connect: %v", err)
 	}
 	f.Cleanup(nc.Close)
-	st, err := store.Open(context.Background(), nc, 1)
+	st, err := store.Open(context.Background(), nc, store.Options{Replicas: 1, Keys: testKeys})
 	if err != nil {
 		f.Fatalf("store.Open: %v", err)
 	}

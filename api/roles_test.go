@@ -132,6 +132,7 @@ func TestRoleMatrix(t *testing.T) {
 			codes{other: 404, reader: 201, writer: 403, admin: 201, site: 201}},
 		{"GET", "/api/v1/tokens", "", codes{other: 200, reader: 200, writer: 200, admin: 200, site: 200}},
 		{"DELETE", "/api/v1/tokens/" + spareID, "", codes{other: 404, reader: 204, writer: 403, admin: 204, site: 204}},
+		{"POST", "/api/v1/admin/secrets/rotate", "", codes{other: 403, reader: 403, writer: 403, admin: 403, site: 501}},
 		{"DELETE", "/api/v1/repos/" + doomed.ID + "?keep_hook=true", "", codes{other: 404, reader: 403, writer: 403, admin: 204, site: 404}},
 	}
 	for _, rt := range routes {

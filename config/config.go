@@ -18,6 +18,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/slipway-build/slipway/outbound"
+	"github.com/slipway-build/slipway/seal"
 )
 
 // Config is every setting `slipway serve` reads.
@@ -68,6 +69,10 @@ type Config struct {
 	// they are not public (loopback, private networks); see package
 	// outbound.
 	OutboundAllow []netip.Prefix `yaml:"outbound_allow_cidrs"`
+	// SecretKey seals repositories' secrets at rest: base64 32-byte keys
+	// separated by commas, the first sealing, all opening. Empty means the
+	// key file in the data dir (package seal).
+	SecretKey string `yaml:"secret_key"`
 }
 
 // Defaults returns the settings used when nothing is configured.
@@ -116,6 +121,17 @@ var keys = []key{
 	{"SLIPWAY_HTTP_ADDR", str(func(c *Config) *string { return &c.HTTPAddr }), "http_addr"},
 	{"SLIPWAY_DATA_DIR", str(func(c *Config) *string { return &c.DataDir }), "data_dir"},
 	{"SLIPWAY_API_TOKEN", str(func(c *Config) *string { return &c.APIToken }), "api_token"},
+	{"SLIPWAY_SECRET_KEY", func(c *Config, v string) error {
+		keys, err := seal.ParseKeys(strings.Split(v, ","))
+		if err != nil {
+			return err
+		}
+		if len(keys) == 0 {
+			return fmt.Errorf("want base64 32-byte keys separated by commas")
+		}
+		c.SecretKey = v
+		return nil
+	}, "secret_key"},
 	{"SLIPWAY_REGISTRY_ADDR", str(func(c *Config) *string { return &c.RegistryAddr }), "registry_addr"},
 	{"SLIPWAY_BUILDKIT_ADDR", str(func(c *Config) *string { return &c.BuildkitAddr }), "buildkit_addr"},
 	{"SLIPWAY_NATS_URL", str(func(c *Config) *string { return &c.NATSURL }), "nats_url"},

@@ -16,8 +16,13 @@ import (
 	"github.com/slipway-build/slipway/model"
 	"github.com/slipway-build/slipway/natsd"
 	"github.com/slipway-build/slipway/queue"
+	"github.com/slipway-build/slipway/seal"
 	"github.com/slipway-build/slipway/store"
 )
+
+// testKeys seal the repositories of every store the tests open; stores
+// sharing one NATS must share their keys.
+var testKeys = seal.Ephemeral()
 
 // startServer runs a real embedded JetStream server on dir; it is shut down
 // when the test ends (after every connection made through open).
@@ -41,7 +46,7 @@ func open(t *testing.T, e *natsd.Server) (*store.Store, *queue.Queue, jetstream.
 		t.Fatalf("Connect: %v", err)
 	}
 	t.Cleanup(nc.Close)
-	st, err := store.Open(testCtx(t), nc, 1)
+	st, err := store.Open(testCtx(t), nc, store.Options{Replicas: 1, Keys: testKeys})
 	if err != nil {
 		t.Fatalf("store.Open: %v", err)
 	}

@@ -71,7 +71,7 @@ func openReplicated(t *testing.T, node *server.Server) *store.Store {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		s, err := store.Open(ctx, nc, 3)
+		s, err := store.Open(ctx, nc, store.Options{Replicas: 3, Keys: testKeys})
 		cancel()
 		if err == nil {
 			return s

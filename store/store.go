@@ -14,14 +14,17 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/slipway-build/slipway/model"
+	"github.com/slipway-build/slipway/seal"
 )
 
 // Names of the JetStream assets. They are created idempotently at start.
@@ -41,26 +44,53 @@ var ErrNotFound = errors.New("not found")
 // Store is Slipway's records on JetStream. It keeps nothing in memory that
 // another Slipway process would need.
 type Store struct {
-	js     jetstream.JetStream
-	repos  jetstream.KeyValue
-	builds jetstream.KeyValue
-	refs   jetstream.KeyValue // newest push per ref, owner per tag, slots
+	js    jetstream.JetStream
+	repos jetstream.KeyValue
+	// reposStream is the stream under repos, for erasing a deleted
+	// repository's bytes (eraseKey) when erase says it allows that.
+	reposStream jetstream.Stream
+	erase       bool
+	builds      jetstream.KeyValue
+	refs        jetstream.KeyValue // newest push per ref, owner per tag, slots
 	// deliveries are what each webhook delivery made, for DeliveryWindow.
 	deliveries jetstream.KeyValue
 	logs       jetstream.Stream
+	// keys seal the secrets of repositories; swapped whole on rotation.
+	keys   atomic.Pointer[seal.Keyring]
+	logger *slog.Logger
 }
 
-// Open creates (or finds) every bucket and the log stream with the given
-// replica count (3 on a clustered NATS) and returns a Store on them.
-// Creating is idempotent, so any number of Slipway processes may open the
-// same NATS at once.
-func Open(ctx context.Context, nc *nats.Conn, replicas int) (*Store, error) {
-	replicas = max(replicas, 1)
+// Options configures Open.
+type Options struct {
+	// Replicas is the replica count of streams and buckets (3 on a
+	// clustered NATS); 0 means 1.
+	Replicas int
+	// Keys seal every secret of a repository before it is written and open
+	// it when read. Required: a store without keys would keep secrets in
+	// the clear.
+	Keys *seal.Keyring
+	// Logger says when a deleted repository's bytes cannot be erased; nil
+	// means slog.Default().
+	Logger *slog.Logger
+}
+
+// Open creates (or finds) every bucket and the log stream and returns a
+// Store on them. Creating is idempotent, so any number of Slipway processes
+// may open the same NATS at once; they must share the keys.
+func Open(ctx context.Context, nc *nats.Conn, o Options) (*Store, error) {
+	if o.Keys == nil {
+		return nil, errors.New("store: no keyring; repositories' secrets would be stored in the clear")
+	}
+	replicas := max(o.Replicas, 1)
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
-	s := &Store{js: js}
+	s := &Store{js: js, logger: o.Logger}
+	if s.logger == nil {
+		s.logger = slog.Default()
+	}
+	s.keys.Store(o.Keys)
 	s.logs, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name: LogsStream, Subjects: []string{logsPrefix + ">"}, Storage: jetstream.FileStorage,
 		Replicas: replicas, MaxAge: 90 * 24 * time.Hour,
@@ -68,7 +98,7 @@ func Open(ctx context.Context, nc *nats.Conn, replicas int) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create stream %s: %w", LogsStream, err)
 	}
-	if s.repos, err = bucket(ctx, js, reposBucket, replicas); err != nil {
+	if err := s.openRepos(ctx, replicas); err != nil {
 		return nil, err
 	}
 	if s.builds, err = bucket(ctx, js, buildsBucket, replicas); err != nil {
@@ -131,9 +161,9 @@ func (s *Store) CreateRepo(ctx context.Context, r model.Repo) error {
 		}
 		return fmt.Errorf("index repo %s: %w", r.FullName, err)
 	}
-	raw, err := json.Marshal(r)
+	raw, err := s.repoCodec().encode(r)
 	if err != nil {
-		return err
+		return fmt.Errorf("store repo %s: %w", r.FullName, err)
 	}
 	if _, err := s.repos.Put(ctx, "id."+r.ID, raw); err != nil {
 		return fmt.Errorf("store repo %s: %w", r.FullName, err)
@@ -144,7 +174,7 @@ func (s *Store) CreateRepo(ctx context.Context, r model.Repo) error {
 // GetRepo returns a repository by id.
 func (s *Store) GetRepo(ctx context.Context, id string) (model.Repo, error) {
 	var r model.Repo
-	err := getJSON(ctx, s.repos, "id."+id, &r)
+	err := getWith(ctx, s.repos, "id."+id, &r, s.repoCodec())
 	return r, err
 }
 
@@ -175,9 +205,10 @@ func (s *Store) RepoByImage(ctx context.Context, image string) (model.Repo, erro
 // ListRepos returns every repository, oldest first.
 func (s *Store) ListRepos(ctx context.Context) ([]model.Repo, error) {
 	var out []model.Repo
+	c := s.repoCodec()
 	err := eachJSON(ctx, s.repos, "id.*", func(raw []byte) error {
 		var r model.Repo
-		if err := json.Unmarshal(raw, &r); err != nil {
+		if err := c.decode(raw, &r); err != nil {
 			return err
 		}
 		out = append(out, r)
@@ -187,20 +218,25 @@ func (s *Store) ListRepos(ctx context.Context) ([]model.Repo, error) {
 	return out, err
 }
 
-// DeleteRepo removes a repository; its builds stay for the record.
+// DeleteRepo removes a repository and its secrets from the disk; its
+// builds stay for the record. It reads the record without opening its
+// secrets, so that one sealed under a lost key can still be deleted.
 func (s *Store) DeleteRepo(ctx context.Context, id string) error {
-	r, err := s.GetRepo(ctx, id)
-	if err != nil {
+	var r model.Repo
+	if err := getJSON(ctx, s.repos, "id."+id, &r); err != nil {
 		return err
 	}
-	if err := s.repos.Delete(ctx, "id."+id); err != nil {
+	if err := s.eraseKey(ctx, "id."+id); err != nil {
 		return fmt.Errorf("delete repo %s: %w", id, err)
 	}
-	if err := s.repos.Delete(ctx, nameKey(r.Provider, r.FullName)); err != nil {
+	if err := s.eraseKey(ctx, nameKey(r.Provider, r.FullName)); err != nil {
 		return fmt.Errorf("delete repo index %s: %w", id, err)
 	}
-	if err := s.repos.Delete(ctx, imageKey(r.Image)); err != nil {
+	if err := s.eraseKey(ctx, imageKey(r.Image)); err != nil {
 		return fmt.Errorf("release image %s of repo %s: %w", r.Image, id, err)
+	}
+	if !s.erase {
+		s.forget(ctx) // eraseKey could only purge
 	}
 	return nil
 }
@@ -209,7 +245,54 @@ func (s *Store) DeleteRepo(ctx context.Context, id string) error {
 // the key taken, which the log says.
 func (s *Store) release(ctx context.Context, key string) {
 	if err := s.repos.Delete(context.WithoutCancel(ctx), key); err != nil {
-		slog.Warn("release an index key of a failed registration", "key", key, "err", err)
+		s.logger.Warn("release an index key of a failed registration", "key", key, "err", err)
+	}
+}
+
+// eraseKey removes key from the repos bucket so that its value's bytes
+// leave the disk (see openRepos): a secure delete of the stream message
+// overwrites them in place, then a Purge drops the key's history, leaving
+// one marker without a value. Where the bucket's stream denies message
+// deletes (made by an older Slipway), only the Purge is done.
+func (s *Store) eraseKey(ctx context.Context, key string) error {
+	if s.erase {
+		if err := s.eraseValue(ctx, key); err != nil {
+			// The value is sealed: purging it still beats keeping it.
+			s.logger.Warn("deleted repository's sealed bytes stay on disk until NATS compacts them", "key", key, "err", err)
+		}
+	}
+	if err := s.repos.Purge(ctx, key); err != nil {
+		return fmt.Errorf("purge %s: %w", key, err)
+	}
+	return nil
+}
+
+// forget gets the bytes of purged and overwritten records out of NATS's
+// files (rollBlock).
+func (s *Store) forget(ctx context.Context) {
+	if err := s.rollBlock(ctx); err != nil {
+		// The records are gone or sealed already; only their old bytes
+		// stay until NATS compacts them.
+		s.logger.Warn("old bytes of repositories stay in NATS's files until it compacts them", "err", err)
+	}
+}
+
+// eraseValue securely deletes the message holding key's current value.
+func (s *Store) eraseValue(ctx context.Context, key string) error {
+	for tries := 1; ; tries++ {
+		e, err := s.repos.Get(ctx, key)
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("read %s: %w", key, err)
+		}
+		err = s.reposStream.SecureDeleteMsg(ctx, e.Revision())
+		if err == nil || tries == 3 {
+			return err
+		}
+		// A concurrent update may have replaced that revision: erase
+		// the new one.
 	}
 }
 
@@ -218,6 +301,9 @@ func (s *Store) release(ctx context.Context, key string) {
 // CreateBuild stores b unless a build with its id exists; it reports whether
 // this call created it.
 func (s *Store) CreateBuild(ctx context.Context, b model.Build) (bool, error) {
+	if err := noCredentials(b.CloneURL); err != nil {
+		return false, fmt.Errorf("store build %s: %w", b.ID, err)
+	}
 	raw, err := json.Marshal(b)
 	if err != nil {
 		return false, err
@@ -231,6 +317,21 @@ func (s *Store) CreateBuild(ctx context.Context, b model.Build) (bool, error) {
 	return true, nil
 }
 
+// noCredentials refuses a clone URL carrying a password, or any user part
+// over HTTP(S), where it is a token. Build records are not sealed, and a
+// build's clone URL is its repository's, which registration checks the same
+// way; this keeps a record from an older Slipway from copying one in.
+func noCredentials(cloneURL string) error {
+	u, err := url.Parse(cloneURL)
+	if err != nil || u.User == nil {
+		return nil // scp-like ssh remotes and local test paths name no secret
+	}
+	if _, hasPassword := u.User.Password(); hasPassword || u.Scheme != "ssh" {
+		return errors.New("its clone_url carries credentials; give them as the repository's token")
+	}
+	return nil
+}
+
 // GetBuild returns a build by id.
 func (s *Store) GetBuild(ctx context.Context, id string) (model.Build, error) {
 	var b model.Build
@@ -241,18 +342,18 @@ func (s *Store) GetBuild(ctx context.Context, id string) (model.Build, error) {
 // UpdateBuild applies change to the stored build with compare-and-set, so
 // concurrent writers (worker, hook deliverer) never overwrite each other.
 func (s *Store) UpdateBuild(ctx context.Context, id string, change func(*model.Build) error) (model.Build, error) {
-	return update(ctx, s.builds, id, "build "+id, change)
+	return update(ctx, s.builds, id, "build "+id, change, jsonCodec[model.Build]())
 }
 
 // UpdateRepo applies change to the stored repository with compare-and-set.
 func (s *Store) UpdateRepo(ctx context.Context, id string, change func(*model.Repo) error) (model.Repo, error) {
-	return update(ctx, s.repos, "id."+id, "repo "+id, change)
+	return update(ctx, s.repos, "id."+id, "repo "+id, change, s.repoCodec())
 }
 
 // update applies change to the JSON record at key under compare-and-set,
 // reading again and re-applying when another writer came first. A missing
 // record is ErrNotFound; an error from change leaves the record as it was.
-func update[T any](ctx context.Context, kv jetstream.KeyValue, key, what string, change func(*T) error) (T, error) {
+func update[T any](ctx context.Context, kv jetstream.KeyValue, key, what string, change func(*T) error, c codec[T]) (T, error) {
 	for {
 		var v T
 		e, err := kv.Get(ctx, key)
@@ -262,15 +363,15 @@ func update[T any](ctx context.Context, kv jetstream.KeyValue, key, what string,
 			}
 			return v, fmt.Errorf("read %s: %w", what, err)
 		}
-		if err := json.Unmarshal(e.Value(), &v); err != nil {
+		if err := c.decode(e.Value(), &v); err != nil {
 			return v, fmt.Errorf("decode %s: %w", what, err)
 		}
 		if err := change(&v); err != nil {
 			return v, err
 		}
-		raw, err := json.Marshal(v)
+		raw, err := c.encode(v)
 		if err != nil {
-			return v, err
+			return v, fmt.Errorf("encode %s: %w", what, err)
 		}
 		_, err = kv.Update(ctx, key, raw, e.Revision())
 		if err == nil {
@@ -302,7 +403,25 @@ func (s *Store) ListBuilds(ctx context.Context, repoID string) ([]model.Build, e
 	return out, err
 }
 
-func getJSON(ctx context.Context, kv jetstream.KeyValue, key string, v any) error {
+// codec turns a record into the bytes stored and back: plain JSON, or
+// JSON with the secrets sealed (repoCodec).
+type codec[T any] struct {
+	decode func([]byte, *T) error
+	encode func(T) ([]byte, error)
+}
+
+func jsonCodec[T any]() codec[T] {
+	return codec[T]{
+		decode: func(raw []byte, v *T) error { return json.Unmarshal(raw, v) },
+		encode: func(v T) ([]byte, error) { return json.Marshal(v) },
+	}
+}
+
+func getJSON[T any](ctx context.Context, kv jetstream.KeyValue, key string, v *T) error {
+	return getWith(ctx, kv, key, v, jsonCodec[T]())
+}
+
+func getWith[T any](ctx context.Context, kv jetstream.KeyValue, key string, v *T, c codec[T]) error {
 	e, err := kv.Get(ctx, key)
 	if err != nil {
 		if errors.Is(err, jetstream.ErrKeyNotFound) {
@@ -310,7 +429,7 @@ func getJSON(ctx context.Context, kv jetstream.KeyValue, key string, v any) erro
 		}
 		return fmt.Errorf("read %s/%s: %w", kv.Bucket(), key, err)
 	}
-	if err := json.Unmarshal(e.Value(), v); err != nil {
+	if err := c.decode(e.Value(), v); err != nil {
 		return fmt.Errorf("decode %s/%s: %w", kv.Bucket(), key, err)
 	}
 	return nil

@@ -16,8 +16,13 @@ import (
 
 	"github.com/slipway-build/slipway/model"
 	"github.com/slipway-build/slipway/natsd"
+	"github.com/slipway-build/slipway/seal"
 	"github.com/slipway-build/slipway/store"
 )
+
+// testKeys seal the repositories of every store the tests open; stores
+// sharing one NATS must share their keys.
+var testKeys = seal.Ephemeral()
 
 // startServer runs a real embedded JetStream server on dir; it is shut down
 // when the test ends (after every connection made through connect).
@@ -45,7 +50,7 @@ func openStore(t *testing.T, e *natsd.Server) *store.Store {
 		t.Fatalf("Connect: %v", err)
 	}
 	t.Cleanup(nc.Close)
-	s, err := store.Open(testCtx(t), nc, 1)
+	s, err := store.Open(testCtx(t), nc, store.Options{Replicas: 1, Keys: testKeys})
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -90,7 +95,7 @@ func TestOpenIsIdempotent(t *testing.T) {
 	t.Cleanup(nc.Close)
 	ctx := testCtx(t)
 
-	s1, err := store.Open(ctx, nc, 1)
+	s1, err := store.Open(ctx, nc, store.Options{Replicas: 1, Keys: testKeys})
 	if err != nil {
 		t.Fatalf("first Open: %v", err)
 	}
@@ -104,7 +109,7 @@ func TestOpenIsIdempotent(t *testing.T) {
 	if _, err := s1.CreateBuild(ctx, newBuild("b1", "r1", 0)); err != nil {
 		t.Fatal(err)
 	}
-	s2, err := store.Open(ctx, nc, 1)
+	s2, err := store.Open(ctx, nc, store.Options{Replicas: 1, Keys: testKeys})
 	if err != nil {
 		t.Fatalf("second Open on the same connection: %v", err)
 	}
@@ -599,7 +604,7 @@ func TestRecordsAndLogsSurviveRestart(t *testing.T) {
 		e1.Shutdown()
 		t.Fatal(err)
 	}
-	s1, err := store.Open(ctx, nc1, 1)
+	s1, err := store.Open(ctx, nc1, store.Options{Replicas: 1, Keys: testKeys})
 	if err != nil {
 		nc1.Close()
 		e1.Shutdown()

@@ -31,10 +31,15 @@ import (
 	"github.com/slipway-build/slipway/model"
 	"github.com/slipway-build/slipway/natsd"
 	"github.com/slipway-build/slipway/queue"
+	"github.com/slipway-build/slipway/seal"
 	"github.com/slipway-build/slipway/store"
 	"github.com/slipway-build/slipway/webhook"
 	"github.com/slipway-build/slipway/webhook/webhooktest"
 )
+
+// testKeys seal the repositories of every store the tests open; stores
+// sharing one NATS must share their keys.
+var testKeys = seal.Ephemeral()
 
 const (
 	secret     = "3f9c1e7a-webhook-secret"
@@ -155,7 +160,7 @@ func (e *env) open() backend {
 		e.t.Fatalf("Connect: %v", err)
 	}
 	e.t.Cleanup(nc.Close)
-	st, err := store.Open(e.ctx, nc, 1)
+	st, err := store.Open(e.ctx, nc, store.Options{Replicas: 1, Keys: testKeys})
 	if err != nil {
 		e.t.Fatalf("store.Open: %v", err)
 	}
@@ -333,7 +338,7 @@ func TestHandlerPushBranchQueuesBuild(t *testing.T) {
 	e.recorded(idMain)
 	want := model.Build{
 		ID:     idMain,
-		RepoID: "r1", Ref: "refs/heads/main", Commit: branchHead,
+		RepoID: "r1", Org: "acme", Ref: "refs/heads/main", Commit: branchHead,
 		Status: model.StatusQueued, Image: "127.0.0.1:5000/acme/demo",
 		Tags:     []string{"latest", "main"},
 		Rule:     model.Rule{SourceType: "branch", Source: "main", Tags: []string{"latest", "main"}, Dockerfile: "Dockerfile", Context: "."},
@@ -624,7 +629,7 @@ const (
 func hostRepos() []model.Repo {
 	add := func(id, provider, fullName, secret string) model.Repo {
 		r := demoRepo()
-		r.ID, r.Provider, r.FullName, r.WebhookSecret = id, provider, fullName, secret
+		r.ID, r.Provider, r.FullName, r.WebhookSecret, r.Image = id, provider, fullName, secret, "127.0.0.1:5000/acme/demo-"+id
 		r.CloneURL = "https://registered.example/" + id + ".git"
 		return r
 	}

@@ -14,8 +14,13 @@ import (
 	"github.com/slipway-build/slipway/model"
 	"github.com/slipway-build/slipway/natsd"
 	"github.com/slipway-build/slipway/queue"
+	"github.com/slipway-build/slipway/seal"
 	"github.com/slipway-build/slipway/store"
 )
+
+// testKeys seal the repositories of every store the tests open; stores
+// sharing one NATS must share their keys.
+var testKeys = seal.Ephemeral()
 
 // env is the real state a worker part runs on: an embedded JetStream server
 // on its own t.TempDir() store dir, the production Store and Queue on it,
@@ -41,7 +46,7 @@ func newEnv(t *testing.T) *env {
 	}
 	t.Cleanup(nc.Close)
 	ctx := testCtx(t)
-	st, err := store.Open(ctx, nc, 1)
+	st, err := store.Open(ctx, nc, store.Options{Replicas: 1, Keys: testKeys})
 	if err != nil {
 		t.Fatalf("store.Open: %v", err)
 	}

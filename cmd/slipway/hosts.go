@@ -11,6 +11,7 @@ import (
 	ghforge "github.com/slipway-build/slipway/forge/github"
 	githosts "github.com/slipway-build/slipway/forge/hosts"
 	"github.com/slipway-build/slipway/model"
+	"github.com/slipway-build/slipway/seal"
 	"github.com/slipway-build/slipway/source"
 )
 
@@ -22,13 +23,17 @@ type hosts struct {
 }
 
 // hc sends the App's token exchanges (behind the outbound guard).
-func newHosts(cfg config.Config, hc *http.Client) (*hosts, error) {
+// keys open the App's key file when it is sealed.
+func newHosts(cfg config.Config, hc *http.Client, keys *seal.Keyring) (*hosts, error) {
 	h := &hosts{}
 	if cfg.GitHubAppID == 0 {
 		return h, nil
 	}
 	key, err := os.ReadFile(cfg.GitHubAppKeyFile)
 	if err != nil {
+		return nil, fmt.Errorf("SLIPWAY_GITHUB_APP_KEY_FILE: %w", err)
+	}
+	if key, err = openAppKey(key, keys); err != nil {
 		return nil, fmt.Errorf("SLIPWAY_GITHUB_APP_KEY_FILE: %w", err)
 	}
 	h.app, err = ghforge.NewApp(cfg.GitHubAppID, key, cfg.GitHubAPIURL, hc)

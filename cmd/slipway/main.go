@@ -22,6 +22,7 @@ commands:
   repo      connect a repository on its Git host, list, disconnect
   token     create, list and revoke API tokens
   org       create organizations, manage their teams, public images and registry logins
+  secrets   rotate the key sealing secrets at rest, seal a secret, make a key
   version   print the version
 `
 
@@ -47,6 +48,8 @@ func main() {
 		err = tokenCmd(ctx, os.Args[2:], os.Stdout)
 	case "org":
 		err = orgCmd(ctx, os.Args[2:], os.Stdout)
+	case "secrets":
+		err = secretsCmd(ctx, os.Args[2:], os.Stdin, os.Stdout)
 	case "version":
 		fmt.Println("slipway", version)
 	case "-h", "--help", "help":

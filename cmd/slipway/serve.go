@@ -31,6 +31,7 @@ import (
 	"github.com/slipway-build/slipway/natsd"
 	"github.com/slipway-build/slipway/queue"
 	"github.com/slipway-build/slipway/registry"
+	"github.com/slipway-build/slipway/seal"
 	"github.com/slipway-build/slipway/source"
 	"github.com/slipway-build/slipway/store"
 	"github.com/slipway-build/slipway/webhook"
@@ -103,7 +104,11 @@ func run(ctx context.Context, r role, args []string) error {
 	if err != nil {
 		return err
 	}
-	st, err := store.Open(ctx, nc, cfg.NATSReplicas)
+	keys, err := loadKeys(cfg, dataDir, logger)
+	if err != nil {
+		return err
+	}
+	st, err := store.Open(ctx, nc, store.Options{Replicas: cfg.NATSReplicas, Keys: keys, Logger: logger})
 	if err != nil {
 		return err
 	}
@@ -137,7 +142,7 @@ func run(ctx context.Context, r role, args []string) error {
 		bk = builder.Client{Addr: addr}
 		checks = append(checks, api.Check{Name: "buildkit", Func: bk.Ping})
 	}
-	hs, err := newHosts(cfg, out.hostAPI())
+	hs, err := newHosts(cfg, out.hostAPI(), keys)
 	if err != nil {
 		return err
 	}
@@ -151,6 +156,7 @@ func run(ctx context.Context, r role, args []string) error {
 		Repos: st, Builds: st, Queue: q, Seen: st, Resolve: resolver(hs), Heads: lister(hs), Checks: checks, Logger: logger, NotFound: isNotFound,
 		Hosts: apiHosts(), AppToken: hs.appToken(), PublicURL: cfg.ExternalURL(), Tokens: dir, Orgs: dir, RegistryHost: registryHost,
 		Outbound: out.all, RegistryOutbound: out.registry, HTTP: out.hostAPI(),
+		Secrets: &rotator{st: st, fromEnv: cfg.SecretKey != "", path: filepath.Join(dataDir, seal.FileName), shared: cfg.NATSURL != "", logger: logger},
 	}
 	if r.api {
 		if dir.Bootstrap, err = apiToken(cfg, dataDir, logger); err != nil {

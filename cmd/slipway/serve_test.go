@@ -28,6 +28,7 @@ func TestServeRejectsBadSettings(t *testing.T) {
 		{"SLIPWAY_HOOK_SCHEDULE", "5s,soon"},
 		{"SLIPWAY_LOG_LEVEL", "loud"},
 		{"SLIPWAY_LOG_LIMIT", "16MB"},
+		{"SLIPWAY_SECRET_KEY", "c2hvcnQ="},
 		// runc refuses namespace paths with a comma.
 		{"SLIPWAY_DATA_DIR", "data,dir"},
 	}

@@ -41,6 +41,10 @@ func Root(t testing.TB) string {
 	}
 }
 
+// sharedSecretKey seals secrets in every process started on one NATS: 32
+// bytes of 0x5a, a test key only.
+const sharedSecretKey = "WlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlo="
+
 var (
 	buildOnce sync.Once
 	binPath   string
@@ -144,7 +148,9 @@ func StartSlipway(t testing.TB, o Options) *Slipway {
 		s.RegistryAddr, registryEnv = o.ExternalRegistry, "off"
 	}
 	if o.NATSURL != "" {
-		s.base = append(s.base, "SLIPWAY_NATS_URL="+o.NATSURL)
+		// Processes on one NATS share the key sealing repositories'
+		// secrets; a key file is made only with the embedded NATS.
+		s.base = append(s.base, "SLIPWAY_NATS_URL="+o.NATSURL, "SLIPWAY_SECRET_KEY="+sharedSecretKey)
 	}
 	if s.DataDir == "" {
 		// Not t.TempDir: a subtest's name may hold a comma, which runc
