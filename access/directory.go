@@ -328,3 +328,35 @@ func (d *Directory) each(ctx context.Context, filter string, fn func([]byte) err
 // isConflict is a lost compare-and-set race: error code 10071 on one
 // server, 10164 on a replicated stream; ErrKeyRevisionMismatch matches both.
 func isConflict(err error) bool { return errors.Is(err, jetstream.ErrKeyRevisionMismatch) }
+
+// Reseal seals every organization's registry passwords again under keys'
+// current key, for a key rotation; it reports how many it resealed.
+func (d *Directory) Reseal(ctx context.Context, keys Sealer) (int, error) {
+	orgs, err := d.ListOrgs(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, o := range orgs {
+		if len(o.Registries) == 0 {
+			continue
+		}
+		_, err := d.UpdateOrg(ctx, o.Name, func(o *Org) error {
+			for host := range o.Registries {
+				login, _, err := o.RegistryLogin(host, keys)
+				if err != nil {
+					return err
+				}
+				if err := o.SetRegistry(host, login, keys); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return n, fmt.Errorf("reseal the registry logins of %s: %w", o.Name, err)
+		}
+		n += len(o.Registries)
+	}
+	return n, nil
+}

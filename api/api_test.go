@@ -91,6 +91,7 @@ func newHarness(t *testing.T, change ...func(*api.Server)) *harness {
 	s := &api.Server{
 		Tokens:   dir,
 		Orgs:     dir,
+		Sealer:   testKeys,
 		Repos:    st,
 		Builds:   st,
 		Queue:    q,

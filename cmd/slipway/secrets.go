@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/slipway-build/slipway/access"
 	"github.com/slipway-build/slipway/api"
 	"github.com/slipway-build/slipway/config"
 	"github.com/slipway-build/slipway/seal"
@@ -148,7 +149,21 @@ type rotator struct {
 	// read it with their own copy of the key file, which a rotation here
 	// would leave behind.
 	shared bool
+	// also reseal what is kept outside the store under the store's keys:
+	// the organizations' registry passwords.
+	also   func(ctx context.Context, keys access.Sealer) (int, error)
 	logger *slog.Logger
+}
+
+// liveKeys seals and opens with the store's current keyring, which a
+// rotation swaps.
+type liveKeys struct{ st *store.Store }
+
+func (k liveKeys) Seal(plain, context string) (string, error) {
+	return k.st.Keys().Seal(plain, context)
+}
+func (k liveKeys) Open(sealed, context string) (string, error) {
+	return k.st.Keys().Open(sealed, context)
 }
 
 // Rotate implements api.Secrets.
@@ -202,5 +217,9 @@ func (r *rotator) reseal(ctx context.Context) (int, error) {
 		return n, err
 	}
 	m, err := r.st.Reseal(ctx)
-	return n + m, err
+	if err != nil || r.also == nil {
+		return n + m, err
+	}
+	o, err := r.also(ctx, liveKeys{r.st})
+	return n + m + o, err
 }

@@ -156,7 +156,9 @@ func run(ctx context.Context, r role, args []string) error {
 		Repos: st, Builds: st, Queue: q, Seen: st, Resolve: resolver(hs), Heads: lister(hs), Checks: checks, Logger: logger, NotFound: isNotFound,
 		Hosts: apiHosts(), AppToken: hs.appToken(), PublicURL: cfg.ExternalURL(), Tokens: dir, Orgs: dir, RegistryHost: registryHost,
 		Outbound: out.all, RegistryOutbound: out.registry, HTTP: out.hostAPI(),
-		Secrets: &rotator{st: st, fromEnv: cfg.SecretKey != "", path: filepath.Join(dataDir, seal.FileName), shared: cfg.NATSURL != "", logger: logger},
+		Secrets: &rotator{st: st, fromEnv: cfg.SecretKey != "", path: filepath.Join(dataDir, seal.FileName), shared: cfg.NATSURL != "",
+			also: dir.Reseal, logger: logger},
+		Sealer: liveKeys{st},
 	}
 	if r.api {
 		if dir.Bootstrap, err = apiToken(cfg, dataDir, logger); err != nil {
