@@ -145,17 +145,31 @@ func imageKey(image string) string {
 	return "image." + hex.EncodeToString([]byte(strings.ToLower(image)))
 }
 
-// CreateRepo stores a new repository; a second repository with the same
-// provider and full name, or the same image, is refused.
-func (s *Store) CreateRepo(ctx context.Context, r model.Repo) error {
+// claimImage records that r pushes its image; another repository's claim
+// is refused. A record without an image (only tests make one) claims none.
+func (s *Store) claimImage(ctx context.Context, r model.Repo) error {
+	if r.Image == "" {
+		return nil
+	}
 	if _, err := s.repos.Create(ctx, imageKey(r.Image), []byte(r.ID)); err != nil {
 		if errors.Is(err, jetstream.ErrKeyExists) {
 			return fmt.Errorf("image %s is already claimed by another repository", r.Image)
 		}
 		return fmt.Errorf("index image %s: %w", r.Image, err)
 	}
+	return nil
+}
+
+// CreateRepo stores a new repository; a second repository with the same
+// provider and full name, or the same image, is refused.
+func (s *Store) CreateRepo(ctx context.Context, r model.Repo) error {
+	if err := s.claimImage(ctx, r); err != nil {
+		return err
+	}
 	if _, err := s.repos.Create(ctx, nameKey(r.Provider, r.FullName), []byte(r.ID)); err != nil {
-		s.release(ctx, imageKey(r.Image))
+		if r.Image != "" {
+			s.release(ctx, imageKey(r.Image))
+		}
 		if errors.Is(err, jetstream.ErrKeyExists) {
 			return fmt.Errorf("repository %s/%s is already registered", r.Provider, r.FullName)
 		}
@@ -232,8 +246,10 @@ func (s *Store) DeleteRepo(ctx context.Context, id string) error {
 	if err := s.eraseKey(ctx, nameKey(r.Provider, r.FullName)); err != nil {
 		return fmt.Errorf("delete repo index %s: %w", id, err)
 	}
-	if err := s.eraseKey(ctx, imageKey(r.Image)); err != nil {
-		return fmt.Errorf("release image %s of repo %s: %w", r.Image, id, err)
+	if r.Image != "" {
+		if err := s.eraseKey(ctx, imageKey(r.Image)); err != nil {
+			return fmt.Errorf("release image %s of repo %s: %w", r.Image, id, err)
+		}
 	}
 	if !s.erase {
 		s.forget(ctx) // eraseKey could only purge
