@@ -35,7 +35,7 @@ var allPlain = []string{plainWebhook, plainToken, plainSSH, plainHook}
 func secretRepo(id, name string) model.Repo {
 	return model.Repo{
 		ID: id, Provider: "github", FullName: name, CloneURL: "https://git.example/" + name + ".git",
-		WebhookSecret: plainWebhook, Token: plainToken, SSHKey: plainSSH, Image: "registry.example/app",
+		WebhookSecret: plainWebhook, Token: plainToken, SSHKey: plainSSH, Image: "registry.example/" + name,
 		Hooks:     []model.Hook{{URL: "https://deploy.example/hook", Secret: plainHook}, {URL: "https://deploy.example/none"}},
 		CreatedAt: base,
 	}
