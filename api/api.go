@@ -79,7 +79,7 @@ type Server struct {
 	Hosts []Host
 	// AppToken gives a GitHub App installation token; nil when no App is
 	// configured.
-	AppToken func(ctx context.Context, installationID int64) (string, error)
+	AppToken func(ctx context.Context, installationID int64, fullName string) (string, error)
 	// PublicURL is where Git hosts reach this server.
 	PublicURL string
 	// Outbound judges the URLs a registration gives (clone_url, api_url,
