@@ -29,6 +29,7 @@ import (
 	"github.com/slipway-build/slipway/model"
 	"github.com/slipway-build/slipway/natsd"
 	"github.com/slipway-build/slipway/queue"
+	"github.com/slipway-build/slipway/redact"
 	"github.com/slipway-build/slipway/registry"
 	"github.com/slipway-build/slipway/source"
 	"github.com/slipway-build/slipway/store"
@@ -260,7 +261,7 @@ func startNATS(cfg config.Config, dataDir string, logger *slog.Logger, st *stack
 	if cfg.NATSURL != "" {
 		nc, err := nats.Connect(cfg.NATSURL, nats.Name("slipway"), nats.MaxReconnects(-1))
 		if err != nil {
-			return nil, nil, fmt.Errorf("SLIPWAY_NATS_URL: connect %s: %w", redactURL(cfg.NATSURL), err)
+			return nil, nil, fmt.Errorf("SLIPWAY_NATS_URL: connect %s: %w", redact.URL(cfg.NATSURL), err)
 		}
 		st.push(func() { _ = nc.Drain() })
 		return nc, connReady(nc), nil
@@ -456,17 +457,10 @@ func withAuth(ctx context.Context, hs *hosts, repo model.Repo, fn func(transport
 
 func isNotFound(err error) bool { return errors.Is(err, store.ErrNotFound) }
 
-func redactURL(raw string) string {
-	if i := strings.Index(raw, "@"); i >= 0 {
-		if j := strings.Index(raw, "://"); j >= 0 && j < i {
-			return raw[:j+3] + "***" + raw[i:]
-		}
-	}
-	return raw
-}
-
 func newLogger(level string) *slog.Logger {
 	var l slog.Level
 	_ = l.UnmarshalText([]byte(level))
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
+	// Errors quote the URLs they failed on; the handler keeps their
+	// credentials out of the server log.
+	return slog.New(redact.NewHandler(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l})))
 }
