@@ -259,15 +259,22 @@ func (s *stack) close() {
 
 func startNATS(cfg config.Config, dataDir string, logger *slog.Logger, st *stack) (*nats.Conn, func(context.Context) error, error) {
 	if cfg.NATSURL != "" {
-		nc, err := nats.Connect(cfg.NATSURL, nats.Name("slipway"), nats.MaxReconnects(-1))
+		auth, err := natsd.ClientOptions(cfg.NATSCreds, cfg.NATSTLSCA)
+		if err != nil {
+			return nil, nil, fmt.Errorf("SLIPWAY_NATS_CREDS, SLIPWAY_NATS_TLS_CA: %w", err)
+		}
+		nc, err := nats.Connect(cfg.NATSURL, append(auth, nats.Name("slipway"), nats.MaxReconnects(-1))...)
 		if err != nil {
 			return nil, nil, fmt.Errorf("SLIPWAY_NATS_URL: connect %s: %w", redact.URL(cfg.NATSURL), err)
 		}
 		st.push(func() { _ = nc.Drain() })
 		return nc, connReady(nc), nil
 	}
+	// Other Slipway processes connect with the seed in nats.nk
+	// (SLIPWAY_NATS_CREDS); this one with a key it keeps in memory.
 	emb, err := natsd.Start(natsd.Options{
 		StoreDir: filepath.Join(dataDir, "nats"), Listen: cfg.NATSListen, Logger: logger,
+		CredsFile: filepath.Join(dataDir, "nats.nk"), TLSCert: cfg.NATSTLSCert, TLSKey: cfg.NATSTLSKey,
 	})
 	if err != nil {
 		return nil, nil, err
@@ -278,7 +285,7 @@ func startNATS(cfg config.Config, dataDir string, logger *slog.Logger, st *stack
 		return nil, nil, err
 	}
 	st.push(func() { _ = nc.Drain() })
-	logger.Info("embedded nats started", "store", filepath.Join(dataDir, "nats"), "listen", emb.ClientURL())
+	logger.Info("embedded nats started", "store", filepath.Join(dataDir, "nats"), "listen", emb.ClientURL(), "credentials", emb.CredsFile())
 	return nc, connReady(nc), nil
 }
 
