@@ -162,3 +162,15 @@ func TestTextIsLinearOnNestedSchemes(t *testing.T) {
 		t.Fatalf("the user part survived: ...%s", out[len(out)-20:])
 	}
 }
+
+func TestWriterHidesSecretsLearntLater(t *testing.T) {
+	var out bytes.Buffer
+	w := NewWriter(&out)
+	_, _ = w.Write([]byte("before ghs_later\nafter gh"))
+	w.Hide("ghs_later", "")
+	_, _ = w.Write([]byte("s_later\n"))
+	_ = w.Close()
+	if want := "before ghs_later\nafter ***\n"; out.String() != want {
+		t.Fatalf("got %q, want %q", out.String(), want)
+	}
+}

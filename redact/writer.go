@@ -38,6 +38,12 @@ type Writer struct {
 // wherever they occur (a token, a webhook secret); empty and very short
 // ones are left out.
 func NewWriter(w io.Writer, secrets ...string) *Writer {
+	return &Writer{w: w, secrets: keepSecrets(secrets)}
+}
+
+// keepSecrets drops empty, short and repeated secrets and puts the longest
+// first.
+func keepSecrets(secrets []string) []string {
 	var keep []string
 	for _, s := range secrets {
 		if len(s) >= minSecret && !slices.Contains(keep, s) {
@@ -45,7 +51,15 @@ func NewWriter(w io.Writer, secrets ...string) *Writer {
 		}
 	}
 	slices.SortFunc(keep, func(a, b string) int { return len(b) - len(a) })
-	return &Writer{w: w, secrets: keep}
+	return keep
+}
+
+// Hide adds secrets known only once the log has begun (a token fetched
+// for the clone). Lines already written are not gone over again.
+func (r *Writer) Hide(secrets ...string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.secrets = keepSecrets(append(r.secrets, secrets...))
 }
 
 // Write takes p whole; complete lines go out redacted at once.

@@ -124,7 +124,7 @@ func (w *Worker) pipeline(ctx context.Context, repo model.Repo, b model.Build, l
 	defer os.RemoveAll(dir)
 	_ = os.RemoveAll(dir + ".auth")
 	defer os.RemoveAll(dir + ".auth")
-	auth, err := w.cloneAuth(ctx, repo, b.CloneURL, dir+".auth")
+	auth, err := w.cloneAuth(ctx, repo, b.CloneURL, dir+".auth", logw)
 	if err != nil {
 		return outcome{err: err}
 	}
@@ -192,13 +192,18 @@ func registryHost(image string) string {
 
 // cloneAuth picks the credentials for a clone; a failure to get a token
 // from the host is Slipway's problem, so the job is retried.
-func (w *Worker) cloneAuth(ctx context.Context, repo model.Repo, url, dir string) (transport.AuthMethod, error) {
+func (w *Worker) cloneAuth(ctx context.Context, repo model.Repo, url, dir string, logw io.Writer) (transport.AuthMethod, error) {
 	if w.Credentials == nil {
 		return nil, nil
 	}
 	creds, err := w.Credentials(ctx, repo)
 	if err != nil {
 		return nil, infraError{fmt.Errorf("clone credentials: %w", err)}
+	}
+	// An App installation token is fetched here, not stored on the
+	// repository: the log learns it now.
+	if h, ok := logw.(hider); ok {
+		h.Hide(creds.Token, creds.SSHKey)
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, infraError{err}

@@ -1,12 +1,14 @@
 package worker
 
 import (
+	"bytes"
 	"errors"
 	"strings"
 	"testing"
 
 	"github.com/slipway-build/slipway/forge"
 	"github.com/slipway-build/slipway/model"
+	"github.com/slipway-build/slipway/redact"
 )
 
 func TestAFailedBuildsErrorAndStatusCarryNoCredentials(t *testing.T) {
@@ -31,3 +33,19 @@ func TestBuildLogSecretsAreTheRepositorysAndTheWorkers(t *testing.T) {
 		t.Fatalf("secrets %s, want %s", got, want)
 	}
 }
+
+func TestACappedLogPassesLateSecretsToTheRedactor(t *testing.T) {
+	var out bytes.Buffer
+	rw := redact.NewWriter(nopCloser{&out})
+	capped := newCappedLog(rw, 1<<20, 0)
+	capped.Hide("ghs_installation")
+	_, _ = capped.Write([]byte("token ghs_installation\n"))
+	_ = capped.Close()
+	if out.String() != "token ***\n" {
+		t.Fatalf("log %q", out.String())
+	}
+}
+
+type nopCloser struct{ *bytes.Buffer }
+
+func (nopCloser) Close() error { return nil }
