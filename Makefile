@@ -75,7 +75,8 @@ lint:
 # testdata/fuzz/) as ordinary tests.
 FUZZTIME ?= 20s
 FUZZ_TARGETS := ./forge/github:FuzzWebhook ./forge/gitlab:FuzzWebhook ./forge/gitea:FuzzWebhook \
-	./forge/bitbucket:FuzzWebhook ./rules:FuzzPlans ./rules:FuzzTemplate ./api:FuzzCreateRepo ./deploy:FuzzSignVerify
+	./forge/bitbucket:FuzzWebhook ./rules:FuzzPlans ./rules:FuzzTemplate ./api:FuzzCreateRepo ./deploy:FuzzSignVerify \
+	./redact:FuzzText
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		echo "fuzz $${t#*:} in $${t%%:*} for $(FUZZTIME)"; \

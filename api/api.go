@@ -16,6 +16,7 @@ import (
 	"github.com/slipway-build/slipway/model"
 	"github.com/slipway-build/slipway/outbound"
 	"github.com/slipway-build/slipway/queue"
+	"github.com/slipway-build/slipway/redact"
 	"github.com/slipway-build/slipway/trigger"
 )
 
@@ -83,7 +84,7 @@ type Server struct {
 	Hosts []Host
 	// AppToken gives a GitHub App installation token; nil when no App is
 	// configured.
-	AppToken func(ctx context.Context, installationID int64) (string, error)
+	AppToken func(ctx context.Context, installationID int64, fullName string) (string, error)
 	// RegistryHost is the embedded registry's host:port, where images
 	// must live under their organization's namespace; "" for none.
 	RegistryHost string
@@ -212,8 +213,10 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	_ = enc.Encode(v)
 }
 
+// writeError answers msg redacted: a host's or NATS's error may quote a URL
+// with credentials in it.
 func writeError(w http.ResponseWriter, code int, msg string) {
-	writeJSON(w, code, map[string]string{"error": msg})
+	writeJSON(w, code, map[string]string{"error": redact.Text(msg)})
 }
 
 func (s *Server) now() time.Time {

@@ -125,7 +125,7 @@ func (s *Server) conn(ctx context.Context, repo model.Repo) (forge.Conn, error) 
 		if s.AppToken == nil {
 			return forge.Conn{}, badf("installation_id: no GitHub App is configured (SLIPWAY_GITHUB_APP_ID)")
 		}
-		t, err := s.AppToken(ctx, repo.InstallationID)
+		t, err := s.AppToken(ctx, repo.InstallationID, repo.FullName)
 		if err != nil {
 			return forge.Conn{}, fmt.Errorf("github app installation %d: %w", repo.InstallationID, err)
 		}

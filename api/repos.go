@@ -15,6 +15,7 @@ import (
 	"github.com/slipway-build/slipway/forge"
 	"github.com/slipway-build/slipway/model"
 	"github.com/slipway-build/slipway/outbound"
+	"github.com/slipway-build/slipway/redact"
 	"github.com/slipway-build/slipway/rules"
 	"github.com/slipway-build/slipway/trigger"
 )
@@ -250,6 +251,9 @@ func (s *Server) validateRepo(r model.Repo) error {
 	if !fullNameRE.MatchString(r.FullName) {
 		return badf("full_name: want owner/name, got %q", r.FullName)
 	}
+	if err := noCredentials(r); err != nil {
+		return err
+	}
 	if r.CloneURL != "" {
 		if _, err := outbound.Remote(r.CloneURL); err != nil {
 			return badf("clone_url: %v", err)
@@ -260,7 +264,7 @@ func (s *Server) validateRepo(r model.Repo) error {
 	}
 	if r.APIURL != "" {
 		if _, err := outbound.HTTPURL(r.APIURL); err != nil {
-			return badf("api_url: %v, got %q", err, redact(r.APIURL))
+			return badf("api_url: %v, got %q", err, redact.Text(r.APIURL))
 		}
 	}
 	if len(r.WebhookSecret) < minWebhookSecret {
@@ -338,22 +342,48 @@ func (s *Server) host(provider string) (Host, error) {
 	return Host{}, badf("provider: want one of %s, got %q", strings.Join(names, ", "), provider)
 }
 
+// noCredentials refuses a URL that carries a credential: URLs are shown in
+// logs, errors and the API, while the secret fields are stored sealed and
+// never served.
+func noCredentials(r model.Repo) error {
+	cloneField := `"token" (or "ssh_key" for ssh://)`
+	if strings.HasPrefix(r.CloneURL, "ssh://") {
+		cloneField = `"ssh_key"`
+	}
+	if credentialsIn(r.CloneURL) {
+		return badf("clone_url: credentials in the URL are refused; put the token in %s", cloneField)
+	}
+	if credentialsIn(r.APIURL) {
+		return badf(`api_url: credentials in the URL are refused; put the token in "token"`)
+	}
+	for i, h := range r.Hooks {
+		if credentialsIn(h.URL) {
+			return badf(`hooks[%d].url: credentials in the URL are refused; the hook is signed with its "secret"`, i)
+		}
+	}
+	return nil
+}
+
+// credentialsIn reports whether raw has a user part or a secret-looking
+// query parameter. A user name alone counts too (hosts take a token as the
+// user name), except for ssh://, where it is the account (git@) and the
+// key authenticates.
+func credentialsIn(raw string) bool {
+	if u, err := url.Parse(raw); err == nil && u.Scheme == "ssh" && u.User != nil {
+		if _, hasPassword := u.User.Password(); !hasPassword {
+			u.User = nil
+			raw = u.String()
+		}
+	}
+	return redact.URL(raw) != raw
+}
+
 func validateHook(h model.Hook) error {
 	if _, err := outbound.HTTPURL(h.URL); err != nil {
-		return fmt.Errorf("url: %v, got %q", err, redact(h.URL))
+		return fmt.Errorf("url: %v, got %q", err, redact.Text(h.URL))
 	}
 	if _, err := deploy.Sign(h.Secret, "msg_check", s0, nil); err != nil {
 		return fmt.Errorf("secret: want whsec_<base64>: %v", err)
 	}
 	return nil
-}
-
-// redact leaves out a URL's user part: a token is often given as the
-// user name, which url.URL.Redacted would show.
-func redact(raw string) string {
-	if u, err := url.Parse(raw); err == nil {
-		u.User = nil
-		return u.String()
-	}
-	return "(not a URL)"
 }

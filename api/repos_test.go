@@ -450,3 +450,39 @@ func TestCreateRepoCloneURLFromHost(t *testing.T) {
 		}
 	}
 }
+
+// TestCreateRepoRefusesCredentialsInURLs points at the secret fields, which
+// are stored apart and never served, instead of a URL that is shown.
+func TestCreateRepoRefusesCredentialsInURLs(t *testing.T) {
+	h := newHarness(t)
+	tests := []struct {
+		set  func(*model.Repo)
+		want string
+	}{
+		{func(r *model.Repo) { r.CloneURL = "https://x-access-token:hunter2@git.example/acme/x.git" },
+			`clone_url: credentials in the URL are refused; put the token in "token" (or "ssh_key" for ssh://)`},
+		{func(r *model.Repo) { r.CloneURL = "https://git.example/acme/x.git?private_token=hunter2" },
+			`clone_url: credentials in the URL are refused; put the token in "token" (or "ssh_key" for ssh://)`},
+		{func(r *model.Repo) { r.CloneURL = "ssh://git:hunter2@git.example/acme/x.git" },
+			`clone_url: credentials in the URL are refused; put the token in "ssh_key"`},
+		{func(r *model.Repo) { r.APIURL = "https://git.example/api/v4?Access_Token=hunter2" },
+			`api_url: credentials in the URL are refused; put the token in "token"`},
+		{func(r *model.Repo) { r.Hooks[0].URL = "https://deploy.example/hook?sig=hunter2" },
+			`hooks[0].url: credentials in the URL are refused; the hook is signed with its "secret"`},
+	}
+	for i, tt := range tests {
+		r := validRepo(fmt.Sprintf("acme/creds%d", i))
+		tt.set(&r)
+		code, raw := h.call("POST", "/api/v1/repos", r)
+		if msg := errorOf(t, raw); code != http.StatusBadRequest || msg != tt.want {
+			t.Errorf("%d: HTTP %d %q, want 400 %q", i, code, msg, tt.want)
+		}
+	}
+}
+
+func TestCreateRepoAcceptsAnSSHAccountName(t *testing.T) {
+	h := newHarness(t)
+	r := validRepo("acme/ssh")
+	r.CloneURL, r.SSHKey, r.KnownHosts = "ssh://git@git.example/acme/ssh.git", "-----BEGIN OPENSSH PRIVATE KEY-----\nx\n-----END OPENSSH PRIVATE KEY-----\n", "git.example ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
+	h.createRepo(r)
+}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/slipway-build/slipway/model"
 	"github.com/slipway-build/slipway/outbound"
+	"github.com/slipway-build/slipway/redact"
 )
 
 // targetTimeout bounds the name lookups of one registration.
@@ -64,7 +65,7 @@ func (s *Server) checkAPIURL(ctx context.Context, raw string) error {
 		return nil
 	}
 	if _, err := outbound.HTTPURL(raw); err != nil {
-		return badf("api_url: %v, got %q", err, redact(raw))
+		return badf("api_url: %v, got %q", err, redact.Text(raw))
 	}
 	ctx, cancel := context.WithTimeout(ctx, targetTimeout)
 	defer cancel()

@@ -4,6 +4,7 @@ package config
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math"
 	"net"
@@ -17,19 +18,30 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/slipway-build/slipway/natsd"
 	"github.com/slipway-build/slipway/outbound"
 	"github.com/slipway-build/slipway/seal"
 )
 
 // Config is every setting `slipway serve` reads.
 type Config struct {
-	HTTPAddr        string          `yaml:"http_addr"`
-	DataDir         string          `yaml:"data_dir"`
-	APIToken        string          `yaml:"api_token"`
-	RegistryAddr    string          `yaml:"registry_addr"`
-	BuildkitAddr    string          `yaml:"buildkit_addr"`
-	NATSURL         string          `yaml:"nats_url"`
-	NATSListen      string          `yaml:"nats_listen"`
+	HTTPAddr     string `yaml:"http_addr"`
+	DataDir      string `yaml:"data_dir"`
+	APIToken     string `yaml:"api_token"`
+	RegistryAddr string `yaml:"registry_addr"`
+	BuildkitAddr string `yaml:"buildkit_addr"`
+	NATSURL      string `yaml:"nats_url"`
+	NATSListen   string `yaml:"nats_listen"`
+	// NATSCreds is the credentials file a process connects to
+	// SLIPWAY_NATS_URL with: the nkey seed `slipway serve` writes to
+	// <data dir>/nats.nk, a NATS .creds file, or one line user:password.
+	NATSCreds string `yaml:"nats_creds"`
+	// NATSTLSCert and NATSTLSKey make the embedded NATS take TLS clients
+	// only; an address other machines reach needs them.
+	NATSTLSCert string `yaml:"nats_tls_cert"`
+	NATSTLSKey  string `yaml:"nats_tls_key"`
+	// NATSTLSCA is the PEM a NATS server's certificate must chain to.
+	NATSTLSCA       string          `yaml:"nats_tls_ca"`
 	PublicURL       string          `yaml:"public_url"`
 	Workers         int             `yaml:"workers"`
 	DockerHubMirror string          `yaml:"dockerhub_mirror"`
@@ -136,6 +148,10 @@ var keys = []key{
 	{"SLIPWAY_BUILDKIT_ADDR", str(func(c *Config) *string { return &c.BuildkitAddr }), "buildkit_addr"},
 	{"SLIPWAY_NATS_URL", str(func(c *Config) *string { return &c.NATSURL }), "nats_url"},
 	{"SLIPWAY_NATS_LISTEN", str(func(c *Config) *string { return &c.NATSListen }), "nats_listen"},
+	{"SLIPWAY_NATS_CREDS", str(func(c *Config) *string { return &c.NATSCreds }), "nats_creds"},
+	{"SLIPWAY_NATS_TLS_CERT", str(func(c *Config) *string { return &c.NATSTLSCert }), "nats_tls_cert"},
+	{"SLIPWAY_NATS_TLS_KEY", str(func(c *Config) *string { return &c.NATSTLSKey }), "nats_tls_key"},
+	{"SLIPWAY_NATS_TLS_CA", str(func(c *Config) *string { return &c.NATSTLSCA }), "nats_tls_ca"},
 	{"SLIPWAY_PUBLIC_URL", str(func(c *Config) *string { return &c.PublicURL }), "public_url"},
 	{"SLIPWAY_DOCKERHUB_MIRROR", str(func(c *Config) *string { return &c.DockerHubMirror }), "dockerhub_mirror"},
 	{"SLIPWAY_LOG_LEVEL", str(func(c *Config) *string { return &c.LogLevel }), "log_level"},
@@ -309,10 +325,8 @@ func (c Config) Validate() error {
 			return fmt.Errorf("SLIPWAY_NATS_URL: %w", err)
 		}
 	}
-	if c.NATSListen != "" {
-		if err := checkAddr(c.NATSListen); err != nil {
-			return fmt.Errorf("SLIPWAY_NATS_LISTEN: %w", err)
-		}
+	if err := c.validateNATSListen(); err != nil {
+		return err
 	}
 	if c.PublicURL != "" {
 		if strings.Contains(c.PublicURL, ",") {
@@ -376,6 +390,27 @@ func lastAddr(p netip.Prefix) netip.Addr {
 	host := uint32(1)<<(32-p.Bits()) - 1
 	binary.BigEndian.PutUint32(a[:], binary.BigEndian.Uint32(a[:])|host)
 	return netip.AddrFrom4(a)
+}
+
+// validateNATSListen refuses an embedded NATS that other machines reach
+// without TLS, and half a TLS setting.
+func (c Config) validateNATSListen() error {
+	switch {
+	case c.NATSTLSCert != "" && c.NATSTLSKey == "":
+		return errors.New("SLIPWAY_NATS_TLS_CERT: needs SLIPWAY_NATS_TLS_KEY, the certificate's private key")
+	case c.NATSTLSCert == "" && c.NATSTLSKey != "":
+		return errors.New("SLIPWAY_NATS_TLS_KEY: needs SLIPWAY_NATS_TLS_CERT, the key's certificate")
+	}
+	if c.NATSListen == "" {
+		return nil
+	}
+	if err := checkAddr(c.NATSListen); err != nil {
+		return fmt.Errorf("SLIPWAY_NATS_LISTEN: %w", err)
+	}
+	if natsd.CheckListen(c.NATSListen, c.NATSTLSCert != "") != nil {
+		return fmt.Errorf("SLIPWAY_NATS_LISTEN: %q is reachable from other machines; set SLIPWAY_NATS_TLS_CERT and SLIPWAY_NATS_TLS_KEY, or listen on 127.0.0.1", c.NATSListen)
+	}
+	return nil
 }
 
 func checkAddr(addr string) error {

@@ -118,6 +118,11 @@ func TestEnvEveryKey(t *testing.T) {
 		{"SLIPWAY_BUILDKIT_ADDR", "tcp://buildkitd:1234", func(c Config) any { return c.BuildkitAddr }, "tcp://buildkitd:1234"},
 		{"SLIPWAY_NATS_URL", "tls://nats.acme.example:4222", func(c Config) any { return c.NATSURL }, "tls://nats.acme.example:4222"},
 		{"SLIPWAY_NATS_LISTEN", ":4222", func(c Config) any { return c.NATSListen }, ":4222"},
+		{"SLIPWAY_NATS_LISTEN", "127.0.0.1:4222", func(c Config) any { return c.NATSListen }, "127.0.0.1:4222"},
+		{"SLIPWAY_NATS_CREDS", "/var/lib/slipway/nats.nk", func(c Config) any { return c.NATSCreds }, "/var/lib/slipway/nats.nk"},
+		{"SLIPWAY_NATS_TLS_CERT", "/etc/slipway/nats.pem", func(c Config) any { return c.NATSTLSCert }, "/etc/slipway/nats.pem"},
+		{"SLIPWAY_NATS_TLS_KEY", "/etc/slipway/nats-key.pem", func(c Config) any { return c.NATSTLSKey }, "/etc/slipway/nats-key.pem"},
+		{"SLIPWAY_NATS_TLS_CA", "/etc/slipway/ca.pem", func(c Config) any { return c.NATSTLSCA }, "/etc/slipway/ca.pem"},
 		{"SLIPWAY_PUBLIC_URL", "http://builds.lan:8080", func(c Config) any { return c.PublicURL }, "http://builds.lan:8080"},
 		{"SLIPWAY_WORKERS", "8", func(c Config) any { return c.Workers }, 8},
 		{"SLIPWAY_DOCKERHUB_MIRROR", "https://mirror.gcr.io", func(c Config) any { return c.DockerHubMirror }, "https://mirror.gcr.io"},
@@ -149,6 +154,10 @@ func TestEnvEveryKey(t *testing.T) {
 	pairs := map[string]map[string]string{
 		"SLIPWAY_GITHUB_APP_ID":       {"SLIPWAY_GITHUB_APP_KEY_FILE": "/k.pem"},
 		"SLIPWAY_GITHUB_APP_KEY_FILE": {"SLIPWAY_GITHUB_APP_ID": "1"},
+		// TLS comes as a pair, and an open listen address needs it.
+		"SLIPWAY_NATS_TLS_CERT": {"SLIPWAY_NATS_TLS_KEY": "/k.pem"},
+		"SLIPWAY_NATS_TLS_KEY":  {"SLIPWAY_NATS_TLS_CERT": "/c.pem"},
+		"SLIPWAY_NATS_LISTEN":   {"SLIPWAY_NATS_TLS_CERT": "/c.pem", "SLIPWAY_NATS_TLS_KEY": "/k.pem"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.key+"="+tt.value, func(t *testing.T) {
@@ -189,6 +198,12 @@ func TestEnvBadValues(t *testing.T) {
 		{"SLIPWAY_NATS_URL", "http://nats-1:4222"},
 		{"SLIPWAY_NATS_URL", "nats://nats-1:4222,redis://cache:6379"},
 		{"SLIPWAY_NATS_LISTEN", "4222"},
+		{"SLIPWAY_NATS_LISTEN", ":4222"}, // every interface, no TLS
+		{"SLIPWAY_NATS_LISTEN", "0.0.0.0:4222"},
+		{"SLIPWAY_NATS_LISTEN", "10.0.0.1:4222"},
+		{"SLIPWAY_NATS_LISTEN", "nats.lan:4222"},           // a name is not resolved: it needs TLS
+		{"SLIPWAY_NATS_TLS_CERT", "/etc/slipway/nats.pem"}, // without its key
+		{"SLIPWAY_NATS_TLS_KEY", "/etc/slipway/nats-key.pem"},
 		{"SLIPWAY_PUBLIC_URL", "slipway.acme.example"},
 		{"SLIPWAY_PUBLIC_URL", "ftp://slipway.acme.example"},
 		{"SLIPWAY_PUBLIC_URL", "https://"},
@@ -342,5 +357,27 @@ func TestExternalURL(t *testing.T) {
 				t.Errorf("ExternalURL = %q, want %q", got, tt.want)
 			}
 		})
+	}
+}
+
+func TestNATSListenNeedsTLSOffLoopback(t *testing.T) {
+	tlsEnv := map[string]string{"SLIPWAY_NATS_TLS_CERT": "/c.pem", "SLIPWAY_NATS_TLS_KEY": "/k.pem"}
+	for _, listen := range []string{"127.0.0.1:4222", "[::1]:0", "localhost:4222"} {
+		if _, err := Load("", envOf(map[string]string{"SLIPWAY_NATS_LISTEN": listen})); err != nil {
+			t.Errorf("%s without TLS: %v", listen, err)
+		}
+	}
+	for _, listen := range []string{":4222", "0.0.0.0:0", "10.0.0.1:4222"} {
+		env := map[string]string{"SLIPWAY_NATS_LISTEN": listen}
+		_, err := Load("", envOf(env))
+		if err == nil || !strings.Contains(err.Error(), "SLIPWAY_NATS_TLS_CERT") {
+			t.Errorf("%s without TLS: %v, want a refusal naming SLIPWAY_NATS_TLS_CERT", listen, err)
+		}
+		for k, v := range tlsEnv {
+			env[k] = v
+		}
+		if _, err := Load("", envOf(env)); err != nil {
+			t.Errorf("%s with TLS: %v", listen, err)
+		}
 	}
 }

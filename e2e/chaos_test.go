@@ -57,11 +57,11 @@ func waitFor(t *testing.T, what string, limit time.Duration, ok func() bool) tim
 // 1. Workers killed with kill -9 mid-build, ten times: every build ends
 // succeeded exactly once and its tag names its own commit.
 func TestChaosWorkerKills(t *testing.T) {
-	natsURL, _ := rig.StartNATS(t)
+	natsURL, natsCreds, _ := rig.StartNATS(t)
 	reg := rig.StartRegistry(t)
 	bkd := rig.StartBuildkitd(t)
 	shared := []string{"SLIPWAY_BUILDKIT_ADDR=" + bkd, "SLIPWAY_ACK_WAIT=3s", "SLIPWAY_RECONCILE_INTERVAL=0s"}
-	front := rig.StartSlipway(t, rig.Options{NATSURL: natsURL, ExternalRegistry: reg.Addr, Env: append([]string{"SLIPWAY_WORKERS=0"}, shared...)})
+	front := rig.StartSlipway(t, rig.Options{NATSURL: natsURL, NATSCreds: natsCreds, ExternalRegistry: reg.Addr, Env: append([]string{"SLIPWAY_WORKERS=0"}, shared...)})
 	front.PushBusybox()
 	recv := rig.StartReceiver(t, 0)
 	git := rig.StartGitServer(t)
@@ -69,7 +69,7 @@ func TestChaosWorkerKills(t *testing.T) {
 	src.Commit("base", map[string]string{"README": "killed\n"})
 	repo := branchRepo(t, front, "acme/killed", src.CloneURL, []model.Hook{{URL: recv.URL, Secret: deploy.GenerateSecret()}})
 	startWorker := func() *rig.Slipway {
-		return rig.StartSlipway(t, rig.Options{Role: "worker", NATSURL: natsURL, Env: append([]string{"SLIPWAY_WORKERS=2"}, shared...)})
+		return rig.StartSlipway(t, rig.Options{Role: "worker", NATSURL: natsURL, NATSCreds: natsCreds, Env: append([]string{"SLIPWAY_WORKERS=2"}, shared...)})
 	}
 	const rounds = 10
 	commits, builds, killedAt := make([]string, rounds), make([]string, rounds), make([]time.Time, rounds)
@@ -387,8 +387,8 @@ var (
 // A webhook that arrives while NATS cannot store it is answered 503, never
 // 2xx, and fast enough for the Git host to see the failure.
 func TestChaosNATSDownAnswers503(t *testing.T) {
-	natsURL, stopNATS := rig.StartNATS(t)
-	s := rig.StartSlipway(t, rig.Options{NATSURL: natsURL, Env: []string{"SLIPWAY_WORKERS=0", "SLIPWAY_RECONCILE_INTERVAL=0s"}})
+	natsURL, natsCreds, stopNATS := rig.StartNATS(t)
+	s := rig.StartSlipway(t, rig.Options{NATSURL: natsURL, NATSCreds: natsCreds, Env: []string{"SLIPWAY_WORKERS=0", "SLIPWAY_RECONCILE_INTERVAL=0s"}})
 	repo := registerRepo(t, s, "acme/natsdown", "http://127.0.0.1:1/natsdown.git", nil)
 	stopNATS()
 	began := time.Now()

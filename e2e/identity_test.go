@@ -105,10 +105,10 @@ func TestOneBuildPerCommit(t *testing.T) {
 		}
 	})
 	t.Run("webhooks and reconcilers at once in two processes sharing NATS", func(t *testing.T) {
-		natsURL, _ := rig.StartNATS(t)
+		natsURL, natsCreds, _ := rig.StartNATS(t)
 		env := []string{"SLIPWAY_RECONCILE_INTERVAL=1s"}
-		a := rig.StartSlipway(t, rig.Options{NATSURL: natsURL, Env: env})
-		b := rig.StartSlipway(t, rig.Options{NATSURL: natsURL, Env: env, ExternalRegistry: a.RegistryAddr})
+		a := rig.StartSlipway(t, rig.Options{NATSURL: natsURL, NATSCreds: natsCreds, Env: env})
+		b := rig.StartSlipway(t, rig.Options{NATSURL: natsURL, NATSCreds: natsCreds, Env: env, ExternalRegistry: a.RegistryAddr})
 		a.PushBusybox()
 		src := git.NewRepo(t, "two-procs")
 		src.Commit("before registration", map[string]string{"Dockerfile": dockerfile(a.RegistryAddr, "echo old")})

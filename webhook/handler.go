@@ -11,6 +11,7 @@ import (
 
 	"github.com/slipway-build/slipway/model"
 	"github.com/slipway-build/slipway/queue"
+	"github.com/slipway-build/slipway/redact"
 	"github.com/slipway-build/slipway/trigger"
 )
 
@@ -303,7 +304,10 @@ func (h *Handler) reject(w http.ResponseWriter, code int, msg string, attrs ...a
 	h.rejectLog(w, h.logger().With(attrs...), code, msg)
 }
 
+// rejectLog answers msg redacted: anyone may post to /hooks, and a store
+// error may quote a URL with credentials in it.
 func (h *Handler) rejectLog(w http.ResponseWriter, log *slog.Logger, code int, msg string) {
+	msg = redact.Text(msg)
 	log.Warn("webhook rejected", "status", code, "reason", msg)
 	writeJSON(w, code, map[string]string{"error": msg})
 }

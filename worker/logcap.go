@@ -52,6 +52,17 @@ func (c *cappedLog) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// Hide passes secrets learnt during the build (a clone token) on to the
+// redacting writer beneath, when there is one.
+func (c *cappedLog) Hide(secrets ...string) {
+	if h, ok := c.w.(hider); ok {
+		h.Hide(secrets...)
+	}
+}
+
+// hider is a log that can be told more secrets to hide.
+type hider interface{ Hide(secrets ...string) }
+
 // Close ends a cut log with the line that says so, then closes it.
 func (c *cappedLog) Close() error {
 	c.mu.Lock()

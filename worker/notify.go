@@ -12,6 +12,7 @@ import (
 	"github.com/slipway-build/slipway/deploy"
 	"github.com/slipway-build/slipway/model"
 	"github.com/slipway-build/slipway/queue"
+	"github.com/slipway-build/slipway/redact"
 	"github.com/slipway-build/slipway/store"
 )
 
@@ -148,6 +149,8 @@ func (n *Notifier) unrecorded(ctx context.Context, job queue.Job, err error, log
 }
 
 func (n *Notifier) record(ctx context.Context, hj queue.HookJob, a model.Attempt, status string) error {
+	// The API serves attempts: a hook URL with a token in it stays out.
+	a.Error = redact.Text(a.Error)
 	_, err := n.Builds.UpdateBuild(ctx, hj.BuildID, func(b *model.Build) error {
 		if hj.Hook >= len(b.Deliveries) {
 			return fmt.Errorf("%w: %d", errNoDelivery, hj.Hook)

@@ -20,6 +20,7 @@ import (
 
 	"github.com/slipway-build/slipway/builder"
 	"github.com/slipway-build/slipway/model"
+	"github.com/slipway-build/slipway/redact"
 	"github.com/slipway-build/slipway/registry"
 	"github.com/slipway-build/slipway/rules"
 	"github.com/slipway-build/slipway/source"
@@ -46,10 +47,12 @@ func (o outcome) apply(b *model.Build) {
 			b.Reason = "cancelled"
 		}
 	case o.err != nil:
-		b.Status, b.Error, b.GaveUp = model.StatusFailed, o.err.Error(), o.gaveUp
+		// A build's error is served by the API and posted to the Git host:
+		// a URL it quotes must not carry credentials there.
+		b.Status, b.Error, b.GaveUp = model.StatusFailed, redact.Text(o.err.Error()), o.gaveUp
 		var reg registryError
 		if errors.As(o.err, &reg) && b.RetryingSince != nil {
-			b.Error = fmt.Sprintf("registry %s unreachable for %s: %v", reg.host, b.FinishedAt.Sub(*b.RetryingSince).Round(time.Second), reg.err)
+			b.Error = redact.Text(fmt.Sprintf("registry %s unreachable for %s: %v", reg.host, b.FinishedAt.Sub(*b.RetryingSince).Round(time.Second), reg.err))
 		}
 	case o.skip != "":
 		b.Status, b.Reason = model.StatusSkipped, o.skip
@@ -62,7 +65,7 @@ func (o outcome) apply(b *model.Build) {
 
 // run does the build itself; its log is kept whatever happens.
 func (w *Worker) run(ctx context.Context, repo model.Repo, b model.Build) outcome {
-	logw := newCappedLog(w.Logs(b.ID), w.LogLimit, w.logUsed(ctx, b.ID))
+	logw := newCappedLog(redact.NewWriter(w.Logs(b.ID), w.secrets(repo)...), w.LogLimit, w.logUsed(ctx, b.ID))
 	defer logw.Close()
 	out := w.pipeline(ctx, repo, b, logw)
 	switch {
@@ -74,6 +77,16 @@ func (w *Worker) run(ctx context.Context, repo model.Repo, b model.Build) outcom
 		fmt.Fprintf(logw, "\n==> skipped: %s\n", out.skip)
 	default:
 		fmt.Fprintf(logw, "\n==> pushed %s@%s\n", b.Image, out.digest)
+	}
+	return out
+}
+
+// secrets are the values hidden in a build's log wherever they show:
+// BuildKit and Git print what they are given, and a Dockerfile can echo.
+func (w *Worker) secrets(repo model.Repo) []string {
+	out := append([]string{repo.Token, repo.WebhookSecret}, w.Secrets...)
+	for _, h := range repo.Hooks {
+		out = append(out, h.Secret)
 	}
 	return out
 }
@@ -111,7 +124,7 @@ func (w *Worker) pipeline(ctx context.Context, repo model.Repo, b model.Build, l
 	defer os.RemoveAll(dir)
 	_ = os.RemoveAll(dir + ".auth")
 	defer os.RemoveAll(dir + ".auth")
-	auth, err := w.cloneAuth(ctx, repo, b.CloneURL, dir+".auth")
+	auth, err := w.cloneAuth(ctx, repo, b.CloneURL, dir+".auth", logw)
 	if err != nil {
 		return outcome{err: err}
 	}
@@ -179,13 +192,18 @@ func registryHost(image string) string {
 
 // cloneAuth picks the credentials for a clone; a failure to get a token
 // from the host is Slipway's problem, so the job is retried.
-func (w *Worker) cloneAuth(ctx context.Context, repo model.Repo, url, dir string) (transport.AuthMethod, error) {
+func (w *Worker) cloneAuth(ctx context.Context, repo model.Repo, url, dir string, logw io.Writer) (transport.AuthMethod, error) {
 	if w.Credentials == nil {
 		return nil, nil
 	}
 	creds, err := w.Credentials(ctx, repo)
 	if err != nil {
 		return nil, infraError{fmt.Errorf("clone credentials: %w", err)}
+	}
+	// An App installation token is fetched here, not stored on the
+	// repository: the log learns it now.
+	if h, ok := logw.(hider); ok {
+		h.Hide(creds.Token, creds.SSHKey)
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, infraError{err}

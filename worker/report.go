@@ -13,6 +13,7 @@ import (
 	"github.com/slipway-build/slipway/forge"
 	"github.com/slipway-build/slipway/model"
 	"github.com/slipway-build/slipway/queue"
+	"github.com/slipway-build/slipway/redact"
 	"github.com/slipway-build/slipway/store"
 )
 
@@ -196,7 +197,7 @@ func stale(b model.Build, state forge.State) bool {
 func (r *Reporter) record(ctx context.Context, buildID string, state forge.State, postErr error) error {
 	post := model.StatusPost{State: string(state), At: r.now().UTC()}
 	if postErr != nil {
-		post.Error = postErr.Error()
+		post.Error = redact.Text(postErr.Error())
 	}
 	_, err := r.Builds.UpdateBuild(ctx, buildID, func(b *model.Build) error {
 		b.Statuses = append(b.Statuses, post)
@@ -231,7 +232,7 @@ func (r *Reporter) status(b model.Build, state forge.State) forge.Status {
 		desc = "Failed: " + b.Error
 	}
 	return forge.Status{
-		Commit: b.Commit, State: state, Key: key, Description: forge.Describe(desc),
+		Commit: b.Commit, State: state, Key: key, Description: forge.Describe(redact.Text(desc)),
 		URL: strings.TrimRight(r.PublicURL, "/") + "/api/v1/builds/" + b.ID,
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/slipway-build/slipway/forge"
 	"github.com/slipway-build/slipway/model"
 	"github.com/slipway-build/slipway/queue"
+	"github.com/slipway-build/slipway/redact"
 	"github.com/slipway-build/slipway/source"
 	"github.com/slipway-build/slipway/store"
 )
@@ -84,6 +85,9 @@ type Worker struct {
 	Builder Builder
 	Tagger  Tagger
 	Logs    Logs
+	// Secrets are values hidden in every build's log besides the
+	// repository's own (a registry password, say).
+	Secrets []string
 	// LogLimit is the most of one build's log kept, in bytes
 	// (SLIPWAY_LOG_LIMIT; 0 means DefaultLogLimit), over all its attempts:
 	// LogSize, when set, says how much earlier attempts stored. The build
@@ -406,7 +410,7 @@ func (w *Worker) handBack(job queue.Job, b model.Build, err error, log *slog.Log
 	_, uerr := w.Builds.UpdateBuild(ctx, b.ID, func(cur *model.Build) error {
 		if !model.Terminal(cur.Status) {
 			cur.Status = model.StatusQueued
-			cur.Error = "retrying: " + err.Error()
+			cur.Error = "retrying: " + redact.Text(err.Error())
 		}
 		attempts = cur.Attempts
 		return nil

@@ -44,7 +44,7 @@ func newHosts(cfg config.Config, hc *http.Client, keys *seal.Keyring) (*hosts, e
 }
 
 // appToken is nil without a GitHub App, so the API can say it is missing.
-func (h *hosts) appToken() func(context.Context, int64) (string, error) {
+func (h *hosts) appToken() func(context.Context, int64, string) (string, error) {
 	if h.app == nil {
 		return nil
 	}
@@ -61,7 +61,7 @@ func (h *hosts) token(ctx context.Context, repo model.Repo) (string, error) {
 	if h.app == nil {
 		return "", fmt.Errorf("repository %s names GitHub App installation %d, but no App is configured", repo.FullName, id)
 	}
-	return h.app.InstallationToken(ctx, id)
+	return h.app.InstallationToken(ctx, id, repo.FullName)
 }
 
 // apiHosts is the hosts table as the API needs it.

@@ -30,6 +30,7 @@ import (
 	"github.com/slipway-build/slipway/model"
 	"github.com/slipway-build/slipway/natsd"
 	"github.com/slipway-build/slipway/queue"
+	"github.com/slipway-build/slipway/redact"
 	"github.com/slipway-build/slipway/registry"
 	"github.com/slipway-build/slipway/seal"
 	"github.com/slipway-build/slipway/source"
@@ -274,15 +275,22 @@ func (s *stack) close() {
 
 func startNATS(cfg config.Config, dataDir string, logger *slog.Logger, st *stack) (*nats.Conn, func(context.Context) error, error) {
 	if cfg.NATSURL != "" {
-		nc, err := nats.Connect(cfg.NATSURL, nats.Name("slipway"), nats.MaxReconnects(-1))
+		auth, err := natsd.ClientOptions(cfg.NATSCreds, cfg.NATSTLSCA)
 		if err != nil {
-			return nil, nil, fmt.Errorf("SLIPWAY_NATS_URL: connect %s: %w", redactURL(cfg.NATSURL), err)
+			return nil, nil, fmt.Errorf("SLIPWAY_NATS_CREDS, SLIPWAY_NATS_TLS_CA: %w", err)
+		}
+		nc, err := nats.Connect(cfg.NATSURL, append(auth, nats.Name("slipway"), nats.MaxReconnects(-1))...)
+		if err != nil {
+			return nil, nil, fmt.Errorf("SLIPWAY_NATS_URL: connect %s: %w", redact.URL(cfg.NATSURL), err)
 		}
 		st.push(func() { _ = nc.Drain() })
 		return nc, connReady(nc), nil
 	}
+	// Other Slipway processes connect with the seed in nats.nk
+	// (SLIPWAY_NATS_CREDS); this one with a key it keeps in memory.
 	emb, err := natsd.Start(natsd.Options{
 		StoreDir: filepath.Join(dataDir, "nats"), Listen: cfg.NATSListen, Logger: logger,
+		CredsFile: filepath.Join(dataDir, "nats.nk"), TLSCert: cfg.NATSTLSCert, TLSKey: cfg.NATSTLSKey,
 	})
 	if err != nil {
 		return nil, nil, err
@@ -293,7 +301,7 @@ func startNATS(cfg config.Config, dataDir string, logger *slog.Logger, st *stack
 		return nil, nil, err
 	}
 	st.push(func() { _ = nc.Drain() })
-	logger.Info("embedded nats started", "store", filepath.Join(dataDir, "nats"), "listen", emb.ClientURL())
+	logger.Info("embedded nats started", "store", filepath.Join(dataDir, "nats"), "listen", emb.ClientURL(), "credentials", emb.CredsFile())
 	return nc, connReady(nc), nil
 }
 
@@ -481,17 +489,10 @@ func withAuth(ctx context.Context, hs *hosts, repo model.Repo, fn func(transport
 
 func isNotFound(err error) bool { return errors.Is(err, store.ErrNotFound) }
 
-func redactURL(raw string) string {
-	if i := strings.Index(raw, "@"); i >= 0 {
-		if j := strings.Index(raw, "://"); j >= 0 && j < i {
-			return raw[:j+3] + "***" + raw[i:]
-		}
-	}
-	return raw
-}
-
 func newLogger(level string) *slog.Logger {
 	var l slog.Level
 	_ = l.UnmarshalText([]byte(level))
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
+	// Errors quote the URLs they failed on; the handler keeps their
+	// credentials out of the server log.
+	return slog.New(redact.NewHandler(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l})))
 }

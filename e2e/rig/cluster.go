@@ -18,15 +18,16 @@ import (
 )
 
 // StartNATS runs one JetStream server on a loopback port, for roles that
-// share it; it stops when the test ends.
-func StartNATS(t testing.TB) (url string, stop func()) {
+// share it; it stops when the test ends. Clients authenticate with the
+// nkey seed in creds (Options.NATSCreds), as against `slipway serve`'s.
+func StartNATS(t testing.TB) (url, creds string, stop func()) {
 	t.Helper()
 	e, err := natsd.Start(natsd.Options{StoreDir: t.TempDir(), Listen: "127.0.0.1:0"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(e.Shutdown)
-	return e.ClientURL(), e.Shutdown
+	return e.ClientURL(), e.CredsFile(), e.Shutdown
 }
 
 // Cluster is a JetStream cluster on loopback, as nats-server's own tests

@@ -126,8 +126,10 @@ type Options struct {
 	// ExternalRegistry turns the embedded registry off; images go to this
 	// registry instead.
 	ExternalRegistry string
-	// NATSURL points the process at a shared NATS instead of its own.
-	NATSURL string
+	// NATSURL points the process at a shared NATS instead of its own;
+	// NATSCreds is the credentials file it connects with, if it needs one.
+	NATSURL   string
+	NATSCreds string
 	// ListenAll has the API and the embedded registry listen on every
 	// address, so that only the build network's fence keeps builds off
 	// them; HTTPAddr and RegistryAddr stay on loopback for clients.
@@ -151,6 +153,9 @@ func StartSlipway(t testing.TB, o Options) *Slipway {
 		// Processes on one NATS share the key sealing repositories'
 		// secrets; a key file is made only with the embedded NATS.
 		s.base = append(s.base, "SLIPWAY_NATS_URL="+o.NATSURL, "SLIPWAY_SECRET_KEY="+sharedSecretKey)
+	}
+	if o.NATSCreds != "" {
+		s.base = append(s.base, "SLIPWAY_NATS_CREDS="+o.NATSCreds)
 	}
 	if s.DataDir == "" {
 		// Not t.TempDir: a subtest's name may hold a comma, which runc

@@ -14,13 +14,15 @@ import (
 	"sync"
 
 	"github.com/bradleyfalzon/ghinstallation/v2"
+	gh "github.com/google/go-github/v88/github"
 
 	"github.com/slipway-build/slipway/forge"
 )
 
 // App authenticates as a GitHub App and hands out installation access
-// tokens. Each token is cached per installation until a minute before its
-// expires_at, so many calls make one exchange. An App is safe for
+// tokens. Each token is narrowed to one repository and to the permissions
+// a build needs, and cached per (installation, repository) until a minute
+// before its expires_at, so many calls make one exchange. An App is safe for
 // concurrent use. Its fields are read once, on first use; make it with
 // NewApp to have the key checked up front.
 type App struct {
@@ -37,7 +39,23 @@ type App struct {
 	mu       sync.Mutex
 	key      *rsa.PrivateKey
 	base     string
-	installs map[int64]*ghinstallation.Transport
+	installs map[tokenKey]*ghinstallation.Transport
+}
+
+// tokenKey names one narrowed token: the same installation's token for
+// another repository is a different token.
+type tokenKey struct {
+	installation int64
+	repo         string // owner/name
+}
+
+// tokenPermissions are all a build needs from the host: clone (contents)
+// and report commit statuses. An installation granted more (say, contents:
+// write or administration) still hands out no more than this, so a leaked
+// token cannot push or change settings.
+func tokenPermissions() *gh.InstallationPermissions {
+	read, write := "read", "write"
+	return &gh.InstallationPermissions{Contents: &read, Statuses: &write}
 }
 
 // NewApp checks the app id, the PEM private key and the API URL, and
@@ -68,7 +86,7 @@ func (a *App) initLocked() error {
 		return err
 	}
 	a.key, a.base = key, base
-	a.installs = make(map[int64]*ghinstallation.Transport)
+	a.installs = make(map[tokenKey]*ghinstallation.Transport)
 	return nil
 }
 
@@ -110,19 +128,21 @@ func parsePrivateKey(b []byte) (*rsa.PrivateKey, error) {
 	return key, nil
 }
 
-// transport returns the installation's token source, made on first use.
-// Each installation gets its own ghinstallation.AppsTransport: a Transport
-// writes its AppsTransport's fields on every refresh, so sharing one across
-// installations would race.
-func (a *App) transport(installationID int64) (*ghinstallation.Transport, error) {
+// transport returns the token source for one repository of an
+// installation, made on first use. Each gets its own
+// ghinstallation.AppsTransport: a Transport writes its AppsTransport's fields
+// on every refresh, so sharing one would race.
+func (a *App) transport(installationID int64, fullName string) (*ghinstallation.Transport, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if err := a.initLocked(); err != nil {
 		return nil, err
 	}
-	if t, ok := a.installs[installationID]; ok {
+	key := tokenKey{installationID, fullName}
+	if t, ok := a.installs[key]; ok {
 		return t, nil
 	}
+	_, name, _ := strings.Cut(fullName, "/")
 	rt := http.DefaultTransport
 	if a.HTTP != nil && a.HTTP.Transport != nil {
 		rt = a.HTTP.Transport
@@ -130,19 +150,29 @@ func (a *App) transport(installationID int64) (*ghinstallation.Transport, error)
 	atr := ghinstallation.NewAppsTransportFromPrivateKey(rt, a.ID, a.key)
 	atr.BaseURL = strings.TrimSuffix(a.base, "/")
 	t := ghinstallation.NewFromAppsTransport(atr, installationID)
-	a.installs[installationID] = t
+	// GitHub wants the bare repository name: an installation lives in one
+	// account, so the owner is implied.
+	t.InstallationTokenOptions = &gh.InstallationTokenOptions{
+		Repositories: []string{name},
+		Permissions:  tokenPermissions(),
+	}
+	a.installs[key] = t
 	return t, nil
 }
 
-// InstallationToken returns an access token for the installation, from the
-// cache while it has more than a minute left, else from
-// POST {APIURL}/app/installations/{id}/access_tokens signed with the app's
-// JWT. A refusal (401/403) wraps forge.ErrUnauthorized.
-func (a *App) InstallationToken(ctx context.Context, installationID int64) (string, error) {
+// InstallationToken returns an access token of the installation for the
+// one repository fullName (owner/name), with contents: read and statuses:
+// write only. It comes from the cache while it has more than a minute
+// left, else from POST {APIURL}/app/installations/{id}/access_tokens signed
+// with the app's JWT. A refusal (401/403) wraps forge.ErrUnauthorized.
+func (a *App) InstallationToken(ctx context.Context, installationID int64, fullName string) (string, error) {
 	if installationID <= 0 {
 		return "", fmt.Errorf("github app: installation id %d is not a positive number", installationID)
 	}
-	t, err := a.transport(installationID)
+	if owner, name, ok := strings.Cut(fullName, "/"); !ok || owner == "" || name == "" || strings.Contains(name, "/") {
+		return "", fmt.Errorf("github app: repository %q is not owner/name", fullName)
+	}
+	t, err := a.transport(installationID, fullName)
 	if err != nil {
 		return "", err
 	}
@@ -167,7 +197,7 @@ func (a *App) InstallationToken(ctx context.Context, installationID int64) (stri
 // Conn returns a forge.Conn for the repository fullName (owner/name) that
 // authenticates as the installation.
 func (a *App) Conn(ctx context.Context, installationID int64, fullName string) (forge.Conn, error) {
-	tok, err := a.InstallationToken(ctx, installationID)
+	tok, err := a.InstallationToken(ctx, installationID, fullName)
 	if err != nil {
 		return forge.Conn{}, err
 	}

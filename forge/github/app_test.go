@@ -47,7 +47,7 @@ func (f *fakeGitHub) checkNoJWTRejects(t *testing.T) {
 func TestAppInstallationTokenIsCachedAgainstLocalGitHubAPIServer(t *testing.T) {
 	f, app := newFakeApp(t, "")
 	ctx := context.Background()
-	first, err := app.InstallationToken(ctx, 42)
+	first, err := app.InstallationToken(ctx, 42, "acme/demo")
 	if err != nil {
 		t.Fatalf("InstallationToken: %v", err)
 	}
@@ -66,7 +66,7 @@ func TestAppInstallationTokenIsCachedAgainstLocalGitHubAPIServer(t *testing.T) {
 		t.Fatalf("token %q", first)
 	}
 	for i := range 5 {
-		tok, err := app.InstallationToken(ctx, 42)
+		tok, err := app.InstallationToken(ctx, 42, "acme/demo")
 		if err != nil {
 			t.Fatalf("call %d: %v", i+2, err)
 		}
@@ -93,18 +93,18 @@ func TestAppRefreshesTokenNearExpiryAgainstLocalGitHubAPIServer(t *testing.T) {
 	}
 	f.mu.Unlock()
 	ctx := context.Background()
-	t1, err := app.InstallationToken(ctx, 42)
+	t1, err := app.InstallationToken(ctx, 42, "acme/demo")
 	if err != nil {
 		t.Fatal(err)
 	}
-	t2, err := app.InstallationToken(ctx, 42)
+	t2, err := app.InstallationToken(ctx, 42, "acme/demo")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if n := f.exchangeCount(42); n != 2 || t2 == t1 {
 		t.Fatalf("after a token 30 s from expiry: %d exchanges, tokens %q then %q; want a second exchange and a new token", n, t1, t2)
 	}
-	t3, err := app.InstallationToken(ctx, 42)
+	t3, err := app.InstallationToken(ctx, 42, "acme/demo")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +126,7 @@ func TestAppConcurrentCallsShareOneExchangePerInstallationAgainstLocalGitHubAPIS
 	for i := range 32 {
 		wg.Go(func() {
 			id := int64(42 + i%2)
-			tok, err := app.InstallationToken(context.Background(), id)
+			tok, err := app.InstallationToken(context.Background(), id, "acme/demo")
 			if err != nil {
 				errs <- err
 				return
@@ -182,7 +182,7 @@ func TestAppWrongKeyIsUnauthorizedAndNotCachedAgainstLocalGitHubAPIServer(t *tes
 		t.Fatal(err)
 	}
 	for range 2 {
-		tok, err := app.InstallationToken(context.Background(), 42)
+		tok, err := app.InstallationToken(context.Background(), 42, "acme/demo")
 		if err == nil {
 			t.Fatalf("exchange with the wrong key gave %q", tok)
 		}
@@ -216,7 +216,7 @@ func TestAppExchangeTimesOutWithClientTimeoutAgainstLocalGitHubAPIServer(t *test
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
 	start := time.Now()
-	_, err = app.InstallationToken(ctx, 42)
+	_, err = app.InstallationToken(ctx, 42, "acme/demo")
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("error %v, want a deadline", err)
 	}
@@ -285,14 +285,63 @@ func TestAppLiteralWithoutNewAppWorksAgainstLocalGitHubAPIServer(t *testing.T) {
 	f.appID, f.appPub = testAppID, &key.PublicKey
 	f.mu.Unlock()
 	app := &App{ID: testAppID, PrivateKey: pemBytes, APIURL: f.apiURL()}
-	if _, err := app.InstallationToken(context.Background(), 7); err != nil {
+	if _, err := app.InstallationToken(context.Background(), 7, "acme/demo"); err != nil {
 		t.Fatalf("InstallationToken: %v", err)
 	}
-	if _, err := (&App{ID: 1, PrivateKey: []byte("x")}).InstallationToken(context.Background(), 7); err == nil {
+	if _, err := (&App{ID: 1, PrivateKey: []byte("x")}).InstallationToken(context.Background(), 7, "acme/demo"); err == nil {
 		t.Fatal("an App literal with a bad key got a token")
 	}
-	if _, err := app.InstallationToken(context.Background(), 0); err == nil {
+	if _, err := app.InstallationToken(context.Background(), 0, "acme/demo"); err == nil {
 		t.Fatal("installation id 0 accepted")
 	}
 	f.checkNoJWTRejects(t)
+}
+
+func TestAppTokenIsNarrowedToOneRepositoryAndTwoPermissions(t *testing.T) {
+	f, app := newFakeApp(t, "")
+	if _, err := app.InstallationToken(context.Background(), 42, "acme/demo"); err != nil {
+		t.Fatalf("InstallationToken: %v", err)
+	}
+	req := f.only(t)
+	const want = `{"repositories":["demo"],"permissions":{"contents":"read","statuses":"write"}}`
+	if got := strings.TrimSpace(string(req.Body)); got != want {
+		t.Fatalf("exchange body\n got %s\nwant %s", got, want)
+	}
+	f.checkNoJWTRejects(t)
+}
+
+func TestAppCachesTokensPerInstallationAndRepository(t *testing.T) {
+	f, app := newFakeApp(t, "")
+	ctx := context.Background()
+	demo, err := app.InstallationToken(ctx, 42, "acme/demo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := app.InstallationToken(ctx, 42, "acme/other")
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := app.InstallationToken(ctx, 42, "acme/demo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if demo == other || again != demo {
+		t.Fatalf("tokens demo %q, other %q, demo again %q: want two tokens, demo's reused", demo, other, again)
+	}
+	reqs := f.requests()
+	if len(reqs) != 2 || !strings.Contains(string(reqs[1].Body), `"repositories":["other"]`) {
+		t.Fatalf("%d exchanges, second body %q; want 2, the second for other", len(reqs), reqs[len(reqs)-1].Body)
+	}
+}
+
+func TestAppRefusesARepositoryThatIsNotOwnerSlashName(t *testing.T) {
+	f, app := newFakeApp(t, "")
+	for _, name := range []string{"", "demo", "/demo", "acme/", "acme/demo/x"} {
+		if _, err := app.InstallationToken(context.Background(), 42, name); err == nil {
+			t.Errorf("repository %q accepted", name)
+		}
+	}
+	if n := len(f.requests()); n != 0 {
+		t.Fatalf("%d exchanges for refused names", n)
+	}
 }
