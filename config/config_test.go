@@ -46,6 +46,7 @@ http_addr: 0.0.0.0:9000
 data_dir: /var/lib/slipway
 api_token: slp_from_file
 registry_addr: registry.internal:5000
+registry_auth: none
 buildkit_addr: unix:///run/buildkit/buildkitd.sock
 nats_url: nats://nats-1:4222,nats://nats-2:4222
 nats_listen: 127.0.0.1:4222
@@ -68,7 +69,7 @@ func TestLoadFile(t *testing.T) {
 	}
 	want := Config{
 		HTTPAddr: "0.0.0.0:9000", DataDir: "/var/lib/slipway", APIToken: "slp_from_file",
-		RegistryAddr: "registry.internal:5000", BuildkitAddr: "unix:///run/buildkit/buildkitd.sock",
+		RegistryAddr: "registry.internal:5000", RegistryAuth: "none", BuildkitAddr: "unix:///run/buildkit/buildkitd.sock",
 		NATSURL: "nats://nats-1:4222,nats://nats-2:4222", NATSListen: "127.0.0.1:4222",
 		PublicURL: "https://slipway.acme.example/", Workers: 4, DockerHubMirror: "mirror.gcr.io",
 		HookSchedule: []time.Duration{5 * time.Second, time.Minute, 90 * time.Minute}, LogLevel: "debug",
