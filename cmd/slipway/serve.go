@@ -29,6 +29,7 @@ import (
 	"github.com/slipway-build/slipway/model"
 	"github.com/slipway-build/slipway/natsd"
 	"github.com/slipway-build/slipway/queue"
+	"github.com/slipway-build/slipway/regauth"
 	"github.com/slipway-build/slipway/registry"
 	"github.com/slipway-build/slipway/source"
 	"github.com/slipway-build/slipway/store"
@@ -111,13 +112,21 @@ func run(ctx context.Context, r role, args []string) error {
 		return err
 	}
 	checks := []api.Check{{Name: "nats", Func: natsReady}}
-	if r.embedded {
-		regReady, err := startRegistry(ctx, cfg, dataDir, logger, &stack)
-		if err != nil {
+	// The bootstrap API token: the API's, and the embedded registry's
+	// site admin login.
+	var token string
+	if r.api {
+		if token, err = apiToken(cfg, dataDir, logger); err != nil {
 			return err
 		}
-		if regReady != nil {
-			checks = append(checks, api.Check{Name: "registry", Func: regReady})
+	}
+	var reg regParts
+	if r.embedded {
+		if reg, err = startRegistry(ctx, cfg, dataDir, token, logger, &stack); err != nil {
+			return err
+		}
+		if reg.ready != nil {
+			checks = append(checks, api.Check{Name: "registry", Func: reg.ready})
 		}
 	}
 	var bk builder.Client
@@ -134,6 +143,12 @@ func run(ctx context.Context, r role, args []string) error {
 		return err
 	}
 	mux := http.NewServeMux()
+	if reg.tokens != nil {
+		// The Docker token service; POST is the OAuth2 form newer clients
+		// (BuildKit, docker login) try first.
+		mux.Handle("GET /v2/token", reg.tokens)
+		mux.Handle("POST /v2/token", reg.tokens)
+	}
 	if r.hooks {
 		mux.Handle("POST /hooks/{provider}", &webhook.Handler{
 			Providers: githosts.Webhooks(), Repos: st, Queue: q, Logger: logger, IsNotFound: isNotFound, Deliveries: st,
@@ -145,9 +160,7 @@ func run(ctx context.Context, r role, args []string) error {
 		Outbound: out.all, RegistryOutbound: out.registry, HTTP: out.hostAPI(),
 	}
 	if r.api {
-		if apiServer.Token, err = apiToken(cfg, dataDir, logger); err != nil {
-			return err
-		}
+		apiServer.Token = token
 		apiServer.Register(mux)
 	} else {
 		apiServer.RegisterHealth(mux)
@@ -165,7 +178,7 @@ func run(ctx context.Context, r role, args []string) error {
 	defer cancelRun()
 	var wg sync.WaitGroup
 	if r.workers {
-		if err := (parts{cfg: cfg, st: st, q: q, bk: bk, hs: hs, out: out, dataDir: dataDir, logger: logger}).startWorkers(ctx, runCtx, &wg); err != nil {
+		if err := (parts{cfg: cfg, st: st, q: q, bk: bk, hs: hs, out: out, reg: reg, dataDir: dataDir, logger: logger}).startWorkers(ctx, runCtx, &wg); err != nil {
 			return err
 		}
 	}
@@ -194,6 +207,7 @@ type parts struct {
 	bk      builder.Client
 	hs      *hosts
 	out     guards
+	reg     regParts
 	dataDir string
 	logger  *slog.Logger
 }
@@ -220,10 +234,13 @@ func (p parts) startWorkers(ctx, runCtx context.Context, wg *sync.WaitGroup) err
 	regClient := registry.Client{Transport: p.out.registry.Transport()}
 	w := &worker.Worker{
 		Builds: p.st, Repos: p.st, Tags: p.st, Slots: p.st, Queue: p.q,
-		Jobs: jobs, Builder: p.bk, Tagger: regClient, WorkDir: filepath.Join(p.dataDir, "work"), Logger: p.logger,
+		Jobs: jobs, Builder: p.bk, WorkDir: filepath.Join(p.dataDir, "work"), Logger: p.logger,
+		// Each build tags with its own credentials (RegistryLogin).
+		Tagger:      func(creds builder.Credentials) worker.Tagger { c := regClient; c.Credentials = creds; return c },
 		Logs:        func(id string) io.WriteCloser { return p.st.NewLogWriter(id, 500*time.Millisecond) },
 		Credentials: p.hs.credentials, Grace: p.cfg.ShutdownGrace, LogLimit: p.cfg.LogLimit, LogSize: p.st.LogSize,
 		RegistryPing: regClient.Ping, RegistryRetry: p.cfg.RegistryRetry,
+		RegistryLogin: registryLogin(p.reg.tokens, p.reg.addr),
 	}
 	n := &worker.Notifier{
 		Builds: p.st, Repos: p.st, Jobs: hooks, Schedule: deploy.Schedule(p.cfg.HookSchedule), Sender: p.out.hooks(),
@@ -290,20 +307,44 @@ func connReady(nc *nats.Conn) func(context.Context) error {
 	}
 }
 
-func startRegistry(ctx context.Context, cfg config.Config, dataDir string, logger *slog.Logger, st *stack) (func(context.Context) error, error) {
+// regParts are what startRegistry started.
+type regParts struct {
+	ready  func(context.Context) error // nil without an embedded registry
+	addr   string                      // the embedded registry's host:port
+	tokens *regauth.Server             // nil when the registry is open
+}
+
+// startRegistry starts the embedded registry, with token auth unless
+// SLIPWAY_REGISTRY_AUTH is none.
+func startRegistry(ctx context.Context, cfg config.Config, dataDir, token string, logger *slog.Logger, st *stack) (regParts, error) {
 	if cfg.RegistryAddr == "off" {
-		return nil, nil
+		return regParts{}, nil
 	}
-	reg, err := registry.StartEmbedded(ctx, cfg.RegistryAddr, filepath.Join(dataDir, "registry"), logger)
+	opts := registry.EmbeddedOptions{Addr: cfg.RegistryAddr, Dir: filepath.Join(dataDir, "registry"), Logger: logger}
+	var out regParts
+	if cfg.RegistryAuth == "token" {
+		var err error
+		if out.tokens, opts.Auth, err = newTokenServer(cfg, dataDir, token, logger); err != nil {
+			return regParts{}, err
+		}
+	} else {
+		logger.Warn("the embedded registry has no authentication (SLIPWAY_REGISTRY_AUTH=none): anyone who reaches it can read, overwrite and delete every image", "addr", cfg.RegistryAddr)
+	}
+	reg, err := registry.StartEmbeddedWith(ctx, opts)
 	if err != nil {
-		return nil, fmt.Errorf("SLIPWAY_REGISTRY_ADDR: %w", err)
+		return regParts{}, fmt.Errorf("SLIPWAY_REGISTRY_ADDR: %w", err)
 	}
 	st.push(func() {
 		c, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = reg.Close(c)
 	})
-	return func(ctx context.Context) error { return registry.Client{}.Ping(ctx, reg.Addr()) }, nil
+	out.addr = reg.Addr()
+	out.ready = func(ctx context.Context) error { return registry.Client{}.Ping(ctx, reg.Addr()) }
+	if out.tokens != nil {
+		logger.Info("embedded registry uses token auth", "realm", tokenRealm(cfg), "service", registryService)
+	}
+	return out, nil
 }
 
 func startBuildkit(ctx context.Context, cfg config.Config, dataDir string, logger *slog.Logger, st *stack) (string, error) {
