@@ -164,6 +164,9 @@ func StartSlipway(t testing.TB, o Options) *Slipway {
 	}
 	if registryEnv == "" {
 		registryEnv = s.RegistryAddr
+		// The embedded registry wants a token; the bootstrap API token
+		// is its site admin.
+		Login(s.RegistryAddr, "admin", s.Token)
 	}
 	if o.ListenAll {
 		registryEnv = anyAddr(t, s.RegistryAddr)
@@ -454,6 +457,7 @@ func PushBusybox(t testing.TB, buildkitAddr, registryAddr string, platforms ...s
 	var log bytes.Buffer
 	_, err := builder.Client{Addr: buildkitAddr}.Build(ctx, builder.Request{
 		ContextDir: dir, Dockerfile: filepath.Join(dir, "Dockerfile"), Refs: []string{ref}, Push: true, Platforms: platforms,
+		Credentials: credentials,
 	}, &log)
 	if err != nil {
 		t.Fatalf("build busybox base image: %v\n%s", err, log.String())
