@@ -74,7 +74,12 @@ func registryLogin(srv *regauth.Server, host string) func(ctx context.Context, b
 		if srv == nil || !ok || !sameRegistry(imgHost, host) {
 			return nil, nil
 		}
-		org, _, _ := strings.Cut(repo, "/")
+		// The organization is the first path element (acme of acme/app);
+		// a one-element repository belongs to none.
+		org, _, nested := strings.Cut(repo, "/")
+		if !nested {
+			org = ""
+		}
 		user, secret := srv.Pass(org, repo, passTTL(ctx))
 		return func(h string) (string, string) {
 			if sameRegistry(h, host) {
