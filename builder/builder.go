@@ -49,6 +49,11 @@ type Request struct {
 	// NoNetwork gives every RUN step no network but loopback, whatever
 	// the Dockerfile asks for.
 	NoNetwork bool
+	// Credentials are this build's registry logins, for pulls and the
+	// push alike; nil is anonymous. They belong to the request, not the
+	// Client, so that one build's credentials never reach another's
+	// BuildKit session.
+	Credentials Credentials
 }
 
 // Result is what a finished build produced.
@@ -61,8 +66,7 @@ type Credentials func(host string) (username, secret string)
 
 // Client builds images on one BuildKit daemon.
 type Client struct {
-	Addr        string
-	Credentials Credentials
+	Addr string
 }
 
 // Build runs req on BuildKit and writes its progress to log. Cancelling ctx
@@ -71,7 +75,7 @@ func (c Client) Build(ctx context.Context, req Request, log io.Writer) (Result, 
 	if len(req.Refs) == 0 && req.Image == "" {
 		return Result{}, fmt.Errorf("build: no image reference to push")
 	}
-	solve, err := solveOpt(req, c.auth())
+	solve, err := solveOpt(req, auth(req.Credentials))
 	if err != nil {
 		return Result{}, err
 	}
@@ -184,13 +188,14 @@ func exportAttrs(req Request) map[string]string {
 	return attrs
 }
 
-func (c Client) auth() session.Attachable {
+// auth answers BuildKit's requests for registry logins with creds.
+func auth(creds Credentials) session.Attachable {
 	return authprovider.NewDockerAuthProvider(authprovider.DockerAuthProviderConfig{
 		AuthConfigProvider: func(_ context.Context, host string, _ []string, _ authprovider.ExpireCachedAuthCheck) (types.AuthConfig, error) {
-			if c.Credentials == nil {
+			if creds == nil {
 				return types.AuthConfig{}, nil
 			}
-			user, secret := c.Credentials(host)
+			user, secret := creds(host)
 			return types.AuthConfig{ServerAddress: host, Username: user, Password: secret}, nil
 		},
 	})

@@ -29,6 +29,10 @@ type Config struct {
 	DataDir      string `yaml:"data_dir"`
 	APIToken     string `yaml:"api_token"`
 	RegistryAddr string `yaml:"registry_addr"`
+	// RegistryAuth is "token" (the embedded registry asks Slipway's token
+	// server at /v2/token) or "none" (anyone who reaches it may read,
+	// push and delete).
+	RegistryAuth string `yaml:"registry_auth"`
 	BuildkitAddr string `yaml:"buildkit_addr"`
 	NATSURL      string `yaml:"nats_url"`
 	NATSListen   string `yaml:"nats_listen"`
@@ -93,6 +97,7 @@ func Defaults() Config {
 		HTTPAddr:          ":8080",
 		DataDir:           "./data",
 		RegistryAddr:      "127.0.0.1:5000",
+		RegistryAuth:      "token",
 		Workers:           2,
 		LogLevel:          "info",
 		NATSReplicas:      1,
@@ -145,6 +150,13 @@ var keys = []key{
 		return nil
 	}, "secret_key"},
 	{"SLIPWAY_REGISTRY_ADDR", str(func(c *Config) *string { return &c.RegistryAddr }), "registry_addr"},
+	{"SLIPWAY_REGISTRY_AUTH", func(c *Config, v string) error {
+		if v != "token" && v != "none" {
+			return fmt.Errorf("want token or none, got %q", v)
+		}
+		c.RegistryAuth = v
+		return nil
+	}, "registry_auth"},
 	{"SLIPWAY_BUILDKIT_ADDR", str(func(c *Config) *string { return &c.BuildkitAddr }), "buildkit_addr"},
 	{"SLIPWAY_NATS_URL", str(func(c *Config) *string { return &c.NATSURL }), "nats_url"},
 	{"SLIPWAY_NATS_LISTEN", str(func(c *Config) *string { return &c.NATSListen }), "nats_listen"},
@@ -316,6 +328,9 @@ func (c Config) Validate() error {
 		if err := checkAddr(c.RegistryAddr); err != nil {
 			return fmt.Errorf("SLIPWAY_REGISTRY_ADDR: %w (or \"off\")", err)
 		}
+	}
+	if c.RegistryAuth != "token" && c.RegistryAuth != "none" {
+		return fmt.Errorf("SLIPWAY_REGISTRY_AUTH: want token or none, got %q", c.RegistryAuth)
 	}
 	if c.BuildkitAddr != "" && !strings.Contains(c.BuildkitAddr, "://") {
 		return fmt.Errorf("SLIPWAY_BUILDKIT_ADDR: want an address such as unix:///run/buildkit/buildkitd.sock or tcp://host:1234, got %q", c.BuildkitAddr)

@@ -29,7 +29,7 @@ func TestLoadDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Config{HTTPAddr: ":8080", DataDir: "./data", RegistryAddr: "127.0.0.1:5000", Workers: 2, LogLevel: "info",
+	want := Config{HTTPAddr: ":8080", DataDir: "./data", RegistryAddr: "127.0.0.1:5000", RegistryAuth: "token", Workers: 2, LogLevel: "info",
 		NATSReplicas: 1, ReconcileInterval: 10 * time.Minute, ShutdownGrace: 5 * time.Minute, AckWait: 30 * time.Second, RegistryRetry: 10 * time.Minute,
 		BuildNetwork: "bridge", BuildBridge: "slipway0", BuildSubnet: "10.213.0.0/24",
 		LogLimit: 16 << 20}
@@ -46,6 +46,7 @@ http_addr: 0.0.0.0:9000
 data_dir: /var/lib/slipway
 api_token: slp_from_file
 registry_addr: registry.internal:5000
+registry_auth: none
 buildkit_addr: unix:///run/buildkit/buildkitd.sock
 nats_url: nats://nats-1:4222,nats://nats-2:4222
 nats_listen: 127.0.0.1:4222
@@ -68,7 +69,7 @@ func TestLoadFile(t *testing.T) {
 	}
 	want := Config{
 		HTTPAddr: "0.0.0.0:9000", DataDir: "/var/lib/slipway", APIToken: "slp_from_file",
-		RegistryAddr: "registry.internal:5000", BuildkitAddr: "unix:///run/buildkit/buildkitd.sock",
+		RegistryAddr: "registry.internal:5000", RegistryAuth: "none", BuildkitAddr: "unix:///run/buildkit/buildkitd.sock",
 		NATSURL: "nats://nats-1:4222,nats://nats-2:4222", NATSListen: "127.0.0.1:4222",
 		PublicURL: "https://slipway.acme.example/", Workers: 4, DockerHubMirror: "mirror.gcr.io",
 		HookSchedule: []time.Duration{5 * time.Second, time.Minute, 90 * time.Minute}, LogLevel: "debug",
@@ -115,6 +116,8 @@ func TestEnvEveryKey(t *testing.T) {
 		{"SLIPWAY_SECRET_KEY", "IiIiIiIiIiIiIiIiIiIiIiIiIiIiIiIiIiIiIiIiIiI=,ERERERERERERERERERERERERERERERERERERERERERE=", func(c Config) any { return c.SecretKey }, "IiIiIiIiIiIiIiIiIiIiIiIiIiIiIiIiIiIiIiIiIiI=,ERERERERERERERERERERERERERERERERERERERERERE="},
 		{"SLIPWAY_REGISTRY_ADDR", "0.0.0.0:5001", func(c Config) any { return c.RegistryAddr }, "0.0.0.0:5001"},
 		{"SLIPWAY_REGISTRY_ADDR", "off", func(c Config) any { return c.RegistryAddr }, "off"},
+		{"SLIPWAY_REGISTRY_AUTH", "none", func(c Config) any { return c.RegistryAuth }, "none"},
+		{"SLIPWAY_REGISTRY_AUTH", "token", func(c Config) any { return c.RegistryAuth }, "token"},
 		{"SLIPWAY_BUILDKIT_ADDR", "tcp://buildkitd:1234", func(c Config) any { return c.BuildkitAddr }, "tcp://buildkitd:1234"},
 		{"SLIPWAY_NATS_URL", "tls://nats.acme.example:4222", func(c Config) any { return c.NATSURL }, "tls://nats.acme.example:4222"},
 		{"SLIPWAY_NATS_LISTEN", ":4222", func(c Config) any { return c.NATSListen }, ":4222"},
@@ -193,6 +196,8 @@ func TestEnvBadValues(t *testing.T) {
 		{"SLIPWAY_HTTP_ADDR", "localhost:65536"},
 		{"SLIPWAY_REGISTRY_ADDR", "registry.internal"},
 		{"SLIPWAY_REGISTRY_ADDR", "no"},
+		{"SLIPWAY_REGISTRY_AUTH", "htpasswd"},
+		{"SLIPWAY_REGISTRY_AUTH", "Token"},
 		{"SLIPWAY_BUILDKIT_ADDR", "/run/buildkit/buildkitd.sock"},
 		{"SLIPWAY_NATS_URL", "nats-1:4222"},
 		{"SLIPWAY_NATS_URL", "http://nats-1:4222"},
@@ -276,6 +281,7 @@ func TestFileBadValues(t *testing.T) {
 		{"empty data dir", "data_dir: ''\n", []string{"SLIPWAY_DATA_DIR"}},
 		{"bad log level", "log_level: trace\n", []string{"SLIPWAY_LOG_LEVEL", "trace"}},
 		{"bad http addr", "http_addr: 8080\n", []string{"SLIPWAY_HTTP_ADDR"}},
+		{"bad registry auth", "registry_auth: htpasswd\n", []string{"registry_auth", "htpasswd"}},
 		{"not yaml", "workers: [1\n", []string{"slipway.yaml"}},
 		{"not a mapping", "- workers\n", []string{"slipway.yaml"}},
 	}

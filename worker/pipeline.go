@@ -106,11 +106,15 @@ func (w *Worker) logUsed(ctx context.Context, id string) int64 {
 }
 
 func (w *Worker) pipeline(ctx context.Context, repo model.Repo, b model.Build, logw io.Writer) outcome {
+	creds, err := w.registryLogin(ctx, b)
+	if err != nil {
+		return outcome{err: err}
+	}
 	if b.Digest != "" {
 		// An earlier attempt pushed the image and died before it finished:
 		// move the tags, never push again.
 		fmt.Fprintf(logw, "==> %s@%s was pushed by an earlier attempt; moving tags only\n", b.Image, b.Digest)
-		return w.tag(ctx, b, b.Digest, nil, logw)
+		return w.tag(ctx, b, b.Digest, nil, creds, logw)
 	}
 	if err := w.Builder.Ping(ctx); err != nil {
 		return outcome{err: infraError{fmt.Errorf("buildkit unavailable: %w", err)}}
@@ -145,6 +149,7 @@ func (w *Worker) pipeline(ctx context.Context, repo model.Repo, b model.Build, l
 	if err != nil {
 		return outcome{err: err}
 	}
+	req.Credentials = creds
 	fmt.Fprintf(logw, "==> build %s (context %s) for %s\n", b.Rule.Dockerfile, b.Rule.Context, strings.Join(req.Platforms, ","))
 	res, err := w.Builder.Build(ctx, req, logw)
 	if err != nil {
@@ -153,7 +158,7 @@ func (w *Worker) pipeline(ctx context.Context, repo model.Repo, b model.Build, l
 	if _, err := w.Builds.UpdateBuild(ctx, b.ID, func(cur *model.Build) error { cur.Digest = res.Digest; return nil }); err != nil {
 		return outcome{err: infraError{fmt.Errorf("record pushed digest: %w", err)}}
 	}
-	return w.tag(ctx, b, res.Digest, &co, logw)
+	return w.tag(ctx, b, res.Digest, &co, creds, logw)
 }
 
 // registryError is a registry that does not answer; the build is retried
@@ -188,6 +193,19 @@ func (w *Worker) buildError(ctx context.Context, b model.Build, err error) error
 func registryHost(image string) string {
 	host, _, _ := strings.Cut(image, "/")
 	return host
+}
+
+// registryLogin asks RegistryLogin for the build's registry credentials;
+// not getting them is Slipway's problem, so the job is retried.
+func (w *Worker) registryLogin(ctx context.Context, b model.Build) (builder.Credentials, error) {
+	if w.RegistryLogin == nil {
+		return nil, nil
+	}
+	creds, err := w.RegistryLogin(ctx, b)
+	if err != nil {
+		return nil, infraError{fmt.Errorf("registry credentials for %s: %w", b.Image, err)}
+	}
+	return creds, nil
 }
 
 // cloneAuth picks the credentials for a clone; a failure to get a token
@@ -238,8 +256,9 @@ func pathFilter(ctx context.Context, co source.Checkout, b model.Build, logw io.
 // tag moves each tag to the pushed digest unless a build of a newer push
 // already owns it, or the tag names a commit of this ref that this one is
 // an ancestor of (co, when the checkout is at hand, answers that).
-func (w *Worker) tag(ctx context.Context, b model.Build, digest string, co *source.Checkout, logw io.Writer) outcome {
+func (w *Worker) tag(ctx context.Context, b model.Build, digest string, co *source.Checkout, creds builder.Credentials, logw io.Writer) outcome {
 	out := outcome{digest: digest}
+	tagger := w.Tagger(creds)
 	older := map[string]bool{} // newer commit → b's commit is its ancestor
 	for _, t := range b.Tags {
 		if newer := w.behind(ctx, co, b, t, older, logw); newer != "" {
@@ -248,7 +267,7 @@ func (w *Worker) tag(ctx context.Context, b model.Build, digest string, co *sour
 			continue
 		}
 		moved, err := w.Tags.ClaimTag(ctx, b.Image, t, b, digest, func(d string) error {
-			return w.Tagger.Tag(ctx, b.Image, d, t)
+			return tagger.Tag(ctx, b.Image, d, t)
 		})
 		if errors.Is(err, registry.ErrUnreachable) {
 			return outcome{err: registryError{host: registryHost(b.Image), err: err}}

@@ -83,8 +83,10 @@ type Worker struct {
 	Queue   Submitter
 	Jobs    Jobs
 	Builder Builder
-	Tagger  Tagger
-	Logs    Logs
+	// Tagger returns the Tagger of one build, moving tags with that
+	// build's registry credentials (from RegistryLogin; nil is anonymous).
+	Tagger func(creds builder.Credentials) Tagger
+	Logs   Logs
 	// Secrets are values hidden in every build's log besides the
 	// repository's own (a registry password, say).
 	Secrets []string
@@ -112,6 +114,13 @@ type Worker struct {
 	// retries for that long before the build fails.
 	RegistryPing  func(ctx context.Context, host string) error
 	RegistryRetry time.Duration
+	// RegistryLogin gives one build's registry credentials by host, asked
+	// once per build attempt, before anything is pushed: BuildKit's pulls
+	// and push and the tag moves use them, and no other build sees them.
+	// ctx carries the build's deadline, which the credentials should
+	// outlive. An error is Slipway's own (the job is retried). nil means
+	// anonymous everywhere.
+	RegistryLogin func(ctx context.Context, b model.Build) (builder.Credentials, error)
 	Now           func() time.Time
 }
 

@@ -39,12 +39,23 @@ func newGuards(cfg config.Config, embedded bool) guards {
 }
 
 // embeddedRegistry is where this process's embedded registry answers: its
-// listen address, or loopback when it listens on every interface.
+// listen address, or loopback when it listens on every interface. With
+// token auth, this process's HTTP address too, which serves the tokens
+// (the realm) the registry client must fetch.
 func embeddedRegistry(cfg config.Config, embedded bool) []netip.AddrPort {
 	if !embedded || cfg.RegistryAddr == "off" {
 		return nil
 	}
-	host, portText, err := net.SplitHostPort(cfg.RegistryAddr)
+	addrs := localAddrs(cfg.RegistryAddr)
+	if cfg.RegistryAuth == "token" {
+		addrs = append(addrs, localAddrs(cfg.HTTPAddr)...)
+	}
+	return addrs
+}
+
+// localAddrs is where a listener on addr of this process answers.
+func localAddrs(addr string) []netip.AddrPort {
+	host, portText, err := net.SplitHostPort(addr)
 	port, perr := strconv.ParseUint(portText, 10, 16)
 	if err != nil || perr != nil {
 		return nil

@@ -47,6 +47,29 @@ func TestEmbeddedRegistryIsOpenForTheRegistryClientOnly(t *testing.T) {
 	}
 }
 
+// TestTokenRealmIsOpenForTheRegistryClient: with token auth the registry
+// client fetches tokens from this process's HTTP address; without, that
+// address stays closed to it.
+func TestTokenRealmIsOpenForTheRegistryClient(t *testing.T) {
+	for _, tt := range []struct {
+		auth string
+		open bool
+	}{{"token", true}, {"none", false}} {
+		cfg := config.Defaults()
+		cfg.HTTPAddr, cfg.RegistryAuth = ":8081", tt.auth
+		g := newGuards(cfg, true)
+		for _, s := range []string{"127.0.0.1:8081", "[::1]:8081"} {
+			ap := netip.MustParseAddrPort(s)
+			if err := g.registry.Check(ap.Addr(), ap.Port()); (err == nil) != tt.open {
+				t.Errorf("auth %s: registry client to %s: err = %v, want open %v", tt.auth, s, err, tt.open)
+			}
+			if err := g.all.Check(ap.Addr(), ap.Port()); err == nil {
+				t.Errorf("auth %s: %s is open for every client", tt.auth, s)
+			}
+		}
+	}
+}
+
 // TestDeployHooksGoThroughTheGuard: a deploy hook to a loopback receiver is
 // refused without an allow list and delivered with 127.0.0.0/8 open.
 func TestDeployHooksGoThroughTheGuard(t *testing.T) {

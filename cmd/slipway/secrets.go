@@ -16,6 +16,7 @@ import (
 	"github.com/slipway-build/slipway/access"
 	"github.com/slipway-build/slipway/api"
 	"github.com/slipway-build/slipway/config"
+	"github.com/slipway-build/slipway/regauth"
 	"github.com/slipway-build/slipway/seal"
 	"github.com/slipway-build/slipway/store"
 )
@@ -151,7 +152,7 @@ type rotator struct {
 	shared bool
 	// also reseal what is kept outside the store under the store's keys:
 	// the organizations' registry passwords.
-	also   func(ctx context.Context, keys access.Sealer) (int, error)
+	also   []func(ctx context.Context, keys access.Sealer) (int, error)
 	logger *slog.Logger
 }
 
@@ -217,9 +218,24 @@ func (r *rotator) reseal(ctx context.Context) (int, error) {
 		return n, err
 	}
 	m, err := r.st.Reseal(ctx)
-	if err != nil || r.also == nil {
-		return n + m, err
+	n += m
+	for _, reseal := range r.also {
+		if err != nil {
+			break
+		}
+		m, err = reseal(ctx, liveKeys{r.st})
+		n += m
 	}
-	o, err := r.also(ctx, liveKeys{r.st})
-	return n + m + o, err
+	return n, err
+}
+
+// resealTokenKey seals the registry's token signing key in the data dir
+// again under the current key.
+func resealTokenKey(dataDir string) func(ctx context.Context, keys access.Sealer) (int, error) {
+	return func(_ context.Context, keys access.Sealer) (int, error) {
+		if err := regauth.ResealKey(dataDir, keys); err != nil {
+			return 0, err
+		}
+		return 1, nil
+	}
 }

@@ -31,6 +31,7 @@ import (
 	"github.com/slipway-build/slipway/natsd"
 	"github.com/slipway-build/slipway/queue"
 	"github.com/slipway-build/slipway/redact"
+	"github.com/slipway-build/slipway/regauth"
 	"github.com/slipway-build/slipway/registry"
 	"github.com/slipway-build/slipway/seal"
 	"github.com/slipway-build/slipway/source"
@@ -123,15 +124,22 @@ func run(ctx context.Context, r role, args []string) error {
 	}
 	dir.Logger = logger
 	checks := []api.Check{{Name: "nats", Func: natsReady}}
-	registryHost := ""
-	if r.embedded {
-		regReady, host, err := startRegistry(ctx, cfg, dataDir, logger, &stack)
-		if err != nil {
+	// The bootstrap API token: the API's, and the embedded registry's
+	// site admin login.
+	if r.api {
+		if dir.Bootstrap, err = apiToken(cfg, dataDir, logger); err != nil {
 			return err
 		}
-		registryHost = host
-		if regReady != nil {
-			checks = append(checks, api.Check{Name: "registry", Func: regReady})
+	}
+	regAccess := &access.Registry{Dir: dir, Repos: st, IsGone: isNotFound}
+	var reg regParts
+	if r.embedded {
+		if reg, err = startRegistry(ctx, cfg, dataDir, regAccess, liveKeys{st}, logger, &stack); err != nil {
+			return err
+		}
+		regAccess.Host = reg.addr
+		if reg.ready != nil {
+			checks = append(checks, api.Check{Name: "registry", Func: reg.ready})
 		}
 	}
 	var bk builder.Client
@@ -148,6 +156,12 @@ func run(ctx context.Context, r role, args []string) error {
 		return err
 	}
 	mux := http.NewServeMux()
+	if reg.tokens != nil {
+		// The Docker token service; POST is the OAuth2 form newer clients
+		// (BuildKit, docker login) try first.
+		mux.Handle("GET /v2/token", reg.tokens)
+		mux.Handle("POST /v2/token", reg.tokens)
+	}
 	if r.hooks {
 		mux.Handle("POST /hooks/{provider}", &webhook.Handler{
 			Providers: githosts.Webhooks(), Repos: st, Queue: q, Logger: logger, IsNotFound: isNotFound, Deliveries: st,
@@ -155,16 +169,13 @@ func run(ctx context.Context, r role, args []string) error {
 	}
 	apiServer := &api.Server{
 		Repos: st, Builds: st, Queue: q, Seen: st, Resolve: resolver(hs), Heads: lister(hs), Checks: checks, Logger: logger, NotFound: isNotFound,
-		Hosts: apiHosts(), AppToken: hs.appToken(), PublicURL: cfg.ExternalURL(), Tokens: dir, Orgs: dir, RegistryHost: registryHost,
+		Hosts: apiHosts(), AppToken: hs.appToken(), PublicURL: cfg.ExternalURL(), Tokens: dir, Orgs: dir, RegistryHost: reg.addr,
 		Outbound: out.all, RegistryOutbound: out.registry, HTTP: out.hostAPI(),
 		Secrets: &rotator{st: st, fromEnv: cfg.SecretKey != "", path: filepath.Join(dataDir, seal.FileName), shared: cfg.NATSURL != "",
-			also: dir.Reseal, logger: logger},
+			also: []func(context.Context, access.Sealer) (int, error){dir.Reseal, resealTokenKey(dataDir)}, logger: logger},
 		Sealer: liveKeys{st},
 	}
 	if r.api {
-		if dir.Bootstrap, err = apiToken(cfg, dataDir, logger); err != nil {
-			return err
-		}
 		apiServer.Register(mux)
 	} else {
 		apiServer.RegisterHealth(mux)
@@ -182,7 +193,7 @@ func run(ctx context.Context, r role, args []string) error {
 	defer cancelRun()
 	var wg sync.WaitGroup
 	if r.workers {
-		if err := (parts{cfg: cfg, st: st, q: q, bk: bk, hs: hs, out: out, dataDir: dataDir, logger: logger}).startWorkers(ctx, runCtx, &wg); err != nil {
+		if err := (parts{cfg: cfg, st: st, q: q, bk: bk, hs: hs, out: out, reg: reg, dir: dir, dataDir: dataDir, logger: logger}).startWorkers(ctx, runCtx, &wg); err != nil {
 			return err
 		}
 	}
@@ -207,10 +218,12 @@ func run(ctx context.Context, r role, args []string) error {
 type parts struct {
 	cfg     config.Config
 	st      *store.Store
+	dir     *access.Directory
 	q       *queue.Queue
 	bk      builder.Client
 	hs      *hosts
 	out     guards
+	reg     regParts
 	dataDir string
 	logger  *slog.Logger
 }
@@ -237,10 +250,13 @@ func (p parts) startWorkers(ctx, runCtx context.Context, wg *sync.WaitGroup) err
 	regClient := registry.Client{Transport: p.out.registry.Transport()}
 	w := &worker.Worker{
 		Builds: p.st, Repos: p.st, Tags: p.st, Slots: p.st, Queue: p.q,
-		Jobs: jobs, Builder: p.bk, Tagger: regClient, WorkDir: filepath.Join(p.dataDir, "work"), Logger: p.logger,
+		Jobs: jobs, Builder: p.bk, WorkDir: filepath.Join(p.dataDir, "work"), Logger: p.logger,
+		// Each build tags with its own credentials (RegistryLogin).
+		Tagger:      func(creds builder.Credentials) worker.Tagger { c := regClient; c.Credentials = creds; return c },
 		Logs:        func(id string) io.WriteCloser { return p.st.NewLogWriter(id, 500*time.Millisecond) },
 		Credentials: p.hs.credentials, Grace: p.cfg.ShutdownGrace, LogLimit: p.cfg.LogLimit, LogSize: p.st.LogSize,
 		RegistryPing: regClient.Ping, RegistryRetry: p.cfg.RegistryRetry,
+		RegistryLogin: registryLogin(p.reg.tokens, p.reg.addr, orgLogins(p.dir, liveKeys{p.st})),
 	}
 	n := &worker.Notifier{
 		Builds: p.st, Repos: p.st, Jobs: hooks, Schedule: deploy.Schedule(p.cfg.HookSchedule), Sender: p.out.hooks(),
@@ -314,22 +330,44 @@ func connReady(nc *nats.Conn) func(context.Context) error {
 	}
 }
 
-// startRegistry starts the embedded registry and returns its readiness
-// check and the host:port images on it name.
-func startRegistry(ctx context.Context, cfg config.Config, dataDir string, logger *slog.Logger, st *stack) (func(context.Context) error, string, error) {
+// regParts are what startRegistry started.
+type regParts struct {
+	ready  func(context.Context) error // nil without an embedded registry
+	addr   string                      // the embedded registry's host:port
+	tokens *regauth.Server             // nil when the registry is open
+}
+
+// startRegistry starts the embedded registry, with token auth unless
+// SLIPWAY_REGISTRY_AUTH is none.
+func startRegistry(ctx context.Context, cfg config.Config, dataDir string, who regauth.Access, keys regauth.Keys, logger *slog.Logger, st *stack) (regParts, error) {
 	if cfg.RegistryAddr == "off" {
-		return nil, "", nil
+		return regParts{}, nil
 	}
-	reg, err := registry.StartEmbedded(ctx, cfg.RegistryAddr, filepath.Join(dataDir, "registry"), logger)
+	opts := registry.EmbeddedOptions{Addr: cfg.RegistryAddr, Dir: filepath.Join(dataDir, "registry"), Logger: logger}
+	var out regParts
+	if cfg.RegistryAuth == "token" {
+		var err error
+		if out.tokens, opts.Auth, err = newTokenServer(cfg, dataDir, who, keys, logger); err != nil {
+			return regParts{}, err
+		}
+	} else {
+		logger.Warn("the embedded registry has no authentication (SLIPWAY_REGISTRY_AUTH=none): anyone who reaches it can read, overwrite and delete every image", "addr", cfg.RegistryAddr)
+	}
+	reg, err := registry.StartEmbeddedWith(ctx, opts)
 	if err != nil {
-		return nil, "", fmt.Errorf("SLIPWAY_REGISTRY_ADDR: %w", err)
+		return regParts{}, fmt.Errorf("SLIPWAY_REGISTRY_ADDR: %w", err)
 	}
 	st.push(func() {
 		c, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = reg.Close(c)
 	})
-	return func(ctx context.Context) error { return registry.Client{}.Ping(ctx, reg.Addr()) }, reg.Addr(), nil
+	out.addr = reg.Addr()
+	out.ready = func(ctx context.Context) error { return registry.Client{}.Ping(ctx, reg.Addr()) }
+	if out.tokens != nil {
+		logger.Info("embedded registry uses token auth", "realm", tokenRealm(cfg), "service", registryService)
+	}
+	return out, nil
 }
 
 func startBuildkit(ctx context.Context, cfg config.Config, dataDir string, logger *slog.Logger, st *stack) (string, error) {

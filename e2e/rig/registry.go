@@ -4,12 +4,44 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"sync"
 
+	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 )
+
+// logins are the credentials of the registries the tests started, by
+// host:port: a Slipway's embedded registry wants a token (the bootstrap
+// API token as password) for everything but public repositories.
+var logins sync.Map // host:port → *authn.Basic
+
+// Login makes the rig's registry clients (FetchManifest, Labels,
+// PushBusybox) log in to host (host:port) as user with secret.
+func Login(host, user, secret string) {
+	logins.Store(host, &authn.Basic{Username: user, Password: secret})
+}
+
+// keychain answers go-containerregistry with the logins.
+type keychain struct{}
+
+func (keychain) Resolve(r authn.Resource) (authn.Authenticator, error) {
+	if a, ok := logins.Load(r.RegistryStr()); ok {
+		return a.(*authn.Basic), nil
+	}
+	return authn.Anonymous, nil
+}
+
+// credentials answers BuildKit with the logins.
+func credentials(host string) (string, string) {
+	if a, ok := logins.Load(host); ok {
+		b := a.(*authn.Basic)
+		return b.Username, b.Password
+	}
+	return "", ""
+}
 
 // Manifest is a manifest or index as a registry serves it.
 type Manifest struct {
@@ -39,7 +71,7 @@ func FetchManifest(ctx context.Context, ref string) (Manifest, error) {
 	if err != nil {
 		return Manifest{}, fmt.Errorf("manifest %s: %w", ref, err)
 	}
-	desc, err := remote.Get(r, remote.WithContext(ctx))
+	desc, err := remote.Get(r, remote.WithContext(ctx), remote.WithAuthFromKeychain(keychain{}))
 	if err != nil {
 		return Manifest{}, fmt.Errorf("manifest %s: %w", ref, err)
 	}
@@ -78,7 +110,7 @@ func Labels(ctx context.Context, ref, platform string) (map[string]string, error
 	if err != nil {
 		return nil, fmt.Errorf("labels of %s: %w", ref, err)
 	}
-	opts := []remote.Option{remote.WithContext(ctx)}
+	opts := []remote.Option{remote.WithContext(ctx), remote.WithAuthFromKeychain(keychain{})}
 	if platform != "" {
 		p, err := v1.ParsePlatform(platform)
 		if err != nil {

@@ -175,6 +175,9 @@ func StartSlipway(t testing.TB, o Options) *Slipway {
 	}
 	if registryEnv == "" {
 		registryEnv = s.RegistryAddr
+		// The embedded registry wants a token; the bootstrap API token
+		// is its site admin.
+		Login(s.RegistryAddr, "admin", s.Token)
 	}
 	if o.ListenAll {
 		registryEnv = anyAddr(t, s.RegistryAddr)
@@ -432,9 +435,19 @@ func (s *Slipway) BuildkitAddr() string {
 // internet. With several platforms (linux/amd64, linux/arm64) it is a
 // multi-platform index; arm64 steps run under qemu's binfmt handler, which
 // `make deps` registers.
+//
+// The image is public, as Docker Hub's library is: organization library
+// lists it, so that every organization's builds may pull it.
 func (s *Slipway) PushBusybox(platforms ...string) string {
 	s.t.Helper()
-	return PushBusybox(s.t, s.BuildkitAddr(), s.RegistryAddr, platforms...)
+	ref := PushBusybox(s.t, s.BuildkitAddr(), s.RegistryAddr, platforms...)
+	if code := s.Do("POST", "/api/v1/orgs", map[string]any{"name": "library", "owners": []string{"admin"}}, nil); code != http.StatusCreated && code != http.StatusConflict {
+		s.t.Fatalf("create organization library: HTTP %d", code)
+	}
+	if code := s.Do("PATCH", "/api/v1/orgs/library", map[string]any{"public_images": []string{"library/busybox"}}, nil); code != http.StatusOK {
+		s.t.Fatalf("make library/busybox public: HTTP %d", code)
+	}
+	return ref
 }
 
 // PushBusybox builds the busybox base image described at Slipway.PushBusybox
@@ -465,6 +478,7 @@ func PushBusybox(t testing.TB, buildkitAddr, registryAddr string, platforms ...s
 	var log bytes.Buffer
 	_, err := builder.Client{Addr: buildkitAddr}.Build(ctx, builder.Request{
 		ContextDir: dir, Dockerfile: filepath.Join(dir, "Dockerfile"), Refs: []string{ref}, Push: true, Platforms: platforms,
+		Credentials: credentials,
 	}, &log)
 	if err != nil {
 		t.Fatalf("build busybox base image: %v\n%s", err, log.String())

@@ -1,0 +1,67 @@
+package regauth
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// PassUser is the user name of every build pass; a login with another
+// name goes to Access.Login.
+const PassUser = "slipway-build"
+
+// passPrefix starts a pass's secret, to tell it at a glance (in a leaked
+// log, in a secret scanner) from an API token.
+const passPrefix = "slpb1."
+
+// passBody is what a pass carries; its MAC covers these exact bytes.
+type passBody struct {
+	Org  string `json:"o"`
+	Repo string `json:"r"`
+	Exp  int64  `json:"e"` // Unix seconds
+}
+
+// mintPass returns the secret of a pass for repository in org until exp.
+func (s *Signer) mintPass(org, repository string, exp time.Time) string {
+	body, _ := json.Marshal(passBody{Org: org, Repo: repository, Exp: exp.Unix()}) // a struct of strings and an int cannot fail
+	enc := base64.RawURLEncoding
+	return passPrefix + enc.EncodeToString(body) + "." + enc.EncodeToString(s.passMAC(body))
+}
+
+func (s *Signer) passMAC(body []byte) []byte {
+	m := hmac.New(sha256.New, s.pass)
+	m.Write(body)
+	return m.Sum(nil)
+}
+
+// errPass is any pass that is not valid now: forged, altered, expired.
+var errPass = errors.New("invalid or expired build pass")
+
+// checkPass returns the account of a pass's secret if it is valid at now.
+func (s *Signer) checkPass(secret string, now time.Time) (Account, error) {
+	rest, ok := strings.CutPrefix(secret, passPrefix)
+	b64, mac64, ok2 := strings.Cut(rest, ".")
+	if !ok || !ok2 {
+		return Account{}, errPass
+	}
+	enc := base64.RawURLEncoding
+	body, err := enc.DecodeString(b64)
+	mac, err2 := enc.DecodeString(mac64)
+	// hmac.Equal compares in constant time: the MAC is the secret part.
+	if err != nil || err2 != nil || !hmac.Equal(mac, s.passMAC(body)) {
+		return Account{}, errPass
+	}
+	var p passBody
+	if err := json.Unmarshal(body, &p); err != nil {
+		return Account{}, fmt.Errorf("%w: %w", errPass, err)
+	}
+	if p.Repo == "" || !now.Before(time.Unix(p.Exp, 0)) {
+		return Account{}, errPass
+	}
+	return Account{Name: "build", Org: p.Org, Role: "read", Push: p.Repo}, nil
+}

@@ -1,0 +1,336 @@
+package regauth
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/distribution/distribution/v3/configuration"
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/crane"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+
+	"github.com/slipway-build/slipway/registry"
+	"github.com/slipway-build/slipway/seal"
+)
+
+const (
+	testService = "slipway-registry"
+	testIssuer  = "slipway"
+)
+
+// The accounts of the test registry, by their API token.
+var (
+	acmeReader  = Account{Name: "rita", Org: "acme", Role: "read"}
+	acmeAdmin   = Account{Name: "ada", Org: "acme", Role: "admin"}
+	otherReader = Account{Name: "otto", Org: "other", Role: "read"}
+	testAccess  = staticAccess{
+		tokens: map[string]Account{"tok-rita": acmeReader, "tok-ada": acmeAdmin, "tok-otto": otherReader},
+		public: []string{"acme/public"},
+	}
+)
+
+// rig is a token Server on httptest and an embedded registry trusting it,
+// both on loopback.
+type rig struct {
+	srv  *Server
+	reg  string // registry host:port
+	http *httptest.Server
+}
+
+func newRig(t *testing.T) *rig {
+	t.Helper()
+	signer, certPath, err := LoadOrCreateKey(t.TempDir(), seal.Ephemeral())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &Server{Signer: signer, Access: testAccess, Service: testService, Issuer: testIssuer}
+	mux := http.NewServeMux()
+	mux.Handle("/v2/token", srv)
+	hs := httptest.NewServer(mux)
+	t.Cleanup(hs.Close)
+	_, port, _ := net.SplitHostPort(strings.TrimPrefix(hs.URL, "http://"))
+	// localhost, not 127.0.0.1: go-containerregistry refuses a realm on a
+	// loopback IP that is not the registry's own host:port.
+	realm := "http://localhost:" + port + "/v2/token"
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	e, err := registry.StartEmbeddedWith(ctx, registry.EmbeddedOptions{Addr: "127.0.0.1:0", Dir: t.TempDir(), Auth: configuration.Auth{
+		"token": configuration.Parameters{"realm": realm, "service": testService, "issuer": testIssuer, "rootcertbundle": certPath},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.Close(context.Background()) })
+	return &rig{srv: srv, reg: e.Addr(), http: hs}
+}
+
+// loopback is a transport that dials loopback only, "localhost" as
+// 127.0.0.1, so that no test request leaves the machine.
+var loopback = &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, err
+	}
+	if strings.EqualFold(host, "localhost") {
+		host = "127.0.0.1"
+	}
+	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+		return nil, fmt.Errorf("test: dial %s refused: not loopback", addr)
+	}
+	return (&net.Dialer{Timeout: 5 * time.Second}).DialContext(ctx, network, net.JoinHostPort(host, port))
+}}
+
+func opts(auth authn.Authenticator) []crane.Option {
+	return []crane.Option{crane.Insecure, crane.WithTransport(loopback), crane.WithAuth(auth)}
+}
+
+func basic(user, pass string) authn.Authenticator {
+	return &authn.Basic{Username: user, Password: pass}
+}
+
+// push puts a random image at ref.
+func push(ref string, auth authn.Authenticator) error {
+	img, err := random.Image(256, 1)
+	if err != nil {
+		return err
+	}
+	return crane.Push(img, ref, opts(auth)...)
+}
+
+func pull(ref string, auth authn.Authenticator) error {
+	_, err := crane.Digest(ref, opts(auth)...)
+	return err
+}
+
+// wantStatus fails unless err is the registry's (or token server's) answer
+// with status and, when code is set, that error code.
+func wantStatus(t *testing.T, what string, err error, status int, code string) {
+	t.Helper()
+	var terr *transport.Error
+	if !errors.As(err, &terr) {
+		t.Fatalf("%s: err = %v, want a transport error %d %s", what, err, status, code)
+	}
+	if terr.StatusCode != status {
+		t.Errorf("%s: status %d, want %d (%v)", what, terr.StatusCode, status, err)
+	}
+	if code != "" && (len(terr.Errors) == 0 || string(terr.Errors[0].Code) != code) {
+		t.Errorf("%s: codes %v, want %s", what, terr.Errors, code)
+	}
+}
+
+func TestRegistryAccess(t *testing.T) {
+	r := newRig(t)
+	admin := basic("ada", "tok-ada")
+	for _, repo := range []string{"acme/app", "acme/public", "acme/lib"} {
+		if err := push(r.reg+"/"+repo+":v1", admin); err != nil {
+			t.Fatalf("admin pushes %s: %v", repo, err)
+		}
+	}
+	app := r.reg + "/acme/app:v1"
+
+	t.Run("read account of acme pulls acme/app", func(t *testing.T) {
+		if err := pull(app, basic("rita", "tok-rita")); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("anonymous pull of acme/app", func(t *testing.T) {
+		wantStatus(t, "anonymous pull", pull(app, authn.Anonymous), http.StatusUnauthorized, "UNAUTHORIZED")
+	})
+	t.Run("account of org other pulls acme/app", func(t *testing.T) {
+		wantStatus(t, "other org pull", pull(app, basic("otto", "tok-otto")), http.StatusUnauthorized, "UNAUTHORIZED")
+	})
+	t.Run("anonymous pull of a public repository", func(t *testing.T) {
+		if err := pull(r.reg+"/acme/public:v1", authn.Anonymous); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("anonymous cannot push to a public repository", func(t *testing.T) {
+		wantStatus(t, "anonymous push", push(r.reg+"/acme/public:v2", authn.Anonymous), http.StatusUnauthorized, "UNAUTHORIZED")
+	})
+	t.Run("read account cannot push", func(t *testing.T) {
+		wantStatus(t, "read push", push(r.reg+"/acme/app:v2", basic("rita", "tok-rita")), http.StatusUnauthorized, "UNAUTHORIZED")
+	})
+	t.Run("wrong password", func(t *testing.T) {
+		wantStatus(t, "wrong password", pull(app, basic("rita", "tok-ada")), http.StatusUnauthorized, "UNAUTHORIZED")
+	})
+	t.Run("admin deletes", func(t *testing.T) {
+		ref := r.reg + "/acme/lib:v1"
+		d, err := crane.Digest(ref, opts(admin)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		byDigest := r.reg + "/acme/lib@" + d
+		wantStatus(t, "read delete", crane.Delete(byDigest, opts(basic("rita", "tok-rita"))...), http.StatusUnauthorized, "UNAUTHORIZED")
+		if err := crane.Delete(byDigest, opts(admin)...); err != nil {
+			t.Fatalf("admin delete: %v", err)
+		}
+		wantStatus(t, "pull of the deleted tag", pull(ref, admin), http.StatusNotFound, "MANIFEST_UNKNOWN")
+	})
+}
+
+func TestPass(t *testing.T) {
+	r := newRig(t)
+	if err := push(r.reg+"/acme/lib:v1", basic("ada", "tok-ada")); err != nil {
+		t.Fatal(err)
+	}
+	user, secret := r.srv.Pass("acme", "acme/app", time.Minute)
+	if user != PassUser {
+		t.Errorf("pass user = %q, want %q", user, PassUser)
+	}
+	pass := basic(user, secret)
+	if err := push(r.reg+"/acme/app:v1", pass); err != nil {
+		t.Fatalf("a pass pushes to its repository: %v", err)
+	}
+	if err := pull(r.reg+"/acme/lib:v1", pass); err != nil {
+		t.Errorf("a pass pulls in its org: %v", err)
+	}
+	wantStatus(t, "pass pushes to another repository", push(r.reg+"/acme/lib:v2", pass), http.StatusUnauthorized, "UNAUTHORIZED")
+
+	_, expired := r.srv.Pass("acme", "acme/app", -time.Second)
+	wantStatus(t, "expired pass", push(r.reg+"/acme/app:v2", basic(user, expired)), http.StatusUnauthorized, "UNAUTHORIZED")
+	for what, s := range map[string]string{
+		"altered MAC":         secret[:len(secret)-2] + "AA",
+		"pass of another key": mustPass(t),
+		"API token as pass":   "tok-ada",
+	} {
+		wantStatus(t, what, push(r.reg+"/acme/app:v3", basic(user, s)), http.StatusUnauthorized, "UNAUTHORIZED")
+	}
+}
+
+func mustSigner(t *testing.T) *Signer {
+	t.Helper()
+	raw, err := NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := ParseKey(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// mustPass is a well-formed pass for acme/app under another key.
+func mustPass(t *testing.T) string {
+	_, secret := (&Server{Signer: mustSigner(t)}).Pass("acme", "acme/app", time.Minute)
+	return secret
+}
+
+// TestLogin is what docker login and crane auth login's check do: a
+// token request without a scope.
+func TestLogin(t *testing.T) {
+	r := newRig(t)
+	reg, err := name.NewRegistry(r.reg, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name   string
+		auth   authn.Authenticator
+		status int // 0: accepted
+	}{
+		{"right token", basic("rita", "tok-rita"), 0},
+		{"wrong token", basic("rita", "wrong"), http.StatusUnauthorized},
+		{"unknown user", basic("nobody", "tok-rita"), http.StatusUnauthorized},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rt, err := transport.NewWithContext(ctx, reg, tc.auth, loopback, nil)
+			if tc.status == 0 {
+				if err != nil {
+					t.Fatalf("login: %v", err)
+				}
+				resp, err := (&http.Client{Transport: rt}).Get("http://" + r.reg + "/v2/")
+				if err != nil {
+					t.Fatal(err)
+				}
+				_ = resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					t.Errorf("GET /v2/ with the login's token: %d, want 200", resp.StatusCode)
+				}
+				return
+			}
+			wantStatus(t, tc.name, err, tc.status, "UNAUTHORIZED")
+		})
+	}
+}
+
+// A key an older Slipway wrote in clear is sealed at the next start, and a
+// rotation reseals it under the new key.
+func TestKeySealedInPlaceAndResealed(t *testing.T) {
+	dir := t.TempDir()
+	clear, err := NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, KeyFile), clear, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	oldKey, newKey := bytes.Repeat([]byte{1}, 32), bytes.Repeat([]byte{2}, 32)
+	old, _ := seal.New(oldKey)
+	s1, _, err := LoadOrCreateKey(dir, old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	both, _ := seal.New(newKey, oldKey)
+	if err := ResealKey(dir, both); err != nil {
+		t.Fatal(err)
+	}
+	only, _ := seal.New(newKey)
+	s2, _, err := LoadOrCreateKey(dir, only)
+	if err != nil || s2.KeyID() != s1.KeyID() {
+		t.Fatalf("after the rotation: %v, key id %q want %q", err, s2.KeyID(), s1.KeyID())
+	}
+	raw, _ := os.ReadFile(filepath.Join(dir, KeyFile))
+	if bytes.Contains(raw, []byte("PRIVATE KEY")) {
+		t.Errorf("the key file still holds the key in clear")
+	}
+}
+
+func TestLoadOrCreateKey(t *testing.T) {
+	dir := t.TempDir()
+	keys := seal.Ephemeral()
+	s1, certPath, err := LoadOrCreateKey(dir, keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(filepath.Join(dir, KeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("key file mode %v, want 0600", fi.Mode().Perm())
+	}
+	if certPath != filepath.Join(dir, CertFile) {
+		t.Errorf("cert path %s", certPath)
+	}
+	s2, _, err := LoadOrCreateKey(dir, keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, KeyFile))
+	if err != nil || !strings.HasPrefix(string(raw), "sealed:v1:") || strings.Contains(string(raw), "PRIVATE KEY") {
+		t.Errorf("key file = %.40q, %v; want the key sealed", raw, err)
+	}
+	if _, _, err := LoadOrCreateKey(dir, seal.Ephemeral()); err == nil {
+		t.Error("a keyring without the file's key opened it")
+	}
+	if s1.KeyID() != s2.KeyID() || s1.KeyID() == "" {
+		t.Errorf("key IDs %q and %q: the second start must load the first key", s1.KeyID(), s2.KeyID())
+	}
+	if _, err := ParseKey([]byte("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")); err == nil {
+		t.Error("ParseKey of garbage: no error")
+	}
+}
