@@ -57,7 +57,7 @@ func secretsCmd(ctx context.Context, args []string, stdin io.Reader, stdout io.W
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "resealed %d repositories under key %s\n", out.Resealed, out.KeyID)
+		fmt.Fprintf(stdout, "resealed %d records under key %s\n", out.Resealed, out.KeyID)
 		fmt.Fprintln(stdout, "a sealed SLIPWAY_GITHUB_APP_KEY_FILE must be sealed again ('slipway secrets seal') before the next restart")
 		return nil
 	case "seal":

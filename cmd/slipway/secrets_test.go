@@ -118,7 +118,7 @@ func TestSecretsRotateKeyFile(t *testing.T) {
 	if newID == oldID || len(st.Keys().IDs()) != 1 {
 		t.Fatalf("keyring after rotation = %v, want one new key (old %s)", st.Keys().IDs(), oldID)
 	}
-	if got, want := strings.SplitN(out.String(), "\n", 2)[0], "resealed 2 repositories under key "+newID; got != want {
+	if got, want := strings.SplitN(out.String(), "\n", 2)[0], "resealed 2 records under key "+newID; got != want {
 		t.Errorf("rotate printed %q, want %q", got, want)
 	}
 	// The file holds the new key alone, 0600; a restart reads every
