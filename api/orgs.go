@@ -141,11 +141,12 @@ func (s *Server) putTeam(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	o, err := s.Orgs.UpdateOrg(r.Context(), o.Name, func(o *access.Org) error {
+		had := hasAdmin(*o)
 		if o.Teams == nil {
 			o.Teams = map[string]access.Team{}
 		}
 		o.Teams[name] = t
-		return keepsAnAdmin(*o)
+		return keepsAnAdmin(had, *o)
 	})
 	if err != nil {
 		s.orgFailed(w, r, err)
@@ -165,8 +166,9 @@ func (s *Server) deleteTeam(w http.ResponseWriter, r *http.Request) {
 		if _, ok := o.Teams[name]; !ok {
 			return access.ErrNotFound
 		}
+		had := hasAdmin(*o)
 		delete(o.Teams, name)
-		return keepsAnAdmin(*o)
+		return keepsAnAdmin(had, *o)
 	})
 	if err != nil {
 		s.orgFailed(w, r, err)
@@ -175,15 +177,23 @@ func (s *Server) deleteTeam(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// keepsAnAdmin refuses a change that would leave the organization with no
-// admin: only the bootstrap admin could then manage it.
-func keepsAnAdmin(o access.Org) error {
-	for _, t := range o.Teams {
-		if t.Role == access.Admin && len(t.Members) > 0 {
-			return nil
-		}
+// keepsAnAdmin refuses a change that would leave an organization that had
+// an admin with none: only the bootstrap admin could then manage it. An
+// organization made on first use starts without one.
+func keepsAnAdmin(had bool, o access.Org) error {
+	if !had || hasAdmin(o) {
+		return nil
 	}
 	return badf("teams: the organization would have no admin left; keep at least one admin team with a member")
+}
+
+func hasAdmin(o access.Org) bool {
+	for _, t := range o.Teams {
+		if t.Role == access.Admin && len(t.Members) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // registryHostRE is a registry host with an optional port.

@@ -224,3 +224,21 @@ func TestRegistrationClaims(t *testing.T) {
 		t.Errorf("an image on another registry: HTTP %d %s, want 201", code, raw)
 	}
 }
+
+// TestLastAdminStays: a change that leaves an organization without an
+// admin is refused; one made on first use, without admins, takes teams.
+func TestLastAdminStays(t *testing.T) {
+	m := newMatrix(t)
+	code, _, raw := m.h.do("PUT", "/api/v1/orgs/acme/teams/owners", m.tokens[admin], `{"role":"read","members":["carol"]}`)
+	want := "teams: the organization would have no admin left; keep at least one admin team with a member"
+	if code != http.StatusBadRequest || errorOf(t, raw) != want {
+		t.Errorf("demote the last admin: HTTP %d %s", code, raw)
+	}
+	if code, _, raw := m.h.do("DELETE", "/api/v1/orgs/acme/teams/owners", testToken, ""); code != http.StatusBadRequest {
+		t.Errorf("delete the last admin team: HTTP %d %s", code, raw)
+	}
+	m.h.createRepo(validRepo("globex/app")) // makes organization globex, no admin yet
+	if code, _, raw := m.h.do("PUT", "/api/v1/orgs/globex/teams/devs", testToken, `{"role":"write","members":["gina"]}`); code != http.StatusOK {
+		t.Errorf("a team in an organization made on first use: HTTP %d %s", code, raw)
+	}
+}

@@ -148,8 +148,8 @@ func TestRegistryAccess(t *testing.T) {
 	t.Run("anonymous pull of acme/app", func(t *testing.T) {
 		wantStatus(t, "anonymous pull", pull(app, authn.Anonymous), http.StatusUnauthorized, "UNAUTHORIZED")
 	})
-	t.Run("account of org other pulls acme/app", func(t *testing.T) {
-		wantStatus(t, "other org pull", pull(app, basic("otto", "tok-otto")), http.StatusUnauthorized, "UNAUTHORIZED")
+	t.Run("account of org other pulls acme/app: denied at the token server", func(t *testing.T) {
+		wantStatus(t, "other org pull", pull(app, basic("otto", "tok-otto")), http.StatusForbidden, "DENIED")
 	})
 	t.Run("anonymous pull of a public repository", func(t *testing.T) {
 		if err := pull(r.reg+"/acme/public:v1", authn.Anonymous); err != nil {

@@ -116,6 +116,13 @@ func (s *Server) answer(w http.ResponseWriter, r *http.Request, req request) {
 		writeError(w, http.StatusInternalServerError, "UNKNOWN", "cannot decide access now")
 		return
 	}
+	if req.hasAuth && len(access) > 0 && grantsNothing(access) {
+		// Logged in, but may do none of it: 403, so that the client
+		// says "denied" instead of asking for a login again.
+		s.logger().Info("registry token: nothing allowed", "user", who.Name, "org", who.Org, "asked", req.scopes)
+		writeError(w, http.StatusForbidden, "DENIED", "requested access to the resource is denied")
+		return
+	}
 	now := s.now()
 	tok, err := s.sign(who, access, now)
 	if err != nil {
@@ -182,6 +189,16 @@ func (s *Server) login(ctx context.Context, req request) (Account, error) {
 		return Account{}, fmt.Errorf("login %s: %w", req.user, err)
 	}
 	return who, nil
+}
+
+// grantsNothing reports whether no scope got any action.
+func grantsNothing(access []*token.ResourceActions) bool {
+	for _, ra := range access {
+		if len(ra.Actions) > 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // repoName is distribution's repository path grammar.

@@ -47,7 +47,8 @@ func tokenCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	account := fs.String("account", "", "user or robot (org+name) the token acts as")
 	role := fs.String("role", "read", "read, write or admin")
 	expires := fs.String("expires", "", "lifetime such as 720h (default: never)")
-	if err := fs.Parse(args[1:]); err != nil {
+	pos, err := parseMixed(fs, args[1:])
+	if err != nil {
 		return err
 	}
 	c, err := cliClient(*server)
@@ -69,10 +70,10 @@ func tokenCmd(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 		return printTokens(stdout, list)
 	case "revoke":
-		if fs.NArg() != 1 {
+		if len(pos) != 1 {
 			return fmt.Errorf("token revoke: want one token id")
 		}
-		return c.RevokeToken(ctx, fs.Arg(0))
+		return c.RevokeToken(ctx, pos[0])
 	}
 	return fmt.Errorf("token: unknown subcommand %q\n\n%s", args[0], tokenUsage)
 }
@@ -118,7 +119,8 @@ func orgCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	role := fs.String("role", "read", "the team's role: read, write or admin")
 	members := fs.String("members", "", "comma-separated members")
 	username := fs.String("username", "", "registry user name")
-	if err := fs.Parse(args[1:]); err != nil {
+	pos, err := parseMixed(fs, args[1:])
+	if err != nil {
 		return err
 	}
 	c, err := cliClient(*server)
@@ -126,7 +128,7 @@ func orgCmd(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	want := func(n int) error {
-		if fs.NArg() < n {
+		if len(pos) < n {
 			return fmt.Errorf("org %s: missing arguments\n\n%s", args[0], orgUsage)
 		}
 		return nil
@@ -135,24 +137,24 @@ func orgCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	switch args[0] {
 	case "create":
 		if err = want(1); err == nil {
-			o, err = c.CreateOrg(ctx, fs.Arg(0), list(*owners))
+			o, err = c.CreateOrg(ctx, pos[0], list(*owners))
 		}
 	case "show":
 		if err = want(1); err == nil {
-			o, err = c.Org(ctx, fs.Arg(0))
+			o, err = c.Org(ctx, pos[0])
 		}
 	case "team":
 		if err = want(2); err == nil {
-			o, err = c.SetTeam(ctx, fs.Arg(0), fs.Arg(1), access.Team{Role: access.Role(*role), Members: list(*members)})
+			o, err = c.SetTeam(ctx, pos[0], pos[1], access.Team{Role: access.Role(*role), Members: list(*members)})
 		}
 	case "public":
 		if err = want(1); err == nil {
-			o, err = c.SetPublicImages(ctx, fs.Arg(0), fs.Args()[1:])
+			o, err = c.SetPublicImages(ctx, pos[0], pos[1:])
 		}
 	case "registry":
 		if err = want(2); err == nil {
 			login := access.RegistryLogin{Username: *username, Password: envOr("SLIPWAY_REGISTRY_PASSWORD", "")}
-			o, err = c.SetRegistryLogin(ctx, fs.Arg(0), fs.Arg(1), login)
+			o, err = c.SetRegistryLogin(ctx, pos[0], pos[1], login)
 		}
 	default:
 		return fmt.Errorf("org: unknown subcommand %q\n\n%s", args[0], orgUsage)

@@ -35,17 +35,9 @@ func repoCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	image := fs.String("image", "", "image to push, e.g. registry.example.com/acme/demo")
 	build := fs.Bool("build", false, "build the watched branches' current tips now")
 	org := fs.String("org", "", "organization that owns the repository (default: the owner part of its full name)")
-	// Flags may follow the positional arguments, as in the usage line.
-	var pos []string
-	rest := args[1:]
-	for {
-		if err := fs.Parse(rest); err != nil {
-			return err
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		pos, rest = append(pos, fs.Arg(0)), fs.Args()[1:]
+	pos, err := parseMixed(fs, args[1:])
+	if err != nil {
+		return err
 	}
 	apiToken, err := cliToken()
 	if err != nil {
@@ -82,4 +74,19 @@ func repoCmd(ctx context.Context, args []string, stdout io.Writer) error {
 		return nil
 	}
 	return fmt.Errorf("repo: unknown subcommand %q\n\n%s", args[0], repoUsage)
+}
+
+// parseMixed parses flags that may follow the positional arguments, as in
+// the usage lines, and returns the positional ones.
+func parseMixed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			return pos, nil
+		}
+		pos, args = append(pos, fs.Arg(0)), fs.Args()[1:]
+	}
 }
