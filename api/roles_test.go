@@ -110,6 +110,9 @@ func TestRoleMatrix(t *testing.T) {
 		{"GET", "/api/v1/whoami", "", codes{other: 200, reader: 200, writer: 200, admin: 200, site: 200}},
 		{"GET", "/api/v1/repos", "", codes{other: 200, reader: 200, writer: 200, admin: 200, site: 200}},
 		{"POST", "/api/v1/repos", repoJSON("acme/fresh"), codes{other: 404, reader: 403, writer: 403, admin: 201, site: 409}},
+		{"POST", "/api/v1/repos/connect", `{"provider":"fakehost","full_name":"acme/connected","image":"registry.example:5000/acme/connected","token":"host-token","rules":[{"source_type":"branch","source":"main","tags":["latest"]}]}`,
+			// Past the role check, the test host refuses to make webhooks: 502.
+			codes{other: 404, reader: 403, writer: 403, admin: 502, site: 502}},
 		{"GET", "/api/v1/repos/" + repo.ID, "", codes{other: 404, reader: 200, writer: 200, admin: 200, site: 200}},
 		{"PATCH", "/api/v1/repos/" + repo.ID, `{"rules":[{"source_type":"branch","source":"main","tags":["latest"]}]}`,
 			codes{other: 404, reader: 403, writer: 200, admin: 200, site: 200}},
