@@ -13,6 +13,7 @@ import (
 	"github.com/slipway-build/slipway/api"
 )
 
+// #nosec G101 -- the usage text of the token command, not a credential
 const tokenUsage = `usage: slipway token <create|list|revoke> [flags] [args]
 
   create --name NAME [--org ORG] [--account ACCOUNT] [--role read|write|admin] [--expires 720h]
