@@ -160,6 +160,30 @@ func (s *Store) claimImage(ctx context.Context, r model.Repo) error {
 	return nil
 }
 
+// ClaimImages records the image of every repository an older Slipway
+// registered, which claimed none, so that no new repository can take it.
+// It returns how many it claimed.
+func (s *Store) ClaimImages(ctx context.Context) (int, error) {
+	repos, err := s.ListRepos(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, r := range repos {
+		if r.Image == "" {
+			continue
+		}
+		_, err := s.repos.Create(ctx, imageKey(r.Image), []byte(r.ID))
+		switch {
+		case err == nil:
+			n++
+		case !errors.Is(err, jetstream.ErrKeyExists):
+			return n, fmt.Errorf("claim image %s of repo %s: %w", r.Image, r.ID, err)
+		}
+	}
+	return n, nil
+}
+
 // CreateRepo stores a new repository; a second repository with the same
 // provider and full name, or the same image, is refused.
 func (s *Store) CreateRepo(ctx context.Context, r model.Repo) error {

@@ -630,3 +630,32 @@ func TestRecordsAndLogsSurviveRestart(t *testing.T) {
 		t.Fatalf("log after restart = %q, %v", log, err)
 	}
 }
+
+// TestClaimImages: repositories an older Slipway stored claimed no image;
+// ClaimImages claims theirs, after which a second repository with the same
+// image is refused.
+func TestClaimImages(t *testing.T) {
+	dir := t.TempDir()
+	e := startServer(t, dir)
+	s := openWith(t, e, seal.Ephemeral())
+	ctx := testCtx(t)
+	old := model.Repo{ID: "r-old", Provider: "github", FullName: "acme/old", Image: "127.0.0.1:5000/acme/old", CreatedAt: base}
+	putRaw(t, e, "id.r-old", old) // as an older Slipway stored it: no image claim
+	if _, err := s.RepoByImage(ctx, old.Image); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("before ClaimImages RepoByImage: %v, want ErrNotFound", err)
+	}
+	if n, err := s.ClaimImages(ctx); err != nil || n != 1 {
+		t.Fatalf("ClaimImages = %d, %v; want 1", n, err)
+	}
+	if n, err := s.ClaimImages(ctx); err != nil || n != 0 {
+		t.Fatalf("ClaimImages again = %d, %v; want 0", n, err)
+	}
+	twin := model.Repo{ID: "r-twin", Provider: "github", FullName: "acme/twin", Image: old.Image, CreatedAt: base}
+	err := s.CreateRepo(ctx, twin)
+	if err == nil || err.Error() != "image 127.0.0.1:5000/acme/old is already claimed by another repository" {
+		t.Errorf("a second claim: %v", err)
+	}
+	if r, err := s.RepoByImage(ctx, old.Image); err != nil || r.ID != "r-old" {
+		t.Errorf("RepoByImage = %s, %v; want r-old", r.ID, err)
+	}
+}

@@ -123,6 +123,9 @@ func run(ctx context.Context, r role, args []string) error {
 		return err
 	}
 	dir.Logger = logger
+	if err := adopt(ctx, st, dir, logger); err != nil {
+		return err
+	}
 	checks := []api.Check{{Name: "nats", Func: natsReady}}
 	// The bootstrap API token: the API's, and the embedded registry's
 	// site admin login.
