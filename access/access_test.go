@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/slipway-build/slipway/access"
-	"github.com/slipway-build/slipway/natsd"
+	"github.com/slipway-build/slipway/natsd/natsdtest"
 )
 
 var acme = access.Org{Name: "acme", Teams: map[string]access.Team{
@@ -95,16 +95,7 @@ func TestValidNames(t *testing.T) {
 func TestTokensOnJetStream(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	e, err := natsd.Start(natsd.Options{StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(e.Shutdown)
-	nc, err := e.Connect()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
+	_, nc := natsdtest.Start(t)
 	d, err := access.Open(ctx, nc, 1)
 	if err != nil {
 		t.Fatal(err)

@@ -112,26 +112,7 @@ func (d *Directory) ListOrgs(ctx context.Context) ([]Org, error) {
 // UpdateOrg applies change to an organization with compare-and-set,
 // retrying when another writer came first.
 func (d *Directory) UpdateOrg(ctx context.Context, name string, change func(*Org) error) (Org, error) {
-	for range 10 {
-		var o Org
-		rev, err := d.get(ctx, "org."+name, &o)
-		if err != nil {
-			return Org{}, err
-		}
-		if err := change(&o); err != nil {
-			return Org{}, err
-		}
-		raw, err := json.Marshal(o)
-		if err != nil {
-			return Org{}, err
-		}
-		if _, err := d.kv.Update(ctx, "org."+name, raw, rev); err == nil {
-			return o, nil
-		} else if !isConflict(err) {
-			return Org{}, fmt.Errorf("update organization %s: %w", name, err)
-		}
-	}
-	return Org{}, fmt.Errorf("update organization %s: too many concurrent changes", name)
+	return update(ctx, d, "org."+name, change)
 }
 
 // --- tokens ---
@@ -263,26 +244,7 @@ func (d *Directory) RevokeToken(ctx context.Context, id string) (Token, error) {
 }
 
 func (d *Directory) updateToken(ctx context.Context, id string, change func(*Token) error) (Token, error) {
-	for range 10 {
-		var t Token
-		rev, err := d.get(ctx, "token."+id, &t)
-		if err != nil {
-			return Token{}, err
-		}
-		if err := change(&t); err != nil {
-			return Token{}, err
-		}
-		raw, err := json.Marshal(t)
-		if err != nil {
-			return Token{}, err
-		}
-		if _, err := d.kv.Update(ctx, "token."+id, raw, rev); err == nil {
-			return t, nil
-		} else if !isConflict(err) {
-			return Token{}, fmt.Errorf("update token %s: %w", id, err)
-		}
-	}
-	return Token{}, fmt.Errorf("update token %s: too many concurrent changes", id)
+	return update(ctx, d, "token."+id, change)
 }
 
 // --- KV plumbing ---
@@ -323,6 +285,32 @@ func (d *Directory) each(ctx context.Context, filter string, fn func([]byte) err
 		}
 	}
 	return nil
+}
+
+// update applies change to the record at key with compare-and-set,
+// reading again and re-applying when another writer came first.
+func update[T any](ctx context.Context, d *Directory, key string, change func(*T) error) (T, error) {
+	for range 10 {
+		var v T
+		rev, err := d.get(ctx, key, &v)
+		if err != nil {
+			return v, err
+		}
+		if err := change(&v); err != nil {
+			return v, err
+		}
+		raw, err := json.Marshal(v)
+		if err != nil {
+			return v, err
+		}
+		if _, err := d.kv.Update(ctx, key, raw, rev); err == nil {
+			return v, nil
+		} else if !isConflict(err) {
+			return v, fmt.Errorf("update %s: %w", key, err)
+		}
+	}
+	var zero T
+	return zero, fmt.Errorf("update %s: too many concurrent changes", key)
 }
 
 // isConflict is a lost compare-and-set race: error code 10071 on one

@@ -9,7 +9,7 @@ import (
 
 	"github.com/slipway-build/slipway/access"
 	"github.com/slipway-build/slipway/model"
-	"github.com/slipway-build/slipway/natsd"
+	"github.com/slipway-build/slipway/natsd/natsdtest"
 	"github.com/slipway-build/slipway/regauth"
 	"github.com/slipway-build/slipway/seal"
 	"github.com/slipway-build/slipway/store"
@@ -20,16 +20,7 @@ import (
 func TestRegistryAccess(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	e, err := natsd.Start(natsd.Options{StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(e.Shutdown)
-	nc, err := e.Connect()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
+	_, nc := natsdtest.Start(t)
 	d, err := access.Open(ctx, nc, 1)
 	if err != nil {
 		t.Fatal(err)

@@ -9,23 +9,14 @@ import (
 
 	"github.com/slipway-build/slipway/access"
 	"github.com/slipway-build/slipway/api"
-	"github.com/slipway-build/slipway/natsd"
+	"github.com/slipway-build/slipway/natsd/natsdtest"
 )
 
 // bootstrapOnly is an access directory on a fresh embedded NATS whose
 // only token is the bootstrap admin's.
 func bootstrapOnly(t *testing.T, token string) *access.Directory {
 	t.Helper()
-	e, err := natsd.Start(natsd.Options{StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(e.Shutdown)
-	nc, err := e.Connect()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
+	_, nc := natsdtest.Start(t)
 	d, err := access.Open(context.Background(), nc, 1)
 	if err != nil {
 		t.Fatal(err)

@@ -157,12 +157,8 @@ func (s *Server) putTeam(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) deleteTeam(w http.ResponseWriter, r *http.Request) {
-	o, ok := s.org(w, r, access.Admin)
-	if !ok {
-		return
-	}
 	name := r.PathValue("team")
-	_, err := s.Orgs.UpdateOrg(r.Context(), o.Name, func(o *access.Org) error {
+	s.changeOrg(w, r, func(o *access.Org) error {
 		if _, ok := o.Teams[name]; !ok {
 			return access.ErrNotFound
 		}
@@ -170,7 +166,16 @@ func (s *Server) deleteTeam(w http.ResponseWriter, r *http.Request) {
 		delete(o.Teams, name)
 		return keepsAnAdmin(had, *o)
 	})
-	if err != nil {
+}
+
+// changeOrg applies an admin's change to the organization {org} and
+// answers 204.
+func (s *Server) changeOrg(w http.ResponseWriter, r *http.Request, change func(*access.Org) error) {
+	o, ok := s.org(w, r, access.Admin)
+	if !ok {
+		return
+	}
+	if _, err := s.Orgs.UpdateOrg(r.Context(), o.Name, change); err != nil {
 		s.orgFailed(w, r, err)
 		return
 	}
@@ -234,23 +239,14 @@ func (s *Server) putRegistry(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) deleteRegistry(w http.ResponseWriter, r *http.Request) {
-	o, ok := s.org(w, r, access.Admin)
-	if !ok {
-		return
-	}
 	host := r.PathValue("host")
-	_, err := s.Orgs.UpdateOrg(r.Context(), o.Name, func(o *access.Org) error {
+	s.changeOrg(w, r, func(o *access.Org) error {
 		if _, ok := o.Registries[host]; !ok {
 			return access.ErrNotFound
 		}
 		delete(o.Registries, host)
 		return nil
 	})
-	if err != nil {
-		s.orgFailed(w, r, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
 }
 
 // publicOrg is o without its registry passwords.

@@ -8,18 +8,15 @@ import (
 
 	"github.com/slipway-build/slipway/access"
 	"github.com/slipway-build/slipway/model"
+	"github.com/slipway-build/slipway/natsd/natsdtest"
 	"github.com/slipway-build/slipway/seal"
 )
 
 // TestAdopt: the owners of existing repositories become organizations,
 // once, whatever runs adopt again.
 func TestAdopt(t *testing.T) {
-	st, e := natsStore(t, seal.Ephemeral())
-	nc, err := e.Connect()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
+	e, nc := natsdtest.Start(t)
+	st := storeOn(t, e, seal.Ephemeral())
 	dir, err := access.Open(testContext(t), nc, 1)
 	if err != nil {
 		t.Fatal(err)

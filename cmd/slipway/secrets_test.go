@@ -17,6 +17,7 @@ import (
 	"github.com/slipway-build/slipway/config"
 	"github.com/slipway-build/slipway/model"
 	"github.com/slipway-build/slipway/natsd"
+	"github.com/slipway-build/slipway/natsd/natsdtest"
 	"github.com/slipway-build/slipway/seal"
 	"github.com/slipway-build/slipway/store"
 )
@@ -68,16 +69,7 @@ func repoWithSecrets(id, name string) model.Repo {
 func serveRotate(t *testing.T, r *rotator) {
 	t.Helper()
 	mux := http.NewServeMux()
-	e, err := natsd.Start(natsd.Options{StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(e.Shutdown)
-	nc, err := e.Connect()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
+	_, nc := natsdtest.Start(t)
 	dir, err := access.Open(testContext(t), nc, 1)
 	if err != nil {
 		t.Fatal(err)
