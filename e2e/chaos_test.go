@@ -361,7 +361,7 @@ func TestChaosGracefulShutdown(t *testing.T) {
 			s.Restart("SLIPWAY_RECONCILE_INTERVAL=0s")
 			b := s.Build(r.Builds[0])
 			if tc.finishes && b.Status != model.StatusSucceeded {
-				t.Fatalf("with grace %s the running build must finish before exit, it is %s", tc.grace, b.Status)
+				t.Fatalf("with grace %s the running build must finish before exit, it is %s (%s)\n%s", tc.grace, b.Status, b.Error, s.Log(b.ID))
 			}
 			if !tc.finishes && model.Terminal(b.Status) {
 				t.Fatalf("with grace %s the build must be handed back, it is %s", tc.grace, b.Status)

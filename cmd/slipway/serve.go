@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing/transport"
@@ -126,7 +127,15 @@ func run(ctx context.Context, r role, args []string) error {
 	if err := adopt(ctx, st, dir, logger); err != nil {
 		return err
 	}
-	checks := []api.Check{{Name: "nats", Func: natsReady}}
+	// draining: SIGTERM came; /readyz says so, so that a load balancer
+	// sends new requests elsewhere while running builds finish.
+	var draining atomic.Bool
+	checks := []api.Check{{Name: "nats", Func: natsReady}, {Name: "shutdown", Func: func(context.Context) error {
+		if draining.Load() {
+			return errors.New("shutting down: running builds are finishing")
+		}
+		return nil
+	}}}
 	// The bootstrap API token: the API's, and the embedded registry's
 	// site admin login.
 	if r.api {
@@ -207,13 +216,16 @@ func run(ctx context.Context, r role, args []string) error {
 	case err := <-httpDone:
 		logger.Error("http server stopped", "err", err)
 	}
+	// Workers stop taking jobs; running builds get the grace period, then
+	// are cancelled and handed back un-acked, so nothing is lost. HTTP
+	// stays up meanwhile: a running build fetches its registry tokens
+	// from /v2/token here, and webhooks that arrive are still queued.
+	draining.Store(true)
+	cancelRun()
+	wg.Wait()
 	shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	_ = srv.Shutdown(shutCtx)
-	// Workers stop taking jobs; running builds get the grace period, then
-	// are cancelled and handed back un-acked, so nothing is lost.
-	cancelRun()
-	wg.Wait()
 	return nil
 }
 
