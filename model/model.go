@@ -80,6 +80,13 @@ type Repo struct {
 	// KnownHosts holds the host keys it must present.
 	SSHKey     string `json:"ssh_key,omitempty"`
 	KnownHosts string `json:"known_hosts,omitempty"`
+	// PullRequests says which pull requests build: PullRequestsOff,
+	// PullRequestsInternal (the default: only those whose head branch is
+	// in the repository itself) or PullRequestsAll (forks too: built and
+	// tested without secrets, never pushed).
+	PullRequests string `json:"pull_requests,omitempty"`
+	// TestTimeout bounds a build's tests, a Go duration (default 20m).
+	TestTimeout string `json:"test_timeout,omitempty"`
 	// HookID is the webhook Slipway created on the host when connecting.
 	HookID    string    `json:"hook_id,omitempty"`
 	Rules     []Rule    `json:"rules"`
@@ -123,6 +130,40 @@ type Rule struct {
 	IncludePaths []string `json:"include_paths,omitempty"`
 	IgnorePaths  []string `json:"ignore_paths,omitempty"`
 	Provenance   bool     `json:"provenance,omitempty"`
+	// Test is what to test before anything is pushed.
+	Test *Test `json:"test,omitempty"`
+	// DeleteOnClose removes a pull request's tags from the registry when
+	// the pull request is closed or merged (source_type pull_request).
+	DeleteOnClose bool `json:"delete_on_close,omitempty"`
+}
+
+// Test is a rule's test: a Dockerfile stage built before the image; when
+// it fails, nothing is pushed.
+type Test struct {
+	Target string `json:"target,omitempty"`
+}
+
+// Pull request settings of a repository.
+const (
+	PullRequestsOff      = "off"
+	PullRequestsInternal = "internal"
+	PullRequestsAll      = "all"
+)
+
+// PullRequest is the pull request a build is for.
+type PullRequest struct {
+	Number int `json:"number"`
+	// Head is the head commit; HeadRef the head branch's name.
+	Head    string `json:"head"`
+	HeadRef string `json:"head_ref,omitempty"`
+	// Base is the branch the pull request merges into.
+	Base string `json:"base"`
+	// Fork says the head branch is in another repository.
+	Fork bool `json:"fork"`
+	// FetchRef is the ref of the registered repository that holds the
+	// head commit (refs/pull/7/head on GitHub): builds clone the
+	// registered repository, never the fork's URL from a payload.
+	FetchRef string `json:"fetch_ref,omitempty"`
 }
 
 // Installation is the GitHub App installation whose token the repository
@@ -150,7 +191,23 @@ func (r Repo) WithInstallation(b Build) Repo {
 type Hook struct {
 	URL    string `json:"url"`
 	Secret string `json:"secret,omitempty"`
+	// Events the hook is sent: EventImagePushed when empty.
+	Events []string `json:"events,omitempty"`
+	// Format of the payload: FormatDockerHub (the default) or
+	// FormatCloudEvents.
+	Format string `json:"format,omitempty"`
 }
+
+// Events a deploy hook may subscribe to.
+const (
+	EventImagePushed      = "image.pushed"
+	EventBuildFailed      = "build.failed"
+	EventBuildStarted     = "build.started"
+	EventTestFailed       = "test.failed"
+	EventPullRequestBuilt = "pull_request.built"
+	FormatDockerHub       = "dockerhub"
+	FormatCloudEvents     = "cloudevents"
+)
 
 // Public returns a copy of r without its secrets, for API answers.
 func (r Repo) Public() Repo {
@@ -214,6 +271,8 @@ type Build struct {
 	// Network is the repository's network setting when the build was
 	// made; its RUN steps get that.
 	Network string `json:"network,omitempty"`
+	// PullRequest is set on a pull request's build.
+	PullRequest *PullRequest `json:"pull_request,omitempty"`
 	// InstallationID is the GitHub App installation the push came from.
 	InstallationID int64      `json:"installation_id,omitempty"`
 	DeliveryID     string     `json:"delivery_id,omitempty"`

@@ -37,9 +37,47 @@ type Event struct {
 	// then nothing to verify and nothing to build.
 	Repo   string
 	Pushes []Push
+	// PullRequest is set for a pull (merge) request event (Kind
+	// KindPullRequest).
+	PullRequest *PullRequest
 	// InstallationID is the GitHub App installation that sent the event,
 	// whose token clones and reports for a repository that names none.
 	InstallationID int64
+}
+
+// KindPullRequest is the Kind of a pull or merge request event.
+const KindPullRequest = "pull_request"
+
+// Pull request actions, as every host's events are mapped to them.
+const (
+	PROpened  = "opened"  // opened, reopened, or taken out of draft
+	PRUpdated = "updated" // new commits on the head branch
+	PRClosed  = "closed"  // closed or declined without merging
+	PRMerged  = "merged"
+)
+
+// PullRequest is a pull (merge) request event.
+type PullRequest struct {
+	Action string // one of the PR constants; other actions are ignored
+	Number int
+	Head   string // the head commit
+	// HeadRef is the head branch; Base the branch it merges into.
+	HeadRef string
+	Base    string
+	// Fork says the head branch lives in another repository.
+	Fork bool
+	// FetchRef is the ref of the base repository that holds the head
+	// commit, where the host keeps one (refs/pull/7/head on GitHub and
+	// Gitea, refs/merge-requests/7/head on GitLab,
+	// refs/pull-requests/7/from on Bitbucket Data Center); empty where it
+	// keeps none (Bitbucket Cloud).
+	FetchRef string
+	Title    string
+	Author   string
+	// HeadCloneURL is the payload's clone URL of the head repository,
+	// for logs only: builds clone the registered repository.
+	HeadCloneURL  string
+	DefaultBranch string
 }
 
 // Push is one ref update.
