@@ -108,7 +108,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		log.Info("webhook ping")
 		writeJSON(w, http.StatusOK, map[string]any{"ok": true})
 		return
-	case KindOther:
+	case KindOther, KindPullRequest:
+		// Pull request events build nothing yet (issue 11 wires them up):
+		// until then they are answered as ignored, never parsed as pushes.
 		log.Info("webhook ignored: event is not a push")
 		writeJSON(w, http.StatusAccepted, map[string]any{"builds": []string{}, "ignored": "event " + peek.RawKind + " does not build"})
 		return
@@ -145,7 +147,7 @@ func (h *Handler) withoutRepo(w http.ResponseWriter, ev Event, log *slog.Logger)
 	case KindPing:
 		log.Info("webhook ping without a repository")
 		writeJSON(w, http.StatusOK, map[string]any{"ok": true})
-	case KindOther:
+	case KindOther, KindPullRequest:
 		log.Info("webhook ignored: event is not a push")
 		writeJSON(w, http.StatusAccepted, map[string]any{"builds": []string{}, "ignored": "event " + ev.RawKind + " does not build"})
 	default:

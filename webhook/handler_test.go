@@ -1127,6 +1127,7 @@ func TestHandlerEventWithoutRepo(t *testing.T) {
 	}{
 		{webhook.KindPing, http.StatusOK},
 		{webhook.KindOther, http.StatusAccepted},
+		{webhook.KindPullRequest, http.StatusAccepted},
 		{webhook.KindPush, http.StatusBadRequest},
 	}
 	for _, tt := range tests {

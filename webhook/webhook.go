@@ -133,8 +133,49 @@ func CheckPushes(pushes []Push) error {
 	return nil
 }
 
+// CheckPullRequest makes sure a parsed pull request that will be acted on
+// names a positive number, a commit id (7 to 40 hex digits: Bitbucket Cloud
+// sends abbreviated ones) and a fetch ref git takes as one ref, so nothing a
+// host sends in those fields reaches a fetch as an option or a refspec. An
+// ignored action (Action "") is not checked: nothing reads it.
+func CheckPullRequest(pr *PullRequest) error {
+	if pr == nil || pr.Action == "" {
+		return nil
+	}
+	if pr.Number <= 0 {
+		return fmt.Errorf("pull request number %d", pr.Number)
+	}
+	if len(pr.Head) < 7 || !isHex(pr.Head) {
+		return fmt.Errorf("pull request %d: head %q is not a commit id", pr.Number, pr.Head)
+	}
+	if pr.FetchRef != "" && !isPlainRef(pr.FetchRef) {
+		return fmt.Errorf("pull request %d: fetch ref %q is not a plain full ref", pr.Number, pr.FetchRef)
+	}
+	return nil
+}
+
+// isPlainRef says s is a full ref without what git reads as more than a
+// name: whitespace, control characters, a refspec's ':' or '+', '..',
+// wildcards, '@{' and backslashes.
+func isPlainRef(s string) bool {
+	if !strings.HasPrefix(s, "refs/") || len(s) == len("refs/") || strings.Contains(s, "..") ||
+		strings.Contains(s, "@{") || strings.HasSuffix(s, "/") || strings.Contains(s, "//") {
+		return false
+	}
+	for _, c := range s {
+		if c <= ' ' || c == 0x7f || strings.ContainsRune(":+~^?*[\\", c) {
+			return false
+		}
+	}
+	return true
+}
+
 func isCommit(s string) bool {
-	if len(s) != 40 {
+	return len(s) == 40 && isHex(s)
+}
+
+func isHex(s string) bool {
+	if len(s) > 40 {
 		return false
 	}
 	for _, c := range s {

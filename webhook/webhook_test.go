@@ -66,3 +66,33 @@ func TestCheckPrefixedHMAC(t *testing.T) {
 		})
 	}
 }
+
+func TestCheckPullRequest(t *testing.T) {
+	ok := PullRequest{Action: PROpened, Number: 7, Head: "4f1e2d3c5b6a79880a1b2c3d4e5f60718293a4b5", FetchRef: "refs/pull/7/head"}
+	tests := []struct {
+		name    string
+		edit    func(*PullRequest)
+		wantErr bool
+	}{
+		{"github", func(*PullRequest) {}, false},
+		{"bitbucket cloud short hash, no ref", func(p *PullRequest) { p.Head, p.FetchRef = "350e6d2b16c8", "" }, false},
+		{"ignored action is not checked", func(p *PullRequest) { p.Action, p.Number, p.Head = "", 0, "" }, false},
+		{"no number", func(p *PullRequest) { p.Number = 0 }, true},
+		{"too short", func(p *PullRequest) { p.Head = "4f1e2d" }, true},
+		{"too long", func(p *PullRequest) { p.Head += "0" }, true},
+		{"not hex", func(p *PullRequest) { p.Head = "--upload-pack=x" }, true},
+		{"refspec", func(p *PullRequest) { p.FetchRef = "+refs/pull/7/head:refs/heads/main" }, true},
+		{"dots", func(p *PullRequest) { p.FetchRef = "refs/heads/../../x" }, true},
+		{"space", func(p *PullRequest) { p.FetchRef = "refs/heads/a b" }, true},
+		{"not full", func(p *PullRequest) { p.FetchRef = "feature" }, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			pr := ok
+			tt.edit(&pr)
+			if err := CheckPullRequest(&pr); (err != nil) != tt.wantErr {
+				t.Errorf("CheckPullRequest(%+v) = %v, want error %v", pr, err, tt.wantErr)
+			}
+		})
+	}
+}

@@ -23,9 +23,17 @@ func CheckParse(t *testing.T, p webhook.Provider, h http.Header, body []byte) {
 		return
 	}
 	switch ev.Kind {
-	case webhook.KindPush, webhook.KindPing, webhook.KindOther:
+	case webhook.KindPush, webhook.KindPing, webhook.KindOther, webhook.KindPullRequest:
 	default:
 		t.Fatalf("Parse: kind %q", ev.Kind)
+	}
+	if (ev.Kind == webhook.KindPullRequest) != (ev.PullRequest != nil) {
+		t.Fatalf("Parse: a %s event with pull request %+v", ev.Kind, ev.PullRequest)
+	}
+	if ev.PullRequest != nil {
+		if err := webhook.CheckPullRequest(ev.PullRequest); err != nil {
+			t.Fatalf("Parse: %v", err)
+		}
 	}
 	if ev.Kind != webhook.KindPush && len(ev.Pushes) > 0 {
 		t.Fatalf("Parse: a %s event with pushes %+v", ev.Kind, ev.Pushes)
