@@ -544,6 +544,19 @@ func TestHandlerIgnoredEventSaysWhy(t *testing.T) {
 	e.recorded()
 }
 
+// Until pull requests build, a signed pull_request event is answered like
+// any ignored event: 202, nothing queued (the queue is down to prove it).
+func TestHandlerIgnoresPullRequestsForNow(t *testing.T) {
+	e := newEnv(t, nil)
+	e.h.Queue = e.broken().queue
+	code, resp := e.send(delivery{event: "pull_request", id: "pr1", body: gh(t, "pull-request-opened.json")})
+	accepted(t, code, resp)
+	if why, _ := resp["ignored"].(string); !strings.Contains(why, "pull_request") {
+		t.Errorf("ignored = %q, want it to name the pull_request event", why)
+	}
+	e.recorded()
+}
+
 // A failure after some builds are stored must still not answer 2xx, so the
 // host redelivers; the redelivery then completes the set without queueing
 // the stored build twice.

@@ -17,6 +17,9 @@ func FuzzWebhook(f *testing.F) {
 	for _, seed := range []struct{ event, file string }{
 		{"push", "push-branch.json"}, {"push", "push-tag.json"}, {"push", "push-delete.json"},
 		{"ping", "ping.json"}, {"issues", "issues.json"},
+		{"pull_request", "pull-request-opened.json"}, {"pull_request", "pull-request-fork-synchronize.json"},
+		{"pull_request", "pull-request-closed-merged.json"}, {"pull_request", "pull-request-closed.json"},
+		{"pull_request", "pull-request-labeled.json"},
 	} {
 		f.Add(seed.event, false, fixture(f, seed.file), uint(7))
 	}

@@ -65,6 +65,8 @@ func head(h http.Header, body []byte) (webhook.Event, []byte, error) {
 		ev.Kind = webhook.KindPing
 	case "push":
 		ev.Kind = webhook.KindPush
+	case "pull_request":
+		ev.Kind = webhook.KindPullRequest
 	default:
 		ev.Kind = webhook.KindOther
 	}
@@ -109,6 +111,9 @@ func (Webhook) Parse(h http.Header, body []byte) (webhook.Event, error) {
 	}
 	if ev.Repo == "" {
 		return ev, fmt.Errorf("payload has no repository.full_name")
+	}
+	if ev.Kind == webhook.KindPullRequest {
+		return ev, parsePullRequest(&ev, raw)
 	}
 	if ev.Kind == webhook.KindPush {
 		push := webhook.Push{Ref: p.Ref, Before: p.Before, After: p.After, Deleted: p.Deleted,
