@@ -17,6 +17,9 @@ func FuzzWebhook(f *testing.F) {
 	for _, seed := range []struct{ event, file string }{
 		{"push", "push.json"}, {"push", "push-tag.json"}, {"push", "push-delete.json"},
 		{"push", "push-forgejo.json"}, {"delete", "delete-branch.json"},
+		{"pull_request", "pull-request-opened.json"}, {"pull_request", "pull-request-fork-synchronized.json"},
+		{"pull_request", "pull-request-closed-merged.json"}, {"pull_request", "pull-request-closed.json"},
+		{"pull_request", "pull-request-label-updated.json"},
 	} {
 		f.Add(seed.event, false, fixture(f, seed.file), uint(11))
 	}

@@ -61,8 +61,10 @@ func header(h http.Header, name string) string {
 	return h.Get("X-Gitea-" + name)
 }
 
-// head reads the headers of a request. Only push events build: create and
-// delete events repeat what the push event says.
+// head reads the headers of a request. Only push and pull request events
+// build: create and delete events repeat what the push event says. Every
+// pull request event (synchronized, label_updated…) comes as
+// "pull_request"; X-Gitea-Event-Type names the kind, the body's action too.
 func head(h http.Header) (webhook.Event, error) {
 	ev := webhook.Event{RawKind: header(h, "Event"), DeliveryID: header(h, "Delivery"), Kind: webhook.KindOther}
 	if ev.RawKind == "" {
@@ -71,8 +73,11 @@ func head(h http.Header) (webhook.Event, error) {
 	if ev.DeliveryID == "" {
 		return ev, fmt.Errorf("missing X-Gitea-Delivery or X-Forgejo-Delivery header")
 	}
-	if ev.RawKind == "push" {
+	switch ev.RawKind {
+	case "push":
 		ev.Kind = webhook.KindPush
+	case "pull_request":
+		ev.Kind = webhook.KindPullRequest
 	}
 	return ev, nil
 }
@@ -111,6 +116,9 @@ func (Webhook) Parse(h http.Header, body []byte) (webhook.Event, error) {
 	ev.Repo = p.Repository.FullName
 	if ev.Repo == "" {
 		return ev, fmt.Errorf("payload has no repository.full_name")
+	}
+	if ev.Kind == webhook.KindPullRequest {
+		return ev, parsePullRequest(&ev, body)
 	}
 	if ev.Kind != webhook.KindPush {
 		return ev, nil
