@@ -14,6 +14,9 @@ import (
 func FuzzWebhook(f *testing.F) {
 	for _, seed := range []struct{ event, file string }{
 		{"Push Hook", "push.json"}, {"Tag Push Hook", "tag-push.json"}, {"Push Hook", "push-delete.json"}, {"Note Hook", "note.json"},
+		{"Merge Request Hook", "merge-request-open.json"}, {"Merge Request Hook", "merge-request-fork-update.json"},
+		{"Merge Request Hook", "merge-request-update-title.json"}, {"Merge Request Hook", "merge-request-merge.json"},
+		{"Merge Request Hook", "merge-request-fork-close.json"},
 	} {
 		f.Add(seed.event, fixture(f, seed.file), "token-1", uint(3))
 	}

@@ -61,6 +61,8 @@ func head(h http.Header) (webhook.Event, error) {
 	switch ev.RawKind {
 	case "Push Hook", "Tag Push Hook":
 		ev.Kind = webhook.KindPush
+	case "Merge Request Hook":
+		ev.Kind = webhook.KindPullRequest
 	default:
 		ev.Kind = webhook.KindOther
 	}
@@ -101,6 +103,9 @@ func (Webhook) Parse(h http.Header, body []byte) (webhook.Event, error) {
 	ev.Repo = p.Project.PathWithNamespace
 	if ev.Repo == "" {
 		return ev, fmt.Errorf("payload has no project.path_with_namespace")
+	}
+	if ev.Kind == webhook.KindPullRequest {
+		return ev, parseMergeRequest(&ev, body)
 	}
 	if ev.Kind != webhook.KindPush {
 		return ev, nil
