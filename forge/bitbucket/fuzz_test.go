@@ -23,6 +23,11 @@ func FuzzWebhook(f *testing.F) {
 		{"repo:push", false, "cloud-push-delete.json"}, {"repo:refs_changed", true, "server-refs-changed.json"},
 		{"repo:refs_changed", true, "server-tag-add.json"}, {"repo:refs_changed", true, "server-delete.json"},
 		{"diagnostics:ping", true, "server-ping.json"},
+		{"pullrequest:created", false, "cloud-pr-created.json"}, {"pullrequest:updated", false, "cloud-pr-fork-updated.json"},
+		{"pullrequest:fulfilled", false, "cloud-pr-fulfilled.json"}, {"pullrequest:rejected", false, "cloud-pr-fork-rejected.json"},
+		{"pullrequest:approved", false, "cloud-pr-approved.json"}, {"pr:opened", true, "server-pr-opened.json"},
+		{"pr:from_ref_updated", true, "server-pr-fork-from-ref-updated.json"}, {"pr:merged", true, "server-pr-merged.json"},
+		{"pr:declined", true, "server-pr-fork-declined.json"}, {"pr:modified", true, "server-pr-modified.json"},
 	} {
 		f.Add(seed.event, seed.server, fixture(f, seed.file), uint(5))
 	}

@@ -84,6 +84,9 @@ func cloudHead(key string, h http.Header) (webhook.Event, error) {
 	if key == "repo:push" {
 		ev.Kind = webhook.KindPush
 	}
+	if _, ok := cloudPRActions[key]; ok {
+		ev.Kind = webhook.KindPullRequest
+	}
 	return ev, nil
 }
 
@@ -118,7 +121,7 @@ func peekServer(key string, h http.Header, body []byte) (webhook.Event, error) {
 	if repo != nil {
 		ev.Repo = (&serverRepo{Slug: repo.Slug, Project: repo.Project}).fullName()
 	}
-	if ev.Repo == "" && ev.Kind == webhook.KindPush {
+	if ev.Repo == "" && (ev.Kind == webhook.KindPush || ev.Kind == webhook.KindPullRequest) {
 		return ev, fmt.Errorf("payload has no repository.project.key and repository.slug")
 	}
 	return ev, nil
@@ -136,6 +139,9 @@ func serverHead(key string, h http.Header) (webhook.Event, error) {
 	case "repo:refs_changed":
 		ev.Kind = webhook.KindPush
 	}
+	if _, ok := serverPRActions[key]; ok {
+		ev.Kind = webhook.KindPullRequest
+	}
 	return ev, nil
 }
 
@@ -146,6 +152,12 @@ func isServer(key string, h http.Header) bool {
 	case "repo:push":
 		return false
 	case "repo:refs_changed", "diagnostics:ping", "mirror:repo_synchronized":
+		return true
+	}
+	if _, ok := cloudPRActions[key]; ok {
+		return false
+	}
+	if _, ok := serverPRActions[key]; ok {
 		return true
 	}
 	return h.Get("X-Request-UUID") == "" && h.Get("X-Request-Id") != ""
@@ -197,6 +209,9 @@ func parseCloud(key string, h http.Header, body []byte) (webhook.Event, error) {
 	ev.Repo = p.Repository.FullName
 	if ev.Repo == "" {
 		return ev, fmt.Errorf("payload has no repository.full_name")
+	}
+	if ev.Kind == webhook.KindPullRequest {
+		return ev, parseCloudPR(&ev, body)
 	}
 	if ev.Kind != webhook.KindPush {
 		return ev, nil
@@ -323,11 +338,14 @@ func parseServer(key string, h http.Header, body []byte) (webhook.Event, error) 
 		repo = p.PullRequest.ToRef.Repository
 	}
 	ev.Repo = repo.fullName()
-	if ev.Kind != webhook.KindPush {
+	if ev.Kind != webhook.KindPush && ev.Kind != webhook.KindPullRequest {
 		return ev, nil
 	}
 	if ev.Repo == "" {
 		return ev, fmt.Errorf("payload has no repository.project.key and repository.slug")
+	}
+	if ev.Kind == webhook.KindPullRequest {
+		return ev, parseServerPR(&ev, body)
 	}
 	pusher := p.Actor.Name
 	if pusher == "" {

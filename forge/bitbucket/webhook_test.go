@@ -225,10 +225,11 @@ func TestParseOtherEvents(t *testing.T) {
 		wantProvider string
 		wantRepo     string
 	}{
-		{"cloud pull request", cloudHeaders("pullrequest:created", "d1"),
+		// Pull request events that build are in pullrequest_test.go.
+		{"cloud pull request comment", cloudHeaders("pullrequest:comment_created", "d1"),
 			`{"repository": {"full_name": "acme/demo"}, "pullrequest": {"id": 7}}`, "bitbucket", "acme/demo"},
-		{"server pull request names its repository under toRef", serverHeaders("pr:opened", "d1"),
-			`{"eventKey": "pr:opened", "pullRequest": {"id": 7, "toRef": {"id": "refs/heads/main", "repository": ` + serverRepo + `}}}`,
+		{"server pull request comment names its repository under toRef", serverHeaders("pr:comment:added", "d1"),
+			`{"eventKey": "pr:comment:added", "pullRequest": {"id": 7, "toRef": {"id": "refs/heads/main", "repository": ` + serverRepo + `}}}`,
 			"bitbucket-server", "ACME/demo"},
 		{"server repository event", serverHeaders("repo:modified", "d1"),
 			`{"eventKey": "repo:modified", "repository": ` + serverRepo + `}`, "bitbucket-server", "ACME/demo"},
