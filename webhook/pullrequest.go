@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 
 	"github.com/slipway-build/slipway/model"
@@ -16,13 +17,15 @@ import (
 // queue). Nil leaves the builds of a closed pull request running.
 type PullRequests interface {
 	Newest(ctx context.Context, repoID, ref string) (commit string, builds []string, err error)
+	GetBuild(ctx context.Context, id string) (model.Build, error)
 	Cancel(ctx context.Context, id, reason, by string) (bool, error)
 }
 
-// TagDeleter removes a closed pull request's tags from the registry, for
-// rules with delete_on_close; nil deletes nothing.
+// TagDeleter removes tags of a repository's image from the registry (a
+// closed pull request's, for rules with delete_on_close); nil deletes
+// nothing.
 type TagDeleter interface {
-	DeletePullRequestTags(ctx context.Context, repo model.Repo, pr model.PullRequest) error
+	DeleteTags(ctx context.Context, repo model.Repo, tags []string) error
 }
 
 // ReasonClosed is why a closed or merged pull request's builds stop.
@@ -93,22 +96,52 @@ func (h *Handler) closePullRequest(ctx context.Context, repo model.Repo, pr Pull
 		}
 	}
 	log.Info("pull request closed", "cancelled", ans.Cancelled)
-	if h.Tags != nil && deletesOnClose(repo) {
-		if err := h.Tags.DeletePullRequestTags(ctx, repo, modelPullRequest(pr)); err != nil {
-			// Answered 503, so the host redelivers and the delete is tried again.
-			return ans, false, fmt.Errorf("delete the pull request's tags: %w", err)
-		}
+	if h.Tags == nil || pr.Fork {
+		// A fork's builds pushed nothing.
+		return ans, true, nil
 	}
+	tags, err := h.closedTags(ctx, repo, pr, ids)
+	if err != nil {
+		return ans, false, err
+	}
+	if len(tags) == 0 {
+		return ans, true, nil
+	}
+	if err := h.Tags.DeleteTags(ctx, repo, tags); err != nil {
+		// Answered 503, so the host redelivers and the delete is tried again.
+		return ans, false, fmt.Errorf("delete the pull request's tags: %w", err)
+	}
+	log.Info("deleted the pull request's tags", "image", repo.Image, "tags", tags)
 	return ans, true, nil
 }
 
-func deletesOnClose(repo model.Repo) bool {
-	for _, r := range repo.Rules {
-		if r.SourceType == "pull_request" && r.DeleteOnClose {
-			return true
+// closedTags are the tags delete_on_close removes: those the pull
+// request's newest builds pushed, and those its rules name for it now (a
+// build still running when the pull request closed may have pushed
+// them). Only tags of pull_request rules are named, and every one of
+// those names the pull request ({pr}).
+func (h *Handler) closedTags(ctx context.Context, repo model.Repo, pr PullRequest, ids []string) ([]string, error) {
+	var tags []string
+	for _, id := range ids {
+		b, err := h.PullRequests.GetBuild(ctx, id)
+		if err != nil {
+			return nil, fmt.Errorf("build %s of pull request %d: %w", id, pr.Number, err)
+		}
+		if b.PullRequest != nil && b.Rule.DeleteOnClose {
+			tags = append(tags, b.Tags...)
 		}
 	}
-	return false
+	builds, _, err := trigger.PullRequest(repo, trigger.PullRequestEvent{PR: modelPullRequest(pr), Time: h.now()})
+	if err != nil {
+		return nil, err
+	}
+	for _, b := range builds {
+		if b.Rule.DeleteOnClose {
+			tags = append(tags, b.Tags...)
+		}
+	}
+	slices.Sort(tags)
+	return slices.Compact(tags), nil
 }
 
 func modelPullRequest(pr PullRequest) model.PullRequest {

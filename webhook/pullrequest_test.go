@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -62,6 +63,9 @@ type pullRequests struct{ e *env }
 
 func (p pullRequests) Newest(ctx context.Context, repoID, ref string) (string, []string, error) {
 	return p.e.store.Newest(ctx, repoID, ref)
+}
+func (p pullRequests) GetBuild(ctx context.Context, id string) (model.Build, error) {
+	return p.e.store.GetBuild(ctx, id)
 }
 func (p pullRequests) Cancel(ctx context.Context, id, reason, by string) (bool, error) {
 	return p.e.queue.Cancel(ctx, id, reason, by)
@@ -165,4 +169,37 @@ func TestHandlerPullRequestRejectsBadFields(t *testing.T) {
 		t.Fatalf("status %d %v, want 400", code, resp)
 	}
 	e.recorded()
+}
+
+// deletedTags records what a TagDeleter was asked to delete.
+type deletedTags struct{ got *[]string }
+
+func (d deletedTags) DeleteTags(_ context.Context, repo model.Repo, tags []string) error {
+	*d.got = append(*d.got, repo.Image+":"+strings.Join(tags, ","))
+	return nil
+}
+
+func TestHandlerPullRequestMergedDeletesItsTags(t *testing.T) {
+	repo := prRepoOf("")
+	repo.Rules[1].DeleteOnClose = true
+	repo.Rules = append(repo.Rules, model.Rule{SourceType: "pull_request", Source: "main", Tags: []string{"keep-{pr}"}, Dockerfile: "other.Dockerfile"})
+	e := newEnv(t, []webhook.Provider{prHost{}}, repo)
+	e.h.PullRequests = pullRequests{e}
+	var deleted []string
+	e.h.Tags = deletedTags{&deleted}
+	code, resp := e.sendPR("d1", openedPR(false))
+	accepted(t, code, resp, "518a5eff4b6804f5efed", "ba184e2089a1fbf1b611") // rules 1 (delete_on_close changes its id) and 2
+	merged := webhook.PullRequest{Action: webhook.PRMerged, Number: 7, Head: prHead, Base: "main"}
+	code, resp = e.sendPR("d2", merged)
+	accepted(t, code, resp)
+	if want := []string{"127.0.0.1:5000/acme/demo:pr-7"}; !reflect.DeepEqual(deleted, want) {
+		t.Errorf("deleted %v, want %v (only the delete_on_close rule's tags)", deleted, want)
+	}
+	// A fork's close deletes nothing: its builds pushed nothing.
+	deleted = nil
+	code, resp = e.sendPR("d3", webhook.PullRequest{Action: webhook.PRClosed, Number: 8, Fork: true, Base: "main"})
+	accepted(t, code, resp)
+	if len(deleted) != 0 {
+		t.Errorf("fork close deleted %v", deleted)
+	}
 }
