@@ -292,6 +292,11 @@ func (s *Server) validateRepo(r model.Repo) error {
 	if r.Network != "" && r.Network != model.NetworkNone {
 		return badf("network: want %q or nothing (the build bridge), got %q", model.NetworkNone, r.Network)
 	}
+	switch r.PullRequests {
+	case "", model.PullRequestsOff, model.PullRequestsInternal, model.PullRequestsAll:
+	default:
+		return badf("pull_requests: want %q, %q or %q (the default), got %q", model.PullRequestsOff, model.PullRequestsAll, model.PullRequestsInternal, r.PullRequests)
+	}
 	if r.MaxConcurrentBuilds < 0 {
 		return badf("max_concurrent_builds: must not be negative")
 	}

@@ -188,6 +188,7 @@ func TestCreateRepoInvalid(t *testing.T) {
 		{"max_concurrent_builds negative", func(r *model.Repo) { r.MaxConcurrentBuilds = -1 }, "max_concurrent_builds"},
 		{"network host", func(r *model.Repo) { r.Network = "host" }, "network"},
 		{"network bridge", func(r *model.Repo) { r.Network = "bridge" }, "network"},
+		{"pull_requests unknown", func(r *model.Repo) { r.PullRequests = "forks" }, "pull_requests"},
 		{"default_branch", func(r *model.Repo) { r.DefaultBranch = "my branch" }, "default_branch"},
 	}
 	for _, tt := range tests {
@@ -320,6 +321,10 @@ func TestCreateRepoValidVariants(t *testing.T) {
 		{"no build_timeout", func(r *model.Repo) { r.BuildTimeout = "" }},
 		{"max_concurrent_builds", func(r *model.Repo) { r.MaxConcurrentBuilds = 2 }},
 		{"network none", func(r *model.Repo) { r.Network = "none" }},
+		{"pull_requests all", func(r *model.Repo) {
+			r.PullRequests = "all"
+			r.Rules = append(r.Rules, model.Rule{SourceType: "pull_request", Source: "main", Tags: []string{"pr-{pr}"}, DeleteOnClose: true})
+		}},
 		{"default_branch", func(r *model.Repo) { r.DefaultBranch = "release/1.x" }},
 	}
 	for i, tt := range tests {

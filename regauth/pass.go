@@ -24,11 +24,15 @@ type passBody struct {
 	Org  string `json:"o"`
 	Repo string `json:"r"`
 	Exp  int64  `json:"e"` // Unix seconds
+	// Del lets the pass delete in its repository too; omitted otherwise,
+	// so a build's pass is the same bytes it always was.
+	Del bool `json:"d,omitempty"`
 }
 
-// mintPass returns the secret of a pass for repository in org until exp.
-func (s *Signer) mintPass(org, repository string, exp time.Time) string {
-	body, _ := json.Marshal(passBody{Org: org, Repo: repository, Exp: exp.Unix()}) // a struct of strings and an int cannot fail
+// mintPass returns the secret of a pass for repository in org until exp;
+// del lets it delete there too.
+func (s *Signer) mintPass(org, repository string, exp time.Time, del bool) string {
+	body, _ := json.Marshal(passBody{Org: org, Repo: repository, Exp: exp.Unix(), Del: del}) // a struct of strings, an int and a bool cannot fail
 	enc := base64.RawURLEncoding
 	return passPrefix + enc.EncodeToString(body) + "." + enc.EncodeToString(s.passMAC(body))
 }
@@ -63,5 +67,5 @@ func (s *Signer) checkPass(secret string, now time.Time) (Account, error) {
 	if p.Repo == "" || !now.Before(time.Unix(p.Exp, 0)) {
 		return Account{}, errPass
 	}
-	return Account{Name: "build", Org: p.Org, Role: "read", Push: p.Repo}, nil
+	return Account{Name: "build", Org: p.Org, Role: "read", Push: p.Repo, Delete: p.Del}, nil
 }

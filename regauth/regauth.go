@@ -20,6 +20,9 @@ type Account struct {
 	Site bool   // the bootstrap admin: every action on every repository
 	// Push is the one repository (path such as acme/app) a build's pass may push to.
 	Push string
+	// Delete lets a pass delete in its Push repository as well (a closed
+	// pull request's tags).
+	Delete bool
 }
 
 // Access answers who a login is and what it may do (package access implements it).

@@ -334,3 +334,24 @@ func TestLoadOrCreateKey(t *testing.T) {
 		t.Error("ParseKey of garbage: no error")
 	}
 }
+
+// A build's pass cannot delete; a delete pass deletes in its own
+// repository and nowhere else.
+func TestDeletePass(t *testing.T) {
+	r := newRig(t)
+	for _, ref := range []string{r.reg + "/acme/app:pr-7", r.reg + "/acme/lib:pr-7"} {
+		if err := push(ref, basic("ada", "tok-ada")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	build := basic(r.srv.Pass("acme", "acme/app", time.Minute))
+	wantStatus(t, "build pass deletes", crane.Delete(r.reg+"/acme/app:pr-7", opts(build)...), http.StatusUnauthorized, "UNAUTHORIZED")
+	del := basic(r.srv.DeletePass("acme", "acme/app", time.Minute))
+	wantStatus(t, "delete pass in another repository", crane.Delete(r.reg+"/acme/lib:pr-7", opts(del)...), http.StatusUnauthorized, "UNAUTHORIZED")
+	if err := crane.Delete(r.reg+"/acme/app:pr-7", opts(del)...); err != nil {
+		t.Fatalf("delete pass in its repository: %v", err)
+	}
+	wantStatus(t, "pull of the deleted tag", pull(r.reg+"/acme/app:pr-7", basic("ada", "tok-ada")), http.StatusNotFound, "MANIFEST_UNKNOWN")
+	_, expired := r.srv.DeletePass("acme", "acme/app", -time.Second)
+	wantStatus(t, "expired delete pass", crane.Delete(r.reg+"/acme/lib:pr-7", opts(basic(PassUser, expired))...), http.StatusUnauthorized, "UNAUTHORIZED")
+}

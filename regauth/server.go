@@ -43,7 +43,14 @@ type Server struct {
 // Role: "read", Push: repository} elsewhere, until ttl has passed. Nothing
 // is stored: the secret carries org, repository and expiry under an HMAC.
 func (s *Server) Pass(org, repository string, ttl time.Duration) (user, secret string) {
-	return PassUser, s.Signer.mintPass(org, repository, s.now().Add(ttl))
+	return PassUser, s.Signer.mintPass(org, repository, s.now().Add(ttl), false)
+}
+
+// DeletePass is a Pass that may also delete in repository, for removing a
+// closed pull request's tags; it is minted only for that, short-lived,
+// and still reaches no other repository.
+func (s *Server) DeletePass(org, repository string, ttl time.Duration) (user, secret string) {
+	return PassUser, s.Signer.mintPass(org, repository, s.now().Add(ttl), true)
 }
 
 func (s *Server) now() time.Time {
@@ -234,6 +241,9 @@ func (s *Server) grant(ctx context.Context, who Account, scopes []string) ([]*to
 // repository only, whatever Access says of others.
 func (s *Server) actions(ctx context.Context, who Account, repo string) ([]string, error) {
 	if who.Push != "" && who.Push == repo {
+		if who.Delete {
+			return []string{Pull, Push, Delete}, nil
+		}
 		return []string{Pull, Push}, nil
 	}
 	allowed, err := s.Access.Actions(ctx, who, repo)

@@ -86,6 +86,36 @@ func (c Client) Tag(ctx context.Context, image, digest, tag string) error {
 	return nil
 }
 
+// Delete removes tag from image (host[:port]/name), leaving the manifest
+// it named to the registry's garbage collection: a closed pull request's
+// tags go (delete_on_close). A tag that is gone already is no error, so a
+// redelivered close deletes nothing twice.
+func (c Client) Delete(ctx context.Context, image, tag string) error {
+	opts := nameOptions(registryHost(image))
+	if _, err := name.NewRepository(image, opts...); err != nil {
+		return fmt.Errorf("registry: invalid image %q (want host[:port]/name without tag or digest): %w", image, err)
+	}
+	if !tagRE.MatchString(tag) {
+		return fmt.Errorf("registry: delete %s: invalid tag %q", image, tag)
+	}
+	ref, err := name.NewTag(image+":"+tag, opts...)
+	if err != nil {
+		return fmt.Errorf("registry: delete %s: invalid tag %q: %w", image, tag, err)
+	}
+	s := c.session(registryHost(image))
+	if err := s.delete(ctx, ref); err != nil && !notFound(err) {
+		err = fmt.Errorf("registry: delete %s:%s: %w", image, tag, s.explain(ctx, err))
+		return s.scrub(err)
+	}
+	return nil
+}
+
+// notFound reports a registry's answer that the tag does not exist.
+func notFound(err error) bool {
+	var terr *transport.Error
+	return errors.As(err, &terr) && terr.StatusCode == http.StatusNotFound
+}
+
 // tagRE is the distribution spec's tag grammar, stricter than
 // go-containerregistry's check (which lets a tag start with "-" or ".").
 var tagRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
@@ -176,6 +206,18 @@ func (s *session) tag(ctx context.Context, src name.Digest, dst name.Tag) error 
 		return err
 	}
 	return remote.Tag(dst, desc, opts...)
+}
+
+// delete removes the tag dst, on a transport scoped for delete (which
+// implies pull and push).
+func (s *session) delete(ctx context.Context, dst name.Tag) error {
+	repo := dst.Context()
+	rt, err := transport.NewWithContext(ctx, repo.Registry, s.authenticator(),
+		transport.NewUserAgent(s.guard, userAgent), []string{repo.Scope(transport.DeleteScope)})
+	if err != nil {
+		return err
+	}
+	return remote.Delete(dst, remote.WithContext(ctx), remote.WithTransport(rt))
 }
 
 // explain marks network failures with ErrUnreachable and says what a 401 or

@@ -39,10 +39,8 @@ func Compile(i int, r model.Rule) (*Compiled, error) {
 	r = withDefaults(r)
 	c := &Compiled{Rule: r, args: map[string]Template{}}
 	field := func(name string, err error) error { return fmt.Errorf("rules[%d].%s: %w", i, name, err) }
-	switch r.SourceType {
-	case "branch", "tag":
-	default:
-		return nil, field("source_type", fmt.Errorf("want \"branch\" or \"tag\", got %q", r.SourceType))
+	if err := checkKind(r); err != nil {
+		return nil, field(err.field, err.err)
 	}
 	if strings.TrimSpace(r.Source) == "" {
 		return nil, field("source", fmt.Errorf("must not be empty"))
@@ -113,6 +111,40 @@ func checkPaths(r model.Rule) *pathError {
 	for _, p := range []struct{ field, v string }{{"dockerfile", r.Dockerfile}, {"context", r.Context}} {
 		if strings.HasPrefix(p.v, "/") || strings.Contains("/"+p.v+"/", "/../") {
 			return &pathError{p.field, fmt.Errorf("%q must be a path inside the repository", p.v)}
+		}
+	}
+	return nil
+}
+
+// KindPullRequest is the source_type of rules that build pull requests;
+// their source matches the base branch.
+const KindPullRequest = "pull_request"
+
+// checkKind checks the source type and what only pull request rules may
+// use: {pr} names nothing on a push, and a push has nothing to delete.
+// checkKind runs before the templates are parsed, so it reads them as text.
+func checkKind(r model.Rule) *pathError {
+	switch r.SourceType {
+	case "branch", "tag", KindPullRequest:
+	default:
+		return &pathError{"source_type", fmt.Errorf("want \"branch\", \"tag\" or %q, got %q", KindPullRequest, r.SourceType)}
+	}
+	if r.SourceType == KindPullRequest {
+		// Every tag names its pull request, so that no pull request moves
+		// latest, a branch's tag or another pull request's.
+		for j, t := range r.Tags {
+			if !strings.Contains(t, "{pr}") {
+				return &pathError{fmt.Sprintf("tags[%d]", j), fmt.Errorf("a %s rule's tags must contain {pr}, e.g. pr-{pr}", KindPullRequest)}
+			}
+		}
+		return nil
+	}
+	if r.DeleteOnClose {
+		return &pathError{"delete_on_close", fmt.Errorf("only a %s rule has tags to delete on close", KindPullRequest)}
+	}
+	for j, t := range r.Tags {
+		if strings.Contains(t, "{pr}") {
+			return &pathError{fmt.Sprintf("tags[%d]", j), fmt.Errorf("{pr} is only known to %s rules", KindPullRequest)}
 		}
 	}
 	return nil
@@ -208,22 +240,8 @@ func Plans(repo model.Repo, p Push) ([]Plan, error) {
 	}
 	vars := Vars{Kind: kind, Name: name, SHA: p.Commit, Time: p.Time}
 	skip := SkipReason(p.Message)
-	var plans []Plan
-	for i, r := range repo.Rules {
-		c, err := Compile(i, r)
-		if err != nil {
-			return nil, err
-		}
-		if !model.On(r.Enabled, true) {
-			continue
-		}
-		groups, ok := c.match(kind, name)
-		if !ok {
-			continue
-		}
-		v := vars
-		v.Groups = groups
-		plan := Plan{Rules: []int{i}, Rule: c.Rule, Tags: c.renderTags(v, latestToo(repo, p, kind, name)), BuildArgs: c.renderArgs(v), Skip: skip}
+	return plans(repo, vars, func(c *Compiled, v Vars) Plan {
+		plan := Plan{Rule: c.Rule, Tags: c.renderTags(v, latestToo(repo, p, kind, name)), BuildArgs: c.renderArgs(v), Skip: skip}
 		if plan.Skip == "" && !c.Filters.Empty() {
 			if p.FilesComplete {
 				if ok, why := c.Filters.Pass(p.Files); !ok {
@@ -233,9 +251,53 @@ func Plans(repo model.Repo, p Push) ([]Plan, error) {
 				plan.NeedsDiff = true
 			}
 		}
-		plans = merge(plans, plan)
+		return plan
+	})
+}
+
+// PullRequest is a pull request's head as the rules see it.
+type PullRequest struct {
+	Number int
+	Head   string // the head commit
+	Base   string // the branch it merges into
+	Time   time.Time
+}
+
+// PullRequestPlans returns the builds a pull request asks for: only
+// pull_request rules whose source matches its base branch apply, so a pull
+// request never moves a branch's tags, and it never gets "latest". Path
+// filters and skip markers are a push's: a pull request's head is built
+// whole.
+func PullRequestPlans(repo model.Repo, pr PullRequest) ([]Plan, error) {
+	vars := Vars{Kind: KindPullRequest, Name: pr.Base, PR: pr.Number, SHA: pr.Head, Time: pr.Time}
+	return plans(repo, vars, func(c *Compiled, v Vars) Plan {
+		return Plan{Rule: c.Rule, Tags: c.renderTags(v, false), BuildArgs: c.renderArgs(v)}
+	})
+}
+
+// plans runs every enabled rule matching vars' kind and name through plan,
+// merging plans that build the same image.
+func plans(repo model.Repo, vars Vars, plan func(c *Compiled, v Vars) Plan) ([]Plan, error) {
+	var out []Plan
+	for i, r := range repo.Rules {
+		c, err := Compile(i, r)
+		if err != nil {
+			return nil, err
+		}
+		if !model.On(r.Enabled, true) {
+			continue
+		}
+		groups, ok := c.match(vars.Kind, vars.Name)
+		if !ok {
+			continue
+		}
+		v := vars
+		v.Groups = groups
+		p := plan(c, v)
+		p.Rules = []int{i}
+		out = merge(out, p)
 	}
-	return plans, nil
+	return out, nil
 }
 
 func latestToo(repo model.Repo, p Push, kind, name string) bool {

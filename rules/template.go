@@ -10,8 +10,9 @@ import (
 
 // Vars are the values a tag or build-arg template can use.
 type Vars struct {
-	Kind   string // "branch" or "tag"
-	Name   string // branch or tag name
+	Kind   string // "branch", "tag" or "pull_request"
+	Name   string // branch or tag name; a pull request's base branch
+	PR     int    // the pull request's number
 	SHA    string
 	Time   time.Time
 	Groups []string // regex capture groups; Groups[0] is the whole match
@@ -33,7 +34,7 @@ type Template struct {
 
 var knownPlaceholders = map[string]bool{
 	"sourceref": true, "branch": true, "tag": true, "sha": true, "short_sha": true,
-	"date": true, "version": true, "major": true, "minor": true, "patch": true,
+	"date": true, "version": true, "major": true, "minor": true, "patch": true, "pr": true,
 }
 
 // ParseTemplate reads a template such as "{branch}-{short_sha}".
@@ -126,6 +127,8 @@ func value(p piece, v Vars) string {
 		return when(v.Kind == "tag", v.Name)
 	case "sha":
 		return v.SHA
+	case "pr":
+		return when(v.Kind == KindPullRequest && v.PR > 0, strconv.Itoa(v.PR))
 	case "short_sha":
 		return v.SHA[:min(7, len(v.SHA))]
 	case "date":

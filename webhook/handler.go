@@ -42,6 +42,10 @@ type Handler struct {
 	// Deliveries remembers what each push delivery made; nil remembers
 	// nothing, and a replay is then answered by the builds' identity alone.
 	Deliveries Deliveries
+	// PullRequests stops a closed pull request's builds; Tags deletes its
+	// tags (delete_on_close). Either may be nil.
+	PullRequests PullRequests
+	Tags         TagDeleter
 	// BodyBudget bounds the bytes of bodies read at once (zero means
 	// DefaultBodyBudget); a request that does not fit is answered 503.
 	BodyBudget int64
@@ -196,6 +200,11 @@ func (h *Handler) push(w http.ResponseWriter, r *http.Request, p Provider, repo 
 		return
 	}
 	ans, complete, err := h.submit(r.Context(), repo, ev, log)
+	var bad badEvent
+	if errors.As(err, &bad) {
+		h.rejectLog(w, log, http.StatusBadRequest, err.Error())
+		return
+	}
 	if err != nil {
 		h.rejectLog(w, log, http.StatusServiceUnavailable, "queue builds: "+err.Error())
 		return
@@ -203,7 +212,7 @@ func (h *Handler) push(w http.ResponseWriter, r *http.Request, p Provider, repo 
 	if complete {
 		h.remember(r.Context(), repo, keys, ans, log)
 	}
-	log.Info("webhook accepted", "builds", ans.Builds, "skipped", ans.Skipped)
+	log.Info("webhook accepted", "builds", ans.Builds, "skipped", ans.Skipped, "cancelled", ans.Cancelled, "ignored", ans.Ignored)
 	writeJSON(w, http.StatusAccepted, ans)
 }
 
@@ -212,13 +221,23 @@ func (h *Handler) push(w http.ResponseWriter, r *http.Request, p Provider, repo 
 type Answer struct {
 	Builds  []string `json:"builds"`
 	Skipped []string `json:"skipped,omitempty"`
+	// Cancelled are a closed pull request's builds it stopped.
+	Cancelled []string `json:"cancelled,omitempty"`
+	// Ignored says why an event built nothing and recorded nothing
+	// (pull_requests is off); Reason why its builds were skipped (a fork).
+	Ignored string `json:"ignored,omitempty"`
+	Reason  string `json:"reason,omitempty"`
 }
 
-// submit queues a push event's builds. complete says every step of every
-// build was done, so a later delivery of the event has nothing to repair.
-func (h *Handler) submit(ctx context.Context, repo model.Repo, ev Event, log *slog.Logger) (ans Answer, complete bool, err error) {
-	ans, complete = Answer{Builds: []string{}}, true
+// submit queues a push or pull request event's builds. complete says
+// every step of every build was done, so a later delivery of the event has
+// nothing to repair.
+func (h *Handler) submit(ctx context.Context, repo model.Repo, ev Event, log *slog.Logger) (Answer, bool, error) {
 	h.learnInstallation(ctx, repo, ev.InstallationID, log)
+	if ev.Kind == KindPullRequest {
+		return h.submitPullRequest(ctx, repo, ev, log)
+	}
+	ans, complete := Answer{Builds: []string{}}, true
 	now := h.now()
 	for _, push := range ev.Pushes {
 		if push.Deleted {
@@ -228,18 +247,31 @@ func (h *Handler) submit(ctx context.Context, repo model.Repo, ev Event, log *sl
 		if err != nil {
 			return ans, false, err
 		}
-		for _, b := range builds {
-			q, err := h.Queue.Enqueue(ctx, b, model.On(repo.CancelSuperseded, true))
-			if err != nil {
-				return ans, false, err
-			}
-			logQueued(log, q)
-			complete = complete && q.CancelErr == nil
-			if q.Build.Status == model.StatusSkipped {
-				ans.Skipped = append(ans.Skipped, q.Build.ID)
-			} else {
-				ans.Builds = append(ans.Builds, q.Build.ID)
-			}
+		got, ok, err := h.enqueue(ctx, repo, builds, log)
+		ans.Builds, ans.Skipped = append(ans.Builds, got.Builds...), append(ans.Skipped, got.Skipped...)
+		if err != nil {
+			return ans, false, err
+		}
+		complete = complete && ok
+	}
+	return ans, complete, nil
+}
+
+// enqueue stores builds, cancelling what they supersede as the repository
+// asks.
+func (h *Handler) enqueue(ctx context.Context, repo model.Repo, builds []model.Build, log *slog.Logger) (Answer, bool, error) {
+	ans, complete := Answer{Builds: []string{}}, true
+	for _, b := range builds {
+		q, err := h.Queue.Enqueue(ctx, b, model.On(repo.CancelSuperseded, true))
+		if err != nil {
+			return ans, false, err
+		}
+		logQueued(log, q)
+		complete = complete && q.CancelErr == nil
+		if q.Build.Status == model.StatusSkipped {
+			ans.Skipped = append(ans.Skipped, q.Build.ID)
+		} else {
+			ans.Builds = append(ans.Builds, q.Build.ID)
 		}
 	}
 	return ans, complete, nil

@@ -75,6 +75,8 @@ func (w *Worker) run(ctx context.Context, repo model.Repo, b model.Build) outcom
 		fmt.Fprintf(logw, "\n==> build failed: %v\n", out.err)
 	case out.skip != "":
 		fmt.Fprintf(logw, "\n==> skipped: %s\n", out.skip)
+	case isFork(b):
+		fmt.Fprintf(logw, "\n==> built; not pushed: %s\n", forkNote)
 	default:
 		fmt.Fprintf(logw, "\n==> pushed %s@%s\n", b.Image, out.digest)
 	}
@@ -132,8 +134,8 @@ func (w *Worker) pipeline(ctx context.Context, repo model.Repo, b model.Build, l
 	if err != nil {
 		return outcome{err: err}
 	}
-	co := source.Checkout{URL: b.CloneURL, Ref: b.Ref, Commit: b.Commit, Dir: dir, Progress: logw, Auth: auth, Submodules: repo.Submodules}
-	fmt.Fprintf(logw, "==> clone %s %s (%s)\n", b.CloneURL, b.Ref, b.Commit)
+	co := source.Checkout{URL: b.CloneURL, Ref: fetchRef(b), Commit: b.Commit, Dir: dir, Progress: logw, Auth: auth, Submodules: repo.Submodules}
+	fmt.Fprintf(logw, "==> clone %s %s (%s)\n", b.CloneURL, co.Ref, b.Commit)
 	if err := source.Clone(ctx, co); err != nil {
 		return outcome{err: err}
 	}
@@ -154,6 +156,9 @@ func (w *Worker) pipeline(ctx context.Context, repo model.Repo, b model.Build, l
 	res, err := w.Builder.Build(ctx, req, logw)
 	if err != nil {
 		return outcome{err: w.buildError(ctx, b, err)}
+	}
+	if isFork(b) {
+		return outcome{}
 	}
 	if _, err := w.Builds.UpdateBuild(ctx, b.ID, func(cur *model.Build) error { cur.Digest = res.Digest; return nil }); err != nil {
 		return outcome{err: infraError{fmt.Errorf("record pushed digest: %w", err)}}
@@ -198,7 +203,7 @@ func registryHost(image string) string {
 // registryLogin asks RegistryLogin for the build's registry credentials;
 // not getting them is Slipway's problem, so the job is retried.
 func (w *Worker) registryLogin(ctx context.Context, b model.Build) (builder.Credentials, error) {
-	if w.RegistryLogin == nil {
+	if w.RegistryLogin == nil || isFork(b) {
 		return nil, nil
 	}
 	creds, err := w.RegistryLogin(ctx, b)
@@ -356,7 +361,7 @@ func request(dir string, b model.Build, now time.Time) (builder.Request, error) 
 		ContextDir:  ctxDir,
 		Dockerfile:  dockerfile,
 		Image:       b.Image,
-		Push:        true,
+		Push:        !isFork(b),
 		Target:      b.Rule.Target,
 		Labels:      meta,
 		Annotations: meta,
@@ -369,10 +374,30 @@ func request(dir string, b model.Build, now time.Time) (builder.Request, error) 
 			req.Platforms = append(req.Platforms, strings.TrimSpace(p))
 		}
 	}
-	if model.On(b.Rule.Cache, true) {
+	if model.On(b.Rule.Cache, true) && !isFork(b) {
+		// The cache is exported to the registry: a push of its own.
 		req.CacheRef = CacheRef(b.Image, b.Rule)
 	}
 	return req, nil
+}
+
+// forkNote says why a fork's build leaves the registry alone.
+const forkNote = "a pull request from a fork is built without registry credentials, cache or push"
+
+// isFork tells a build of code from outside the repository: it is built
+// and tested, but gets no registry credentials (RegistryLogin is not even
+// asked), no cache export and no push, so nothing it runs can reach the
+// registry or its secrets.
+func isFork(b model.Build) bool { return b.PullRequest != nil && b.PullRequest.Fork }
+
+// fetchRef is where the clone finds the commit when the host does not
+// serve commits by hash: a pull request's head is at the host's ref of it
+// in the registered repository, not at the ref it is recorded under.
+func fetchRef(b model.Build) string {
+	if b.PullRequest != nil {
+		return b.PullRequest.FetchRef
+	}
+	return b.Ref
 }
 
 // metadata is the org.opencontainers.image.* set for labels and
@@ -415,6 +440,9 @@ func CacheRef(image string, r model.Rule) string {
 // those the Dockerfile declares; the rule's own values win.
 func buildArgs(b model.Build, declared map[string]bool) map[string]string {
 	_, name := rules.Ref(b.Ref)
+	if b.PullRequest != nil {
+		name = b.PullRequest.HeadRef
+	}
 	tag := version(b.Tags)
 	if len(b.Tags) > 0 {
 		tag = b.Tags[0]

@@ -491,7 +491,8 @@ func (w *Worker) finish(ctx context.Context, job queue.Job, b model.Build, out o
 // it succeeded. A repository deleted meanwhile has none; any other failure
 // to read it is an error, so that no hook is forgotten.
 func (w *Worker) hooks(ctx context.Context, b model.Build, out outcome, log *slog.Logger) ([]model.Hook, error) {
-	if !out.succeeded() {
+	if !out.succeeded() || b.PullRequest != nil {
+		// A pull request's image is no release to deploy.
 		return nil, nil
 	}
 	repo, err := w.Repos.GetRepo(ctx, b.RepoID)

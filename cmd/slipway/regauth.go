@@ -73,6 +73,26 @@ type storedLogins func(ctx context.Context, org string) (map[string]access.Regis
 // embedded registry (host), a pass for that image's repository alone; for
 // other registries, the logins the build's organization stored.
 func registryLogin(srv *regauth.Server, host string, stored storedLogins) func(ctx context.Context, b model.Build) (builder.Credentials, error) {
+	return loginWith(srv, host, stored, func(ctx context.Context, org, repo string) (string, string) {
+		return srv.Pass(org, repo, passTTL(ctx))
+	})
+}
+
+// deleteTTL bounds a delete pass: it deletes a few tags at once.
+const deleteTTL = 5 * time.Minute
+
+// deleteLogin is registryLogin for deleting a closed pull request's tags:
+// on the embedded registry a short DeletePass for the image's repository
+// alone, elsewhere the organization's stored logins.
+func deleteLogin(srv *regauth.Server, host string, stored storedLogins) func(ctx context.Context, b model.Build) (builder.Credentials, error) {
+	return loginWith(srv, host, stored, func(_ context.Context, org, repo string) (string, string) {
+		return srv.DeletePass(org, repo, deleteTTL)
+	})
+}
+
+// loginWith answers a build's credentials: a pass from mint for the
+// embedded registry, the organization's stored logins for the others.
+func loginWith(srv *regauth.Server, host string, stored storedLogins, mint func(ctx context.Context, org, repo string) (string, string)) func(ctx context.Context, b model.Build) (builder.Credentials, error) {
 	return func(ctx context.Context, b model.Build) (builder.Credentials, error) {
 		var logins map[string]access.RegistryLogin
 		if stored != nil && b.Org != "" {
@@ -81,7 +101,7 @@ func registryLogin(srv *regauth.Server, host string, stored storedLogins) func(c
 				return nil, fmt.Errorf("registry logins of %s: %w", b.Org, err)
 			}
 		}
-		user, secret, embedded := embeddedPass(srv, host, b.Image, passTTL(ctx))
+		user, secret, embedded := embeddedPass(ctx, srv, host, b.Image, mint)
 		if !embedded && len(logins) == 0 {
 			return nil, nil
 		}
@@ -97,9 +117,9 @@ func registryLogin(srv *regauth.Server, host string, stored storedLogins) func(c
 	}
 }
 
-// embeddedPass is a pass for image's repository when image is on the
-// embedded registry (host) and it asks for tokens.
-func embeddedPass(srv *regauth.Server, host, image string, ttl time.Duration) (user, secret string, ok bool) {
+// embeddedPass is a pass from mint for image's repository when image is on
+// the embedded registry (host) and it asks for tokens.
+func embeddedPass(ctx context.Context, srv *regauth.Server, host, image string, mint func(ctx context.Context, org, repo string) (string, string)) (user, secret string, ok bool) {
 	imgHost, repo, found := strings.Cut(image, "/")
 	if srv == nil || !found || !sameRegistry(imgHost, host) {
 		return "", "", false
@@ -110,7 +130,7 @@ func embeddedPass(srv *regauth.Server, host, image string, ttl time.Duration) (u
 	if !nested {
 		org = ""
 	}
-	user, secret = srv.Pass(org, repo, ttl)
+	user, secret = mint(ctx, org, repo)
 	return user, secret, true
 }
 

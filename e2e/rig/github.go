@@ -66,6 +66,10 @@ type HookResponse struct {
 	Builds  []string `json:"builds"`
 	Skipped []string `json:"skipped"`
 	Error   string   `json:"error"`
+	// Cancelled, Reason and Ignored answer pull request events.
+	Cancelled []string `json:"cancelled"`
+	Reason    string   `json:"reason"`
+	Ignored   string   `json:"ignored"`
 }
 
 // SendGitHub posts a GitHub webhook signed with secret ("" sends it unsigned).
