@@ -13,13 +13,23 @@ import (
 	"github.com/slipway-build/slipway/model"
 )
 
-// prHosts are the hosts whose pull request events are sent; the adapters'
-// branch adds the others, with their status paths.
+// prHosts are the hosts whose pull request events are sent, with the ref
+// where each keeps a pull request's head in the base repository.
 var prHosts = []struct {
 	name, provider string
 	success        string // the host's word for a successful status
+	headRef        string // a format with the pull request's number
+	// noForkRef: the host keeps no ref of a fork's head in the base
+	// repository (Bitbucket Cloud), so fork pull requests cannot build.
+	noForkRef bool
 }{
-	{"github", "github", "success"},
+	{"github", "github", "success", "refs/pull/%d/head", false},
+	{"gitea", "gitea", "success", "refs/pull/%d/head", false},
+	{"gitlab", "gitlab", "success", "refs/merge-requests/%d/head", false},
+	{"bitbucket-server", "bitbucket-server", "SUCCESSFUL", "refs/pull-requests/%d/from", false},
+	// Internal pull requests build from the head branch itself; the
+	// number's ref is pushed only to keep the table's shape.
+	{"bitbucket", "bitbucket", "SUCCESSFUL", "refs/pull/%d/head", true},
 }
 
 // prRepo registers a repository on host with a pull_request rule pushing
@@ -44,11 +54,11 @@ func prRepo(t *testing.T, s *rig.Slipway, host *rig.HostAPI, provider, fullName,
 // prHead commits files on a branch of src and pushes it where the host
 // keeps a pull request's head in the base repository (refs/pull/<n>/head,
 // as GitHub does); a branch of the repository itself is pushed too.
-func prHead(t *testing.T, src *rig.Repo, branch string, number int, fork bool, files map[string]string) string {
+func prHead(t *testing.T, src *rig.Repo, headRef, branch string, number int, fork bool, files map[string]string) string {
 	t.Helper()
 	rig.Git(t, src.Dir, "checkout", "-q", "-B", branch, "main")
 	commit := src.Commit("pull request "+branch, files)
-	src.Push(fmt.Sprintf("%s:refs/pull/%d/head", branch, number))
+	src.Push(branch + ":" + fmt.Sprintf(headRef, number))
 	if !fork {
 		src.Push(branch)
 	}
@@ -59,9 +69,6 @@ func prHead(t *testing.T, src *rig.Repo, branch string, number int, fork bool, f
 func sendPR(t *testing.T, s *rig.Slipway, host string, pr rig.PullRequest, delivery string) rig.HookResponse {
 	t.Helper()
 	r := rig.SendPullRequest(t, s.URL(), host, pr, delivery, webhookSecret)
-	if r.Code == http.StatusAccepted && strings.Contains(r.Ignored, "does not build") {
-		t.Skipf("the %s adapter does not parse pull request events yet (branch pradapt): %+v", host, r)
-	}
 	if r.Code != http.StatusAccepted {
 		t.Fatalf("pull request %s: %+v", pr.Action, r)
 	}
@@ -88,7 +95,7 @@ func TestPullRequests(t *testing.T) {
 			}
 			internal, forkInternal, forkAll := base("int", ""), base("fork", model.PullRequestsInternal), base("all", model.PullRequestsAll)
 			t.Run("internal pull request builds its head and pushes pr-7", func(t *testing.T) {
-				head := prHead(t, src, "feature", 7, false, map[string]string{"Dockerfile": dockerfile(s.RegistryAddr, "echo pr > /built.txt")})
+				head := prHead(t, src, hc.headRef, "feature", 7, false, map[string]string{"Dockerfile": dockerfile(s.RegistryAddr, "echo pr > /built.txt")})
 				pr := rig.PullRequest{Repo: internal.FullName, Number: 7, Action: "opened", Head: head, HeadRef: "feature", Base: "main"}
 				r := sendPR(t, s, hc.name, pr, "pr7-opened-"+hc.name)
 				if len(r.Builds) != 1 {
@@ -114,7 +121,7 @@ func TestPullRequests(t *testing.T) {
 				})
 			})
 			t.Run("fork under internal builds nothing", func(t *testing.T) {
-				head := prHead(t, src, "fork-a", 8, true, map[string]string{"app.txt": "fork\n"})
+				head := prHead(t, src, hc.headRef, "fork-a", 8, true, map[string]string{"app.txt": "fork\n"})
 				r := sendPR(t, s, hc.name, rig.PullRequest{Repo: forkInternal.FullName, Number: 8, Action: "opened", Head: head, HeadRef: "feature", Base: "main", Fork: true, ForkRepo: "mallory/fork"}, "pr8-"+hc.name)
 				if len(r.Builds) != 0 || len(r.Skipped) != 1 || r.Reason != "pull request from a fork; pull_requests is internal" {
 					t.Fatalf("answer %+v, want one skipped build with the fork reason", r)
@@ -122,8 +129,15 @@ func TestPullRequests(t *testing.T) {
 			})
 			t.Run("fork under all is built, never pushed, without registry credentials", func(t *testing.T) {
 				// FROM scratch: the build needs nothing from the registry.
-				head := prHead(t, src, "fork-b", 9, true, map[string]string{"Dockerfile": "FROM scratch\nCOPY app.txt /app.txt\n", "app.txt": "fork\n"})
+				head := prHead(t, src, hc.headRef, "fork-b", 9, true, map[string]string{"Dockerfile": "FROM scratch\nCOPY app.txt /app.txt\n", "app.txt": "fork\n"})
 				r := sendPR(t, s, hc.name, rig.PullRequest{Repo: forkAll.FullName, Number: 9, Action: "opened", Head: head, HeadRef: "feature", Base: "main", Fork: true, ForkRepo: "mallory/fork"}, "pr9-"+hc.name)
+				if hc.noForkRef {
+					want := "the host keeps no ref of the pull request's head in the repository (a Bitbucket Cloud fork); its commit cannot be fetched"
+					if len(r.Builds) != 0 || len(r.Skipped) != 1 || r.Reason != want {
+						t.Fatalf("answer %+v, want one skipped build: %s", r, want)
+					}
+					return
+				}
 				if len(r.Builds) != 1 {
 					t.Fatalf("answer %+v, want one build", r)
 				}
@@ -141,12 +155,12 @@ func TestPullRequests(t *testing.T) {
 			})
 			t.Run("update supersedes, close cancels", func(t *testing.T) {
 				slow := map[string]string{"Dockerfile": dockerfile(s.RegistryAddr, "sleep 60; echo slow > /built.txt")}
-				first := prHead(t, src, "slow", 10, false, slow)
+				first := prHead(t, src, hc.headRef, "slow", 10, false, slow)
 				pr := rig.PullRequest{Repo: internal.FullName, Number: 10, Action: "opened", Head: first, HeadRef: "slow", Base: "main"}
 				r1 := sendPR(t, s, hc.name, pr, "pr10-opened-"+hc.name)
 				waitFor(t, "first head's build running", time.Minute, func() bool { return s.Build(r1.Builds[0]).Status == model.StatusRunning })
 				slow["app.txt"] = "second\n"
-				pr.Head, pr.Action = prHead(t, src, "slow", 10, false, slow), "updated"
+				pr.Head, pr.Action = prHead(t, src, hc.headRef, "slow", 10, false, slow), "updated"
 				r2 := sendPR(t, s, hc.name, pr, "pr10-updated-"+hc.name)
 				if b := s.WaitBuild(r1.Builds[0], time.Minute); b.Status != model.StatusCancelled || b.SupersededBy != r2.Builds[0] {
 					t.Errorf("first head's build: %s superseded by %q, want cancelled by %s", b.Status, b.SupersededBy, r2.Builds[0])

@@ -46,6 +46,9 @@ type Handler struct {
 	// tags (delete_on_close). Either may be nil.
 	PullRequests PullRequests
 	Tags         TagDeleter
+	// Heads answers the commit a ref of the registered repository names,
+	// for hosts that send short head hashes; nil refuses them.
+	Heads func(ctx context.Context, repo model.Repo, ref string) (string, error)
 	// BodyBudget bounds the bytes of bodies read at once (zero means
 	// DefaultBodyBudget); a request that does not fit is answered 503.
 	BodyBudget int64
@@ -112,9 +115,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		log.Info("webhook ping")
 		writeJSON(w, http.StatusOK, map[string]any{"ok": true})
 		return
-	case KindOther, KindPullRequest:
-		// Pull request events build nothing yet (issue 11 wires them up):
-		// until then they are answered as ignored, never parsed as pushes.
+	case KindOther:
 		log.Info("webhook ignored: event is not a push")
 		writeJSON(w, http.StatusAccepted, map[string]any{"builds": []string{}, "ignored": "event " + peek.RawKind + " does not build"})
 		return

@@ -544,19 +544,6 @@ func TestHandlerIgnoredEventSaysWhy(t *testing.T) {
 	e.recorded()
 }
 
-// Until pull requests build, a signed pull_request event is answered like
-// any ignored event: 202, nothing queued (the queue is down to prove it).
-func TestHandlerIgnoresPullRequestsForNow(t *testing.T) {
-	e := newEnv(t, nil)
-	e.h.Queue = e.broken().queue
-	code, resp := e.send(delivery{event: "pull_request", id: "pr1", body: gh(t, "pull-request-opened.json")})
-	accepted(t, code, resp)
-	if why, _ := resp["ignored"].(string); !strings.Contains(why, "pull_request") {
-		t.Errorf("ignored = %q, want it to name the pull_request event", why)
-	}
-	e.recorded()
-}
-
 // A failure after some builds are stored must still not answer 2xx, so the
 // host redelivers; the redelivery then completes the set without queueing
 // the stored build twice.
@@ -832,7 +819,7 @@ func TestHostWebhooks(t *testing.T) {
 		},
 		{
 			name: "bitbucket cloud: other event", path: "/hooks/bitbucket",
-			h: bbCloud("pullrequest:created", "bb-4", bbOther, secret), body: bbOther,
+			h: bbCloud("pullrequest:comment_created", "bb-4", bbOther, secret), body: bbOther,
 			wantCode: http.StatusAccepted,
 		},
 		{
@@ -887,8 +874,8 @@ func TestHostWebhooks(t *testing.T) {
 			noLookup: true, wantCode: http.StatusOK,
 		},
 		{
-			name: "bitbucket dc: pull request event", path: "/hooks/bitbucket",
-			h: bbDC("pr:opened", "dc-5", dcPR, secret), body: dcPR,
+			name: "bitbucket dc: pull request comment", path: "/hooks/bitbucket",
+			h: bbDC("pr:comment:added", "dc-5", dcPR, secret), body: dcPR,
 			wantCode: http.StatusAccepted,
 		},
 		{

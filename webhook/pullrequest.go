@@ -52,6 +52,9 @@ func (h *Handler) submitPullRequest(ctx context.Context, repo model.Repo, ev Eve
 
 func (h *Handler) buildPullRequest(ctx context.Context, repo model.Repo, ev Event, log *slog.Logger) (Answer, bool, error) {
 	pr := ev.PullRequest
+	if err := h.fullHead(ctx, repo, pr); err != nil {
+		return Answer{Builds: []string{}}, false, err
+	}
 	if pr.Fork {
 		// The fork's URL is only logged: builds clone the registered
 		// repository at the host's ref of the head.
@@ -158,7 +161,8 @@ func checkPullRequest(pr *PullRequest) error {
 		return fmt.Errorf("pull request number %d", pr.Number)
 	case pr.Action == PRClosed || pr.Action == PRMerged:
 		return nil
-	case !isCommit(pr.Head):
+	case !isShortCommit(pr.Head):
+		// Bitbucket Cloud sends 12 characters; fullHead resolves them.
 		return fmt.Errorf("pull request %d: head %q is not a commit id", pr.Number, pr.Head)
 	case pr.Base == "" || strings.ContainsAny(pr.Base, " ~^:?*[\\"):
 		return fmt.Errorf("pull request %d: base %q is not a branch name", pr.Number, pr.Base)
@@ -174,3 +178,37 @@ type badEvent struct{ err error }
 
 func (e badEvent) Error() string { return e.err.Error() }
 func (e badEvent) Unwrap() error { return e.err }
+
+// fullHead turns a short head hash (Bitbucket Cloud sends 12 characters)
+// into the full one, read from the head's ref in the registered
+// repository: builds and statuses name full commits.
+func (h *Handler) fullHead(ctx context.Context, repo model.Repo, pr *PullRequest) error {
+	if len(pr.Head) == 40 || pr.FetchRef == "" {
+		return nil // a fork without a ref is skipped by the trigger
+	}
+	if h.Heads == nil {
+		return badEvent{fmt.Errorf("pull request %d: head %q is a short hash and this server cannot resolve it", pr.Number, pr.Head)}
+	}
+	full, err := h.Heads(ctx, repo, pr.FetchRef)
+	if err != nil {
+		return fmt.Errorf("resolve the head of pull request %d at %s: %w", pr.Number, pr.FetchRef, err)
+	}
+	if !strings.HasPrefix(full, pr.Head) {
+		return badEvent{fmt.Errorf("pull request %d: %s names %s now, not %s (pushed again since?)", pr.Number, pr.FetchRef, full, pr.Head)}
+	}
+	pr.Head = full
+	return nil
+}
+
+// isShortCommit is a full or abbreviated (7 or more) hex commit id.
+func isShortCommit(s string) bool {
+	if len(s) < 7 || len(s) > 40 {
+		return false
+	}
+	for _, c := range s {
+		if !strings.ContainsRune("0123456789abcdef", c) {
+			return false
+		}
+	}
+	return true
+}

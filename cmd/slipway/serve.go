@@ -177,7 +177,7 @@ func run(ctx context.Context, r role, args []string) error {
 	if r.hooks {
 		mux.Handle("POST /hooks/{provider}", &webhook.Handler{
 			Providers: githosts.Webhooks(), Repos: st, Queue: q, Logger: logger, IsNotFound: isNotFound, Deliveries: st,
-			PullRequests: pullRequests{st, q},
+			PullRequests: pullRequests{st, q}, Heads: resolver(hs),
 			Tags: tagDeleter{client: registry.Client{Transport: out.registry.Transport()},
 				login: deleteLogin(reg.tokens, reg.addr, orgLogins(dir, liveKeys{st}))},
 		})
