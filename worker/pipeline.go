@@ -50,6 +50,7 @@ func (o outcome) apply(b *model.Build) {
 		// A build's error is served by the API and posted to the Git host:
 		// a URL it quotes must not carry credentials there.
 		b.Status, b.Error, b.GaveUp = model.StatusFailed, redact.Text(o.err.Error()), o.gaveUp
+		b.TestFailed = b.TestFailed || isTestFailure(o.err)
 		var reg registryError
 		if errors.As(o.err, &reg) && b.RetryingSince != nil {
 			b.Error = redact.Text(fmt.Sprintf("registry %s unreachable for %s: %v", reg.host, b.FinishedAt.Sub(*b.RetryingSince).Round(time.Second), reg.err))
