@@ -214,6 +214,16 @@ const (
 // lists them.
 var HookEvents = []string{EventImagePushed, EventBuildFailed, EventBuildStarted, EventTestFailed, EventPullRequestBuilt}
 
+// KnownEvent reports whether a hook may subscribe to event.
+func KnownEvent(event string) bool {
+	for _, e := range HookEvents {
+		if e == event {
+			return true
+		}
+	}
+	return false
+}
+
 // HookEvent answers the event a delivery or hook job names: one made before
 // hooks had events names none, and was an image push.
 func HookEvent(event string) string {
