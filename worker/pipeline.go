@@ -39,6 +39,9 @@ type outcome struct {
 // succeeded reports whether the build pushed its image.
 func (o outcome) succeeded() bool { return !o.cancelled && o.err == nil && o.skip == "" }
 
+// failed reports whether the build ends failed.
+func (o outcome) failed() bool { return !o.cancelled && o.err != nil }
+
 func (o outcome) apply(b *model.Build) {
 	switch {
 	case o.cancelled:

@@ -487,7 +487,7 @@ func (w *Worker) finish(ctx context.Context, job queue.Job, b model.Build, out o
 // each hook's choice). A repository deleted meanwhile has none; any other
 // failure to read it is an error, so that no hook is forgotten.
 func (w *Worker) hooks(ctx context.Context, b model.Build, out outcome, log *slog.Logger) ([]model.Hook, error) {
-	if out.cancelled || out.skip != "" {
+	if !out.succeeded() && !out.failed() {
 		return nil, nil
 	}
 	repo, err := w.Repos.GetRepo(ctx, b.RepoID)
