@@ -216,7 +216,10 @@ func (s *Server) redeliver(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, badf("delivery: want its index, got %q", r.PathValue("n")))
 		return
 	}
-	var round int
+	var (
+		round int
+		job   queue.HookJob
+	)
 	b, err := s.Builds.UpdateBuild(r.Context(), r.PathValue("id"), func(b *model.Build) error {
 		if n < 0 || n >= len(b.Deliveries) {
 			return badf("delivery: build has %d deliveries, no %d", len(b.Deliveries), n)
@@ -227,6 +230,8 @@ func (s *Server) redeliver(w http.ResponseWriter, r *http.Request) {
 		}
 		d.Redelivered++
 		d.Status, d.RetryFrom, round = model.DeliveryPending, len(d.Attempts), d.Redelivered
+		// n counts deliveries, one per hook and event: the job names both.
+		job = queue.HookJob{BuildID: b.ID, Hook: d.Hook, Event: d.Event, Round: round}
 		return nil
 	})
 	if err != nil {
@@ -238,7 +243,7 @@ func (s *Server) redeliver(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if err := s.Queue.SubmitHook(r.Context(), queue.HookJob{BuildID: b.ID, Hook: n, Round: round}); err != nil {
+	if err := s.Queue.SubmitHook(r.Context(), job); err != nil {
 		s.fail(w, r, err)
 		return
 	}

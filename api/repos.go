@@ -390,5 +390,27 @@ func validateHook(h model.Hook) error {
 	if _, err := deploy.Sign(h.Secret, "msg_check", s0, nil); err != nil {
 		return fmt.Errorf("secret: want whsec_<base64>: %v", err)
 	}
+	if err := validateEvents(h.Events); err != nil {
+		return err
+	}
+	if h.Format != "" && h.Format != model.FormatDockerHub && h.Format != model.FormatCloudEvents {
+		return fmt.Errorf("format: want %q (the default) or %q, got %q", model.FormatDockerHub, model.FormatCloudEvents, h.Format)
+	}
+	return nil
+}
+
+// validateEvents accepts the events a hook may subscribe to, each once; none
+// means image.pushed.
+func validateEvents(events []string) error {
+	seen := map[string]bool{}
+	for _, e := range events {
+		if !model.KnownEvent(e) {
+			return fmt.Errorf("events: want some of %s, got %q", strings.Join(model.HookEvents, ", "), e)
+		}
+		if seen[e] {
+			return fmt.Errorf("events: %q is listed twice", e)
+		}
+		seen[e] = true
+	}
 	return nil
 }

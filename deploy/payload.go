@@ -11,12 +11,15 @@ import (
 	"github.com/slipway-build/slipway/model"
 )
 
-// EventImagePushed is the only event Slipway sends today.
-const EventImagePushed = "image.pushed"
+// EventImagePushed is the event Docker Hub's webhooks announce, and the one
+// a hook without events subscribes to.
+const EventImagePushed = model.EventImagePushed
 
-// Payload is the deploy webhook body. Its shape follows Docker Hub's
-// webhook so existing Docker Hub receivers work unchanged; Build carries
-// what Docker Hub has no field for.
+// Payload is the deploy webhook body in model.FormatDockerHub. Its shape
+// follows Docker Hub's webhook so existing Docker Hub receivers work
+// unchanged; Build carries what Docker Hub has no field for. Type names the
+// event: image.pushed is Docker Hub's, the others are Slipway's, in the
+// same shape.
 type Payload struct {
 	Type        string     `json:"type"`
 	CallbackURL string     `json:"callback_url"`
@@ -27,7 +30,7 @@ type Payload struct {
 
 // PushData describes the push, as in Docker Hub's push_data.
 type PushData struct {
-	PushedAt int64  `json:"pushed_at"` // unix seconds
+	PushedAt int64  `json:"pushed_at"` // unix seconds; when the event happened
 	Pusher   string `json:"pusher"`
 	Tag      string `json:"tag"`
 }
@@ -47,17 +50,33 @@ type BuildInfo struct {
 	Ref    string   `json:"ref"`
 	Digest string   `json:"digest"`
 	Tags   []string `json:"tags"`
+	// Status is the build's as the event saw it (running for
+	// build.started); Error and TestFailed tell why a build failed.
+	Status      string             `json:"status,omitempty"`
+	Error       string             `json:"error,omitempty"`
+	TestFailed  bool               `json:"test_failed,omitempty"`
+	PullRequest *model.PullRequest `json:"pull_request,omitempty"`
 }
 
 // NewPayload encodes the webhook body for a pushed build. publicURL is the
 // address receivers can reach Slipway's API at.
 func NewPayload(b model.Build, repo model.Repo, publicURL string, pushedAt time.Time) ([]byte, error) {
+	body, err := json.Marshal(hubPayload(EventImagePushed, b, repo, publicURL, pushedAt))
+	if err != nil {
+		return nil, fmt.Errorf("encode webhook payload for build %s: %w", b.ID, err)
+	}
+	return body, nil
+}
+
+// hubPayload is the Docker Hub shaped body announcing event about b.
+func hubPayload(event string, b model.Build, repo model.Repo, publicURL string, at time.Time) Payload {
 	namespace, name := splitFullName(repo.FullName)
-	p := Payload{
-		Type:        EventImagePushed,
+	s := summary(event, b, repo.FullName, repo.ID, publicURL)
+	return Payload{
+		Type:        event,
 		CallbackURL: strings.TrimRight(publicURL, "/") + "/api/v1/builds/" + url.PathEscape(b.ID),
 		PushData: PushData{
-			PushedAt: pushedAt.Unix(),
+			PushedAt: at.Unix(),
 			Pusher:   b.Pusher,
 			Tag:      firstOr(b.Tags, ""),
 		},
@@ -68,19 +87,10 @@ func NewPayload(b model.Build, repo model.Repo, publicURL string, pushedAt time.
 			Status:    "Active",
 		},
 		Build: BuildInfo{
-			ID:     b.ID,
-			Commit: b.Commit,
-			Ref:    b.Ref,
-			Digest: b.Digest,
-			// Receivers iterate this; an empty list must not arrive as null.
-			Tags: append([]string{}, b.Tags...),
+			ID: b.ID, Commit: b.Commit, Ref: b.Ref, Digest: s.Digest, Tags: s.Tags,
+			Status: s.Status, Error: s.Error, TestFailed: s.TestFailed, PullRequest: s.PullRequest,
 		},
 	}
-	body, err := json.Marshal(p)
-	if err != nil {
-		return nil, fmt.Errorf("encode webhook payload for build %s: %w", b.ID, err)
-	}
-	return body, nil
 }
 
 // splitFullName splits "group/sub/project" into "group/sub" and "project";

@@ -68,7 +68,7 @@ func (s Sender) post(ctx context.Context, hook model.Hook, msgID string, body []
 	if err != nil {
 		return 0, fmt.Errorf("build webhook request: %w", err)
 	}
-	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Content-Type", ContentType(hook.Format))
 	req.Header.Set("User-Agent", UserAgent)
 	req.Header.Set(HeaderID, msgID)
 	req.Header.Set(HeaderTimestamp, strconv.FormatInt(now.Unix(), 10))

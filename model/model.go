@@ -187,7 +187,8 @@ func (r Repo) WithInstallation(b Build) Repo {
 	return r
 }
 
-// Hook is an outbound deploy webhook, called after every successful build.
+// Hook is an outbound deploy webhook, called on the events it subscribes
+// to (by default after every successful push).
 type Hook struct {
 	URL    string `json:"url"`
 	Secret string `json:"secret,omitempty"`
@@ -209,12 +210,48 @@ const (
 	FormatCloudEvents     = "cloudevents"
 )
 
+// HookEvents are the events a hook may subscribe to, in the order the API
+// lists them.
+var HookEvents = []string{EventImagePushed, EventBuildFailed, EventBuildStarted, EventTestFailed, EventPullRequestBuilt}
+
+// KnownEvent reports whether a hook may subscribe to event.
+func KnownEvent(event string) bool {
+	for _, e := range HookEvents {
+		if e == event {
+			return true
+		}
+	}
+	return false
+}
+
+// HookEvent answers the event a delivery or hook job names: one made before
+// hooks had events names none, and was an image push.
+func HookEvent(event string) string {
+	if event == "" {
+		return EventImagePushed
+	}
+	return event
+}
+
+// Wants reports whether the hook subscribes to event.
+func (h Hook) Wants(event string) bool {
+	if len(h.Events) == 0 {
+		return event == EventImagePushed
+	}
+	for _, e := range h.Events {
+		if e == event {
+			return true
+		}
+	}
+	return false
+}
+
 // Public returns a copy of r without its secrets, for API answers.
 func (r Repo) Public() Repo {
 	r.WebhookSecret, r.Token, r.SSHKey = "", "", ""
 	hooks := make([]Hook, len(r.Hooks))
 	for i, h := range r.Hooks {
-		hooks[i] = Hook{URL: h.URL}
+		hooks[i] = Hook{URL: h.URL, Events: h.Events, Format: h.Format}
 	}
 	r.Hooks = hooks
 	return r
@@ -239,7 +276,10 @@ type Build struct {
 	// (BuildKit, the store): the fault is not the build's, and the Git host
 	// is told "error" rather than "failure".
 	GaveUp bool `json:"gave_up,omitempty"`
-	Rule   Rule `json:"rule"`
+	// TestFailed says the build failed in its test step, before anything
+	// was pushed: hooks hear test.failed as well as build.failed.
+	TestFailed bool `json:"test_failed,omitempty"`
+	Rule       Rule `json:"rule"`
 	// Rules are the indexes of the repository's rules this build serves;
 	// rules that build the same thing share one build.
 	Rules     []int             `json:"rules,omitempty"`
@@ -302,9 +342,13 @@ const (
 	DeliveryFailed = "failed"
 )
 
-// Delivery records the attempts to call one deploy hook for a build.
+// Delivery records the attempts to call one deploy hook about one event of
+// a build.
 type Delivery struct {
-	Hook      int       `json:"hook"`
+	Hook int `json:"hook"`
+	// Event is what the delivery announces; empty (a delivery made before
+	// hooks had events) is EventImagePushed.
+	Event     string    `json:"event,omitempty"`
 	URL       string    `json:"url"`
 	MessageID string    `json:"message_id"`
 	Status    string    `json:"status"` // one of the Delivery states
@@ -313,6 +357,25 @@ type Delivery struct {
 	// again at attempt RetryFrom.
 	Redelivered int `json:"redelivered,omitempty"`
 	RetryFrom   int `json:"retry_from,omitempty"`
+}
+
+// Delivery answers the index of the delivery of hook about event in
+// b.Deliveries, or -1.
+func (b Build) Delivery(hook int, event string) int {
+	for i, d := range b.Deliveries {
+		if d.Hook == hook && HookEvent(d.Event) == HookEvent(event) {
+			return i
+		}
+	}
+	return -1
+}
+
+// Pushed reports whether the build pushed its image: a fork's pull request
+// is built and tested but never pushed, and a build that pushed nothing has
+// no digest.
+func (b Build) Pushed() bool {
+	fork := b.PullRequest != nil && b.PullRequest.Fork
+	return b.Status == StatusSucceeded && b.Digest != "" && !fork
 }
 
 // Attempt is one HTTP call to a deploy hook.

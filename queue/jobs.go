@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/slipway-build/slipway/forge"
+	"github.com/slipway-build/slipway/model"
 )
 
 // Job is one unit of work taken from a work queue.
@@ -39,11 +40,15 @@ func (j Job) Retry(delay time.Duration) error { return j.msg.NakWithDelay(delay)
 // Extend tells JetStream the job is still being worked on.
 func (j Job) Extend() error { return j.msg.InProgress() }
 
-// HookJob asks for one deploy hook of one build to be called.
+// HookJob asks for one deploy hook of one build to be called about one
+// event.
 type HookJob struct {
 	BuildID string `json:"build_id"`
 	Hook    int    `json:"hook"`
-	// Round is 0 for the delivery after the build, n for the n-th manual
+	// Event is the model.Event* the delivery announces; empty (a job
+	// queued before hooks had events) is model.EventImagePushed.
+	Event string `json:"event,omitempty"`
+	// Round is 0 for the delivery after the event, n for the n-th manual
 	// redelivery.
 	Round int `json:"round,omitempty"`
 }
@@ -55,7 +60,7 @@ func (q *Queue) SubmitHook(ctx context.Context, j HookJob) error {
 	if err != nil {
 		return fmt.Errorf("encode hook job: %w", err)
 	}
-	id := fmt.Sprintf("%s.hook%d.%d", j.BuildID, j.Hook, j.Round)
+	id := fmt.Sprintf("%s.hook%d.%s.%d", j.BuildID, j.Hook, model.HookEvent(j.Event), j.Round)
 	if _, err := q.js.Publish(ctx, hooksSubject+"."+j.BuildID, raw, jetstream.WithMsgID(id)); err != nil {
 		return fmt.Errorf("queue hook delivery %s: %w", id, err)
 	}

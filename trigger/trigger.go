@@ -132,7 +132,7 @@ func Again(old model.Build, now time.Time) model.Build {
 	b := old
 	now = now.UTC()
 	b.ID, b.Status, b.Trigger, b.RebuildOf, b.CreatedAt = model.NewID(), model.StatusQueued, Rebuild, old.ID, now
-	b.Digest, b.Error, b.GaveUp, b.Reason, b.SupersededBy = "", "", false, "", ""
+	b.Digest, b.Error, b.GaveUp, b.TestFailed, b.Reason, b.SupersededBy = "", "", false, false, "", ""
 	b.SkippedTags, b.Deliveries, b.Statuses = nil, nil, nil
 	b.RetryingSince, b.StartedAt, b.FinishedAt = nil, nil, nil
 	b.CancelRequested, b.Attempts = false, 0

@@ -16,8 +16,8 @@ import (
 	"github.com/slipway-build/slipway/store"
 )
 
-// Notifier calls deploy hooks for finished builds. Each delivery is a job in
-// JetStream, so retries survive restarts.
+// Notifier calls deploy hooks about the events of builds. Each delivery is
+// a job in JetStream, so retries survive restarts.
 type Notifier struct {
 	Builds    Builds
 	Repos     Repos
@@ -51,23 +51,25 @@ func (n *Notifier) deliver(ctx context.Context, job queue.Job) {
 		undecodable(ctx, job, n.logger(), "deploy hook", err)
 		return
 	}
-	log := n.logger().With("build", hj.BuildID, "hook", hj.Hook)
+	hj.Event = model.HookEvent(hj.Event)
+	log := n.logger().With("build", hj.BuildID, "hook", hj.Hook, "event", hj.Event)
 	b, repo, ok := n.read(ctx, job, hj, log)
 	if !ok {
 		return
 	}
-	d := b.Deliveries[hj.Hook]
+	d := b.Deliveries[b.Delivery(hj.Hook, hj.Event)]
 	if d.Status != model.DeliveryPending {
 		log.Debug("delivery settled already; job dropped", "status", d.Status)
 		ack(ctx, job, log)
 		return
 	}
-	body, err := deploy.NewPayload(b, repo, n.PublicURL, *b.FinishedAt)
+	hook := repo.Hooks[hj.Hook]
+	body, err := deploy.Encode(hook.Format, hj.Event, d.MessageID, b, repo, n.PublicURL)
 	if err != nil {
 		n.giveUp(ctx, job, hj, fmt.Sprintf("payload: %v", err), log)
 		return
 	}
-	attempt := n.Sender.Send(ctx, repo.Hooks[hj.Hook], d.MessageID, body, n.now())
+	attempt := n.Sender.Send(ctx, hook, d.MessageID, body, n.now())
 	tries := len(d.Attempts) - d.RetryFrom + 1
 	delay, more := n.schedule().Next(tries)
 	status := model.DeliveryPending
@@ -115,7 +117,7 @@ func (n *Notifier) read(ctx context.Context, job queue.Job, hj queue.HookJob, lo
 		log.Warn("read repository; will retry", "repo", b.RepoID, "err", err, "in", n.retryDelay())
 		retry(job, n.retryDelay(), log)
 		return b, repo, false
-	case hj.Hook >= len(repo.Hooks) || hj.Hook >= len(b.Deliveries):
+	case hj.Hook < 0 || hj.Hook >= len(repo.Hooks) || b.Delivery(hj.Hook, hj.Event) < 0:
 		n.giveUp(ctx, job, hj, "hook no longer exists", log)
 		return b, repo, false
 	}
@@ -152,16 +154,17 @@ func (n *Notifier) record(ctx context.Context, hj queue.HookJob, a model.Attempt
 	// The API serves attempts: a hook URL with a token in it stays out.
 	a.Error = redact.Text(a.Error)
 	_, err := n.Builds.UpdateBuild(ctx, hj.BuildID, func(b *model.Build) error {
-		if hj.Hook >= len(b.Deliveries) {
-			return fmt.Errorf("%w: %d", errNoDelivery, hj.Hook)
+		i := b.Delivery(hj.Hook, hj.Event)
+		if i < 0 {
+			return fmt.Errorf("%w: hook %d, %s", errNoDelivery, hj.Hook, model.HookEvent(hj.Event))
 		}
-		d := &b.Deliveries[hj.Hook]
+		d := &b.Deliveries[i]
 		d.Attempts = append(d.Attempts, a)
 		d.Status = status
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("record deploy hook %d attempt: %w", hj.Hook, err)
+		return fmt.Errorf("record deploy hook %d %s attempt: %w", hj.Hook, model.HookEvent(hj.Event), err)
 	}
 	return nil
 }

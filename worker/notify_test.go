@@ -88,6 +88,8 @@ func newNotifierRig(t *testing.T, failFirst int) *notifierRig {
 	finished := created.Add(3 * time.Minute)
 	b := newBuild()
 	b.Status, b.Digest, b.FinishedAt = model.StatusSucceeded, "sha256:"+sha+sha[:24], &finished
+	// Neither the delivery nor its job names an event, as those made
+	// before hooks had events: they are image.pushed.
 	b.Deliveries = []model.Delivery{{Hook: 0, URL: recv.URL, MessageID: "msg_b1_0", Status: model.DeliveryPending}}
 	e.createBuild(b)
 	if err := e.queue.SubmitHook(testCtx(t), queue.HookJob{BuildID: "b1", Hook: 0}); err != nil {

@@ -39,6 +39,9 @@ type outcome struct {
 // succeeded reports whether the build pushed its image.
 func (o outcome) succeeded() bool { return !o.cancelled && o.err == nil && o.skip == "" }
 
+// failed reports whether the build ends failed.
+func (o outcome) failed() bool { return !o.cancelled && o.err != nil }
+
 func (o outcome) apply(b *model.Build) {
 	switch {
 	case o.cancelled:
@@ -50,6 +53,7 @@ func (o outcome) apply(b *model.Build) {
 		// A build's error is served by the API and posted to the Git host:
 		// a URL it quotes must not carry credentials there.
 		b.Status, b.Error, b.GaveUp = model.StatusFailed, redact.Text(o.err.Error()), o.gaveUp
+		b.TestFailed = b.TestFailed || isTestFailure(o.err)
 		var reg registryError
 		if errors.As(o.err, &reg) && b.RetryingSince != nil {
 			b.Error = redact.Text(fmt.Sprintf("registry %s unreachable for %s: %v", reg.host, b.FinishedAt.Sub(*b.RetryingSince).Round(time.Second), reg.err))

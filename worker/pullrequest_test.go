@@ -78,11 +78,3 @@ func TestFetchRef(t *testing.T) {
 	}
 }
 
-// A pull request's build calls no deploy hook: its image is no release.
-func TestHooksNoneForPullRequest(t *testing.T) {
-	w := &Worker{}
-	hooks, err := w.hooks(context.Background(), prBuild(false), outcome{digest: "sha256:1"}, w.logger())
-	if err != nil || hooks != nil {
-		t.Fatalf("hooks %v, err %v; want none", hooks, err)
-	}
-}

@@ -258,6 +258,7 @@ func (w *Worker) handle(ctx context.Context, job queue.Job) {
 		return
 	}
 	w.status(ctx, b.ID, forge.Running, log)
+	w.started(ctx, repo, b, log)
 	w.execute(ctx, job, repo.WithInstallation(b), b, log)
 }
 
@@ -404,7 +405,7 @@ func (w *Worker) claim(ctx context.Context, id string) (model.Build, error) {
 			return nil
 		}
 		now := w.now()
-		cur.Status, cur.StartedAt, cur.Error = model.StatusRunning, &now, ""
+		cur.Status, cur.StartedAt, cur.Error, cur.TestFailed = model.StatusRunning, &now, "", false
 		cur.Attempts++
 		return nil
 	})
@@ -454,20 +455,16 @@ func (w *Worker) finish(ctx context.Context, job queue.Job, b model.Build, out o
 		retry(job, w.retryDelay(), log)
 		return
 	}
+	var added []model.Delivery
 	final, err := w.Builds.UpdateBuild(ctx, b.ID, func(cur *model.Build) error {
+		added = nil // the change may run again on a newer record
 		if model.Terminal(cur.Status) {
 			return nil
 		}
 		now := w.now()
 		cur.FinishedAt = &now
 		out.apply(cur)
-		if cur.Status == model.StatusSucceeded && len(cur.Deliveries) == 0 {
-			for i, h := range hooks {
-				cur.Deliveries = append(cur.Deliveries, model.Delivery{
-					Hook: i, URL: h.URL, MessageID: fmt.Sprintf("msg_%s_%d", cur.ID, i), Status: model.DeliveryPending,
-				})
-			}
-		}
+		added = addDeliveries(cur, hooks, endEvents(*cur))
 		return nil
 	})
 	if err != nil {
@@ -476,23 +473,21 @@ func (w *Worker) finish(ctx context.Context, job queue.Job, b model.Build, out o
 		return
 	}
 	w.status(ctx, final.ID, StateOf(final), log)
-	for _, d := range final.Deliveries {
-		if err := w.Queue.SubmitHook(ctx, queue.HookJob{BuildID: final.ID, Hook: d.Hook}); err != nil {
-			log.Error("queue deploy hook; job will be redone", "err", err)
-			retry(job, w.retryDelay(), log)
-			return
-		}
+	if err := w.submitHooks(ctx, final.ID, added); err != nil {
+		log.Error("queue deploy hook; job will be redone", "err", err)
+		retry(job, w.retryDelay(), log)
+		return
 	}
 	log.Info("build finished", "status", final.Status, "digest", final.Digest, "error", final.Error, "reason", final.Reason)
 	ack(ctx, job, log)
 }
 
-// hooks are the deploy hooks a build's end calls: its repository's, when
-// it succeeded. A repository deleted meanwhile has none; any other failure
-// to read it is an error, so that no hook is forgotten.
+// hooks are the deploy hooks a build's end may call: its repository's,
+// when it succeeded or failed (which of them hear of it is endEvents' and
+// each hook's choice). A repository deleted meanwhile has none; any other
+// failure to read it is an error, so that no hook is forgotten.
 func (w *Worker) hooks(ctx context.Context, b model.Build, out outcome, log *slog.Logger) ([]model.Hook, error) {
-	if !out.succeeded() || b.PullRequest != nil {
-		// A pull request's image is no release to deploy.
+	if !out.succeeded() && !out.failed() {
 		return nil, nil
 	}
 	repo, err := w.Repos.GetRepo(ctx, b.RepoID)
