@@ -54,10 +54,12 @@ type Submitter interface {
 	SubmitStatus(ctx context.Context, buildID string, state forge.State) error
 }
 
-// Builder builds images and pushes them by digest.
+// Builder builds images and pushes them by digest, and builds a rule's
+// test stage without keeping anything.
 type Builder interface {
 	Ping(ctx context.Context) error
 	Build(ctx context.Context, req builder.Request, log io.Writer) (builder.Result, error)
+	Test(ctx context.Context, req builder.Request, log io.Writer) error
 }
 
 // Tagger points a tag of an image at a pushed digest.
