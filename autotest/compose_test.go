@@ -131,7 +131,7 @@ func TestParseRefuses(t *testing.T) {
 		{"healthy condition", "services:\n  sut:\n    image: a\n    depends_on: {web: {condition: service_healthy}}\n  web:\n    image: b\n",
 			"docker-compose.test.yml: services.sut.depends_on.web.condition: service_healthy is not supported; only service_started"},
 		{"no sut", "services:\n  web:\n    image: a\n", `docker-compose.test.yml: no "sut" service`},
-		{"neither build nor image", "services:\n  sut:\n    command: \"true\"\n", "docker-compose.test.yml: services.sut: needs build or image"},
+		{"neither build nor image", "services:\n  sut:\n    command: \"true\"\n", "docker-compose.test.yml: service \"sut\" has neither an image nor a build context specified: invalid compose project"},
 		{"context outside", "services:\n  sut:\n    build: ../..\n",
 			"docker-compose.test.yml: services.sut.build.context: must stay inside the repository"},
 		{"missing dockerfile", "services:\n  sut:\n    build: {context: ., dockerfile: nope}\n",
