@@ -105,6 +105,16 @@ func (c Client) Test(ctx context.Context, req Request, log io.Writer) error {
 
 // solve runs one solve and streams its progress to log as plain text.
 func (c Client) solve(ctx context.Context, solve bk.SolveOpt, log io.Writer) (*bk.SolveResponse, error) {
+	return c.stream(ctx, log, func(ctx context.Context, cl *bk.Client, ch chan *bk.SolveStatus) (*bk.SolveResponse, error) {
+		return cl.Solve(ctx, nil, solve, ch)
+	})
+}
+
+// solver is one call to BuildKit that reports progress on ch.
+type solver func(ctx context.Context, cl *bk.Client, ch chan *bk.SolveStatus) (*bk.SolveResponse, error)
+
+// stream connects, runs do and writes its progress to log.
+func (c Client) stream(ctx context.Context, log io.Writer, do solver) (*bk.SolveResponse, error) {
 	cl, err := bk.New(ctx, c.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("connect to buildkit at %s: %w", c.Addr, err)
@@ -120,7 +130,7 @@ func (c Client) solve(ctx context.Context, solve bk.SolveOpt, log io.Writer) (*b
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		var err error
-		resp, err = cl.Solve(gctx, nil, solve, ch)
+		resp, err = do(gctx, cl, ch)
 		return err
 	})
 	g.Go(func() error {

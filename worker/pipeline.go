@@ -153,6 +153,9 @@ func (w *Worker) pipeline(ctx context.Context, repo model.Repo, b model.Build, l
 	if err := w.test(ctx, b, req, logw); err != nil {
 		return outcome{err: err}
 	}
+	if err := w.autotest(ctx, repo, b, dir, req, logw); err != nil {
+		return outcome{err: err}
+	}
 	fmt.Fprintf(logw, "==> build %s (context %s) for %s\n", b.Rule.Dockerfile, b.Rule.Context, strings.Join(req.Platforms, ","))
 	res, err := w.Builder.Build(ctx, req, logw)
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/slipway-build/slipway/autotest"
 	"github.com/slipway-build/slipway/builder"
 	"github.com/slipway-build/slipway/forge"
 	"github.com/slipway-build/slipway/model"
@@ -62,6 +63,11 @@ type Builder interface {
 	Test(ctx context.Context, req builder.Request, log io.Writer) error
 }
 
+// Tester runs a compose test plan; a failing test is autotest.Failed.
+type Tester interface {
+	Run(ctx context.Context, run autotest.Run) error
+}
+
 // Tagger points a tag of an image at a pushed digest.
 type Tagger interface {
 	Tag(ctx context.Context, image, digest, tag string) error
@@ -85,6 +91,9 @@ type Worker struct {
 	Queue   Submitter
 	Jobs    Jobs
 	Builder Builder
+	// Autotest runs the docker-compose.test.yml a rule's context holds
+	// before the image is pushed; nil leaves such files alone.
+	Autotest Tester
 	// Tagger returns the Tagger of one build, moving tags with that
 	// build's registry credentials (from RegistryLogin; nil is anonymous).
 	Tagger func(creds builder.Credentials) Tagger

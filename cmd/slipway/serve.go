@@ -23,6 +23,7 @@ import (
 
 	"github.com/slipway-build/slipway/access"
 	"github.com/slipway-build/slipway/api"
+	"github.com/slipway-build/slipway/autotest"
 	"github.com/slipway-build/slipway/builder"
 	"github.com/slipway-build/slipway/buildnet"
 	"github.com/slipway-build/slipway/config"
@@ -263,8 +264,13 @@ func (p parts) startWorkers(ctx, runCtx context.Context, wg *sync.WaitGroup) err
 		return err
 	}
 	regClient := registry.Client{Transport: p.out.registry.Transport()}
+	tester, err := p.tester(ctx)
+	if err != nil {
+		return err
+	}
 	w := &worker.Worker{
-		Builds: p.st, Repos: p.st, Tags: p.st, Slots: p.st, Queue: p.q,
+		Autotest: tester,
+		Builds:   p.st, Repos: p.st, Tags: p.st, Slots: p.st, Queue: p.q,
 		Jobs: jobs, Builder: p.bk, WorkDir: filepath.Join(p.dataDir, "work"), Logger: p.logger,
 		// Each build tags with its own credentials (RegistryLogin).
 		Tagger:      func(creds builder.Credentials) worker.Tagger { c := regClient; c.Credentials = creds; return c },
@@ -548,4 +554,18 @@ func newLogger(level string) *slog.Logger {
 	// Errors quote the URLs they failed on; the handler keeps their
 	// credentials out of the server log.
 	return slog.New(redact.NewHandler(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l})))
+}
+
+// tester is the runner of compose tests. It first removes what test runs
+// of a process that died left behind: their containers would run on.
+func (p parts) tester(ctx context.Context) (*autotest.Runner, error) {
+	runc, err := builder.FindBinary("runc")
+	if err != nil {
+		return nil, err
+	}
+	r := &autotest.Runner{Runc: runc, Dir: filepath.Join(p.dataDir, "testruns"), Exporter: p.bk, Logger: p.logger}
+	if err := r.Cleanup(ctx); err != nil {
+		return nil, fmt.Errorf("remove leftover test runs: %w", err)
+	}
+	return r, nil
 }
