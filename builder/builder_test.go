@@ -45,6 +45,7 @@ func TestBuild(t *testing.T) {
 	t.Run("TargetPicksStage", e.target)
 	t.Run("TestStagePassesWithoutExport", e.testStagePasses)
 	t.Run("TestStageFailureReportsOutput", e.testStageFails)
+	t.Run("ExportWritesFilesystemAndConfig", e.export)
 	t.Run("MultiPlatformIndexWithAnnotations", e.multiPlatform)
 	t.Run("ProvenanceAttestation", e.provenance)
 	t.Run("RegistryCacheSurvivesPrune", e.cache)
@@ -237,6 +238,34 @@ func (e *env) testStageFails(t *testing.T) {
 	req.Target = ""
 	if err := e.client.Test(ctx, req, &log); err == nil || err.Error() != "test: no target stage" {
 		t.Errorf("Test without a target: err = %v, want %q", err, "test: no target stage")
+	}
+}
+
+func (e *env) export(t *testing.T) {
+	value := "exported-" + nonce(t)
+	req := buildDir(t, map[string]string{
+		"Dockerfile": "FROM " + e.base + " AS app\nRUN echo " + value + " > /value\n" +
+			"ENV GREETING=hi\nWORKDIR /srv\nENTRYPOINT [\"/bin/sh\", \"-c\"]\nCMD [\"cat /value\"]\n",
+	})
+	req.Target = "app"
+	dir := filepath.Join(t.TempDir(), "rootfs")
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	var log syncBuffer
+	cfg, err := e.client.Export(ctx, req, dir, &log)
+	if err != nil {
+		t.Fatalf("Export: %v\nlog:\n%s", err, log.String())
+	}
+	got, err := os.ReadFile(filepath.Join(dir, "value"))
+	if err != nil || string(got) != value+"\n" {
+		t.Errorf("/value = %q (%v), want %q", got, err, value+"\n")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "bin", "busybox")); err != nil {
+		t.Errorf("the base image's /bin/busybox is missing: %v", err)
+	}
+	if !slices.Equal(cfg.Entrypoint, []string{"/bin/sh", "-c"}) || !slices.Equal(cfg.Cmd, []string{"cat /value"}) ||
+		cfg.WorkingDir != "/srv" || !slices.Contains(cfg.Env, "GREETING=hi") {
+		t.Errorf("config = %+v, want entrypoint [/bin/sh -c], cmd [cat /value], workdir /srv, GREETING=hi in env", cfg)
 	}
 }
 
