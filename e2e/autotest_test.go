@@ -104,7 +104,7 @@ func composeRepo(registry, file, sut string) map[string]string {
 
 // fetchAndCompare retries while httpd starts, then compares; $$ is a
 // literal $ in a compose file.
-const fetchAndCompare = `for i in $$(seq 1 50); do got=$$(wget -qO- http://web:8080/file) && break; sleep 0.2; done; echo "got $$got"; test "$$got" = "$$WANT"`
+const fetchAndCompare = `test "$$(ls /sys/class/net)" = lo || { echo "sut sees interfaces: $$(ls /sys/class/net)"; exit 9; }; for i in $$(seq 1 50); do got=$$(wget -qO- http://web:8080/file) && break; sleep 0.2; done; echo "got $$got"; test "$$got" = "$$WANT"`
 
 func composeSlipway(t *testing.T, env ...string) (*rig.Slipway, *rig.Repo, model.Repo) {
 	t.Helper()
@@ -144,6 +144,7 @@ func TestComposeTestGatesPush(t *testing.T) {
 	if b.Status != model.StatusSucceeded {
 		t.Fatalf("build %s: %s %q\n%s", b.ID, b.Status, b.Error, log)
 	}
+	// fetchAndCompare exits 9 if the namespace has any interface but lo.
 	rig.Contains(t, "build log", log, "==> test docker-compose.test.yml (2 services", "sut | got hello-from-web",
 		"==> test docker-compose.test.yml passed", "==> pushed")
 	m, err := rig.FetchManifest(context.Background(), repo.Image+":latest")
@@ -216,4 +217,22 @@ func noLeftovers(t *testing.T, s *rig.Slipway) {
 	if runs, _ := os.ReadDir(filepath.Join(s.DataDir, "testruns", "runs")); len(runs) != 0 {
 		t.Errorf("test run dirs left: %d", len(runs))
 	}
+}
+
+// Cancelling a build while its test runs kills and removes the test's
+// containers at once.
+func TestComposeTestCancelCleansUp(t *testing.T) {
+	s, src, _ := composeSlipway(t)
+	slow := src.Commit("a test that never ends", composeRepo(s.RegistryAddr, "hello-from-web", "sleep 600"))
+	id := pushMain(t, s, src, "compose-cancel", slow)
+	waitFor(t, "sut running", 3*time.Minute, func() bool { return strings.Contains(s.Log(id), "==> test: run sut") })
+	waitFor(t, "containers running", 30*time.Second, func() bool { return len(testContainers(t, s)) == 2 })
+	if code := s.Do("POST", "/api/v1/builds/"+id+"/cancel", nil, nil); code != http.StatusAccepted && code != http.StatusOK {
+		t.Fatalf("cancel: HTTP %d", code)
+	}
+	b := s.WaitBuild(id, time.Minute)
+	if b.Status != model.StatusCancelled {
+		t.Fatalf("build %s: %s %q, want cancelled\n%s", b.ID, b.Status, b.Error, s.Log(b.ID))
+	}
+	noLeftovers(t, s)
 }
