@@ -55,6 +55,9 @@ func (r *Runner) Run(ctx context.Context, run Run) error {
 	if !idRE.MatchString(run.ID) {
 		return fmt.Errorf("test run id %q", run.ID)
 	}
+	// An earlier attempt of this build that died may have left its run
+	// behind under the same names: start clean.
+	r.remove(run.ID, containerIDs(run))
 	dir := filepath.Join(r.runsDir(), run.ID)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("test run dir: %w", err)
