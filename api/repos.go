@@ -289,6 +289,11 @@ func (s *Server) validateRepo(r model.Repo) error {
 			return badf("build_timeout: want a duration such as 45m, got %q", r.BuildTimeout)
 		}
 	}
+	if r.TestTimeout != "" {
+		if d, err := time.ParseDuration(r.TestTimeout); err != nil || d <= 0 {
+			return badf("test_timeout: want a duration such as 20m, got %q", r.TestTimeout)
+		}
+	}
 	if r.Network != "" && r.Network != model.NetworkNone {
 		return badf("network: want %q or nothing (the build bridge), got %q", model.NetworkNone, r.Network)
 	}

@@ -185,6 +185,8 @@ func TestCreateRepoInvalid(t *testing.T) {
 		{"hooks[0].secret missing", func(r *model.Repo) { r.Hooks[0].Secret = "" }, "hooks[0].secret"},
 		{"build_timeout not a duration", func(r *model.Repo) { r.BuildTimeout = "soon" }, "build_timeout"},
 		{"build_timeout negative", func(r *model.Repo) { r.BuildTimeout = "-5m" }, "build_timeout"},
+		{"test_timeout not a duration", func(r *model.Repo) { r.TestTimeout = "later" }, "test_timeout"},
+		{"test_timeout zero", func(r *model.Repo) { r.TestTimeout = "0s" }, "test_timeout"},
 		{"max_concurrent_builds negative", func(r *model.Repo) { r.MaxConcurrentBuilds = -1 }, "max_concurrent_builds"},
 		{"network host", func(r *model.Repo) { r.Network = "host" }, "network"},
 		{"network bridge", func(r *model.Repo) { r.Network = "bridge" }, "network"},

@@ -79,22 +79,58 @@ func (c Client) Build(ctx context.Context, req Request, log io.Writer) (Result, 
 	if err != nil {
 		return Result{}, err
 	}
+	resp, err := c.solve(ctx, solve, log)
+	if err != nil {
+		return Result{}, err
+	}
+	return Result{Digest: resp.ExporterResponse["containerimage.digest"]}, nil
+}
+
+// Test builds req's Target stage and keeps nothing: no image is exported or
+// pushed and no cache is written, so a test stage can fail without leaving
+// anything behind. The layer cache is still read, so the stages the image
+// shares with the test are built once. Refs, Image and Push are ignored.
+func (c Client) Test(ctx context.Context, req Request, log io.Writer) error {
+	if req.Target == "" {
+		return fmt.Errorf("test: no target stage")
+	}
+	solve, err := solveOpt(req, auth(req.Credentials))
+	if err != nil {
+		return err
+	}
+	solve.Exports, solve.CacheExports = nil, nil
+	_, err = c.solve(ctx, solve, log)
+	return err
+}
+
+// solve runs one solve and streams its progress to log as plain text.
+func (c Client) solve(ctx context.Context, solve bk.SolveOpt, log io.Writer) (*bk.SolveResponse, error) {
+	return c.stream(ctx, log, func(ctx context.Context, cl *bk.Client, ch chan *bk.SolveStatus) (*bk.SolveResponse, error) {
+		return cl.Solve(ctx, nil, solve, ch)
+	})
+}
+
+// solver is one call to BuildKit that reports progress on ch.
+type solver func(ctx context.Context, cl *bk.Client, ch chan *bk.SolveStatus) (*bk.SolveResponse, error)
+
+// stream connects, runs do and writes its progress to log.
+func (c Client) stream(ctx context.Context, log io.Writer, do solver) (*bk.SolveResponse, error) {
 	cl, err := bk.New(ctx, c.Addr)
 	if err != nil {
-		return Result{}, fmt.Errorf("connect to buildkit at %s: %w", c.Addr, err)
+		return nil, fmt.Errorf("connect to buildkit at %s: %w", c.Addr, err)
 	}
 	defer cl.Close()
 
 	display, err := progressui.NewDisplay(log, progressui.PlainMode)
 	if err != nil {
-		return Result{}, err
+		return nil, fmt.Errorf("progress display: %w", err)
 	}
 	ch := make(chan *bk.SolveStatus)
 	var resp *bk.SolveResponse
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		var err error
-		resp, err = cl.Solve(gctx, nil, solve, ch)
+		resp, err = do(gctx, cl, ch)
 		return err
 	})
 	g.Go(func() error {
@@ -104,11 +140,11 @@ func (c Client) Build(ctx context.Context, req Request, log io.Writer) (Result, 
 	})
 	if err := g.Wait(); err != nil {
 		if ctx.Err() != nil {
-			return Result{}, stopped(ctx)
+			return nil, stopped(ctx)
 		}
-		return Result{}, err
+		return nil, err
 	}
-	return Result{Digest: resp.ExporterResponse["containerimage.digest"]}, nil
+	return resp, nil
 }
 
 // stopped is the error of a build whose ctx ended. BuildKit reports a

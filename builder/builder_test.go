@@ -43,6 +43,9 @@ func TestBuild(t *testing.T) {
 	t.Run("FailingStepReportsExitCode", e.failingStep)
 	t.Run("BuildArgReachesRun", e.buildArg)
 	t.Run("TargetPicksStage", e.target)
+	t.Run("TestStagePassesWithoutExport", e.testStagePasses)
+	t.Run("TestStageFailureReportsOutput", e.testStageFails)
+	t.Run("ExportWritesFilesystemAndConfig", e.export)
 	t.Run("MultiPlatformIndexWithAnnotations", e.multiPlatform)
 	t.Run("ProvenanceAttestation", e.provenance)
 	t.Run("RegistryCacheSurvivesPrune", e.cache)
@@ -187,6 +190,82 @@ func (e *env) target(t *testing.T) {
 	}
 	if strings.Contains(log, "echo second") {
 		t.Errorf("the stage after the target ran:\n%s", log)
+	}
+}
+
+// testDockerfile has a test stage that checks a file of the image stage
+// and an image stage last, as a rule with test.target names it.
+func (e *env) testDockerfile(check string) string {
+	return "FROM " + e.base + " AS app\nARG GREETING=unset\nRUN echo \"$GREETING\" > /greeting\n" +
+		"FROM app AS test\nRUN " + check + "\n" +
+		"FROM app\n"
+}
+
+func (e *env) testStagePasses(t *testing.T) {
+	value := "hello-" + nonce(t)
+	req := buildDir(t, map[string]string{
+		"Dockerfile": e.testDockerfile("grep -x " + value + " /greeting && echo test-ok-" + value),
+	})
+	req.Target, req.BuildArgs = "test", map[string]string{"GREETING": value}
+	// A test never pushes, whatever the request says.
+	req.Image, req.Push = e.reg.addr+"/demo/tested", true
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	var log syncBuffer
+	if err := e.client.Test(ctx, req, &log); err != nil {
+		t.Fatalf("Test: %v\nlog:\n%s", err, log.String())
+	}
+	rig.Contains(t, "test log", log.String(), "test-ok-"+value)
+	if tags := e.reg.tags(t, "demo/tested"); len(tags) != 0 {
+		t.Errorf("a test pushed tags %v, want none", tags)
+	}
+}
+
+func (e *env) testStageFails(t *testing.T) {
+	req := buildDir(t, map[string]string{
+		"Dockerfile": e.testDockerfile("echo check-failed-" + nonce(t) + " && exit 4"),
+	})
+	req.Target = "test"
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	var log syncBuffer
+	err := e.client.Test(ctx, req, &log)
+	if err == nil || !strings.Contains(err.Error(), "exit code: 4") {
+		t.Fatalf("Test err = %v, want one mentioning %q\nlog:\n%s", err, "exit code: 4", log.String())
+	}
+	rig.Contains(t, "test log", log.String(), "check-failed-")
+
+	req.Target = ""
+	if err := e.client.Test(ctx, req, &log); err == nil || err.Error() != "test: no target stage" {
+		t.Errorf("Test without a target: err = %v, want %q", err, "test: no target stage")
+	}
+}
+
+func (e *env) export(t *testing.T) {
+	value := "exported-" + nonce(t)
+	req := buildDir(t, map[string]string{
+		"Dockerfile": "FROM " + e.base + " AS app\nRUN echo " + value + " > /value\n" +
+			"ENV GREETING=hi\nWORKDIR /srv\nENTRYPOINT [\"/bin/sh\", \"-c\"]\nCMD [\"cat /value\"]\n",
+	})
+	req.Target = "app"
+	dir := filepath.Join(t.TempDir(), "rootfs")
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	var log syncBuffer
+	cfg, err := e.client.Export(ctx, req, dir, &log)
+	if err != nil {
+		t.Fatalf("Export: %v\nlog:\n%s", err, log.String())
+	}
+	got, err := os.ReadFile(filepath.Join(dir, "value"))
+	if err != nil || string(got) != value+"\n" {
+		t.Errorf("/value = %q (%v), want %q", got, err, value+"\n")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "bin", "busybox")); err != nil {
+		t.Errorf("the base image's /bin/busybox is missing: %v", err)
+	}
+	if !slices.Equal(cfg.Entrypoint, []string{"/bin/sh", "-c"}) || !slices.Equal(cfg.Cmd, []string{"cat /value"}) ||
+		cfg.WorkingDir != "/srv" || !slices.Contains(cfg.Env, "GREETING=hi") {
+		t.Errorf("config = %+v, want entrypoint [/bin/sh -c], cmd [cat /value], workdir /srv, GREETING=hi in env", cfg)
 	}
 }
 

@@ -78,6 +78,9 @@ func Compile(i int, r model.Rule) (*Compiled, error) {
 	if err := checkPlatforms(r.Platforms); err != nil {
 		return nil, field("platforms", err)
 	}
+	if err := checkTest(r.Test); err != nil {
+		return nil, field("test.target", err)
+	}
 	var err error
 	if c.Filters.Include, err = globs(r.IncludePaths); err != nil {
 		return nil, field("include_paths", err)
@@ -91,7 +94,24 @@ func Compile(i int, r model.Rule) (*Compiled, error) {
 var (
 	argNameRE  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 	platformRE = regexp.MustCompile(`^[a-z0-9]+/[a-z0-9_]+(/[a-z0-9]+)?$`)
+	// stageRE is a Dockerfile stage name as BuildKit accepts one after
+	// `AS`.
+	stageRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_.-]{0,127}$`)
 )
+
+// checkTest checks a rule's test: when there is one, it must name a stage.
+func checkTest(t *model.Test) error {
+	if t == nil {
+		return nil
+	}
+	if t.Target == "" {
+		return fmt.Errorf("must not be empty: name the Dockerfile stage to test")
+	}
+	if !stageRE.MatchString(t.Target) {
+		return fmt.Errorf("%q is not a Dockerfile stage name (a letter, then letters, digits, '_', '.', '-')", t.Target)
+	}
+	return nil
+}
 
 // regexSource reports whether a source is written /.../ and returns the
 // pattern inside.
@@ -375,11 +395,19 @@ func merge(plans []Plan, p Plan) []Plan {
 
 func sameBuild(a, b Plan) bool {
 	return a.Rule.Dockerfile == b.Rule.Dockerfile && a.Rule.Context == b.Rule.Context &&
-		a.Rule.Target == b.Rule.Target && a.Rule.Platforms == b.Rule.Platforms &&
+		a.Rule.Target == b.Rule.Target && a.Rule.Platforms == b.Rule.Platforms && testTarget(a.Rule) == testTarget(b.Rule) &&
 		model.On(a.Rule.Cache, true) == model.On(b.Rule.Cache, true) && a.Rule.Provenance == b.Rule.Provenance &&
 		a.NeedsDiff == b.NeedsDiff && sameArgs(a.BuildArgs, b.BuildArgs) &&
 		strings.Join(a.Rule.IncludePaths, "\x00") == strings.Join(b.Rule.IncludePaths, "\x00") &&
 		strings.Join(a.Rule.IgnorePaths, "\x00") == strings.Join(b.Rule.IgnorePaths, "\x00")
+}
+
+// testTarget is the stage a rule tests, "" for none.
+func testTarget(r model.Rule) string {
+	if r.Test == nil {
+		return ""
+	}
+	return r.Test.Target
 }
 
 func sameArgs(a, b map[string]string) bool {

@@ -401,6 +401,9 @@ func TestCompileErrors(t *testing.T) {
 		{"platform with too many parts", 0, with(func(r *model.Rule) { r.Platforms = "linux/arm64/v8/x" }), "platforms", "linux/arm64/v8/x"},
 		{"second platform bad", 0, with(func(r *model.Rule) { r.Platforms = "linux/amd64,windows" }), "platforms", "windows"},
 		{"empty platform in list", 0, with(func(r *model.Rule) { r.Platforms = "linux/amd64," }), "platforms", "os/arch"},
+		{"empty test target", 0, with(func(r *model.Rule) { r.Test = &model.Test{} }), "test.target", "must not be empty"},
+		{"test target with space", 1, with(func(r *model.Rule) { r.Test = &model.Test{Target: "unit tests"} }), "test.target", `"unit tests" is not a Dockerfile stage name`},
+		{"test target starting with digit", 0, with(func(r *model.Rule) { r.Test = &model.Test{Target: "1test"} }), "test.target", `"1test" is not a Dockerfile stage name`},
 		{"bad include glob", 0, with(func(r *model.Rule) { r.IncludePaths = []string{"src/**", ""} }), "include_paths", "empty"},
 		{"bad ignore glob", 0, with(func(r *model.Rule) { r.IgnorePaths = []string{""} }), "ignore_paths", "empty"},
 		{"absolute dockerfile", 0, with(func(r *model.Rule) { r.Dockerfile = "/etc/passwd" }), "dockerfile", "inside the repository"},
@@ -450,6 +453,7 @@ func TestCompileValid(t *testing.T) {
 		{"paths", model.Rule{SourceType: "branch", Source: "main", Tags: []string{"x"}, Dockerfile: "build/Dockerfile.prod", Context: "services/api", IncludePaths: []string{"services/api/**"}, IgnorePaths: []string{"**/*.md"}}},
 		{"dotted names", model.Rule{SourceType: "branch", Source: "main", Tags: []string{"x"}, Dockerfile: "..Dockerfile", Context: "./"}},
 		{"disabled", model.Rule{SourceType: "branch", Source: "main", Tags: []string{"x"}, Enabled: ptr(false)}},
+		{"test stage", model.Rule{SourceType: "branch", Source: "main", Tags: []string{"x"}, Test: &model.Test{Target: "unit-test_1.go"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -798,6 +802,7 @@ func TestPlans(t *testing.T) {
 				with(branch("dev", "include"), func(r *model.Rule) { r.IncludePaths = []string{"**"} }),
 				with(branch("dev", "ignore"), func(r *model.Rule) { r.IgnorePaths = []string{"docs/**"} }),
 				branch("dev", "base2"),
+				with(branch("dev", "test"), func(r *model.Rule) { r.Test = &model.Test{Target: "test"} }),
 			}},
 			push: push("refs/heads/dev"),
 			want: []wantPlan{
@@ -811,6 +816,7 @@ func TestPlans(t *testing.T) {
 				{rules: []int{7}, tags: []string{"provenance"}},
 				{rules: []int{8}, tags: []string{"include"}},
 				{rules: []int{9}, tags: []string{"ignore"}},
+				{rules: []int{11}, tags: []string{"test"}},
 			},
 		},
 		{

@@ -156,6 +156,12 @@ func (w *Worker) pipeline(ctx context.Context, repo model.Repo, b model.Build, l
 		return outcome{err: err}
 	}
 	req.Credentials = creds
+	if err := w.test(ctx, b, req, logw); err != nil {
+		return outcome{err: err}
+	}
+	if err := w.autotest(ctx, repo, b, dir, req, logw); err != nil {
+		return outcome{err: err}
+	}
 	fmt.Fprintf(logw, "==> build %s (context %s) for %s\n", b.Rule.Dockerfile, b.Rule.Context, strings.Join(req.Platforms, ","))
 	res, err := w.Builder.Build(ctx, req, logw)
 	if err != nil {
@@ -168,6 +174,29 @@ func (w *Worker) pipeline(ctx context.Context, repo model.Repo, b model.Build, l
 		return outcome{err: infraError{fmt.Errorf("record pushed digest: %w", err)}}
 	}
 	return w.tag(ctx, b, res.Digest, &co, creds, logw)
+}
+
+// test builds the rule's test stage, when it names one, before the image:
+// a failing test ends the build before anything is pushed.
+func (w *Worker) test(ctx context.Context, b model.Build, req builder.Request, logw io.Writer) error {
+	if b.Rule.Test == nil || b.Rule.Test.Target == "" {
+		return nil
+	}
+	req.Target, req.Image, req.Push = b.Rule.Test.Target, "", false
+	fmt.Fprintf(logw, "==> test stage %q of %s\n", req.Target, b.Rule.Dockerfile)
+	if err := w.Builder.Test(ctx, req, logw); err != nil {
+		if ctx.Err() != nil {
+			return err
+		}
+		var infra infraError
+		var reg registryError
+		if berr := w.buildError(ctx, b, err); errors.As(berr, &infra) || errors.As(berr, &reg) {
+			return berr
+		}
+		return TestFailure(fmt.Errorf("test stage %q failed: %s", req.Target, cleanError(err)))
+	}
+	fmt.Fprintf(logw, "==> test stage %q passed\n", req.Target)
+	return nil
 }
 
 // registryError is a registry that does not answer; the build is retried

@@ -77,4 +77,3 @@ func TestFetchRef(t *testing.T) {
 		t.Errorf("push: %q", got)
 	}
 }
-

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/slipway-build/slipway/autotest"
 	"github.com/slipway-build/slipway/builder"
 	"github.com/slipway-build/slipway/forge"
 	"github.com/slipway-build/slipway/model"
@@ -54,10 +55,17 @@ type Submitter interface {
 	SubmitStatus(ctx context.Context, buildID string, state forge.State) error
 }
 
-// Builder builds images and pushes them by digest.
+// Builder builds images and pushes them by digest, and builds a rule's
+// test stage without keeping anything.
 type Builder interface {
 	Ping(ctx context.Context) error
 	Build(ctx context.Context, req builder.Request, log io.Writer) (builder.Result, error)
+	Test(ctx context.Context, req builder.Request, log io.Writer) error
+}
+
+// Tester runs a compose test plan; a failing test is autotest.Failed.
+type Tester interface {
+	Run(ctx context.Context, run autotest.Run) error
 }
 
 // Tagger points a tag of an image at a pushed digest.
@@ -83,6 +91,9 @@ type Worker struct {
 	Queue   Submitter
 	Jobs    Jobs
 	Builder Builder
+	// Autotest runs the docker-compose.test.yml a rule's context holds
+	// before the image is pushed; nil leaves such files alone.
+	Autotest Tester
 	// Tagger returns the Tagger of one build, moving tags with that
 	// build's registry credentials (from RegistryLogin; nil is anonymous).
 	Tagger func(creds builder.Credentials) Tagger

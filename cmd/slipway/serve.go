@@ -23,6 +23,7 @@ import (
 
 	"github.com/slipway-build/slipway/access"
 	"github.com/slipway-build/slipway/api"
+	"github.com/slipway-build/slipway/autotest"
 	"github.com/slipway-build/slipway/builder"
 	"github.com/slipway-build/slipway/buildnet"
 	"github.com/slipway-build/slipway/config"
@@ -200,6 +201,14 @@ func run(ctx context.Context, r role, args []string) error {
 	// answer a minute to leave; writeDeadlines spares streamed logs.
 	srv := &http.Server{Handler: writeDeadlines(mux, time.Minute), ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
+	// Leftover test containers go before /readyz answers: they belong to
+	// builds this process may run again.
+	var tester *autotest.Runner
+	if r.workers {
+		if tester, err = newTester(ctx, dataDir, bk, logger); err != nil {
+			return err
+		}
+	}
 	httpDone := make(chan error, 1)
 	go func() { httpDone <- srv.Serve(ln) }()
 	logger.Info("slipway is serving", "http", ln.Addr().String(), "data_dir", dataDir, "buildkit", bk.Addr, "workers", cfg.Workers)
@@ -208,7 +217,7 @@ func run(ctx context.Context, r role, args []string) error {
 	defer cancelRun()
 	var wg sync.WaitGroup
 	if r.workers {
-		if err := (parts{cfg: cfg, st: st, q: q, bk: bk, hs: hs, out: out, reg: reg, dir: dir, dataDir: dataDir, logger: logger}).startWorkers(ctx, runCtx, &wg); err != nil {
+		if err := (parts{cfg: cfg, st: st, q: q, bk: bk, tester: tester, hs: hs, out: out, reg: reg, dir: dir, dataDir: dataDir, logger: logger}).startWorkers(ctx, runCtx, &wg); err != nil {
 			return err
 		}
 	}
@@ -239,6 +248,7 @@ type parts struct {
 	dir     *access.Directory
 	q       *queue.Queue
 	bk      builder.Client
+	tester  *autotest.Runner
 	hs      *hosts
 	out     guards
 	reg     regParts
@@ -267,7 +277,8 @@ func (p parts) startWorkers(ctx, runCtx context.Context, wg *sync.WaitGroup) err
 	}
 	regClient := registry.Client{Transport: p.out.registry.Transport()}
 	w := &worker.Worker{
-		Builds: p.st, Repos: p.st, Tags: p.st, Slots: p.st, Queue: p.q,
+		Autotest: p.tester,
+		Builds:   p.st, Repos: p.st, Tags: p.st, Slots: p.st, Queue: p.q,
 		Jobs: jobs, Builder: p.bk, WorkDir: filepath.Join(p.dataDir, "work"), Logger: p.logger,
 		// Each build tags with its own credentials (RegistryLogin).
 		Tagger:      func(creds builder.Credentials) worker.Tagger { c := regClient; c.Credentials = creds; return c },
@@ -551,4 +562,18 @@ func newLogger(level string) *slog.Logger {
 	// Errors quote the URLs they failed on; the handler keeps their
 	// credentials out of the server log.
 	return slog.New(redact.NewHandler(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l})))
+}
+
+// newTester is the runner of compose tests. It first removes what test
+// runs of a process that died left behind: their containers would run on.
+func newTester(ctx context.Context, dataDir string, bk builder.Client, logger *slog.Logger) (*autotest.Runner, error) {
+	runc, err := builder.FindBinary("runc")
+	if err != nil {
+		return nil, err
+	}
+	r := &autotest.Runner{Runc: runc, Dir: filepath.Join(dataDir, "testruns"), Exporter: bk, Logger: logger}
+	if err := r.Cleanup(ctx); err != nil {
+		return nil, fmt.Errorf("remove leftover test runs: %w", err)
+	}
+	return r, nil
 }
