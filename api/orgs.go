@@ -152,7 +152,7 @@ func (s *Server) putTeam(w http.ResponseWriter, r *http.Request) {
 		s.orgFailed(w, r, err)
 		return
 	}
-	s.logger().Info("team changed", "org", o.Name, "team", name, "role", t.Role, "members", t.Members, "by", caller(r).Account)
+	s.logger().Info("team changed", "org", o.Name, "team", name, "team_role", t.Role, "members", t.Members, "by", caller(r).Account)
 	writeJSON(w, http.StatusOK, publicOrg(o))
 }
 

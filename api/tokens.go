@@ -42,7 +42,7 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
 		s.orgFailed(w, r, err)
 		return
 	}
-	s.logger().Info("token issued", "token", t.ID, "org", t.Org, "account", t.Account, "role", t.Role, "by", p.Account)
+	s.logger().Info("token issued", "token", t.ID, "org", t.Org, "account", t.Account, "token_role", t.Role, "by", p.Account)
 	writeJSON(w, http.StatusCreated, Issued{Token: t.Public(), Secret: text})
 }
 
