@@ -3,6 +3,9 @@
 SHELL := /bin/bash
 GO ?= go
 BIN := $(CURDIR)/bin
+# slipway version prints both; a build from a dirty checkout says so.
+COMMIT := $(shell git rev-parse HEAD 2>/dev/null)$(shell git diff --quiet HEAD 2>/dev/null || echo +dirty)
+VERSION := $(shell git describe --tags --match 'v*' --always 2>/dev/null || echo dev)
 # Built tools are reused while go.sum (which pins them) is unchanged.
 TOOLS_KEY := $(shell sha256sum go.sum 2>/dev/null | cut -c1-16)
 TOOLS_STAMP := $(BIN)/.tools-$(TOOLS_KEY)
@@ -15,7 +18,7 @@ build: slipway tools
 
 slipway:
 	@mkdir -p $(BIN)
-	$(GO) build -o $(BIN)/slipway ./cmd/slipway
+	$(GO) build -ldflags "-X main.version=$(VERSION) -X main.commit=$(COMMIT)" -o $(BIN)/slipway ./cmd/slipway
 
 tools: $(TOOLS_STAMP)
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 )
 
@@ -23,11 +24,8 @@ commands:
   token     create, list and revoke API tokens
   org       create organizations, manage their teams, public images and registry logins
   secrets   rotate the key sealing secrets at rest, seal a secret, make a key
-  version   print the version
+  version   print the version and the commit it was built from
 `
-
-// version is set by the build (-ldflags "-X main.version=...").
-var version = "dev"
 
 func main() {
 	if len(os.Args) < 2 {
@@ -51,7 +49,7 @@ func main() {
 	case "secrets":
 		err = secretsCmd(ctx, os.Args[2:], os.Stdin, os.Stdout)
 	case "version":
-		fmt.Println("slipway", version)
+		fmt.Println(versionLine(debug.ReadBuildInfo()))
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 	default:
