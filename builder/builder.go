@@ -54,6 +54,9 @@ type Request struct {
 	// Client, so that one build's credentials never reach another's
 	// BuildKit session.
 	Credentials Credentials
+	// Repo is the repository's id; a pool prefers the daemon that last
+	// built it, whose local cache is warm.
+	Repo string
 }
 
 // Result is what a finished build produced.

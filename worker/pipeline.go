@@ -218,6 +218,11 @@ func (w *Worker) buildError(ctx context.Context, b model.Build, err error) error
 	if ctx.Err() != nil {
 		return err
 	}
+	// A pool answers Ping while any of its daemons is up, so the death of
+	// this build's own daemon comes as ErrDaemonGone.
+	if errors.Is(err, builder.ErrDaemonGone) {
+		return infraError{fmt.Errorf("buildkit went away during the build: %v", cleanError(err))}
+	}
 	if perr := w.Builder.Ping(ctx); perr != nil {
 		return infraError{fmt.Errorf("buildkit went away during the build: %v", cleanError(err))}
 	}
@@ -394,6 +399,7 @@ func request(dir string, b model.Build, now time.Time) (builder.Request, error) 
 		ContextDir:  ctxDir,
 		Dockerfile:  dockerfile,
 		Image:       b.Image,
+		Repo:        b.RepoID,
 		Push:        !isFork(b),
 		Target:      b.Rule.Target,
 		Labels:      meta,

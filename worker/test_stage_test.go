@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"testing"
 
@@ -84,4 +85,23 @@ func errString(err error) string {
 		return ""
 	}
 	return err.Error()
+}
+
+// TestBuildErrorDaemonGone: a pool answers Ping while another daemon is up,
+// so the death of the build's own daemon must still make the job retried.
+func TestBuildErrorDaemonGone(t *testing.T) {
+	w := &Worker{Builder: &stageBuilder{}}
+	gone := fmt.Errorf("%w: unix:///bk-1.sock: %w", builder.ErrDaemonGone, errors.New("rpc error: code = Unavailable desc = error reading from server: EOF"))
+	err := w.buildError(t.Context(), model.Build{Image: "reg/acme/demo"}, gone)
+	if !errors.As(err, new(infraError)) {
+		t.Fatalf("buildError = %v (%T), want an infraError", err, err)
+	}
+	want := "buildkit went away during the build: buildkit daemon gone: unix:///bk-1.sock: rpc error: code = Unavailable desc = error reading from server: EOF"
+	if err.Error() != want {
+		t.Errorf("err = %q, want %q", err, want)
+	}
+	// The same failure without ErrDaemonGone, with Ping answering, is the build's own.
+	if err := w.buildError(t.Context(), model.Build{Image: "reg/acme/demo"}, errors.New("exit code: 4")); errors.As(err, new(infraError)) {
+		t.Errorf("buildError of a failed step = infraError %v", err)
+	}
 }
