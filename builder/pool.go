@@ -244,9 +244,11 @@ func (p *Pool) setHealth(addr string, err error) {
 	}
 	if err != nil {
 		if d.healthy {
-			p.log.Warn("buildkit daemon down", "buildkit", addr, "err", err)
+			p.log.Warn("buildkit daemon down", "buildkit", addr, "err", strings.SplitN(err.Error(), "\n", 2)[0])
 		}
-		d.healthy, d.lastErr = false, err.Error()
+		// BuildKit's errors carry a stack trace after the first line.
+		msg, _, _ := strings.Cut(err.Error(), "\n")
+		d.healthy, d.lastErr = false, msg
 		return
 	}
 	if !d.healthy {
@@ -260,7 +262,7 @@ func (p *Pool) setHealth(addr string, err error) {
 // it answers again.
 func (p *Pool) Build(ctx context.Context, req Request, log io.Writer) (Result, error) {
 	var res Result
-	err := p.run(ctx, req.Repo, func(c Client) error {
+	err := p.run(ctx, req.Repo, log, func(c Client) error {
 		var err error
 		res, err = c.Build(ctx, req, log)
 		return err
@@ -270,13 +272,18 @@ func (p *Pool) Build(ctx context.Context, req Request, log io.Writer) (Result, e
 
 // Test runs req's test stage on a daemon the pool picks, as Client.Test.
 func (p *Pool) Test(ctx context.Context, req Request, log io.Writer) error {
-	return p.run(ctx, req.Repo, func(c Client) error { return c.Test(ctx, req, log) })
+	return p.run(ctx, req.Repo, log, func(c Client) error { return c.Test(ctx, req, log) })
 }
 
-func (p *Pool) run(ctx context.Context, repo string, do func(Client) error) error {
+func (p *Pool) run(ctx context.Context, repo string, log io.Writer, do func(Client) error) error {
 	addr, err := p.acquire(ctx, repo)
 	if err != nil {
 		return err
+	}
+	// The log names the daemon: a failure, or a slow build, is then traced
+	// to one machine.
+	if log != nil {
+		_, _ = fmt.Fprintf(log, "==> buildkit %s\n", addr)
 	}
 	err = do(Client{Addr: addr})
 	p.release(addr, repo, err == nil)
