@@ -101,6 +101,9 @@ type Server struct {
 	// Secrets rotates the key sealing secrets at rest (api/admin.go); nil
 	// answers 501.
 	Secrets Secrets
+	// Builders answers GET /api/v1/builders; nil answers an empty list (no
+	// workers in this process).
+	Builders Builders
 }
 
 // RegisterHealth adds /healthz and /readyz only, for processes that serve
@@ -130,6 +133,7 @@ func (s *Server) Register(mux *http.ServeMux) {
 	route("POST /api/v1/builds/{id}/deliveries/{n}/redeliver", s.redeliver)
 	route("PATCH /api/v1/repos/{id}", s.patchRepo)
 	route("GET /api/v1/whoami", s.whoami)
+	route("GET /api/v1/builders", s.listBuilders)
 	route("POST /api/v1/orgs", s.createOrg)
 	route("GET /api/v1/orgs", s.listOrgs)
 	route("GET /api/v1/orgs/{org}", s.getOrg)

@@ -108,6 +108,7 @@ func TestRoleMatrix(t *testing.T) {
 		want               codes
 	}{
 		{"GET", "/api/v1/whoami", "", codes{other: 200, reader: 200, writer: 200, admin: 200, site: 200}},
+		{"GET", "/api/v1/builders", "", codes{other: 200, reader: 200, writer: 200, admin: 200, site: 200}},
 		{"GET", "/api/v1/repos", "", codes{other: 200, reader: 200, writer: 200, admin: 200, site: 200}},
 		{"POST", "/api/v1/repos", repoJSON("acme/fresh"), codes{other: 404, reader: 403, writer: 403, admin: 201, site: 409}},
 		{"POST", "/api/v1/repos/connect", `{"provider":"fakehost","full_name":"acme/connected","image":"registry.example:5000/acme/connected","token":"host-token","rules":[{"source_type":"branch","source":"main","tags":["latest"]}]}`,
