@@ -58,6 +58,9 @@ type Lister func(ctx context.Context, repo model.Repo) (map[string]string, error
 type Check struct {
 	Name string
 	Func func(ctx context.Context) error
+	// Soft is reported but does not make the process unready alone: one
+	// daemon of a BuildKit pool, while another serves.
+	Soft bool
 }
 
 // Server holds the API's dependencies.
@@ -171,7 +174,10 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	status, code := map[string]string{}, http.StatusOK
 	for _, c := range s.Checks {
 		if err := c.Func(ctx); err != nil {
-			status[c.Name], code = err.Error(), http.StatusServiceUnavailable
+			status[c.Name] = err.Error()
+			if !c.Soft {
+				code = http.StatusServiceUnavailable
+			}
 			continue
 		}
 		status[c.Name] = "ok"

@@ -357,6 +357,10 @@ func TestHealth(t *testing.T) {
 			"nats": "ok", "disk": "ok",
 			"buildkit": "dial unix /run/buildkit/buildkitd.sock: connect: no such file or directory",
 		}},
+		// One daemon of a pool down while another serves: reported, still ready.
+		{"soft check fails", []api.Check{passing, {Name: "buildkit tcp://10.0.0.9:1234", Soft: true, Func: func(context.Context) error {
+			return errors.New("down: connection refused")
+		}}}, http.StatusOK, map[string]string{"nats": "ok", "disk": "ok", "buildkit tcp://10.0.0.9:1234": "down: connection refused"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

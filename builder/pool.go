@@ -275,6 +275,18 @@ func (p *Pool) Test(ctx context.Context, req Request, log io.Writer) error {
 	return p.run(ctx, req.Repo, log, func(c Client) error { return c.Test(ctx, req, log) })
 }
 
+// Export builds req and writes its filesystem to dir, as Client.Export, on
+// a daemon the pool picks.
+func (p *Pool) Export(ctx context.Context, req Request, dir string, log io.Writer) (ImageConfig, error) {
+	var cfg ImageConfig
+	err := p.run(ctx, req.Repo, log, func(c Client) error {
+		var err error
+		cfg, err = c.Export(ctx, req, dir, log)
+		return err
+	})
+	return cfg, err
+}
+
 func (p *Pool) run(ctx context.Context, repo string, log io.Writer, do func(Client) error) error {
 	addr, err := p.acquire(ctx, repo)
 	if err != nil {

@@ -33,9 +33,15 @@ type Config struct {
 	// server at /v2/token) or "none" (anyone who reaches it may read,
 	// push and delete).
 	RegistryAuth string `yaml:"registry_auth"`
+	// BuildkitAddr is one address, a comma-separated list (a pool), or one
+	// dns+tcp://name:port whose A/AAAA records are the daemons.
 	BuildkitAddr string `yaml:"buildkit_addr"`
-	NATSURL      string `yaml:"nats_url"`
-	NATSListen   string `yaml:"nats_listen"`
+	// BuildkitAffinityMargin is how many more running builds a pool's
+	// daemon may have than the least busy one and still get the builds of
+	// the repository it built last.
+	BuildkitAffinityMargin int    `yaml:"buildkit_affinity_margin"`
+	NATSURL                string `yaml:"nats_url"`
+	NATSListen             string `yaml:"nats_listen"`
 	// NATSCreds is the credentials file a process connects to
 	// SLIPWAY_NATS_URL with: the nkey seed `slipway serve` writes to
 	// <data dir>/nats.nk, a NATS .creds file, or one line user:password.
@@ -94,21 +100,22 @@ type Config struct {
 // Defaults returns the settings used when nothing is configured.
 func Defaults() Config {
 	return Config{
-		HTTPAddr:          ":8080",
-		DataDir:           "./data",
-		RegistryAddr:      "127.0.0.1:5000",
-		RegistryAuth:      "token",
-		Workers:           2,
-		LogLevel:          "info",
-		NATSReplicas:      1,
-		ReconcileInterval: 10 * time.Minute,
-		ShutdownGrace:     5 * time.Minute,
-		AckWait:           30 * time.Second,
-		RegistryRetry:     10 * time.Minute,
-		BuildNetwork:      "bridge",
-		BuildBridge:       "slipway0",
-		BuildSubnet:       "10.213.0.0/24",
-		LogLimit:          16 << 20,
+		HTTPAddr:               ":8080",
+		DataDir:                "./data",
+		RegistryAddr:           "127.0.0.1:5000",
+		RegistryAuth:           "token",
+		Workers:                2,
+		BuildkitAffinityMargin: 2,
+		LogLevel:               "info",
+		NATSReplicas:           1,
+		ReconcileInterval:      10 * time.Minute,
+		ShutdownGrace:          5 * time.Minute,
+		AckWait:                30 * time.Second,
+		RegistryRetry:          10 * time.Minute,
+		BuildNetwork:           "bridge",
+		BuildBridge:            "slipway0",
+		BuildSubnet:            "10.213.0.0/24",
+		LogLimit:               16 << 20,
 	}
 }
 
@@ -158,6 +165,14 @@ var keys = []key{
 		return nil
 	}, "registry_auth"},
 	{"SLIPWAY_BUILDKIT_ADDR", str(func(c *Config) *string { return &c.BuildkitAddr }), "buildkit_addr"},
+	{"SLIPWAY_BUILDKIT_AFFINITY_MARGIN", func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return fmt.Errorf("want a whole number ≥ 0, got %q", v)
+		}
+		c.BuildkitAffinityMargin = n
+		return nil
+	}, "buildkit_affinity_margin"},
 	{"SLIPWAY_NATS_URL", str(func(c *Config) *string { return &c.NATSURL }), "nats_url"},
 	{"SLIPWAY_NATS_LISTEN", str(func(c *Config) *string { return &c.NATSListen }), "nats_listen"},
 	{"SLIPWAY_NATS_CREDS", str(func(c *Config) *string { return &c.NATSCreds }), "nats_creds"},
@@ -332,8 +347,11 @@ func (c Config) Validate() error {
 	if c.RegistryAuth != "token" && c.RegistryAuth != "none" {
 		return fmt.Errorf("SLIPWAY_REGISTRY_AUTH: want token or none, got %q", c.RegistryAuth)
 	}
-	if c.BuildkitAddr != "" && !strings.Contains(c.BuildkitAddr, "://") {
-		return fmt.Errorf("SLIPWAY_BUILDKIT_ADDR: want an address such as unix:///run/buildkit/buildkitd.sock or tcp://host:1234, got %q", c.BuildkitAddr)
+	if err := checkBuildkitAddr(c.BuildkitAddr); err != nil {
+		return err
+	}
+	if c.BuildkitAffinityMargin < 0 {
+		return fmt.Errorf("SLIPWAY_BUILDKIT_AFFINITY_MARGIN: want a whole number ≥ 0, got %d", c.BuildkitAffinityMargin)
 	}
 	if c.NATSURL != "" {
 		if err := checkURL(c.NATSURL, "nats", "tls", "ws", "wss"); err != nil {
@@ -467,4 +485,23 @@ func (c Config) ExternalURL() string {
 		host = "localhost"
 	}
 	return "http://" + net.JoinHostPort(host, port)
+}
+
+// checkBuildkitAddr admits "" (the embedded daemon), a comma-separated list
+// of addresses, or one dns+tcp://name:port.
+func checkBuildkitAddr(v string) error {
+	if v == "" {
+		return nil
+	}
+	parts := strings.Split(v, ",")
+	for _, a := range parts {
+		a = strings.TrimSpace(a)
+		if !strings.Contains(a, "://") {
+			return fmt.Errorf("SLIPWAY_BUILDKIT_ADDR: want addresses such as unix:///run/buildkit/buildkitd.sock or tcp://host:1234, comma-separated, or one dns+tcp://name:port; got %q", v)
+		}
+		if strings.HasPrefix(a, "dns+tcp://") && len(parts) > 1 {
+			return fmt.Errorf("SLIPWAY_BUILDKIT_ADDR: a dns+tcp name must be the only address, got %q", v)
+		}
+	}
+	return nil
 }

@@ -29,7 +29,7 @@ func TestLoadDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Config{HTTPAddr: ":8080", DataDir: "./data", RegistryAddr: "127.0.0.1:5000", RegistryAuth: "token", Workers: 2, LogLevel: "info",
+	want := Config{HTTPAddr: ":8080", DataDir: "./data", RegistryAddr: "127.0.0.1:5000", RegistryAuth: "token", Workers: 2, LogLevel: "info", BuildkitAffinityMargin: 2,
 		NATSReplicas: 1, ReconcileInterval: 10 * time.Minute, ShutdownGrace: 5 * time.Minute, AckWait: 30 * time.Second, RegistryRetry: 10 * time.Minute,
 		BuildNetwork: "bridge", BuildBridge: "slipway0", BuildSubnet: "10.213.0.0/24",
 		LogLimit: 16 << 20}
@@ -69,7 +69,7 @@ func TestLoadFile(t *testing.T) {
 	}
 	want := Config{
 		HTTPAddr: "0.0.0.0:9000", DataDir: "/var/lib/slipway", APIToken: "slp_from_file",
-		RegistryAddr: "registry.internal:5000", RegistryAuth: "none", BuildkitAddr: "unix:///run/buildkit/buildkitd.sock",
+		RegistryAddr: "registry.internal:5000", RegistryAuth: "none", BuildkitAddr: "unix:///run/buildkit/buildkitd.sock", BuildkitAffinityMargin: 2,
 		NATSURL: "nats://nats-1:4222,nats://nats-2:4222", NATSListen: "127.0.0.1:4222",
 		PublicURL: "https://slipway.acme.example/", Workers: 4, DockerHubMirror: "mirror.gcr.io",
 		HookSchedule: []time.Duration{5 * time.Second, time.Minute, 90 * time.Minute}, LogLevel: "debug",
@@ -119,6 +119,10 @@ func TestEnvEveryKey(t *testing.T) {
 		{"SLIPWAY_REGISTRY_AUTH", "none", func(c Config) any { return c.RegistryAuth }, "none"},
 		{"SLIPWAY_REGISTRY_AUTH", "token", func(c Config) any { return c.RegistryAuth }, "token"},
 		{"SLIPWAY_BUILDKIT_ADDR", "tcp://buildkitd:1234", func(c Config) any { return c.BuildkitAddr }, "tcp://buildkitd:1234"},
+		{"SLIPWAY_BUILDKIT_ADDR", "tcp://bk-0:1234,unix:///run/bk.sock", func(c Config) any { return c.BuildkitAddr }, "tcp://bk-0:1234,unix:///run/bk.sock"},
+		{"SLIPWAY_BUILDKIT_ADDR", "dns+tcp://buildkitd.slipway.svc:1234", func(c Config) any { return c.BuildkitAddr }, "dns+tcp://buildkitd.slipway.svc:1234"},
+		{"SLIPWAY_BUILDKIT_AFFINITY_MARGIN", "0", func(c Config) any { return c.BuildkitAffinityMargin }, 0},
+		{"SLIPWAY_BUILDKIT_AFFINITY_MARGIN", "5", func(c Config) any { return c.BuildkitAffinityMargin }, 5},
 		{"SLIPWAY_NATS_URL", "tls://nats.acme.example:4222", func(c Config) any { return c.NATSURL }, "tls://nats.acme.example:4222"},
 		{"SLIPWAY_NATS_LISTEN", ":4222", func(c Config) any { return c.NATSListen }, ":4222"},
 		{"SLIPWAY_NATS_LISTEN", "127.0.0.1:4222", func(c Config) any { return c.NATSListen }, "127.0.0.1:4222"},
@@ -199,6 +203,10 @@ func TestEnvBadValues(t *testing.T) {
 		{"SLIPWAY_REGISTRY_AUTH", "htpasswd"},
 		{"SLIPWAY_REGISTRY_AUTH", "Token"},
 		{"SLIPWAY_BUILDKIT_ADDR", "/run/buildkit/buildkitd.sock"},
+		{"SLIPWAY_BUILDKIT_ADDR", "tcp://bk-0:1234,bk-1:1234"},
+		{"SLIPWAY_BUILDKIT_ADDR", "dns+tcp://buildkitd:1234,tcp://bk-0:1234"},
+		{"SLIPWAY_BUILDKIT_AFFINITY_MARGIN", "-1"},
+		{"SLIPWAY_BUILDKIT_AFFINITY_MARGIN", "two"},
 		{"SLIPWAY_NATS_URL", "nats-1:4222"},
 		{"SLIPWAY_NATS_URL", "http://nats-1:4222"},
 		{"SLIPWAY_NATS_URL", "nats://nats-1:4222,redis://cache:6379"},

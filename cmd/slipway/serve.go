@@ -155,14 +155,20 @@ func run(ctx context.Context, r role, args []string) error {
 			checks = append(checks, api.Check{Name: "registry", Func: reg.ready})
 		}
 	}
-	var bk builder.Client
+	var (
+		bk       buildkit
+		bkAddr   string
+		builders api.Builders
+	)
 	if r.workers {
-		addr, err := startBuildkit(ctx, cfg, dataDir, logger, &stack)
-		if err != nil {
+		if bkAddr, err = startBuildkit(ctx, cfg, dataDir, logger, &stack); err != nil {
 			return err
 		}
-		bk = builder.Client{Addr: addr}
-		checks = append(checks, api.Check{Name: "buildkit", Func: bk.Ping})
+		var bkChecks []api.Check
+		if bk, builders, bkChecks, err = newBuildkit(ctx, cfg, bkAddr, logger); err != nil {
+			return err
+		}
+		checks = append(checks, bkChecks...)
 	}
 	hs, err := newHosts(cfg, out.hostAPI(), keys)
 	if err != nil {
@@ -189,7 +195,7 @@ func run(ctx context.Context, r role, args []string) error {
 		Outbound: out.all, RegistryOutbound: out.registry, HTTP: out.hostAPI(),
 		Secrets: &rotator{st: st, fromEnv: cfg.SecretKey != "", path: filepath.Join(dataDir, seal.FileName), shared: cfg.NATSURL != "",
 			also: []func(context.Context, access.Sealer) (int, error){dir.Reseal, resealTokenKey(dataDir)}, logger: logger},
-		Sealer: liveKeys{st},
+		Sealer: liveKeys{st}, Builders: builders,
 	}
 	if r.api {
 		apiServer.Register(mux)
@@ -211,7 +217,7 @@ func run(ctx context.Context, r role, args []string) error {
 	}
 	httpDone := make(chan error, 1)
 	go func() { httpDone <- srv.Serve(ln) }()
-	logger.Info("slipway is serving", "http", ln.Addr().String(), "data_dir", dataDir, "buildkit", bk.Addr, "workers", cfg.Workers)
+	logger.Info("slipway is serving", "http", ln.Addr().String(), "data_dir", dataDir, "buildkit", bkAddr, "workers", cfg.Workers)
 
 	runCtx, cancelRun := context.WithCancel(context.Background())
 	defer cancelRun()
@@ -247,7 +253,7 @@ type parts struct {
 	st      *store.Store
 	dir     *access.Directory
 	q       *queue.Queue
-	bk      builder.Client
+	bk      buildkit
 	tester  *autotest.Runner
 	hs      *hosts
 	out     guards
@@ -566,7 +572,7 @@ func newLogger(level string) *slog.Logger {
 
 // newTester is the runner of compose tests. It first removes what test
 // runs of a process that died left behind: their containers would run on.
-func newTester(ctx context.Context, dataDir string, bk builder.Client, logger *slog.Logger) (*autotest.Runner, error) {
+func newTester(ctx context.Context, dataDir string, bk autotest.Exporter, logger *slog.Logger) (*autotest.Runner, error) {
 	runc, err := builder.FindBinary("runc")
 	if err != nil {
 		return nil, err
