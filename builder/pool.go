@@ -61,6 +61,7 @@ type Pool struct {
 
 	mu       sync.Mutex
 	daemons  map[string]*daemon
+	current  []string          // the addresses of the last refresh
 	affinity map[string]string // repository id → address
 }
 
@@ -81,8 +82,14 @@ func NewPool(opts PoolOptions) (*Pool, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Pool{margin: opts.Margin, addrs: src, log: log, timeout: 3 * time.Second,
-		daemons: map[string]*daemon{}, affinity: map[string]string{}}, nil
+	p := &Pool{margin: opts.Margin, addrs: src, log: log, timeout: 3 * time.Second,
+		daemons: map[string]*daemon{}, affinity: map[string]string{}}
+	// Known from the start, so that States lists them; a name that does
+	// not resolve yet is asked again on the first pick.
+	if _, err := p.refresh(context.Background()); err != nil {
+		log.Warn("buildkit pool: list daemons", "err", err)
+	}
+	return p, nil
 }
 
 // addrSource turns SLIPWAY_BUILDKIT_ADDR into a function that lists the
@@ -186,7 +193,7 @@ func pick(healthy []candidate, preferred string, margin int) (string, bool) {
 	return least.Addr, true
 }
 
-// sync brings the daemon table in line with the current address list.
+// refresh brings the daemon table in line with the current address list.
 func (p *Pool) refresh(ctx context.Context) ([]string, error) {
 	addrs, err := p.addrs(ctx)
 	if err != nil {
@@ -199,6 +206,9 @@ func (p *Pool) refresh(ctx context.Context) ([]string, error) {
 			p.daemons[a] = &daemon{healthy: true}
 		}
 	}
+	// A daemon gone from DNS keeps its entry (its running builds still
+	// count down) but is no longer listed.
+	p.current = addrs
 	return addrs, nil
 }
 
@@ -399,7 +409,7 @@ func (p *Pool) down(addrs []string) []string {
 	return out
 }
 
-// States reports every daemon the pool has known, in address order.
+// States reports the daemons of the last address list, sorted by address.
 func (p *Pool) States() []DaemonState {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -407,8 +417,9 @@ func (p *Pool) States() []DaemonState {
 	for _, a := range p.affinity {
 		repos[a]++
 	}
-	out := make([]DaemonState, 0, len(p.daemons))
-	for a, d := range p.daemons {
+	out := make([]DaemonState, 0, len(p.current))
+	for _, a := range p.current {
+		d := p.daemons[a]
 		out = append(out, DaemonState{Addr: a, Healthy: d.healthy, Running: d.running, LastError: d.lastErr, LastBuiltRepos: repos[a]})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Addr < out[j].Addr })

@@ -125,3 +125,35 @@ func TestPoolNoHealthyDaemon(t *testing.T) {
 		t.Fatalf("States = %+v", got)
 	}
 }
+
+// TestPoolStatesFollowDNS: a daemon whose record went is no longer
+// listed, and a new one is, healthy until shown otherwise.
+func TestPoolStatesFollowDNS(t *testing.T) {
+	answer := []string{"10.0.0.3", "10.0.0.9"}
+	resolve := func(context.Context, string) ([]string, error) { return answer, nil }
+	p, err := NewPool(PoolOptions{Addrs: "dns+tcp://buildkitd:1234", Resolve: resolve})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := addrsOf(p.States()), []string{"tcp://10.0.0.3:1234", "tcp://10.0.0.9:1234"}; !slices.Equal(got, want) {
+		t.Fatalf("States = %q, want %q", got, want)
+	}
+	answer = []string{"10.0.0.9", "10.0.0.12"}
+	p.addrs, _ = addrSource("dns+tcp://buildkitd:1234", resolve, time.Second, time.Now) // a fresh cache
+	if _, err := p.refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	got := p.States()
+	want := []DaemonState{{Addr: "tcp://10.0.0.12:1234", Healthy: true}, {Addr: "tcp://10.0.0.9:1234", Healthy: true}}
+	if !slices.Equal(got, want) {
+		t.Fatalf("States = %+v, want %+v", got, want)
+	}
+}
+
+func addrsOf(states []DaemonState) []string {
+	var out []string
+	for _, s := range states {
+		out = append(out, s.Addr)
+	}
+	return out
+}
