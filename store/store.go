@@ -162,12 +162,9 @@ func (s *Store) claimImage(ctx context.Context, r model.Repo) error {
 
 // ClaimImages records the image of every repository an older Slipway
 // registered, which claimed none, so that no new repository can take it.
-// It returns how many it claimed.
-func (s *Store) ClaimImages(ctx context.Context) (int, error) {
-	repos, err := s.ListRepos(ctx)
-	if err != nil {
-		return 0, err
-	}
+// repos are the stored repositories (ListRepos). It returns how many it
+// claimed.
+func (s *Store) ClaimImages(ctx context.Context, repos []model.Repo) (int, error) {
 	n := 0
 	for _, r := range repos {
 		if r.Image == "" {

@@ -644,14 +644,18 @@ func TestClaimImages(t *testing.T) {
 	if _, err := s.RepoByImage(ctx, old.Image); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("before ClaimImages RepoByImage: %v, want ErrNotFound", err)
 	}
-	if n, err := s.ClaimImages(ctx); err != nil || n != 1 {
+	repos, err := s.ListRepos(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.ClaimImages(ctx, repos); err != nil || n != 1 {
 		t.Fatalf("ClaimImages = %d, %v; want 1", n, err)
 	}
-	if n, err := s.ClaimImages(ctx); err != nil || n != 0 {
+	if n, err := s.ClaimImages(ctx, repos); err != nil || n != 0 {
 		t.Fatalf("ClaimImages again = %d, %v; want 0", n, err)
 	}
 	twin := model.Repo{ID: "r-twin", Provider: "github", FullName: "acme/twin", Image: old.Image, CreatedAt: base}
-	err := s.CreateRepo(ctx, twin)
+	err = s.CreateRepo(ctx, twin)
 	if err == nil || err.Error() != "image 127.0.0.1:5000/acme/old is already claimed by another repository" {
 		t.Errorf("a second claim: %v", err)
 	}
