@@ -138,11 +138,11 @@ func (w *Worker) pipeline(ctx context.Context, repo model.Repo, b model.Build, l
 		return w.tag(ctx, b, b.Digest, nil, creds, logw)
 	}
 	if err := w.Builder.Ping(ctx); err != nil {
-		return outcome{err: infraError{fmt.Errorf("buildkit unavailable: %w", err)}}
+		return outcome{err: infraError{err: fmt.Errorf("buildkit unavailable: %w", err)}}
 	}
 	// Checkouts hold private source: only Slipway's user may read them.
 	if err := PrivateDir(w.WorkDir); err != nil {
-		return outcome{err: infraError{fmt.Errorf("work dir: %w", err)}}
+		return outcome{err: infraError{err: fmt.Errorf("work dir: %w", err)}}
 	}
 	dir := filepath.Join(w.WorkDir, b.ID)
 	_ = os.RemoveAll(dir)
@@ -186,7 +186,7 @@ func (w *Worker) pipeline(ctx context.Context, repo model.Repo, b model.Build, l
 		return outcome{}
 	}
 	if _, err := w.Builds.UpdateBuild(ctx, b.ID, func(cur *model.Build) error { cur.Digest = res.Digest; return nil }); err != nil {
-		return outcome{err: infraError{fmt.Errorf("record pushed digest: %w", err)}}
+		return outcome{err: infraError{err: fmt.Errorf("record pushed digest: %w", err)}}
 	}
 	return w.tag(ctx, b, res.Digest, &co, creds, logw)
 }
@@ -236,10 +236,10 @@ func (w *Worker) buildError(ctx context.Context, b model.Build, err error) error
 	// A pool answers Ping while any of its daemons is up, so the death of
 	// this build's own daemon comes as ErrDaemonGone.
 	if errors.Is(err, builder.ErrDaemonGone) {
-		return infraError{fmt.Errorf("buildkit went away during the build: %v", cleanError(err))}
+		return infraError{err: fmt.Errorf("buildkit went away during the build: %v", cleanError(err)), now: true}
 	}
 	if perr := w.Builder.Ping(ctx); perr != nil {
-		return infraError{fmt.Errorf("buildkit went away during the build: %v", cleanError(err))}
+		return infraError{err: fmt.Errorf("buildkit went away during the build: %v", cleanError(err))}
 	}
 	if host := registryHost(b.Image); w.RegistryPing != nil && w.RegistryPing(ctx, host) != nil {
 		return registryError{host: host, err: errors.New(cleanError(err))}
@@ -261,7 +261,7 @@ func (w *Worker) registryLogin(ctx context.Context, b model.Build) (builder.Cred
 	}
 	creds, err := w.RegistryLogin(ctx, b)
 	if err != nil {
-		return nil, infraError{fmt.Errorf("registry credentials for %s: %w", b.Image, err)}
+		return nil, infraError{err: fmt.Errorf("registry credentials for %s: %w", b.Image, err)}
 	}
 	return creds, nil
 }
@@ -274,7 +274,7 @@ func (w *Worker) cloneAuth(ctx context.Context, repo model.Repo, url, dir string
 	}
 	creds, err := w.Credentials(ctx, repo)
 	if err != nil {
-		return nil, infraError{fmt.Errorf("clone credentials: %w", err)}
+		return nil, infraError{err: fmt.Errorf("clone credentials: %w", err)}
 	}
 	// An App installation token is fetched here, not stored on the
 	// repository: the log learns it now.
@@ -282,7 +282,7 @@ func (w *Worker) cloneAuth(ctx context.Context, repo model.Repo, url, dir string
 		h.Hide(creds.Token, creds.SSHKey)
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, infraError{err}
+		return nil, infraError{err: err}
 	}
 	return creds.Auth(url, dir)
 }

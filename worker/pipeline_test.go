@@ -128,7 +128,7 @@ func TestOutcomeApply(t *testing.T) {
 // The log's last line of an attempt: one whose BuildKit died under it is
 // handed back and retried, so its log says so rather than "build failed".
 func TestEndLine(t *testing.T) {
-	gone := infraError{errors.New("buildkit went away during the build: buildkit daemon gone: unix:///bk-1.sock: EOF")}
+	gone := infraError{err: errors.New("buildkit went away during the build: buildkit daemon gone: unix:///bk-1.sock: EOF")}
 	b := model.Build{Image: "reg/acme/demo"}
 	fork := model.Build{Image: "reg/acme/demo", PullRequest: &model.PullRequest{Fork: true}}
 	for _, tc := range []struct {
@@ -182,6 +182,28 @@ func TestRequestNetwork(t *testing.T) {
 		}
 		if req.NoNetwork != want {
 			t.Errorf("network %q: NoNetwork = %v, want %v", network, req.NoNetwork, want)
+		}
+	}
+}
+
+func TestHandBackDelay(t *testing.T) {
+	gone := infraError{err: errors.New("buildkit went away during the build: buildkit daemon gone"), now: true}
+	down := infraError{err: errors.New("buildkit unavailable: connection refused")}
+	cases := []struct {
+		name     string
+		err      error
+		attempts int
+		want     time.Duration
+	}{
+		{"a pool's daemon died: the first retry goes to another at once", gone, 1, 0},
+		{"it died again: back off", gone, 2, 10 * time.Second},
+		{"no daemon answers: back off from the start", down, 1, 5 * time.Second},
+		{"no daemon answers, third attempt", down, 3, 20 * time.Second},
+		{"wrapped, as handBack gets it", fmt.Errorf("attempt: %w", gone), 1, 0},
+	}
+	for _, c := range cases {
+		if got := handBackDelay(c.err, 5*time.Second, c.attempts); got != c.want {
+			t.Errorf("%s: %v, want %v", c.name, got, c.want)
 		}
 	}
 }

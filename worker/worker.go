@@ -226,7 +226,12 @@ func undecodable(ctx context.Context, job queue.Job, log *slog.Logger, kind stri
 }
 
 // infraError marks a failure of Slipway's own parts; the job is retried.
-type infraError struct{ err error }
+type infraError struct {
+	err error
+	// now: retry at once the first time, because the failed part is
+	// already out of the way (a pool took its dead daemon out).
+	now bool
+}
 
 func (e infraError) Error() string { return e.err.Error() }
 func (e infraError) Unwrap() error { return e.err }
@@ -441,7 +446,17 @@ func (w *Worker) handBack(job queue.Job, b model.Build, err error, log *slog.Log
 		// queued) until the next try writes it.
 		log.Warn("record the hand-back", "err", uerr)
 	}
-	retry(job, backoff(w.retryDelay(), attempts), log)
+	retry(job, handBackDelay(err, w.retryDelay(), attempts), log)
+}
+
+// handBackDelay is how long a handed-back job waits: the backoff, except a
+// first retry whose failed part is already out of the way.
+func handBackDelay(err error, base time.Duration, attempts int) time.Duration {
+	var ie infraError
+	if errors.As(err, &ie) && ie.now && attempts <= 1 {
+		return 0
+	}
+	return backoff(base, attempts)
 }
 
 // backoff doubles the retry delay with each failed attempt, up to two
