@@ -224,7 +224,7 @@ spec:
 		}
 	}
 	bad := map[string]struct{ doc, want string }{
-		"misspelt containerPort": {strings.Replace(good["deployment"], "containerPort", "containerPrt", 1), `unknown field "containerPrt"`},
+		"misspelt containerPort":   {strings.Replace(good["deployment"], "containerPort", "containerPrt", 1), `unknown field "containerPrt"`},
 		"misspelt minReplicaCount": {strings.Replace(good["scaledobject"], "minReplicaCount", "minReplicas", 1), `unknown field "minReplicas"`},
 		"unknown kind":             {strings.Replace(good["deployment"], "kind: Deployment", "kind: Deploymnt", 1), "unknown kind apps/v1/Deploymnt"},
 		"duplicate field":          {good["deployment"] + "metadata: {name: y}\n", `key "metadata" already set in map`},
