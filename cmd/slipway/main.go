@@ -28,6 +28,9 @@ commands:
   org       create organizations, manage their teams, public images and registry logins
   secrets   rotate the key sealing secrets at rest, seal a secret, make a key
   version   print the version and the commit it was built from
+  healthcheck
+            exit 0 when the Slipway on this host answers /healthz on
+            SLIPWAY_HTTP_ADDR's port, else 1 (the container image's HEALTHCHECK)
 `
 
 func main() {
@@ -49,6 +52,8 @@ func main() {
 		err = orgCmd(ctx, os.Args[2:], os.Stdout)
 	case "secrets":
 		err = secretsCmd(ctx, os.Args[2:], os.Stdin, os.Stdout)
+	case "healthcheck":
+		err = healthcheck(ctx, os.Getenv)
 	case "version":
 		fmt.Println(versionLine(debug.ReadBuildInfo()))
 	case "-h", "--help", "help":

@@ -101,24 +101,47 @@ func isAttestation(d v1.Descriptor) bool {
 	return d.Platform != nil && d.Platform.OS == "unknown" && d.Platform.Architecture == "unknown"
 }
 
-// Labels returns the labels of the image config that ref points to. For an
-// index, the image for platform ("linux/amd64", "linux/arm64", ...) is
-// used; "" means linux/amd64. A single-platform image is used whatever its
-// platform. The result is never nil.
-func Labels(ctx context.Context, ref, platform string) (map[string]string, error) {
+// Image is the image ref points to, read with the rig's logins. For an
+// index, the image for platform ("linux/amd64", ...) is used; "" takes a
+// single-platform image as it is.
+func Image(ctx context.Context, ref, platform string) (v1.Image, error) {
 	r, err := name.ParseReference(ref, name.StrictValidation)
 	if err != nil {
-		return nil, fmt.Errorf("labels of %s: %w", ref, err)
+		return nil, fmt.Errorf("image %s: %w", ref, err)
 	}
 	opts := []remote.Option{remote.WithContext(ctx), remote.WithAuthFromKeychain(keychain{})}
 	if platform != "" {
 		p, err := v1.ParsePlatform(platform)
 		if err != nil {
-			return nil, fmt.Errorf("labels of %s: %w", ref, err)
+			return nil, fmt.Errorf("image %s: %w", ref, err)
 		}
 		opts = append(opts, remote.WithPlatform(*p))
 	}
 	img, err := remote.Image(r, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("image %s: %w", ref, err)
+	}
+	return img, nil
+}
+
+// PushImage writes img to ref (host:port/name:tag) with the rig's logins.
+func PushImage(ctx context.Context, ref string, img v1.Image) error {
+	r, err := name.ParseReference(ref, name.StrictValidation)
+	if err != nil {
+		return fmt.Errorf("push %s: %w", ref, err)
+	}
+	if err := remote.Write(r, img, remote.WithContext(ctx), remote.WithAuthFromKeychain(keychain{})); err != nil {
+		return fmt.Errorf("push %s: %w", ref, err)
+	}
+	return nil
+}
+
+// Labels returns the labels of the image config that ref points to. For an
+// index, the image for platform ("linux/amd64", "linux/arm64", ...) is
+// used; "" means linux/amd64. A single-platform image is used whatever its
+// platform. The result is never nil.
+func Labels(ctx context.Context, ref, platform string) (map[string]string, error) {
+	img, err := Image(ctx, ref, platform)
 	if err != nil {
 		return nil, fmt.Errorf("labels of %s: %w", ref, err)
 	}
