@@ -29,6 +29,10 @@ type Config struct {
 	DataDir      string `yaml:"data_dir"`
 	APIToken     string `yaml:"api_token"`
 	RegistryAddr string `yaml:"registry_addr"`
+	// RegistryListen is where `slipway registry` listens when the name
+	// images use (RegistryAddr, such as registry:5000) is not an address
+	// to bind, such as :5000. Empty means RegistryAddr.
+	RegistryListen string `yaml:"registry_listen"`
 	// RegistryAuth is "token" (the embedded registry asks Slipway's token
 	// server at /v2/token) or "none" (anyone who reaches it may read,
 	// push and delete).
@@ -157,6 +161,7 @@ var keys = []key{
 		return nil
 	}, "secret_key"},
 	{"SLIPWAY_REGISTRY_ADDR", str(func(c *Config) *string { return &c.RegistryAddr }), "registry_addr"},
+	{"SLIPWAY_REGISTRY_LISTEN", str(func(c *Config) *string { return &c.RegistryListen }), "registry_listen"},
 	{"SLIPWAY_REGISTRY_AUTH", func(c *Config, v string) error {
 		if v != "token" && v != "none" {
 			return fmt.Errorf("want token or none, got %q", v)
@@ -344,6 +349,11 @@ func (c Config) Validate() error {
 			return fmt.Errorf("SLIPWAY_REGISTRY_ADDR: %w (or \"off\")", err)
 		}
 	}
+	if c.RegistryListen != "" {
+		if err := checkAddr(c.RegistryListen); err != nil {
+			return fmt.Errorf("SLIPWAY_REGISTRY_LISTEN: %w", err)
+		}
+	}
 	if c.RegistryAuth != "token" && c.RegistryAuth != "none" {
 		return fmt.Errorf("SLIPWAY_REGISTRY_AUTH: want token or none, got %q", c.RegistryAuth)
 	}
@@ -423,6 +433,14 @@ func lastAddr(p netip.Prefix) netip.Addr {
 	host := uint32(1)<<(32-p.Bits()) - 1
 	binary.BigEndian.PutUint32(a[:], binary.BigEndian.Uint32(a[:])|host)
 	return netip.AddrFrom4(a)
+}
+
+// RegistryBind is where the registry role listens.
+func (c Config) RegistryBind() string {
+	if c.RegistryListen != "" {
+		return c.RegistryListen
+	}
+	return c.RegistryAddr
 }
 
 // validateNATSListen refuses an embedded NATS that other machines reach

@@ -125,6 +125,7 @@ func TestEnvEveryKey(t *testing.T) {
 		{"SLIPWAY_BUILDKIT_AFFINITY_MARGIN", "5", func(c Config) any { return c.BuildkitAffinityMargin }, 5},
 		{"SLIPWAY_NATS_URL", "tls://nats.acme.example:4222", func(c Config) any { return c.NATSURL }, "tls://nats.acme.example:4222"},
 		{"SLIPWAY_NATS_LISTEN", ":4222", func(c Config) any { return c.NATSListen }, ":4222"},
+		{"SLIPWAY_REGISTRY_LISTEN", ":5000", func(c Config) any { return c.RegistryBind() }, ":5000"},
 		{"SLIPWAY_NATS_LISTEN", "127.0.0.1:4222", func(c Config) any { return c.NATSListen }, "127.0.0.1:4222"},
 		{"SLIPWAY_NATS_CREDS", "/var/lib/slipway/nats.nk", func(c Config) any { return c.NATSCreds }, "/var/lib/slipway/nats.nk"},
 		{"SLIPWAY_NATS_TLS_CERT", "/etc/slipway/nats.pem", func(c Config) any { return c.NATSTLSCert }, "/etc/slipway/nats.pem"},

@@ -39,9 +39,16 @@ func (d *Dialer) DialContext(ctx context.Context, network, address string) (net.
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w", address, err)
 	}
+	guard := d.Guard
+	if guard.namedHost(host, uint16(port)) {
+		// The socket's last check must accept what the name resolved to.
+		for _, ip := range addrs {
+			guard = guard.With(netip.AddrPortFrom(ip, uint16(port)))
+		}
+	}
 	var errs []error
 	for _, ip := range addrs {
-		conn, err := d.connect(ctx, network, netip.AddrPortFrom(ip, uint16(port)).String())
+		conn, err := d.connect(ctx, guard, network, netip.AddrPortFrom(ip, uint16(port)).String())
 		if err == nil {
 			return conn, nil
 		}
@@ -50,11 +57,12 @@ func (d *Dialer) DialContext(ctx context.Context, network, address string) (net.
 	return nil, errors.Join(errs...)
 }
 
-func (d *Dialer) connect(ctx context.Context, network, addr string) (net.Conn, error) {
+func (d *Dialer) connect(ctx context.Context, guard *Guard, network, addr string) (net.Conn, error) {
 	if d.dial != nil {
 		return d.dial(ctx, network, addr)
 	}
-	nd := net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second, Control: d.control}
+	check := &Dialer{Guard: guard}
+	nd := net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second, Control: check.control}
 	return nd.DialContext(ctx, network, addr)
 }
 

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strconv"
 	"strings"
 )
 
@@ -111,6 +112,11 @@ type Guard struct {
 	// AllowAddrs are single host:port pairs opened, such as the embedded
 	// registry's own address for the registry client.
 	AllowAddrs []netip.AddrPort
+	// AllowHosts are host:port names opened at whatever address they
+	// resolve to, such as the Slipway registry a Compose file or a cluster
+	// names (registry:5000): its operator named it, so a private address
+	// is expected. Metadata addresses stay refused.
+	AllowHosts []string
 	// Lookup resolves a host name; nil means the system resolver. Tests
 	// replace it so that no test depends on real DNS.
 	Lookup func(ctx context.Context, host string) ([]netip.Addr, error)
@@ -167,6 +173,30 @@ func (g *Guard) With(ap netip.AddrPort) *Guard {
 	return &c
 }
 
+// WithHost returns a copy of g that also opens the name host:port.
+func (g *Guard) WithHost(hostport string) *Guard {
+	c := Guard{}
+	if g != nil {
+		c = *g
+	}
+	c.AllowHosts = append(append([]string(nil), c.AllowHosts...), hostport)
+	return &c
+}
+
+// namedHost reports whether host:port is one of AllowHosts.
+func (g *Guard) namedHost(host string, port uint16) bool {
+	if g == nil || port == 0 {
+		return false
+	}
+	hp := net.JoinHostPort(strings.TrimSuffix(strings.Trim(host, "[]"), "."), strconv.Itoa(int(port)))
+	for _, h := range g.AllowHosts {
+		if strings.EqualFold(h, hp) {
+			return true
+		}
+	}
+	return false
+}
+
 // Plain returns a copy of g that reaches only what the allow list opens.
 func (g *Guard) Plain() *Guard {
 	c := Guard{}
@@ -185,9 +215,14 @@ func (g *Guard) Resolve(ctx context.Context, host string, port uint16) ([]netip.
 	if err != nil {
 		return nil, err
 	}
+	named := g.namedHost(host, port)
 	var ok []netip.Addr
 	var first error
 	for _, a := range addrs {
+		if named && lookupRange(metadata, canonical(a)) == "" {
+			ok = append(ok, canonical(a))
+			continue
+		}
 		if err := g.Check(a, port); err != nil {
 			first = cmpErr(first, err)
 			continue

@@ -218,3 +218,46 @@ func TestCheckURL(t *testing.T) {
 		t.Errorf("an unresolvable name: %v, want a lookup error that is not a refusal", err)
 	}
 }
+
+// A name the operator configured (the registry of a Compose file) is
+// reached at its private address; the same address under another name or
+// port, and a metadata address under that name, stay refused.
+func TestAllowHostsOpensANameAtItsAddresses(t *testing.T) {
+	g := (&Guard{Lookup: fakeDNS(map[string][]string{
+		"registry":       {"172.18.0.4"},
+		"other":          {"172.18.0.4"},
+		"metadata-alias": {"169.254.169.254"},
+	})}).WithHost("registry:5000").WithHost("metadata-alias:80")
+	cases := []struct {
+		addr string
+		want string // the address the connect step sees, "" for none
+	}{
+		{"registry:5000", "172.18.0.4:5000"},
+		{"registry.:5000", "172.18.0.4:5000"},
+		{"registry:5001", ""},
+		{"other:5000", ""},
+		{"172.18.0.4:5000", ""},
+		{"metadata-alias:80", ""},
+	}
+	for _, c := range cases {
+		rec := &recorder{}
+		d := &Dialer{Guard: g, dial: rec.dial}
+		_, err := d.DialContext(context.Background(), "tcp", c.addr)
+		seen := rec.seen()
+		if c.want == "" {
+			if !errors.Is(err, ErrRefused) || len(seen) != 0 {
+				t.Errorf("dial %s: err %v, connected to %v; want refused before connecting", c.addr, err, seen)
+			}
+			continue
+		}
+		if len(seen) != 1 || seen[0] != c.want {
+			t.Errorf("dial %s: connect step saw %v, want [%s]", c.addr, seen, c.want)
+		}
+	}
+	// The socket's own check, which runs on the literal address, accepts
+	// it through the copy the dialer made for the name.
+	named := g.With(netip.MustParseAddrPort("172.18.0.4:5000"))
+	if err := (&Dialer{Guard: named}).control("tcp4", "172.18.0.4:5000", nil); err != nil {
+		t.Errorf("control on the named registry's address: %v", err)
+	}
+}

@@ -1,7 +1,6 @@
 package regauth
 
 import (
-	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/hkdf"
@@ -12,17 +11,18 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"io/fs"
+
 	"math/big"
 	"os"
 	"path/filepath"
-	"strings"
+
 	"time"
 
 	"github.com/distribution/distribution/v3/registry/auth/token"
 )
 
-// The files LoadOrCreateKey keeps in the data dir.
+// The files in the data dir: the certificate the registry trusts, and the
+// key file older Slipways kept (LoadShared moves it into the shared store).
 const (
 	KeyFile  = "registry-token.key"
 	CertFile = "registry-token.crt"
@@ -121,115 +121,25 @@ func (s *Signer) Certificate() []byte { return s.cert }
 // a token carries no certificate chain (x5c).
 func (s *Signer) KeyID() string { return s.kid }
 
-// Keys seal the signing key in its file (package seal's Keyring): the key
-// can mint any token, so it is a secret at rest like the others.
+// Keys seal the signing key (package seal's Keyring): the key can mint any
+// token, so it is a secret at rest like the others.
 type Keys interface {
 	Seal(plain, context string) (string, error)
 	Open(sealed, context string) (string, error)
 }
 
-// keyContext binds the sealed key to its file.
+// keyContext binds the sealed key to its purpose.
 const keyContext = "registry/token-key"
 
 // sealedPrefix starts a sealed text (package seal's format).
 const sealedPrefix = "sealed:"
 
-// LoadOrCreateKey reads the signing key from dir/registry-token.key, sealed
-// with keys, creating it (mode 0600) on first start, and writes its
-// certificate to dir/registry-token.crt, whose path it returns for the
-// registry's rootcertbundle. A key an older Slipway wrote in clear is
-// sealed in place.
-func LoadOrCreateKey(dir string, keys Keys) (*Signer, string, error) {
-	keyPath := filepath.Join(dir, KeyFile)
-	raw, err := os.ReadFile(keyPath) // #nosec G304 -- the key file in the operator's data dir
-	if errors.Is(err, fs.ErrNotExist) {
-		raw, err = createKey(keyPath, keys)
-	}
-	if err != nil {
-		return nil, "", fmt.Errorf("regauth: signing key %s: %w", keyPath, err)
-	}
-	pemKey, err := openKey(keyPath, raw, keys)
-	if err != nil {
-		return nil, "", fmt.Errorf("regauth: signing key %s: %w", keyPath, err)
-	}
-	s, err := ParseKey(pemKey)
-	if err != nil {
-		return nil, "", fmt.Errorf("%s: %w", keyPath, err)
-	}
+// WriteCert writes the certificate to dir/registry-token.crt and returns
+// its path, for the registry's rootcertbundle.
+func (s *Signer) WriteCert(dir string) (string, error) {
 	certPath := filepath.Join(dir, CertFile)
 	if err := os.WriteFile(certPath, s.cert, 0o600); err != nil {
-		return nil, "", fmt.Errorf("regauth: write certificate: %w", err)
+		return "", fmt.Errorf("regauth: write certificate: %w", err)
 	}
-	return s, certPath, nil
-}
-
-// createKey makes a key and writes it sealed; when another process wrote
-// one first, that one is read instead.
-func createKey(keyPath string, keys Keys) ([]byte, error) {
-	pemKey, err := NewKey()
-	if err != nil {
-		return nil, err
-	}
-	sealed, err := keys.Seal(string(pemKey), keyContext)
-	if err != nil {
-		return nil, err
-	}
-	// O_EXCL: two processes starting at once must not each write a key.
-	if err = writeNew(keyPath, []byte(sealed)); errors.Is(err, fs.ErrExist) {
-		return os.ReadFile(keyPath) // #nosec G304 -- as above
-	}
-	return []byte(sealed), err
-}
-
-// openKey opens the file's sealed key; a clear one is sealed in place.
-func openKey(keyPath string, raw []byte, keys Keys) ([]byte, error) {
-	if !bytes.HasPrefix(raw, []byte(sealedPrefix)) {
-		return raw, writeSealed(keyPath, raw, keys)
-	}
-	plain, err := keys.Open(strings.TrimSpace(string(raw)), keyContext)
-	return []byte(plain), err
-}
-
-// ResealKey seals the key file again under keys' current key, for a key
-// rotation.
-func ResealKey(dir string, keys Keys) error {
-	keyPath := filepath.Join(dir, KeyFile)
-	raw, err := os.ReadFile(keyPath) // #nosec G304 -- the key file in the operator's data dir
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("regauth: signing key %s: %w", keyPath, err)
-	}
-	pemKey, err := openKey(keyPath, raw, keys)
-	if err != nil {
-		return fmt.Errorf("regauth: signing key %s: %w", keyPath, err)
-	}
-	return writeSealed(keyPath, pemKey, keys)
-}
-
-// writeSealed replaces the key file with pemKey sealed, atomically.
-func writeSealed(keyPath string, pemKey []byte, keys Keys) error {
-	sealed, err := keys.Seal(string(pemKey), keyContext)
-	if err != nil {
-		return err
-	}
-	tmp := keyPath + ".new"
-	_ = os.Remove(tmp)
-	if err := writeNew(tmp, []byte(sealed)); err != nil {
-		return err
-	}
-	return os.Rename(tmp, keyPath)
-}
-
-func writeNew(path string, data []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600) // #nosec G304 -- the key file in the operator's data dir
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		_ = f.Close()
-		return err
-	}
-	return f.Close()
+	return certPath, nil
 }

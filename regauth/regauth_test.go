@@ -1,15 +1,12 @@
 package regauth
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -22,7 +19,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 
 	"github.com/slipway-build/slipway/registry"
-	"github.com/slipway-build/slipway/seal"
 )
 
 const (
@@ -51,7 +47,8 @@ type rig struct {
 
 func newRig(t *testing.T) *rig {
 	t.Helper()
-	signer, certPath, err := LoadOrCreateKey(t.TempDir(), seal.Ephemeral())
+	signer := testSigner(t)
+	certPath, err := signer.WriteCert(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -267,69 +264,20 @@ func TestLogin(t *testing.T) {
 	}
 }
 
-// A key an older Slipway wrote in clear is sealed at the next start, and a
-// rotation reseals it under the new key.
-func TestKeySealedInPlaceAndResealed(t *testing.T) {
-	dir := t.TempDir()
-	clear, err := NewKey()
+func testSigner(t *testing.T) *Signer {
+	t.Helper()
+	raw, err := NewKey()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, KeyFile), clear, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	oldKey, newKey := bytes.Repeat([]byte{1}, 32), bytes.Repeat([]byte{2}, 32)
-	old, _ := seal.New(oldKey)
-	s1, _, err := LoadOrCreateKey(dir, old)
+	s, err := ParseKey(raw)
 	if err != nil {
 		t.Fatal(err)
 	}
-	both, _ := seal.New(newKey, oldKey)
-	if err := ResealKey(dir, both); err != nil {
-		t.Fatal(err)
-	}
-	only, _ := seal.New(newKey)
-	s2, _, err := LoadOrCreateKey(dir, only)
-	if err != nil || s2.KeyID() != s1.KeyID() {
-		t.Fatalf("after the rotation: %v, key id %q want %q", err, s2.KeyID(), s1.KeyID())
-	}
-	raw, _ := os.ReadFile(filepath.Join(dir, KeyFile))
-	if bytes.Contains(raw, []byte("PRIVATE KEY")) {
-		t.Errorf("the key file still holds the key in clear")
-	}
+	return s
 }
 
-func TestLoadOrCreateKey(t *testing.T) {
-	dir := t.TempDir()
-	keys := seal.Ephemeral()
-	s1, certPath, err := LoadOrCreateKey(dir, keys)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fi, err := os.Stat(filepath.Join(dir, KeyFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if fi.Mode().Perm() != 0o600 {
-		t.Errorf("key file mode %v, want 0600", fi.Mode().Perm())
-	}
-	if certPath != filepath.Join(dir, CertFile) {
-		t.Errorf("cert path %s", certPath)
-	}
-	s2, _, err := LoadOrCreateKey(dir, keys)
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, err := os.ReadFile(filepath.Join(dir, KeyFile))
-	if err != nil || !strings.HasPrefix(string(raw), "sealed:v1:") || strings.Contains(string(raw), "PRIVATE KEY") {
-		t.Errorf("key file = %.40q, %v; want the key sealed", raw, err)
-	}
-	if _, _, err := LoadOrCreateKey(dir, seal.Ephemeral()); err == nil {
-		t.Error("a keyring without the file's key opened it")
-	}
-	if s1.KeyID() != s2.KeyID() || s1.KeyID() == "" {
-		t.Errorf("key IDs %q and %q: the second start must load the first key", s1.KeyID(), s2.KeyID())
-	}
+func TestParseKeyRefusesGarbage(t *testing.T) {
 	if _, err := ParseKey([]byte("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")); err == nil {
 		t.Error("ParseKey of garbage: no error")
 	}

@@ -19,6 +19,9 @@ commands:
   api       run only the REST API (needs SLIPWAY_NATS_URL)
   worker    run only builds, deploy hooks, statuses and reconciliation
             (needs SLIPWAY_NATS_URL; its own SLIPWAY_BUILDKIT_ADDR or an embedded buildkitd)
+  registry  run only the image registry and its token service on SLIPWAY_REGISTRY_LISTEN
+            (needs SLIPWAY_NATS_URL); SLIPWAY_REGISTRY_ADDR is the name images use
+            Roles join with commas: "slipway webhook,api" runs both in one process.
   builds    list, show, trigger, cancel and rebuild builds, print their logs
   repo      connect a repository on its Git host, list, disconnect
   token     create, list and revoke API tokens
@@ -36,8 +39,6 @@ func main() {
 	defer stop()
 	var err error
 	switch os.Args[1] {
-	case "serve", "webhook", "api", "worker":
-		err = run(ctx, roles[os.Args[1]], os.Args[2:])
 	case "repo":
 		err = repoCmd(ctx, os.Args[2:], os.Stdout)
 	case "builds":
@@ -53,8 +54,12 @@ func main() {
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 	default:
-		fmt.Fprintf(os.Stderr, "slipway: unknown command %q\n\n%s", os.Args[1], usage)
-		os.Exit(2)
+		r, ok := parseRole(os.Args[1])
+		if !ok {
+			fmt.Fprintf(os.Stderr, "slipway: unknown command %q\n\n%s", os.Args[1], usage)
+			os.Exit(2)
+		}
+		err = run(ctx, r, os.Args[2:])
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "slipway:", err)

@@ -35,6 +35,15 @@ func newGuards(cfg config.Config, embedded bool) guards {
 	for _, ap := range embeddedRegistry(cfg, embedded) {
 		g.registry = g.registry.With(ap)
 	}
+	if !embedded && cfg.RegistryAddr != "off" {
+		// The other roles reach the Slipway registry by the name images
+		// use (registry:5000 in Compose, a Service in a cluster), whose
+		// private address nobody should have to list.
+		g.registry = g.registry.WithHost(cfg.RegistryAddr)
+		for _, ap := range localAddrs(cfg.RegistryAddr) {
+			g.registry = g.registry.With(ap)
+		}
+	}
 	return g
 }
 

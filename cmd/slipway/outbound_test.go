@@ -25,7 +25,7 @@ func TestEmbeddedRegistryIsOpenForTheRegistryClientOnly(t *testing.T) {
 		{"127.0.0.1:5000", true, []string{"127.0.0.1:5000"}},
 		{":5001", true, []string{"127.0.0.1:5001", "[::1]:5001"}},
 		{"0.0.0.0:5002", true, []string{"127.0.0.1:5002", "[::1]:5002"}},
-		{"127.0.0.1:5000", false, nil}, // this process runs no registry
+		{"127.0.0.1:5000", false, []string{"127.0.0.1:5000"}}, // the Slipway registry of another process
 		{"off", true, nil},
 	}
 	for _, tt := range tests {
@@ -97,5 +97,27 @@ func TestHostAPIClientRefusesLoopback(t *testing.T) {
 	defer srv.Close()
 	if _, err := newGuards(config.Defaults(), true).hostAPI().Get(srv.URL); !errors.Is(err, outbound.ErrRefused) {
 		t.Errorf("GET %s through the host API client = %v, want ErrRefused", srv.URL, err)
+	}
+}
+
+// The roles of a split deployment reach the registry by its name at a
+// private address, through the registry client only.
+func TestRegistryNameIsOpenForTheRegistryClientOfOtherRoles(t *testing.T) {
+	cfg := config.Defaults()
+	cfg.RegistryAddr = "registry:5000"
+	lookup := func(context.Context, string) ([]netip.Addr, error) {
+		return []netip.Addr{netip.MustParseAddr("172.18.0.4")}, nil
+	}
+	g := newGuards(cfg, false)
+	reg, all := *g.registry, *g.all
+	reg.Lookup, all.Lookup = lookup, lookup
+	if _, err := reg.Resolve(context.Background(), "registry", 5000); err != nil {
+		t.Errorf("the registry client refused registry:5000: %v", err)
+	}
+	if _, err := all.Resolve(context.Background(), "registry", 5000); !errors.Is(err, outbound.ErrRefused) {
+		t.Errorf("every client may reach registry:5000 (%v); want only the registry client", err)
+	}
+	if _, err := reg.Resolve(context.Background(), "registry", 5001); !errors.Is(err, outbound.ErrRefused) {
+		t.Errorf("another port of the registry's host is open: %v", err)
 	}
 }

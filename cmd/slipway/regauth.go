@@ -4,14 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/netip"
 	"net/url"
 	"strings"
 	"time"
-
-	"github.com/distribution/distribution/v3/configuration"
 
 	"github.com/slipway-build/slipway/access"
 	"github.com/slipway-build/slipway/builder"
@@ -31,21 +28,6 @@ const (
 // passMargin is how much longer a build's pass lives than the build may
 // run: tags move after the push, and a clock may be a little off.
 const passMargin = 15 * time.Minute
-
-// newTokenServer loads (or creates) the signing key in the data dir and
-// returns the token server and the registry's "token" auth settings.
-func newTokenServer(cfg config.Config, dataDir string, who regauth.Access, keys regauth.Keys, logger *slog.Logger) (*regauth.Server, configuration.Auth, error) {
-	signer, certPath, err := regauth.LoadOrCreateKey(dataDir, keys)
-	if err != nil {
-		return nil, nil, fmt.Errorf("SLIPWAY_REGISTRY_AUTH: %w", err)
-	}
-	srv := &regauth.Server{Signer: signer, Access: who,
-		Service: registryService, Issuer: registryIssuer, Logger: logger}
-	auth := configuration.Auth{"token": configuration.Parameters{
-		"realm": tokenRealm(cfg), "service": registryService, "issuer": registryIssuer, "rootcertbundle": certPath,
-	}}
-	return srv, auth, nil
-}
 
 // tokenRealm is where the registry sends clients for tokens: the API's own
 // URL. A loopback IP is written as localhost, because go-containerregistry

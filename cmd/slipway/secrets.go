@@ -229,11 +229,11 @@ func (r *rotator) reseal(ctx context.Context) (int, error) {
 	return n, err
 }
 
-// resealTokenKey seals the registry's token signing key in the data dir
-// again under the current key.
-func resealTokenKey(dataDir string) func(ctx context.Context, keys access.Sealer) (int, error) {
-	return func(_ context.Context, keys access.Sealer) (int, error) {
-		if err := regauth.ResealKey(dataDir, keys); err != nil {
+// resealSigningKey seals the registry's shared token signing key again
+// under the current key.
+func resealSigningKey(dir *access.Directory) func(ctx context.Context, keys access.Sealer) (int, error) {
+	return func(ctx context.Context, keys access.Sealer) (int, error) {
+		if err := regauth.ResealShared(ctx, dir, keys, isAccessNotFound); err != nil {
 			return 0, err
 		}
 		return 1, nil

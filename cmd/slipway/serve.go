@@ -33,7 +33,6 @@ import (
 	"github.com/slipway-build/slipway/natsd"
 	"github.com/slipway-build/slipway/queue"
 	"github.com/slipway-build/slipway/redact"
-	"github.com/slipway-build/slipway/regauth"
 	"github.com/slipway-build/slipway/registry"
 	"github.com/slipway-build/slipway/seal"
 	"github.com/slipway-build/slipway/source"
@@ -50,13 +49,35 @@ type role struct {
 	api      bool // /api/v1
 	workers  bool // builds, deploy hooks, statuses, reconciliation
 	embedded bool // may start its own NATS and registry
+	registry bool // the registry and its token service, behind a front
 }
 
 var roles = map[string]role{
-	"serve":   {name: "serve", hooks: true, api: true, workers: true, embedded: true},
-	"webhook": {name: "webhook", hooks: true},
-	"api":     {name: "api", api: true},
-	"worker":  {name: "worker", workers: true},
+	"serve":    {name: "serve", hooks: true, api: true, workers: true, embedded: true},
+	"webhook":  {name: "webhook", hooks: true},
+	"api":      {name: "api", api: true},
+	"worker":   {name: "worker", workers: true},
+	"registry": {name: "registry", registry: true},
+}
+
+// parseRole is the role a command names: serve, one part, or parts joined
+// by commas ("webhook,api"), which one process then runs together.
+func parseRole(name string) (role, bool) {
+	if r, ok := roles[name]; ok {
+		return r, true
+	}
+	out := role{name: name}
+	for _, part := range strings.Split(name, ",") {
+		r, ok := roles[part]
+		if !ok || r.embedded {
+			return role{}, false
+		}
+		out.hooks = out.hooks || r.hooks
+		out.api = out.api || r.api
+		out.workers = out.workers || r.workers
+		out.registry = out.registry || r.registry
+	}
+	return out, true
 }
 
 func serve(ctx context.Context, args []string) error { return run(ctx, roles["serve"], args) }
@@ -139,21 +160,26 @@ func run(ctx context.Context, r role, args []string) error {
 	}}}
 	// The bootstrap API token: the API's, and the embedded registry's
 	// site admin login.
-	if r.api {
+	switch {
+	case r.api:
+		if dir.Bootstrap, err = apiToken(cfg, dataDir, logger); err != nil {
+			return err
+		}
+	case cfg.APIToken != "":
+		// The other roles (the registry's docker login) know the site
+		// admin only when told.
 		if dir.Bootstrap, err = apiToken(cfg, dataDir, logger); err != nil {
 			return err
 		}
 	}
 	regAccess := &access.Registry{Dir: dir, Repos: st, IsGone: isNotFound}
-	var reg regParts
-	if r.embedded {
-		if reg, err = startRegistry(ctx, cfg, dataDir, regAccess, liveKeys{st}, logger, &stack); err != nil {
-			return err
-		}
-		regAccess.Host = reg.addr
-		if reg.ready != nil {
-			checks = append(checks, api.Check{Name: "registry", Func: reg.ready})
-		}
+	reg, err := registryFor(ctx, r, regDeps{cfg: cfg, dataDir: dataDir, dir: dir, who: regAccess, keys: liveKeys{st}, logger: logger}, &stack)
+	if err != nil {
+		return err
+	}
+	regAccess.Host = reg.addr
+	if reg.ready != nil {
+		checks = append(checks, api.Check{Name: "registry", Func: reg.ready})
 	}
 	var (
 		bk       buildkit
@@ -175,9 +201,10 @@ func run(ctx context.Context, r role, args []string) error {
 		return err
 	}
 	mux := http.NewServeMux()
-	if reg.tokens != nil {
+	if reg.tokens != nil && r.embedded {
 		// The Docker token service; POST is the OAuth2 form newer clients
-		// (BuildKit, docker login) try first.
+		// (BuildKit, docker login) try first. The registry role serves it
+		// on the registry's own port instead.
 		mux.Handle("GET /v2/token", reg.tokens)
 		mux.Handle("POST /v2/token", reg.tokens)
 	}
@@ -194,7 +221,7 @@ func run(ctx context.Context, r role, args []string) error {
 		Hosts: apiHosts(), AppToken: hs.appToken(), PublicURL: cfg.ExternalURL(), Tokens: dir, Orgs: dir, RegistryHost: reg.addr,
 		Outbound: out.all, RegistryOutbound: out.registry, HTTP: out.hostAPI(),
 		Secrets: &rotator{st: st, fromEnv: cfg.SecretKey != "", path: filepath.Join(dataDir, seal.FileName), shared: cfg.NATSURL != "",
-			also: []func(context.Context, access.Sealer) (int, error){dir.Reseal, resealTokenKey(dataDir)}, logger: logger},
+			also: []func(context.Context, access.Sealer) (int, error){dir.Reseal, resealSigningKey(dir)}, logger: logger},
 		Sealer: liveKeys{st}, Builders: builders,
 	}
 	if r.api {
@@ -217,7 +244,7 @@ func run(ctx context.Context, r role, args []string) error {
 	}
 	httpDone := make(chan error, 1)
 	go func() { httpDone <- srv.Serve(ln) }()
-	logger.Info("slipway is serving", "http", ln.Addr().String(), "data_dir", dataDir, "buildkit", bkAddr, "workers", cfg.Workers)
+	logger.Info("slipway is serving", "http", ln.Addr().String(), "data_dir", dataDir, "buildkit", bkAddr, "workers", workerCount(r, cfg))
 
 	runCtx, cancelRun := context.WithCancel(context.Background())
 	defer cancelRun()
@@ -363,46 +390,6 @@ func connReady(nc *nats.Conn) func(context.Context) error {
 		}
 		return nc.FlushWithContext(ctx)
 	}
-}
-
-// regParts are what startRegistry started.
-type regParts struct {
-	ready  func(context.Context) error // nil without an embedded registry
-	addr   string                      // the embedded registry's host:port
-	tokens *regauth.Server             // nil when the registry is open
-}
-
-// startRegistry starts the embedded registry, with token auth unless
-// SLIPWAY_REGISTRY_AUTH is none.
-func startRegistry(ctx context.Context, cfg config.Config, dataDir string, who regauth.Access, keys regauth.Keys, logger *slog.Logger, st *stack) (regParts, error) {
-	if cfg.RegistryAddr == "off" {
-		return regParts{}, nil
-	}
-	opts := registry.EmbeddedOptions{Addr: cfg.RegistryAddr, Dir: filepath.Join(dataDir, "registry"), Logger: logger}
-	var out regParts
-	if cfg.RegistryAuth == "token" {
-		var err error
-		if out.tokens, opts.Auth, err = newTokenServer(cfg, dataDir, who, keys, logger); err != nil {
-			return regParts{}, err
-		}
-	} else {
-		logger.Warn("the embedded registry has no authentication (SLIPWAY_REGISTRY_AUTH=none): anyone who reaches it can read, overwrite and delete every image", "addr", cfg.RegistryAddr)
-	}
-	reg, err := registry.StartEmbeddedWith(ctx, opts)
-	if err != nil {
-		return regParts{}, fmt.Errorf("SLIPWAY_REGISTRY_ADDR: %w", err)
-	}
-	st.push(func() {
-		c, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = reg.Close(c)
-	})
-	out.addr = reg.Addr()
-	out.ready = func(ctx context.Context) error { return registry.Client{}.Ping(ctx, reg.Addr()) }
-	if out.tokens != nil {
-		logger.Info("embedded registry uses token auth", "realm", tokenRealm(cfg), "service", registryService)
-	}
-	return out, nil
 }
 
 func startBuildkit(ctx context.Context, cfg config.Config, dataDir string, logger *slog.Logger, st *stack) (string, error) {
@@ -582,4 +569,11 @@ func newTester(ctx context.Context, dataDir string, bk autotest.Exporter, logger
 		return nil, fmt.Errorf("remove leftover test runs: %w", err)
 	}
 	return r, nil
+}
+
+func workerCount(r role, cfg config.Config) int {
+	if !r.workers {
+		return 0
+	}
+	return cfg.Workers
 }
