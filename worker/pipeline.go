@@ -72,19 +72,34 @@ func (w *Worker) run(ctx context.Context, repo model.Repo, b model.Build) outcom
 	logw := newCappedLog(redact.NewWriter(w.Logs(b.ID), w.secrets(repo)...), w.LogLimit, w.logUsed(ctx, b.ID))
 	defer logw.Close()
 	out := w.pipeline(ctx, repo, b, logw)
-	switch {
-	case ctx.Err() != nil:
-		fmt.Fprintf(logw, "\n==> stopped: %v\n", context.Cause(ctx))
-	case out.err != nil:
-		fmt.Fprintf(logw, "\n==> build failed: %v\n", out.err)
-	case out.skip != "":
-		fmt.Fprintf(logw, "\n==> skipped: %s\n", out.skip)
-	case isFork(b):
-		fmt.Fprintf(logw, "\n==> built; not pushed: %s\n", forkNote)
-	default:
-		fmt.Fprintf(logw, "\n==> pushed %s@%s\n", b.Image, out.digest)
+	var stopped error
+	if ctx.Err() != nil {
+		stopped = context.Cause(ctx)
 	}
+	_, _ = io.WriteString(logw, endLine(stopped, b, out))
 	return out
+}
+
+// endLine is the log's last line for one attempt of b; stopped is why the
+// build's context ended, if it did.
+func endLine(stopped error, b model.Build, out outcome) string {
+	var infra infraError
+	switch {
+	case stopped != nil:
+		return fmt.Sprintf("\n==> stopped: %v\n", stopped)
+	case errors.As(out.err, &infra):
+		// execute hands the job back: this attempt ends, the build does
+		// not, and the log must not say it failed.
+		return fmt.Sprintf("\n==> interrupted, the build will be retried: %v\n", out.err)
+	case out.err != nil:
+		return fmt.Sprintf("\n==> build failed: %v\n", out.err)
+	case out.skip != "":
+		return fmt.Sprintf("\n==> skipped: %s\n", out.skip)
+	case isFork(b):
+		return fmt.Sprintf("\n==> built; not pushed: %s\n", forkNote)
+	default:
+		return fmt.Sprintf("\n==> pushed %s@%s\n", b.Image, out.digest)
+	}
 }
 
 // secrets are the values hidden in a build's log wherever they show:

@@ -1,6 +1,8 @@
 package worker
 
 import (
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -120,6 +122,35 @@ func TestOutcomeApply(t *testing.T) {
 				t.Errorf("GaveUp = %v, want %v", b.GaveUp, tt.out.gaveUp)
 			}
 		})
+	}
+}
+
+// The log's last line of an attempt: one whose BuildKit died under it is
+// handed back and retried, so its log says so rather than "build failed".
+func TestEndLine(t *testing.T) {
+	gone := infraError{errors.New("buildkit went away during the build: buildkit daemon gone: unix:///bk-1.sock: EOF")}
+	b := model.Build{Image: "reg/acme/demo"}
+	fork := model.Build{Image: "reg/acme/demo", PullRequest: &model.PullRequest{Fork: true}}
+	for _, tc := range []struct {
+		name    string
+		stopped error
+		b       model.Build
+		out     outcome
+		want    string
+	}{
+		{"daemon gone", nil, b, outcome{err: gone},
+			"\n==> interrupted, the build will be retried: buildkit went away during the build: buildkit daemon gone: unix:///bk-1.sock: EOF\n"},
+		{"daemon gone, wrapped", nil, b, outcome{err: fmt.Errorf("build: %w", gone)},
+			"\n==> interrupted, the build will be retried: build: buildkit went away during the build: buildkit daemon gone: unix:///bk-1.sock: EOF\n"},
+		{"Dockerfile error", nil, b, outcome{err: errors.New("build: exit code: 4")}, "\n==> build failed: build: exit code: 4\n"},
+		{"cancelled", errCancelled, b, outcome{err: gone}, "\n==> stopped: build cancelled\n"},
+		{"skipped", nil, b, outcome{skip: "no file matches the paths"}, "\n==> skipped: no file matches the paths\n"},
+		{"fork", nil, fork, outcome{}, "\n==> built; not pushed: " + forkNote + "\n"},
+		{"pushed", nil, b, outcome{digest: "sha256:1"}, "\n==> pushed reg/acme/demo@sha256:1\n"},
+	} {
+		if got := endLine(tc.stopped, tc.b, tc.out); got != tc.want {
+			t.Errorf("%s: endLine = %q, want %q", tc.name, got, tc.want)
+		}
 	}
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -12,7 +11,6 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 
-	"github.com/slipway-build/slipway/builder"
 	"github.com/slipway-build/slipway/natsd"
 	"github.com/slipway-build/slipway/registry"
 )
@@ -101,25 +99,10 @@ func freePort(t testing.TB) int {
 }
 
 // StartBuildkitd runs a buildkitd of the test's own, for worker processes
-// that share it.
+// that share it, and returns its address.
 func StartBuildkitd(t testing.TB) string {
 	t.Helper()
-	root := Root(t)
-	dir := t.TempDir()
-	logf, err := os.Create(filepath.Join(dir, "buildkitd.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := builder.StartDaemon(t.Context(), builder.DaemonOptions{
-		Binary: filepath.Join(root, "bin", "buildkitd"), Runc: filepath.Join(root, "bin", "runc"),
-		Root: filepath.Join(dir, "root"), Socket: filepath.Join(dir, "buildkitd.sock"), Log: logf,
-		Config: "[worker.oci]\n  gc = true\n",
-	})
-	if err != nil {
-		t.Fatalf("buildkitd: %v", err)
-	}
-	t.Cleanup(func() { d.Stop(); UnmountUnder(dir); logf.Close() })
-	return d.Addr()
+	return NewBuildkitd(t).Addr
 }
 
 // Registry is a registry the test can take down and bring back on the same

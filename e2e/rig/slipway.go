@@ -419,12 +419,13 @@ func (s *Slipway) Log(id string) string {
 	return out
 }
 
-// BuildkitAddr is the BuildKit this Slipway uses: the one it was given, or
-// the one it started.
+// BuildkitAddr is the BuildKit this Slipway uses: the one it was given
+// (the first of a pool's list), or the one it started.
 func (s *Slipway) BuildkitAddr() string {
 	for _, e := range append(append([]string{}, s.base...), s.Env...) {
 		if v, ok := strings.CutPrefix(e, "SLIPWAY_BUILDKIT_ADDR="); ok {
-			return v
+			first, _, _ := strings.Cut(v, ",")
+			return strings.TrimSpace(first)
 		}
 	}
 	return "unix://" + filepath.Join(s.DataDir, "buildkitd.sock")
