@@ -38,9 +38,11 @@ const (
 	buildkitImage = "moby/buildkit"
 )
 
-// slipwayImageEnv is what the Slipway image's Dockerfile sets before a
-// service's own environment.
-var slipwayImageEnv = map[string]string{"SLIPWAY_HTTP_ADDR": ":8080"}
+// slipwayImageEnv is what a Slipway container has before its service's
+// own environment: the Dockerfile's data dir, and the HTTP address the
+// configuration defaults to, spelt out so that the rig moves it to a port
+// of its own.
+var slipwayImageEnv = map[string]string{"SLIPWAY_DATA_DIR": "/var/lib/slipway", "SLIPWAY_HTTP_ADDR": ":8080"}
 
 // buildkitDefaultRoot is buildkitd's state directory in the rootful image.
 const buildkitDefaultRoot = "/var/lib/buildkit"
@@ -402,6 +404,8 @@ func (c *Compose) startSlipway(svc types.ServiceConfig, proc *composeProc) {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
+	// bin/ holds runc, which a worker process looks up at start (for
+	// Autotest runs) although the Slipway image has none.
 	proc.env = []string{"PATH=" + filepath.Join(Root(t), "bin") + ":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
 	for _, k := range keys {
 		proc.env = append(proc.env, k+"="+c.rewrite(scope{service: svc.Name, replica: proc.replica, volumes: proc.volumes, published: true}, env[k]))
