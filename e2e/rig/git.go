@@ -35,15 +35,20 @@ func (g *GitServer) Authorizations() []string {
 // StartGitServer serves repositories under a temporary directory until the
 // test ends. Push is allowed, and so is fetching any reachable commit by hash,
 // as GitHub does.
-func StartGitServer(t testing.TB) *GitServer { return startGitServer(t, "", "") }
+func StartGitServer(t testing.TB) *GitServer { return startGitServer(t, "127.0.0.1", "", "") }
+
+// StartGitServerOn is StartGitServer on another loopback address, such as
+// 127.0.0.2, for a test that opens only the Git server to Slipway's
+// outbound guard.
+func StartGitServerOn(t testing.TB, host string) *GitServer { return startGitServer(t, host, "", "") }
 
 // StartPrivateGitServer is StartGitServer behind HTTP basic auth, as a
 // private repository on a Git host is.
 func StartPrivateGitServer(t testing.TB, user, password string) *GitServer {
-	return startGitServer(t, user, password)
+	return startGitServer(t, "127.0.0.1", user, password)
 }
 
-func startGitServer(t testing.TB, user, password string) *GitServer {
+func startGitServer(t testing.TB, host, user, password string) *GitServer {
 	t.Helper()
 	gitPath, err := exec.LookPath("git")
 	if err != nil {
@@ -61,7 +66,7 @@ func startGitServer(t testing.TB, user, password string) *GitServer {
 			"GIT_CONFIG_KEY_1=uploadpack.allowReachableSHA1InWant", "GIT_CONFIG_VALUE_1=true",
 		},
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 	if err != nil {
 		t.Fatal(err)
 	}
