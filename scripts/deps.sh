@@ -24,7 +24,8 @@ dpkg -s iptables >/dev/null 2>&1 || need+=(iptables)
 if [ "$mode" != build ]; then
   command -v git >/dev/null || need+=(git)
   command -v ip >/dev/null || need+=(iproute2) # test bridges
-  for pkg in busybox-static qemu-user-static; do
+  # ca-certificates: the CA bundle the self-build test puts in its golang image.
+  for pkg in busybox-static qemu-user-static ca-certificates; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
   done
 fi

@@ -236,7 +236,7 @@ func run(ctx context.Context, r role, args []string) error {
 		ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
 	// Leftover test containers go before /readyz answers: they belong to
 	// builds this process may run again.
-	var tester *autotest.Runner
+	var tester worker.Tester
 	if r.workers {
 		if tester, err = newTester(ctx, dataDir, bk, logger); err != nil {
 			return err
@@ -281,7 +281,7 @@ type parts struct {
 	dir     *access.Directory
 	q       *queue.Queue
 	bk      buildkit
-	tester  *autotest.Runner
+	tester  worker.Tester
 	hs      *hosts
 	out     guards
 	reg     regParts
@@ -559,10 +559,14 @@ func newLogger(level string) *slog.Logger {
 
 // newTester is the runner of compose tests. It first removes what test
 // runs of a process that died left behind: their containers would run on.
-func newTester(ctx context.Context, dataDir string, bk autotest.Exporter, logger *slog.Logger) (*autotest.Runner, error) {
+func newTester(ctx context.Context, dataDir string, bk autotest.Exporter, logger *slog.Logger) (worker.Tester, error) {
 	runc, err := builder.FindBinary("runc")
 	if err != nil {
-		return nil, err
+		// The default image's worker (no runc, not root) still builds;
+		// only repositories with a docker-compose.test.yml need a worker
+		// that can run containers.
+		logger.Warn("this worker cannot run docker-compose.test.yml tests; builds that have one fail", "err", err)
+		return noTester{why: err}, nil
 	}
 	r := &autotest.Runner{Runc: runc, Dir: filepath.Join(dataDir, "testruns"), Exporter: bk, Logger: logger}
 	if err := r.Cleanup(ctx); err != nil {
@@ -576,4 +580,13 @@ func workerCount(r role, cfg config.Config) int {
 		return 0
 	}
 	return cfg.Workers
+}
+
+// noTester is the Tester of a worker that cannot run containers: a build
+// whose context holds docker-compose.test.yml fails saying why, rather
+// than pushing an untested image.
+type noTester struct{ why error }
+
+func (n noTester) Run(context.Context, autotest.Run) error {
+	return fmt.Errorf("this worker cannot run tests (%w): run the workers of repositories with tests where runc is, as root (slipway serve, the all-in-one image)", n.why)
 }

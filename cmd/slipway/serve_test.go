@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/slipway-build/slipway/autotest"
 	"github.com/slipway-build/slipway/buildnet"
 	"github.com/slipway-build/slipway/config"
 )
@@ -131,5 +132,20 @@ func TestBuildNetworkWarnings(t *testing.T) {
 	}
 	if !strings.Contains(log.String(), "level=WARN") || !strings.Contains(log.String(), "external BuildKit") {
 		t.Errorf("no warning about the external BuildKit's network: %s", log.String())
+	}
+}
+
+// A worker without runc still starts, and a build with tests fails with a
+// reason instead of passing untested.
+func TestTesterWithoutRunc(t *testing.T) {
+	t.Setenv("PATH", t.TempDir())
+	tester, err := newTester(context.Background(), t.TempDir(), nil, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatalf("newTester without runc: %v, want a worker that starts", err)
+	}
+	err = tester.Run(context.Background(), autotest.Run{ID: "b1"})
+	want := "this worker cannot run tests (runc not found next to slipway or on PATH"
+	if err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("Run = %v, want an error starting %q", err, want)
 	}
 }

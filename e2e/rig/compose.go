@@ -382,7 +382,7 @@ func (c *Compose) published(hostPort uint32) (string, uint32, bool) {
 
 // startSlipway runs the service's command with the slipway binary, with
 // the service's environment rewritten and nothing of the test's own but
-// PATH (bin/ holds runc) and opts.Env.
+// a system PATH and opts.Env.
 func (c *Compose) startSlipway(svc types.ServiceConfig, proc *composeProc) {
 	t := c.t
 	t.Helper()
@@ -404,9 +404,9 @@ func (c *Compose) startSlipway(svc types.ServiceConfig, proc *composeProc) {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	// bin/ holds runc, which a worker process looks up at start (for
-	// Autotest runs) although the Slipway image has none.
-	proc.env = []string{"PATH=" + filepath.Join(Root(t), "bin") + ":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
+	// No bin/ on PATH: the Slipway image has neither runc nor buildkitd,
+	// and its worker must start without them.
+	proc.env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
 	for _, k := range keys {
 		proc.env = append(proc.env, k+"="+c.rewrite(scope{service: svc.Name, replica: proc.replica, volumes: proc.volumes, published: true}, env[k]))
 	}
