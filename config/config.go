@@ -145,6 +145,16 @@ func str(p func(c *Config) *string) func(*Config, string) error {
 	return func(c *Config, v string) error { *p(c) = v; return nil }
 }
 
+// EnvNames lists every environment variable Slipway reads, in the order
+// of its settings; the deployment files are checked against it.
+func EnvNames() []string {
+	out := make([]string, len(keys))
+	for i, k := range keys {
+		out[i] = k.env
+	}
+	return out
+}
+
 var keys = []key{
 	{"SLIPWAY_HTTP_ADDR", str(func(c *Config) *string { return &c.HTTPAddr }), "http_addr"},
 	{"SLIPWAY_DATA_DIR", str(func(c *Config) *string { return &c.DataDir }), "data_dir"},

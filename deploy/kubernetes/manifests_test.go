@@ -333,7 +333,7 @@ func TestSlipwayEnvironment(t *testing.T) {
 		"SLIPWAY_NATS_REPLICAS": "3",
 		"SLIPWAY_REGISTRY_ADDR": "registry.slipway.svc.cluster.local:5000",
 		"SLIPWAY_HTTP_ADDR":     ":8080",
-		"SLIPWAY_DATA_DIR":      "/data",
+		"SLIPWAY_DATA_DIR":      "/var/lib/slipway",
 	}
 	for name, role := range roles {
 		c := slipwayContainer(t, r, name)
