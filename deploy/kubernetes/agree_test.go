@@ -241,4 +241,3 @@ func TestComposeClusterAndCodeAgree(t *testing.T) {
 		}
 	})
 }
-
