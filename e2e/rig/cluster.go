@@ -3,7 +3,6 @@ package rig
 import (
 	"context"
 	"fmt"
-	"net"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -89,14 +88,7 @@ func (c *Cluster) hasLeader() bool {
 // URL lists every node, as clients are given it.
 func (c *Cluster) URL() string { return strings.Join(c.URLs, ",") }
 
-func freePort(t testing.TB) int {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
+func freePort(t testing.TB) int { return pickPort(t) }
 
 // StartBuildkitd runs a buildkitd of the test's own, for worker processes
 // that share it, and returns its address.
