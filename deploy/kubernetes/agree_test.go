@@ -233,6 +233,12 @@ func TestComposeClusterAndCodeAgree(t *testing.T) {
 				t.Errorf("the Dockerfile's final stage lacks %q", want)
 			}
 		}
+		for _, svc := range []string{"slipway", "registry", "worker"} {
+			s, _ := c.GetService(svc)
+			if s.Build == nil || s.Build.Target != "slipway" || !strings.HasPrefix(final, "\nFROM scratch AS slipway\n") {
+				t.Errorf("%s: Compose builds target %+v; want slipway, the Dockerfile's last stage (FROM scratch AS slipway)", svc, s.Build)
+			}
+		}
 		for _, name := range []string{"webhook-api", "registry", "worker"} {
 			sc := podOf(t, r, name).SecurityContext
 			if sc == nil || sc.RunAsUser == nil || *sc.RunAsUser != 65532 {
