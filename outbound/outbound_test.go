@@ -116,10 +116,7 @@ func TestDialerConnectsOnlyToAllowedAddresses(t *testing.T) {
 		"mixed.example":  {"10.0.0.7", "8.8.4.4"},
 		"public.example": {"2001:4860::8888"},
 	})}
-	cases := []struct {
-		addr string
-		want string // the address the connect step sees, "" for none
-	}{
+	cases := []dialCase{
 		{"8.8.8.8:443", "8.8.8.8:443"},
 		{"public.example:443", "[2001:4860::8888]:443"},
 		{"mixed.example:443", "8.8.4.4:443"},
@@ -133,21 +130,7 @@ func TestDialerConnectsOnlyToAllowedAddresses(t *testing.T) {
 		{"127.1:80", ""},
 		{"10.0.0.1:22", ""},
 	}
-	for _, c := range cases {
-		rec := &recorder{}
-		d := &Dialer{Guard: g, dial: rec.dial}
-		_, err := d.DialContext(context.Background(), "tcp", c.addr)
-		seen := rec.seen()
-		if c.want == "" {
-			if !errors.Is(err, ErrRefused) || len(seen) != 0 {
-				t.Errorf("dial %s: err %v, connected to %v; want refused before connecting", c.addr, err, seen)
-			}
-			continue
-		}
-		if len(seen) != 1 || seen[0] != c.want {
-			t.Errorf("dial %s: connect step saw %v, want [%s]", c.addr, seen, c.want)
-		}
-	}
+	checkDials(t, g, cases)
 }
 
 func TestControlChecksTheSocketAddress(t *testing.T) {
@@ -228,10 +211,7 @@ func TestAllowHostsOpensANameAtItsAddresses(t *testing.T) {
 		"other":          {"172.18.0.4"},
 		"metadata-alias": {"169.254.169.254"},
 	})}).WithHost("registry:5000").WithHost("metadata-alias:80")
-	cases := []struct {
-		addr string
-		want string // the address the connect step sees, "" for none
-	}{
+	cases := []dialCase{
 		{"registry:5000", "172.18.0.4:5000"},
 		{"registry.:5000", "172.18.0.4:5000"},
 		{"registry:5001", ""},
@@ -239,6 +219,23 @@ func TestAllowHostsOpensANameAtItsAddresses(t *testing.T) {
 		{"172.18.0.4:5000", ""},
 		{"metadata-alias:80", ""},
 	}
+	checkDials(t, g, cases)
+	// The socket's own check, which runs on the literal address, accepts
+	// it through the copy the dialer made for the name.
+	named := g.With(netip.MustParseAddrPort("172.18.0.4:5000"))
+	if err := (&Dialer{Guard: named}).control("tcp4", "172.18.0.4:5000", nil); err != nil {
+		t.Errorf("control on the named registry's address: %v", err)
+	}
+}
+
+// dialCase is an address dialled and the address the connect step must
+// see, "" when the dial must be refused before connecting.
+type dialCase struct{ addr, want string }
+
+// checkDials dials each case through g with the connect step replaced by a
+// recorder, so no packet leaves the test.
+func checkDials(t *testing.T, g *Guard, cases []dialCase) {
+	t.Helper()
 	for _, c := range cases {
 		rec := &recorder{}
 		d := &Dialer{Guard: g, dial: rec.dial}
@@ -253,11 +250,5 @@ func TestAllowHostsOpensANameAtItsAddresses(t *testing.T) {
 		if len(seen) != 1 || seen[0] != c.want {
 			t.Errorf("dial %s: connect step saw %v, want [%s]", c.addr, seen, c.want)
 		}
-	}
-	// The socket's own check, which runs on the literal address, accepts
-	// it through the copy the dialer made for the name.
-	named := g.With(netip.MustParseAddrPort("172.18.0.4:5000"))
-	if err := (&Dialer{Guard: named}).control("tcp4", "172.18.0.4:5000", nil); err != nil {
-		t.Errorf("control on the named registry's address: %v", err)
 	}
 }
