@@ -124,6 +124,9 @@ func run(ctx context.Context, r role, args []string) error {
 
 	var stack stack
 	defer stack.close()
+	if err := startPprof(cfg.PprofAddr, logger, &stack); err != nil {
+		return err
+	}
 
 	nc, natsReady, err := startNATS(cfg, dataDir, logger, &stack)
 	if err != nil {
