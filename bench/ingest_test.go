@@ -10,6 +10,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -145,9 +147,16 @@ func startSignatureOnly(b *testing.B) string {
 
 // Ingest: signed GitHub push webhooks to distinct branches at concurrency
 // 1, 16 and 64, against `slipway serve` with its workers off and against
-// a handler that only checks the signature.
+// a handler that only checks the signature. SLIPWAY_BENCH_PROFILE=dir
+// also writes a CPU profile of Slipway under load to dir.
 func BenchmarkIngest(b *testing.B) {
-	s := rig.StartSlipway(b, rig.Options{Env: []string{"SLIPWAY_WORKERS=0", "SLIPWAY_RECONCILE_INTERVAL=0s"}})
+	env := []string{"SLIPWAY_WORKERS=0", "SLIPWAY_RECONCILE_INTERVAL=0s"}
+	profileDir := os.Getenv("SLIPWAY_BENCH_PROFILE")
+	pprofAddr := rig.FreeAddr(b)
+	if profileDir != "" {
+		env = append(env, "SLIPWAY_PPROF_ADDR="+pprofAddr)
+	}
+	s := rig.StartSlipway(b, rig.Options{Env: env})
 	git := rig.StartGitServer(b)
 	src := git.NewRepo(b, "ingest")
 	src.Commit("ingest", map[string]string{"Dockerfile": "FROM scratch\n"})
@@ -173,7 +182,35 @@ func BenchmarkIngest(b *testing.B) {
 		}
 	}
 	stored := checkStored(b, s, results["slipway"])
+	if profileDir != "" {
+		profileIngest(b, client, s.URL()+"/hooks/github", "http://"+pprofAddr, profileDir)
+	}
 	recordIngest(b, results, stored)
+}
+
+// profileIngest takes a CPU profile of `slipway serve` while webhooks
+// arrive at concurrency 64, and writes it to dir/ingest.cpu.pprof.
+func profileIngest(b *testing.B, client *http.Client, hooksURL, pprofURL, dir string) {
+	b.Helper()
+	hooks := pushes("acme/ingest", "", "profile", 20000)
+	done := make(chan load, 1)
+	go func() { done <- send(client, hooksURL, hooks, 64) }()
+	time.Sleep(200 * time.Millisecond)
+	resp, err := http.Get(pprofURL + "/debug/pprof/profile?seconds=4")
+	if err != nil {
+		b.Fatalf("CPU profile: %v", err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		b.Fatalf("CPU profile: HTTP %d %v", resp.StatusCode, err)
+	}
+	l := <-done
+	path := filepath.Join(dir, "ingest.cpu.pprof")
+	if err := os.WriteFile(path, raw, 0o600); err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("CPU profile of %d webhooks at concurrency 64 (%.0f/s, p99 %s) in %s", len(hooks), l.rate(), ms(quantile(l.latencies, 0.99)), path)
 }
 
 // checkStored looks up every build the answers named; a 202 means it is
