@@ -274,5 +274,6 @@ p99 **%s**. Every 202 named its build, and all %d builds answered 202 were found
 `, ingestRequests, ingestWarmup, table([]string{"Handler", "Concurrency", "Requests", "Requests/s", "p50", "p99"}, rows),
 		slip.rate(), ratio*100, floor.rate(), ms(p99), stored,
 		ratio*100, verdict(ratio >= 0.40), ms(p99), verdict(p99 <= 25*time.Millisecond))
+	b.Log("\n" + body)
 	Record(Section{Order: 4, Title: "Ingest", Body: body})
 }

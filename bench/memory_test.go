@@ -132,6 +132,7 @@ for %s).
 		table([]string{"Idle", fmt.Sprintf("Peak, %d builds", concurrentBuilds), "Per concurrent build"},
 			[][]string{{fmt.Sprintf("%.0f MB", idle), fmt.Sprintf("%.0f MB", peak), fmt.Sprintf("%.1f MB", perBuild)}}),
 		idle, verdict(idle <= 150), perBuild, verdict(perBuild <= 30))
+	b.Log("\n" + body)
 	Record(Section{Order: 7, Title: "Memory", Body: body})
 }
 

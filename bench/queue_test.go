@@ -58,5 +58,6 @@ before it was stored and answered). The webhook's own answer took p50 %s, p99 %s
 		table([]string{"Webhook received → running", "p50", "p99", "min", "max"},
 			[][]string{{"wait", ms(p50), ms(p99), ms(quantile(waits, 0)), ms(quantile(waits, 1))}}),
 		ms(p50), verdict(p50 <= 20*time.Millisecond), ms(p99), verdict(p99 <= 100*time.Millisecond))
+	b.Log("\n" + body)
 	Record(Section{Order: 5, Title: "Queue latency", Body: body})
 }
