@@ -12,7 +12,7 @@ TOOLS_STAMP := $(BIN)/.tools-$(TOOLS_KEY)
 # The CNI plugins buildkitd's bridge network runs for every RUN step.
 CNI_PLUGINS := $(addprefix github.com/containernetworking/plugins/plugins/,main/bridge main/loopback ipam/host-local meta/firewall)
 
-.PHONY: build run test chaos deps tools slipway vet lint fuzz fmt-check tidy-check layering-check clean
+.PHONY: build run test chaos bench deps tools slipway vet lint fuzz fmt-check tidy-check layering-check clean
 
 build: slipway tools
 
@@ -95,6 +95,13 @@ test: deps build fmt-check tidy-check layering-check vet lint
 # writes it when SLIPWAY_WRITE_RELIABILITY=1, which nothing else sets.
 chaos: deps build
 	SLIPWAY_WRITE_RELIABILITY=1 PATH=$(BIN):$$PATH $(GO) test -count=1 -timeout 30m -run 'TestChaos' -v ./e2e/ 2>&1 | grep -E '^(=== RUN|--- |PASS|FAIL|ok)'; exit $${PIPESTATUS[0]}
+
+# The benchmarks (bench/) measure Slipway side by side with the same work
+# by hand and write BENCHMARKS.md and bench/chart.png; BENCH picks some
+# (a go test -bench pattern). make test runs only bench's unit tests.
+BENCH ?= .
+bench: deps build
+	SLIPWAY_WRITE_BENCHMARKS=1 PATH=$(BIN):$$PATH $(GO) test -run '^$$' -bench '$(BENCH)' -benchtime 1x -timeout 60m ./bench/
 
 clean:
 	rm -rf $(BIN)

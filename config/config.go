@@ -61,6 +61,9 @@ type Config struct {
 	DockerHubMirror string          `yaml:"dockerhub_mirror"`
 	HookSchedule    []time.Duration `yaml:"hook_schedule"`
 	LogLevel        string          `yaml:"log_level"`
+	// PprofAddr serves net/http/pprof on this loopback address; empty
+	// (the default) serves no profiles.
+	PprofAddr string `yaml:"pprof_addr"`
 	// NATSReplicas is the replication factor of streams and buckets.
 	NATSReplicas int `yaml:"nats_replicas"`
 	// ReconcileInterval is how often branch tips are compared with the
@@ -197,6 +200,13 @@ var keys = []key{
 	{"SLIPWAY_PUBLIC_URL", str(func(c *Config) *string { return &c.PublicURL }), "public_url"},
 	{"SLIPWAY_DOCKERHUB_MIRROR", str(func(c *Config) *string { return &c.DockerHubMirror }), "dockerhub_mirror"},
 	{"SLIPWAY_LOG_LEVEL", str(func(c *Config) *string { return &c.LogLevel }), "log_level"},
+	{"SLIPWAY_PPROF_ADDR", func(c *Config, v string) error {
+		if err := loopbackAddr(v); err != nil {
+			return err
+		}
+		c.PprofAddr = v
+		return nil
+	}, "pprof_addr"},
 	{"SLIPWAY_RECONCILE_INTERVAL", duration(func(c *Config) *time.Duration { return &c.ReconcileInterval }, 0), "reconcile_interval"},
 	{"SLIPWAY_SHUTDOWN_GRACE", duration(func(c *Config) *time.Duration { return &c.ShutdownGrace }, 0), "shutdown_grace"},
 	{"SLIPWAY_ACK_WAIT", duration(func(c *Config) *time.Duration { return &c.AckWait }, time.Second), "ack_wait"},
@@ -406,6 +416,19 @@ func (c Config) Validate() error {
 		return fmt.Errorf("SLIPWAY_LOG_LEVEL: want debug, info, warn or error, got %q", c.LogLevel)
 	}
 	return c.validateBuildNetwork()
+}
+
+// loopbackAddr admits host:port on a loopback address only: profiles show
+// what the process holds, and are for whoever is on the machine.
+func loopbackAddr(v string) error {
+	host, port, err := net.SplitHostPort(v)
+	if err != nil || port == "" {
+		return fmt.Errorf("want a loopback host:port such as 127.0.0.1:6060, got %q", v)
+	}
+	if ip, err := netip.ParseAddr(host); host != "localhost" && (err != nil || !ip.IsLoopback()) {
+		return fmt.Errorf("want a loopback address (127.0.0.1, [::1], localhost), got %q", v)
+	}
+	return nil
 }
 
 // bridgeRE is an interface name (at most 15 bytes) that also makes an

@@ -155,6 +155,9 @@ func TestEnvEveryKey(t *testing.T) {
 		{"SLIPWAY_LOG_LIMIT", "65536", func(c Config) any { return c.LogLimit }, int64(65536)},
 		{"SLIPWAY_LOG_LIMIT", "2048B", func(c Config) any { return c.LogLimit }, int64(2048)},
 		{"SLIPWAY_LOG_LIMIT", "1GiB", func(c Config) any { return c.LogLimit }, int64(1073741824)},
+		{"SLIPWAY_PPROF_ADDR", "127.0.0.1:6060", func(c Config) any { return c.PprofAddr }, "127.0.0.1:6060"},
+		{"SLIPWAY_PPROF_ADDR", "[::1]:6060", func(c Config) any { return c.PprofAddr }, "[::1]:6060"},
+		{"SLIPWAY_PPROF_ADDR", "localhost:6060", func(c Config) any { return c.PprofAddr }, "localhost:6060"},
 		// The App's id and key come together; each case sets the other.
 		{"SLIPWAY_GITHUB_APP_ID", "12345", func(c Config) any { return c.GitHubAppID }, int64(12345)},
 		{"SLIPWAY_GITHUB_APP_KEY_FILE", "/etc/slipway/app.pem", func(c Config) any { return c.GitHubAppKeyFile }, "/etc/slipway/app.pem"},
@@ -262,6 +265,10 @@ func TestEnvBadValues(t *testing.T) {
 		{"SLIPWAY_LOG_LIMIT", "1.5MiB"},
 		{"SLIPWAY_LOG_LIMIT", "1023"}, // below 1KiB
 		{"SLIPWAY_LOG_LIMIT", "99999999999GiB"},
+		{"SLIPWAY_PPROF_ADDR", ":6060"}, // every address: profiles stay on the machine
+		{"SLIPWAY_PPROF_ADDR", "0.0.0.0:6060"},
+		{"SLIPWAY_PPROF_ADDR", "10.1.2.3:6060"},
+		{"SLIPWAY_PPROF_ADDR", "127.0.0.1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.key+"="+tt.value, func(t *testing.T) {

@@ -33,22 +33,67 @@ func (q *Queue) SubmitBuild(ctx context.Context, b model.Build) (bool, error) {
 		}
 		return true, nil
 	}
-	if err := q.publishBuild(ctx, b); err != nil {
+	// The job and the pending status go out together, and both are
+	// stored before this returns: one round trip instead of two. The
+	// status comes after the record, so the reporter finds the build.
+	job, err := buildJob(b)
+	if err != nil {
 		return false, err
 	}
-	// After the record, so the reporter finds the build it is about.
-	return false, q.SubmitStatus(ctx, b.ID, forge.Pending)
+	status, err := statusJob(b.ID, forge.Pending)
+	if err != nil {
+		return false, err
+	}
+	return false, q.publishAll(ctx, job, status)
+}
+
+// message is a job to publish with its deduplicating id.
+type message struct {
+	subject, id string
+	data        []byte
+	what        string // for errors: "build <id>", "status <id>"
+}
+
+func buildJob(b model.Build) (message, error) {
+	raw, err := json.Marshal(b)
+	if err != nil {
+		return message{}, fmt.Errorf("encode build job %s: %w", b.ID, err)
+	}
+	return message{subject: jobsSubject + "." + b.RepoID, id: b.ID, data: raw, what: "build " + b.ID}, nil
+}
+
+// publishAll publishes messages without waiting for each, then waits
+// until JetStream has stored every one: an error means some may not be.
+func (q *Queue) publishAll(ctx context.Context, msgs ...message) error {
+	acks := make([]jetstream.PubAckFuture, len(msgs))
+	for i, m := range msgs {
+		f, err := q.js.PublishAsync(m.subject, m.data, jetstream.WithMsgID(m.id))
+		if err != nil {
+			return fmt.Errorf("queue %s: %w", m.what, err)
+		}
+		acks[i] = f
+	}
+	for i, f := range acks {
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			return fmt.Errorf("queue %s: %w", msgs[i].what, err)
+		case <-ctx.Done():
+			return fmt.Errorf("queue %s: %w", msgs[i].what, ctx.Err())
+		}
+	}
+	return nil
 }
 
 // publishBuild queues a build's job. The job carries the whole build, so a
 // worker can proceed even if it cannot read the record.
 func (q *Queue) publishBuild(ctx context.Context, b model.Build) error {
-	raw, err := json.Marshal(b)
+	job, err := buildJob(b)
 	if err != nil {
-		return fmt.Errorf("encode build job %s: %w", b.ID, err)
+		return err
 	}
-	if _, err := q.js.Publish(ctx, jobsSubject+"."+b.RepoID, raw, jetstream.WithMsgID(b.ID)); err != nil {
-		return fmt.Errorf("queue build %s: %w", b.ID, err)
+	if _, err := q.js.Publish(ctx, job.subject, job.data, jetstream.WithMsgID(job.id)); err != nil {
+		return fmt.Errorf("queue %s: %w", job.what, err)
 	}
 	return nil
 }

@@ -77,16 +77,24 @@ type StatusJob struct {
 // SubmitStatus queues a commit status of a build; one state of one build is
 // posted once. It is the only way statuses are queued.
 func (q *Queue) SubmitStatus(ctx context.Context, buildID string, state forge.State) error {
+	m, err := statusJob(buildID, state)
+	if err != nil {
+		return err
+	}
+	if _, err := q.js.Publish(ctx, m.subject, m.data, jetstream.WithMsgID(m.id)); err != nil {
+		return fmt.Errorf("queue %s: %w", m.what, err)
+	}
+	return nil
+}
+
+func statusJob(buildID string, state forge.State) (message, error) {
 	j := StatusJob{BuildID: buildID, State: state}
 	raw, err := json.Marshal(j)
 	if err != nil {
-		return fmt.Errorf("encode status job: %w", err)
+		return message{}, fmt.Errorf("encode status job: %w", err)
 	}
 	id := j.BuildID + ".status." + string(j.State)
-	if _, err := q.js.Publish(ctx, statusSubject+"."+j.BuildID, raw, jetstream.WithMsgID(id)); err != nil {
-		return fmt.Errorf("queue status %s: %w", id, err)
-	}
-	return nil
+	return message{subject: statusSubject + "." + j.BuildID, id: id, data: raw, what: "status " + id}, nil
 }
 
 // StatusJobs is the shared consumer of commit statuses.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -34,18 +35,28 @@ func deliveriesKV(ctx context.Context, js jetstream.JetStream, replicas int) (je
 }
 
 // SeenDelivery answers the delivery recorded under the first of keys found
-// for the repository. Keys are made of letters, digits and dots.
+// for the repository. Keys are made of letters, digits and dots. They are
+// read at once: one round trip to NATS, not one per key.
 func (s *Store) SeenDelivery(ctx context.Context, repoID string, keys []string) (Delivery, bool, error) {
-	for _, k := range keys {
-		e, err := s.deliveries.Get(ctx, repoID+"."+k)
-		if errors.Is(err, jetstream.ErrKeyNotFound) {
+	entries, errs := make([]jetstream.KeyValueEntry, len(keys)), make([]error, len(keys))
+	var wg sync.WaitGroup
+	for i, k := range keys {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			entries[i], errs[i] = s.deliveries.Get(ctx, repoID+"."+k)
+		}()
+	}
+	wg.Wait()
+	for i, k := range keys {
+		if errors.Is(errs[i], jetstream.ErrKeyNotFound) {
 			continue
 		}
-		if err != nil {
-			return Delivery{}, false, fmt.Errorf("read delivery %s of repo %s: %w", k, repoID, err)
+		if errs[i] != nil {
+			return Delivery{}, false, fmt.Errorf("read delivery %s of repo %s: %w", k, repoID, errs[i])
 		}
 		var d Delivery
-		if err := json.Unmarshal(e.Value(), &d); err != nil {
+		if err := json.Unmarshal(entries[i].Value(), &d); err != nil {
 			return Delivery{}, false, fmt.Errorf("decode delivery %s of repo %s: %w", k, repoID, err)
 		}
 		return d, true, nil
@@ -53,16 +64,24 @@ func (s *Store) SeenDelivery(ctx context.Context, repoID string, keys []string) 
 	return Delivery{}, false, nil
 }
 
-// RecordDelivery records what a delivery made under each of keys.
+// RecordDelivery records what a delivery made under each of keys, all at
+// once.
 func (s *Store) RecordDelivery(ctx context.Context, repoID string, keys []string, d Delivery) error {
 	raw, err := json.Marshal(d)
 	if err != nil {
 		return fmt.Errorf("encode delivery: %w", err)
 	}
-	for _, k := range keys {
-		if _, err := s.deliveries.Put(ctx, repoID+"."+k, raw); err != nil {
-			return fmt.Errorf("record delivery %s of repo %s: %w", k, repoID, err)
-		}
+	errs := make([]error, len(keys))
+	var wg sync.WaitGroup
+	for i, k := range keys {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := s.deliveries.Put(ctx, repoID+"."+k, raw); err != nil {
+				errs[i] = fmt.Errorf("record delivery %s of repo %s: %w", k, repoID, err)
+			}
+		}()
 	}
-	return nil
+	wg.Wait()
+	return errors.Join(errs...)
 }

@@ -22,6 +22,13 @@ type Repos interface {
 	UpdateRepo(ctx context.Context, id string, change func(*model.Repo) error) (model.Repo, error)
 }
 
+// FreshRepos is Repos that may answer from a cache: FindRepoFresh reads
+// past it. A signature that fails against a cached repository is checked
+// once more against the stored one, whose secret may have just changed.
+type FreshRepos interface {
+	FindRepoFresh(ctx context.Context, provider, fullName string) (model.Repo, error)
+}
+
 // Queue stores builds durably.
 type Queue interface {
 	// Enqueue stores the build of a push (queued, or recorded when
@@ -173,7 +180,13 @@ func (h *Handler) verified(w http.ResponseWriter, r *http.Request, p Provider, p
 		h.rejectLog(w, log, http.StatusServiceUnavailable, "look up repository: "+err.Error())
 		return repo, false
 	}
-	if err := p.Verify(r.Header, body, repo.WebhookSecret); err != nil {
+	err = p.Verify(r.Header, body, repo.WebhookSecret)
+	if fresh, ok := h.Repos.(FreshRepos); ok && err != nil {
+		if repo, err = fresh.FindRepoFresh(r.Context(), provider, peek.Repo); err == nil {
+			err = p.Verify(r.Header, body, repo.WebhookSecret)
+		}
+	}
+	if err != nil {
 		h.rejectLog(w, log, http.StatusUnauthorized, err.Error())
 		return repo, false
 	}

@@ -1155,3 +1155,34 @@ func (p fixedProvider) Parse(http.Header, []byte) (webhook.Event, error) { retur
 func (fixedProvider) Verify(http.Header, []byte, string) error {
 	return errors.New("must not be called")
 }
+
+// staleRepos answers FindRepo from an out-of-date copy, as a cache may for
+// a moment after the secret changed, and FindRepoFresh from the store.
+type staleRepos struct {
+	*store.Store
+	stale model.Repo
+}
+
+func (s staleRepos) FindRepo(context.Context, string, string) (model.Repo, error) {
+	return s.stale, nil
+}
+
+func (s staleRepos) FindRepoFresh(ctx context.Context, provider, fullName string) (model.Repo, error) {
+	return s.Store.FindRepo(ctx, provider, fullName)
+}
+
+// A webhook signed with a repository's new secret is accepted although the
+// cached repository still has the old one; a wrong signature still is not.
+func TestHandlerChecksAStaleCachedSecretAgainstTheStoredOne(t *testing.T) {
+	e := newEnv(t, nil)
+	old := demoRepo()
+	old.WebhookSecret = "the-secret-before-rotation"
+	e.h.Repos = staleRepos{e.store, old}
+	code, resp := e.send(delivery{event: "push", id: "after-rotation", body: gh(t, "push-branch.json")})
+	accepted(t, code, resp, idMain)
+	wrong := "sha256=" + webhook.SignHMAC(gh(t, "push-branch.json"), "not-the-secret")
+	code, resp = e.send(delivery{event: "push", id: "forged", body: gh(t, "push-branch.json"), sig: &wrong})
+	if code != http.StatusUnauthorized {
+		t.Errorf("wrongly signed webhook: HTTP %d %v, want 401", code, resp)
+	}
+}

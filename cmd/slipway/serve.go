@@ -124,6 +124,9 @@ func run(ctx context.Context, r role, args []string) error {
 
 	var stack stack
 	defer stack.close()
+	if err := startPprof(cfg.PprofAddr, logger, &stack); err != nil {
+		return err
+	}
 
 	nc, natsReady, err := startNATS(cfg, dataDir, logger, &stack)
 	if err != nil {
@@ -209,8 +212,14 @@ func run(ctx context.Context, r role, args []string) error {
 		mux.Handle("POST /v2/token", reg.tokens)
 	}
 	if r.hooks {
+		// Webhooks find their repository in memory, forgotten on any
+		// change to the repositories bucket (store.RepoCache).
+		repos, err := st.WatchRepos(ctx)
+		if err != nil {
+			return err
+		}
 		mux.Handle("POST /hooks/{provider}", &webhook.Handler{
-			Providers: githosts.Webhooks(), Repos: st, Queue: q, Logger: logger, IsNotFound: isNotFound, Deliveries: st,
+			Providers: githosts.Webhooks(), Repos: repos, Queue: q, Logger: logger, IsNotFound: isNotFound, Deliveries: st,
 			PullRequests: pullRequests{st, q}, Heads: resolver(hs),
 			Tags: tagDeleter{client: registry.Client{Transport: out.registry.Transport()},
 				login: deleteLogin(reg.tokens, reg.addr, orgLogins(dir, liveKeys{st}))},

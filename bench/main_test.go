@@ -1,0 +1,37 @@
+package bench
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// TestMain runs the benchmarks and, when SLIPWAY_WRITE_BENCHMARKS=1 (which
+// only `make bench` sets), writes what they recorded to BENCHMARKS.md at
+// the repository's root and the chart to bench/chart.png.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if os.Getenv("SLIPWAY_WRITE_BENCHMARKS") == "1" {
+		if err := writeReport(".."); err != nil {
+			fmt.Fprintln(os.Stderr, "write BENCHMARKS.md:", err)
+			code = max(code, 1)
+		}
+	}
+	os.Exit(code)
+}
+
+// writeReport writes BENCHMARKS.md and the chart under root; go test runs
+// in the package's directory, so root is "..".
+func writeReport(root string) error {
+	sections, series := recorded()
+	png, err := Chart(series)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(root, "bench", "chart.png"), png, 0o644); err != nil { // #nosec G306 -- a published chart
+		return err
+	}
+	md := Markdown(ThisMachine(root), sections, "bench/chart.png")
+	return os.WriteFile(filepath.Join(root, "BENCHMARKS.md"), []byte(md), 0o644) // #nosec G306 -- a published document
+}
