@@ -110,47 +110,22 @@ func (s *Store) indexOldBuilds(ctx context.Context) error {
 	return nil
 }
 
-// BuildQuery picks builds, newest first.
-type BuildQuery struct {
-	// RepoID is the repository; "" lists every repository's builds, which
-	// costs what the store holds.
-	RepoID string
-	// Status keeps builds in this status only; "" keeps any.
-	Status string
-	// Before is a build id, the last of the previous page: only builds
-	// older than it are listed.
-	Before string
-	// Limit is the most builds listed; 0 lists all.
-	Limit int
-	// Keep, when set, drops the builds it refuses (ones the caller may
-	// not see); they do not count toward Limit.
-	Keep func(model.Build) (bool, error)
-}
-
-// BuildPage is what QueryBuilds found.
-type BuildPage struct {
-	Builds []model.Build
-	// More says older builds may follow: ask again with Before set to the
-	// last build's id.
-	More bool
-}
-
 // QueryBuilds lists the builds q picks. It reads the entries of q's
 // repository, then only the builds it lists and the ones a status filter
 // or Keep passed over.
-func (s *Store) QueryBuilds(ctx context.Context, q BuildQuery) (BuildPage, error) {
+func (s *Store) QueryBuilds(ctx context.Context, q model.BuildQuery) (model.BuildPage, error) {
 	filter := "repo.>"
 	if q.RepoID != "" {
 		filter = repoPrefix(q.RepoID) + ">"
 	}
 	keys, err := s.indexKeys(ctx, filter)
 	if err != nil {
-		return BuildPage{}, err
+		return model.BuildPage{}, err
 	}
 	if q.Before != "" {
 		before, err := s.GetBuild(ctx, q.Before)
 		if err != nil {
-			return BuildPage{}, fmt.Errorf("before build %s: %w", q.Before, err)
+			return model.BuildPage{}, fmt.Errorf("before build %s: %w", q.Before, err)
 		}
 		cut := orderOf(before)
 		i, _ := slices.BinarySearchFunc(keys, cut, func(k, cut string) int { return strings.Compare(order(k), cut) })
@@ -159,7 +134,7 @@ func (s *Store) QueryBuilds(ctx context.Context, q BuildQuery) (BuildPage, error
 		}
 		keys = keys[i:]
 	}
-	var page BuildPage
+	var page model.BuildPage
 	for _, k := range keys {
 		if q.Limit > 0 && len(page.Builds) == q.Limit {
 			page.More = true
@@ -170,7 +145,7 @@ func (s *Store) QueryBuilds(ctx context.Context, q BuildQuery) (BuildPage, error
 			continue // an entry whose build was never written
 		}
 		if err != nil {
-			return BuildPage{}, err
+			return model.BuildPage{}, err
 		}
 		if q.Status != "" && b.Status != q.Status {
 			continue
@@ -178,7 +153,7 @@ func (s *Store) QueryBuilds(ctx context.Context, q BuildQuery) (BuildPage, error
 		if q.Keep != nil {
 			keep, err := q.Keep(b)
 			if err != nil {
-				return BuildPage{}, err
+				return model.BuildPage{}, err
 			}
 			if !keep {
 				continue
@@ -211,6 +186,6 @@ func (s *Store) indexKeys(ctx context.Context, filter string) ([]string, error) 
 // ListBuilds returns the builds of a repository (all when repoID is
 // empty), newest first.
 func (s *Store) ListBuilds(ctx context.Context, repoID string) ([]model.Build, error) {
-	page, err := s.QueryBuilds(ctx, BuildQuery{RepoID: repoID})
+	page, err := s.QueryBuilds(ctx, model.BuildQuery{RepoID: repoID})
 	return page.Builds, err
 }

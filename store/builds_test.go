@@ -12,7 +12,7 @@ import (
 )
 
 // pageIDs queries s and answers the ids listed and whether more follow.
-func pageIDs(t *testing.T, s *store.Store, q store.BuildQuery) (string, bool) {
+func pageIDs(t *testing.T, s *store.Store, q model.BuildQuery) (string, bool) {
 	t.Helper()
 	page, err := s.QueryBuilds(testCtx(t), q)
 	if err != nil {
@@ -39,23 +39,23 @@ func TestQueryBuildsPagesNewestFirst(t *testing.T) {
 
 	tests := []struct {
 		name     string
-		q        store.BuildQuery
+		q        model.BuildQuery
 		want     string
 		wantMore bool
 	}{
-		{"first page", store.BuildQuery{RepoID: "repoA", Limit: 2}, "a4,a3", true},
-		{"second page", store.BuildQuery{RepoID: "repoA", Limit: 2, Before: "a3"}, "a2,a1", true},
-		{"last page", store.BuildQuery{RepoID: "repoA", Limit: 2, Before: "a1"}, "a0", false},
-		{"past the end", store.BuildQuery{RepoID: "repoA", Limit: 2, Before: "a0"}, "", false},
-		{"exactly the rest", store.BuildQuery{RepoID: "repoA", Limit: 3, Before: "a3"}, "a2,a1,a0", false},
-		{"no limit", store.BuildQuery{RepoID: "repoA"}, "a4,a3,a2,a1,a0", false},
-		{"status", store.BuildQuery{RepoID: "repoA", Status: model.StatusFailed}, "a3,a1", false},
-		{"status, a page", store.BuildQuery{RepoID: "repoA", Status: model.StatusQueued, Limit: 2}, "a4,a2", true},
-		{"cursor of another repository", store.BuildQuery{RepoID: "repoA", Before: "b9", Limit: 1}, "a4", true},
-		{"every repository", store.BuildQuery{Limit: 3}, "b9,a4,a3", true},
-		{"every repository, next page", store.BuildQuery{Limit: 3, Before: "a3"}, "a2,a1,a0", false},
-		{"keep", store.BuildQuery{RepoID: "repoA", Limit: 2, Keep: func(b model.Build) (bool, error) { return b.ID != "a4", nil }}, "a3,a2", true},
-		{"unknown repository", store.BuildQuery{RepoID: "repoC", Limit: 2}, "", false},
+		{"first page", model.BuildQuery{RepoID: "repoA", Limit: 2}, "a4,a3", true},
+		{"second page", model.BuildQuery{RepoID: "repoA", Limit: 2, Before: "a3"}, "a2,a1", true},
+		{"last page", model.BuildQuery{RepoID: "repoA", Limit: 2, Before: "a1"}, "a0", false},
+		{"past the end", model.BuildQuery{RepoID: "repoA", Limit: 2, Before: "a0"}, "", false},
+		{"exactly the rest", model.BuildQuery{RepoID: "repoA", Limit: 3, Before: "a3"}, "a2,a1,a0", false},
+		{"no limit", model.BuildQuery{RepoID: "repoA"}, "a4,a3,a2,a1,a0", false},
+		{"status", model.BuildQuery{RepoID: "repoA", Status: model.StatusFailed}, "a3,a1", false},
+		{"status, a page", model.BuildQuery{RepoID: "repoA", Status: model.StatusQueued, Limit: 2}, "a4,a2", true},
+		{"cursor of another repository", model.BuildQuery{RepoID: "repoA", Before: "b9", Limit: 1}, "a4", true},
+		{"every repository", model.BuildQuery{Limit: 3}, "b9,a4,a3", true},
+		{"every repository, next page", model.BuildQuery{Limit: 3, Before: "a3"}, "a2,a1,a0", false},
+		{"keep", model.BuildQuery{RepoID: "repoA", Limit: 2, Keep: func(b model.Build) (bool, error) { return b.ID != "a4", nil }}, "a3,a2", true},
+		{"unknown repository", model.BuildQuery{RepoID: "repoC", Limit: 2}, "", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -65,7 +65,7 @@ func TestQueryBuildsPagesNewestFirst(t *testing.T) {
 			}
 		})
 	}
-	if _, err := s.QueryBuilds(ctx, store.BuildQuery{RepoID: "repoA", Before: "nope"}); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.QueryBuilds(ctx, model.BuildQuery{RepoID: "repoA", Before: "nope"}); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("before an unknown build: err = %v, want ErrNotFound", err)
 	}
 }
@@ -104,14 +104,14 @@ func TestBuildsOfAnOlderSlipwayAreListed(t *testing.T) {
 	if _, err := s.CreateBuild(ctx, newBuild("n3", "repoA", 3)); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := pageIDs(t, s, store.BuildQuery{RepoID: "repoA"}); got != "n3,o2,o1,o0" {
+	if got, _ := pageIDs(t, s, model.BuildQuery{RepoID: "repoA"}); got != "n3,o2,o1,o0" {
 		t.Fatalf("builds after the first open = %q, want n3,o2,o1,o0", got)
 	}
-	if got, more := pageIDs(t, s, store.BuildQuery{RepoID: "repoA", Limit: 2, Before: "o2"}); got != "o1,o0" || more {
+	if got, more := pageIDs(t, s, model.BuildQuery{RepoID: "repoA", Limit: 2, Before: "o2"}); got != "o1,o0" || more {
 		t.Errorf("page before o2 = %q more=%v, want o1,o0 and no more", got, more)
 	}
 	again := openStore(t, e)
-	if got, _ := pageIDs(t, again, store.BuildQuery{RepoID: "repoA"}); got != "n3,o2,o1,o0" {
+	if got, _ := pageIDs(t, again, model.BuildQuery{RepoID: "repoA"}); got != "n3,o2,o1,o0" {
 		t.Errorf("builds after opening again = %q, want n3,o2,o1,o0", got)
 	}
 }
@@ -128,7 +128,7 @@ func TestCreateBuildTwiceListsItOnce(t *testing.T) {
 	if created, err := s.CreateBuild(ctx, newBuild("b1", "repoA", 5)); err != nil || created {
 		t.Fatalf("second CreateBuild: created=%v, %v; want false, nil", created, err)
 	}
-	if got, _ := pageIDs(t, s, store.BuildQuery{RepoID: "repoA"}); got != "b1" {
+	if got, _ := pageIDs(t, s, model.BuildQuery{RepoID: "repoA"}); got != "b1" {
 		t.Errorf("builds = %q, want b1 once", got)
 	}
 }
