@@ -166,7 +166,8 @@ func (s *Store) QueryBuilds(ctx context.Context, q model.BuildQuery) (model.Buil
 
 // idOf is the build id an entry key ends with.
 func idOf(key string) string {
-	return key[strings.LastIndexByte(key, '.')+1:]
+	parts := strings.SplitN(key, ".", 4)
+	return parts[len(parts)-1]
 }
 
 // indexKeys are the entries matching filter, newest first.

@@ -1,5 +1,6 @@
 // Package store keeps Slipway's records on NATS JetStream: repositories and
-// builds in key-value buckets; the ref index (the newest push of each ref,
+// builds in key-value buckets, with an index of each repository's builds
+// (builds.go); the ref index (the newest push of each ref,
 // the owner of each tag, the build slots of each repository) in another; and
 // build logs in a stream. It knows nothing of work queues. Package queue
 // builds on it, never the other way round: a job is always about a record
