@@ -49,13 +49,13 @@ func orderOf(b model.Build) string {
 	return fmt.Sprintf("%016x.%s", uint64(math.MaxInt64-ns), b.ID)
 }
 
-// order is the sorting part of an entry key: what follows repo.<id>.
+// order is the sorting part of an entry key: what follows repo.<id>. It
+// slices rather than splits: sorting 100,000 keys calls it millions of
+// times, and splitting allocated most of the time it took (pprof).
 func order(key string) string {
-	parts := strings.SplitN(key, ".", 3)
-	if len(parts) < 3 {
-		return key
-	}
-	return parts[2]
+	_, rest, _ := strings.Cut(key, ".")
+	_, rest, _ = strings.Cut(rest, ".")
+	return rest
 }
 
 // index writes b's entry. Entries never change, so a second writer finding
