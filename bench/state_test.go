@@ -123,8 +123,9 @@ func BenchmarkState(b *testing.B) {
 			b.Fatalf("full scan at %d builds read %d and found %d of the probe's, want %d and %d", size, s.scanned, s.scanHit, size, probeBuilds)
 		}
 		samples = append(samples, s)
-		b.Logf("%d builds: filled in %s; FindRepo p99 %s; GET ?repo= p99 %s; GET all p99 %s; old full scan p50 %s",
-			size, s.fill.Round(time.Millisecond), pct(s.find, 99), pct(s.list, 99), pct(s.all, 99), pct(s.scan, 50))
+		b.Logf("%d builds: filled in %s; FindRepo p50/p99 %s/%s ms; GET ?repo= %s/%s ms; GET all %s/%s ms; old full scan p50 %s ms; load %s",
+			size, s.fill.Round(time.Millisecond), ms(pct(s.find, 50)), ms(pct(s.find, 99)), ms(pct(s.list, 50)), ms(pct(s.list, 99)),
+			ms(pct(s.all, 50)), ms(pct(s.all, 99)), ms(pct(s.scan, 50)), loadAvg())
 	}
 	reportState(b, repoFill, samples, loadStart)
 }
@@ -329,7 +330,6 @@ func reportState(b *testing.B, repoFill time.Duration, samples []stateSample, lo
 		"Listing every repository's builds still reads every index key (no record), so it grows with the store; the target is the per-repository list.\n",
 		findGrowth50, verdict(findGrowth50 < 1.5), ms(listP99), verdict(listP99 <= 20*time.Millisecond))
 	Record(Section{Order: 6, Title: "State at scale", Body: body.String()})
-	b.Log("\n" + body.String())
 }
 
 // loadAvg is the machine's 1-minute load average.
