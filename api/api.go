@@ -32,7 +32,7 @@ type Repos interface {
 // Builds are the build records and their logs (package store).
 type Builds interface {
 	GetBuild(ctx context.Context, id string) (model.Build, error)
-	ListBuilds(ctx context.Context, repoID string) ([]model.Build, error)
+	QueryBuilds(ctx context.Context, q model.BuildQuery) (model.BuildPage, error)
 	UpdateBuild(ctx context.Context, id string, change func(*model.Build) error) (model.Build, error)
 	CopyLog(ctx context.Context, buildID string, w io.Writer) (int64, error)
 }

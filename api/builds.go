@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
@@ -19,12 +20,28 @@ import (
 // s0 is a fixed time for checking that a hook secret can sign.
 var s0 = time.Unix(0, 0)
 
+// Pages of GET /api/v1/builds: ?limit= builds at most, 50 unless given.
+const (
+	defaultLimit = 50
+	maxLimit     = 500
+)
+
 // listBuilds answers the builds of the organizations the caller sees, or
-// of one repository (?repo=).
+// of one repository (?repo=), newest first, a page at a time: when older
+// builds follow, a Link header (rel="next") names the next page, which is
+// ?before=<the last build's id>.
 func (s *Server) listBuilds(w http.ResponseWriter, r *http.Request) {
-	repoID := r.URL.Query().Get("repo")
-	if repoID != "" {
-		repo, err := s.Repos.GetRepo(r.Context(), repoID)
+	q, err := buildQuery(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if q.RepoID != "" {
+		if !idRE.MatchString(q.RepoID) {
+			writeError(w, http.StatusNotFound, "not found") // no repository has that id
+			return
+		}
+		repo, err := s.Repos.GetRepo(r.Context(), q.RepoID)
 		if err != nil {
 			s.fail(w, r, err)
 			return
@@ -33,23 +50,57 @@ func (s *Server) listBuilds(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	builds, err := s.Builds.ListBuilds(r.Context(), repoID)
+	q.Keep = func(b model.Build) (bool, error) {
+		org, err := s.buildOrg(r.Context(), b)
+		return err == nil && sees(r, org), err
+	}
+	page, err := s.Builds.QueryBuilds(r.Context(), q)
 	if err != nil {
+		if q.Before != "" && s.NotFound != nil && s.NotFound(err) {
+			err = badf("before: no build %s", q.Before)
+		}
 		s.fail(w, r, err)
 		return
 	}
-	out := []model.Build{}
-	for _, b := range builds {
-		org, err := s.buildOrg(r.Context(), b)
-		if err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		if sees(r, org) {
-			out = append(out, b)
-		}
+	out := page.Builds
+	if out == nil {
+		out = []model.Build{}
+	}
+	if page.More && len(out) > 0 {
+		w.Header().Set("Link", nextPage(r, q.Limit, out[len(out)-1].ID))
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// buildQuery reads ?repo=, ?status=, ?before= and ?limit=.
+func buildQuery(r *http.Request) (model.BuildQuery, error) {
+	v := r.URL.Query()
+	q := model.BuildQuery{RepoID: v.Get("repo"), Status: v.Get("status"), Before: v.Get("before"), Limit: defaultLimit}
+	if q.Before != "" && !idRE.MatchString(q.Before) {
+		return q, badf("before: want a build id, got %q", q.Before)
+	}
+	switch q.Status {
+	case "", model.StatusQueued, model.StatusRunning, model.StatusSucceeded, model.StatusFailed, model.StatusCancelled, model.StatusSkipped:
+	default:
+		return q, badf("status: want queued, running, succeeded, failed, cancelled or skipped, got %q", q.Status)
+	}
+	if l := v.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > maxLimit {
+			return q, badf("limit: want 1 to %d, got %q", maxLimit, l)
+		}
+		q.Limit = n
+	}
+	return q, nil
+}
+
+// nextPage is the Link header naming the page after the one ending with
+// the build last: the same query with ?before=last.
+func nextPage(r *http.Request, limit int, last string) string {
+	v := r.URL.Query()
+	v.Set("before", last)
+	v.Set("limit", strconv.Itoa(limit))
+	return "<" + (&url.URL{Path: r.URL.Path, RawQuery: v.Encode()}).String() + `>; rel="next"`
 }
 
 func (s *Server) getBuild(w http.ResponseWriter, r *http.Request) {

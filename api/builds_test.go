@@ -502,3 +502,86 @@ func TestBuildLogOfManyChunks(t *testing.T) {
 		t.Errorf("log is %d bytes, want the 5242880 stored, in order", len(log))
 	}
 }
+
+// TestListBuildsPages: a repository's builds come a page at a time, newest
+// first; the Link header names the next page until the last; ?status=
+// keeps one status; the client follows every page.
+func TestListBuildsPages(t *testing.T) {
+	h := newHarness(t)
+	a := h.createRepo(validRepo("acme/a"))
+	other := h.createRepo(validRepo("acme/b"))
+	ctx := testCtx(t)
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	var ids []string // newest first
+	for i := range 503 {
+		b := model.Build{
+			ID: fmt.Sprintf("p%04d", i), RepoID: a.ID, Org: a.Organization(), Ref: "refs/heads/main",
+			Commit: commitA, Status: model.StatusSucceeded, CreatedAt: t0.Add(time.Duration(i) * time.Second),
+		}
+		if i%100 == 7 {
+			b.Status = model.StatusFailed
+		}
+		if _, err := h.store.CreateBuild(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+		ids = append([]string{b.ID}, ids...)
+	}
+	if _, err := h.store.CreateBuild(ctx, model.Build{ID: "q0", RepoID: other.ID, Org: other.Organization(), Status: model.StatusFailed, CreatedAt: t0}); err != nil {
+		t.Fatal(err)
+	}
+
+	page := func(path string) ([]string, string) {
+		t.Helper()
+		code, hdr, raw := h.do("GET", path, testToken, "")
+		if code != http.StatusOK {
+			t.Fatalf("GET %s: HTTP %d %s", path, code, raw)
+		}
+		var got []string
+		for _, b := range decodeInto[[]model.Build](t, raw) {
+			got = append(got, b.ID)
+		}
+		return got, hdr.Get("Link")
+	}
+	got, link := page("/api/v1/builds?repo=" + a.ID)
+	if !reflect.DeepEqual(got, ids[:50]) {
+		t.Errorf("first page: %d builds %v..., want the newest 50 (%s...)", len(got), got[:min(len(got), 3)], ids[0])
+	}
+	wantLink := `</api/v1/builds?before=p0453&limit=50&repo=` + a.ID + `>; rel="next"`
+	if link != wantLink {
+		t.Errorf("Link = %s, want %s", link, wantLink)
+	}
+	got, link = page("/api/v1/builds?repo=" + a.ID + "&limit=500&before=p0005")
+	if want := []string{"p0004", "p0003", "p0002", "p0001", "p0000"}; !reflect.DeepEqual(got, want) || link != "" {
+		t.Errorf("last page: %v, Link %q; want %v and no Link", got, link, want)
+	}
+	got, link = page("/api/v1/builds?repo=" + a.ID + "&status=failed&limit=2")
+	if want := []string{"p0407", "p0307"}; !reflect.DeepEqual(got, want) || link == "" {
+		t.Errorf("failed builds: %v, Link %q; want %v and a next page", got, link, want)
+	}
+	got, _ = page("/api/v1/builds?status=failed&limit=500")
+	if want := []string{"p0407", "p0307", "p0207", "p0107", "p0007", "q0"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("failed builds of every repository: %v, want %v", got, want)
+	}
+
+	all, err := h.client.Builds(ctx, a.ID)
+	if err != nil || len(all) != 503 || all[0].ID != ids[0] || all[502].ID != ids[502] {
+		t.Errorf("client.Builds: %d builds, %v; want all 503 newest first", len(all), err)
+	}
+
+	for _, tt := range []struct{ query, want string }{
+		{"limit=0", "limit: want 1 to 500, got \"0\""},
+		{"limit=501", "limit: want 1 to 500, got \"501\""},
+		{"limit=ten", "limit: want 1 to 500, got \"ten\""},
+		{"status=done", "status: want queued, running, succeeded, failed, cancelled or skipped, got \"done\""},
+		{"before=nope", "before: no build nope"},
+		{"before=a*b", "before: want a build id, got \"a*b\""},
+	} {
+		code, _, raw := h.do("GET", "/api/v1/builds?repo="+a.ID+"&"+tt.query, testToken, "")
+		if msg := decodeInto[map[string]string](t, raw)["error"]; code != http.StatusBadRequest || msg != tt.want {
+			t.Errorf("?%s: HTTP %d %q, want 400 %q", tt.query, code, msg, tt.want)
+		}
+	}
+	if code, _, _ := h.do("GET", "/api/v1/builds?repo=a*b", testToken, ""); code != http.StatusNotFound {
+		t.Errorf("?repo=a*b: HTTP %d, want 404", code)
+	}
+}

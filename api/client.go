@@ -30,17 +30,23 @@ type Error struct {
 func (e *Error) Error() string { return fmt.Sprintf("HTTP %d: %s", e.Code, e.Message) }
 
 func (c Client) do(ctx context.Context, method, path string, body, out any) error {
+	_, err := c.send(ctx, method, path, body, out)
+	return err
+}
+
+// send is do that also answers the response's header.
+func (c Client) send(ctx context.Context, method, path string, body, out any) (http.Header, error) {
 	var rd io.Reader
 	if body != nil {
 		raw, err := json.Marshal(body)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		rd = bytes.NewReader(raw)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(c.BaseURL, "/")+path, rd)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	req.Header.Set("Authorization", "Bearer "+c.Token)
 	if body != nil {
@@ -52,12 +58,12 @@ func (c Client) do(ctx context.Context, method, path string, body, out any) erro
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return fmt.Errorf("%s %s: %w", method, path, err)
+		return nil, fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
-		return fmt.Errorf("%s %s: %w", method, path, err)
+		return nil, fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	if resp.StatusCode >= 300 {
 		var e struct {
@@ -67,16 +73,16 @@ func (c Client) do(ctx context.Context, method, path string, body, out any) erro
 		if e.Error == "" {
 			e.Error = strings.TrimSpace(string(raw))
 		}
-		return &Error{Code: resp.StatusCode, Message: e.Error}
+		return nil, &Error{Code: resp.StatusCode, Message: e.Error}
 	}
 	switch v := out.(type) {
 	case nil:
-		return nil
+		return resp.Header, nil
 	case *[]byte:
 		*v = raw
-		return nil
+		return resp.Header, nil
 	default:
-		return json.Unmarshal(raw, out)
+		return resp.Header, json.Unmarshal(raw, out)
 	}
 }
 
@@ -86,10 +92,32 @@ func (c Client) Repos(ctx context.Context) ([]model.Repo, error) {
 	return out, c.do(ctx, "GET", "/api/v1/repos", nil, &out)
 }
 
-// Builds lists builds, of one repository when repoID is not empty.
+// Builds lists builds, of one repository when repoID is not empty, newest
+// first: every page.
 func (c Client) Builds(ctx context.Context, repoID string) ([]model.Build, error) {
-	var out []model.Build
-	return out, c.do(ctx, "GET", "/api/v1/builds?repo="+url.QueryEscape(repoID), nil, &out)
+	var all []model.Build
+	path := "/api/v1/builds?limit=500&repo=" + url.QueryEscape(repoID)
+	for path != "" {
+		var page []model.Build
+		h, err := c.send(ctx, "GET", path, nil, &page)
+		if err != nil {
+			return all, err
+		}
+		all = append(all, page...)
+		path = nextLink(h.Get("Link"))
+	}
+	return all, nil
+}
+
+// nextLink is the path of a Link header's rel="next", "" when there is none.
+func nextLink(link string) string {
+	for part := range strings.SplitSeq(link, ",") {
+		target, params, ok := strings.Cut(strings.TrimSpace(part), ";")
+		if ok && strings.Contains(params, `rel="next"`) && strings.HasPrefix(target, "</") && strings.HasSuffix(target, ">") {
+			return strings.Trim(target, "<>")
+		}
+	}
+	return ""
 }
 
 // Build reads one build.

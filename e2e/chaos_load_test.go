@@ -24,15 +24,7 @@ import (
 // empty.
 func loadBuilds(t *testing.T, s *rig.Slipway, repoID string) []model.Build {
 	t.Helper()
-	path := "/api/v1/builds"
-	if repoID != "" {
-		path += "?repo=" + repoID
-	}
-	var out []model.Build
-	if code := s.Do("GET", path, nil, &out); code != http.StatusOK {
-		t.Fatalf("GET %s: HTTP %d", path, code)
-	}
-	return out
+	return s.Builds(repoID)
 }
 
 // loadWaitFinal polls the build list until at least want builds are listed

@@ -395,3 +395,28 @@ func NewID() string {
 	}
 	return hex.EncodeToString(b[:])
 }
+
+// BuildQuery picks builds, newest first.
+type BuildQuery struct {
+	// RepoID is the repository; "" lists every repository's builds, which
+	// costs what the store holds.
+	RepoID string
+	// Status keeps builds in this status only; "" keeps any.
+	Status string
+	// Before is a build id, the last of the previous page: only builds
+	// older than it are listed.
+	Before string
+	// Limit is the most builds listed; 0 lists all.
+	Limit int
+	// Keep, when set, drops the builds it refuses (ones the caller may
+	// not see); they do not count toward Limit.
+	Keep func(Build) (bool, error)
+}
+
+// BuildPage is one page of the builds a BuildQuery picks.
+type BuildPage struct {
+	Builds []Build
+	// More says older builds may follow: ask again with Before set to the
+	// last build's id.
+	More bool
+}

@@ -1,5 +1,6 @@
 // Package store keeps Slipway's records on NATS JetStream: repositories and
-// builds in key-value buckets; the ref index (the newest push of each ref,
+// builds in key-value buckets, with an index of each repository's builds
+// (builds.go); the ref index (the newest push of each ref,
 // the owner of each tag, the build slots of each repository) in another; and
 // build logs in a stream. It knows nothing of work queues. Package queue
 // builds on it, never the other way round: a job is always about a record
@@ -29,11 +30,12 @@ import (
 
 // Names of the JetStream assets. They are created idempotently at start.
 const (
-	LogsStream   = "SLIPWAY_LOGS"
-	reposBucket  = "slipway_repos"
-	buildsBucket = "slipway_builds"
-	refsBucket   = "slipway_refs"
-	logsPrefix   = "slipway.logs."
+	LogsStream       = "SLIPWAY_LOGS"
+	reposBucket      = "slipway_repos"
+	buildsBucket     = "slipway_builds"
+	buildIndexBucket = "slipway_build_index"
+	refsBucket       = "slipway_refs"
+	logsPrefix       = "slipway.logs."
 )
 
 func nowUTC() time.Time { return time.Now().UTC() }
@@ -51,7 +53,9 @@ type Store struct {
 	reposStream jetstream.Stream
 	erase       bool
 	builds      jetstream.KeyValue
-	refs        jetstream.KeyValue // newest push per ref, owner per tag, slots
+	// buildIndex lists each repository's builds newest first (builds.go).
+	buildIndex jetstream.KeyValue
+	refs       jetstream.KeyValue // newest push per ref, owner per tag, slots
 	// deliveries are what each webhook delivery made, for DeliveryWindow.
 	deliveries jetstream.KeyValue
 	logs       jetstream.Stream
@@ -102,6 +106,12 @@ func Open(ctx context.Context, nc *nats.Conn, o Options) (*Store, error) {
 		return nil, err
 	}
 	if s.builds, err = bucket(ctx, js, buildsBucket, replicas); err != nil {
+		return nil, err
+	}
+	if s.buildIndex, err = bucket(ctx, js, buildIndexBucket, replicas); err != nil {
+		return nil, err
+	}
+	if err := s.indexOldBuilds(ctx); err != nil {
 		return nil, err
 	}
 	if s.refs, err = bucket(ctx, js, refsBucket, replicas); err != nil {
@@ -347,11 +357,11 @@ func (s *Store) CreateBuild(ctx context.Context, b model.Build) (bool, error) {
 	}
 	if _, err := s.builds.Create(ctx, b.ID, raw); err != nil {
 		if errors.Is(err, jetstream.ErrKeyExists) {
-			return false, nil
+			return false, s.indexStored(ctx, b.ID)
 		}
 		return false, fmt.Errorf("store build %s: %w", b.ID, err)
 	}
-	return true, nil
+	return true, s.index(ctx, b)
 }
 
 // noCredentials refuses a clone URL carrying a password, or any user part
@@ -420,24 +430,6 @@ func update[T any](ctx context.Context, kv jetstream.KeyValue, key, what string,
 			return v, fmt.Errorf("update %s: %w", what, err)
 		}
 	}
-}
-
-// ListBuilds returns the builds of a repository (all when repoID is
-// empty), newest first.
-func (s *Store) ListBuilds(ctx context.Context, repoID string) ([]model.Build, error) {
-	var out []model.Build
-	err := eachJSON(ctx, s.builds, ">", func(raw []byte) error {
-		var b model.Build
-		if err := json.Unmarshal(raw, &b); err != nil {
-			return err
-		}
-		if repoID == "" || b.RepoID == repoID {
-			out = append(out, b)
-		}
-		return nil
-	})
-	sort.Slice(out, func(i, j int) bool { return out[i].CreatedAt.After(out[j].CreatedAt) })
-	return out, err
 }
 
 // codec turns a record into the bytes stored and back: plain JSON, or

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slipway-build/slipway/api"
 	"github.com/slipway-build/slipway/builder"
 	"github.com/slipway-build/slipway/model"
 )
@@ -377,6 +378,20 @@ func (s *Slipway) Do(method, path string, body, out any) int {
 		}
 	}
 	return resp.StatusCode
+}
+
+// Builds lists the builds of a repository, or every build when repoID is
+// empty, newest first: every page (the API answers 50 at a time unless
+// asked for more).
+func (s *Slipway) Builds(repoID string) []model.Build {
+	s.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	bs, err := api.Client{BaseURL: s.URL(), Token: s.Token}.Builds(ctx, repoID)
+	if err != nil {
+		s.t.Fatalf("list builds of %q: %v", repoID, err)
+	}
+	return bs
 }
 
 // Build returns a build by id.
