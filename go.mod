@@ -8,6 +8,7 @@ tool (
 	github.com/containernetworking/plugins/plugins/main/loopback
 	github.com/containernetworking/plugins/plugins/meta/firewall
 	github.com/google/go-containerregistry/cmd/crane
+	github.com/moby/buildkit/cmd/buildctl
 	github.com/moby/buildkit/cmd/buildkitd
 	github.com/opencontainers/runc
 	github.com/securego/gosec/v2/cmd/gosec
