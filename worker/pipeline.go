@@ -127,7 +127,10 @@ func (w *Worker) logUsed(ctx context.Context, id string) int64 {
 }
 
 func (w *Worker) pipeline(ctx context.Context, repo model.Repo, b model.Build, logw io.Writer) outcome {
+	st := newStages()
+	defer st.write(logw)
 	creds, err := w.registryLogin(ctx, b)
+	st.done("login")
 	if err != nil {
 		return outcome{err: err}
 	}
@@ -140,6 +143,7 @@ func (w *Worker) pipeline(ctx context.Context, repo model.Repo, b model.Build, l
 	if err := w.Builder.Ping(ctx); err != nil {
 		return outcome{err: infraError{err: fmt.Errorf("buildkit unavailable: %w", err)}}
 	}
+	st.done("ping")
 	// Checkouts hold private source: only Slipway's user may read them.
 	if err := PrivateDir(w.WorkDir); err != nil {
 		return outcome{err: infraError{err: fmt.Errorf("work dir: %w", err)}}
@@ -158,6 +162,7 @@ func (w *Worker) pipeline(ctx context.Context, repo model.Repo, b model.Build, l
 	if err := source.Clone(ctx, co); err != nil {
 		return outcome{err: err}
 	}
+	st.done("clone")
 	if b.DiffFilter {
 		if why := pathFilter(ctx, co, b, logw); why != "" {
 			return outcome{skip: why}
@@ -171,6 +176,7 @@ func (w *Worker) pipeline(ctx context.Context, repo model.Repo, b model.Build, l
 		return outcome{err: err}
 	}
 	req.Credentials = creds
+	st.done("prepare")
 	if err := w.test(ctx, b, req, logw); err != nil {
 		return outcome{err: err}
 	}
@@ -178,17 +184,22 @@ func (w *Worker) pipeline(ctx context.Context, repo model.Repo, b model.Build, l
 		return outcome{err: err}
 	}
 	fmt.Fprintf(logw, "==> build %s (context %s) for %s\n", b.Rule.Dockerfile, b.Rule.Context, strings.Join(req.Platforms, ","))
+	st.done("tests")
 	res, err := w.Builder.Build(ctx, req, logw)
 	if err != nil {
 		return outcome{err: w.buildError(ctx, b, err)}
 	}
+	st.done("build")
 	if isFork(b) {
 		return outcome{}
 	}
 	if _, err := w.Builds.UpdateBuild(ctx, b.ID, func(cur *model.Build) error { cur.Digest = res.Digest; return nil }); err != nil {
 		return outcome{err: infraError{err: fmt.Errorf("record pushed digest: %w", err)}}
 	}
-	return w.tag(ctx, b, res.Digest, &co, creds, logw)
+	st.done("record")
+	out := w.tag(ctx, b, res.Digest, &co, creds, logw)
+	st.done("tag")
+	return out
 }
 
 // test builds the rule's test stage, when it names one, before the image:
