@@ -32,8 +32,11 @@ type outcome struct {
 	skippedTags []string
 	skip        string // why nothing was built
 	cancelled   bool
-	err         error
-	gaveUp      bool // err is Slipway giving up after too many attempts
+	// later is the work left for after the build's end is stored and its
+	// hooks queued: the registry cache export and the checkout's removal.
+	later  *deferredExport
+	err    error
+	gaveUp bool // err is Slipway giving up after too many attempts
 }
 
 // succeeded reports whether the build pushed its image.
@@ -126,7 +129,7 @@ func (w *Worker) logUsed(ctx context.Context, id string) int64 {
 	return n
 }
 
-func (w *Worker) pipeline(ctx context.Context, repo model.Repo, b model.Build, logw io.Writer) outcome {
+func (w *Worker) pipeline(ctx context.Context, repo model.Repo, b model.Build, logw io.Writer) (result outcome) {
 	st := newStages()
 	defer st.write(logw)
 	creds, err := w.registryLogin(ctx, b)
@@ -149,10 +152,13 @@ func (w *Worker) pipeline(ctx context.Context, repo model.Repo, b model.Build, l
 		return outcome{err: infraError{err: fmt.Errorf("work dir: %w", err)}}
 	}
 	dir := filepath.Join(w.WorkDir, b.ID)
-	_ = os.RemoveAll(dir)
-	defer os.RemoveAll(dir)
-	_ = os.RemoveAll(dir + ".auth")
-	defer os.RemoveAll(dir + ".auth")
+	cleanup := func() { _ = os.RemoveAll(dir); _ = os.RemoveAll(dir + ".auth") }
+	cleanup()
+	defer func() {
+		if result.later == nil {
+			cleanup()
+		}
+	}()
 	auth, err := w.cloneAuth(ctx, repo, b.CloneURL, dir+".auth", logw)
 	if err != nil {
 		return outcome{err: err}
@@ -176,6 +182,8 @@ func (w *Worker) pipeline(ctx context.Context, repo model.Repo, b model.Build, l
 		return outcome{err: err}
 	}
 	req.Credentials = creds
+	_, later := w.Builder.(cacheExporter)
+	req.CacheLater = later && req.CacheRef != ""
 	st.done("prepare")
 	if err := w.test(ctx, b, req, logw); err != nil {
 		return outcome{err: err}
@@ -199,6 +207,9 @@ func (w *Worker) pipeline(ctx context.Context, repo model.Repo, b model.Build, l
 	st.done("record")
 	out := w.tag(ctx, b, res.Digest, &co, creds, logw)
 	st.done("tag")
+	if req.CacheLater && out.succeeded() {
+		out.later = &deferredExport{req: req, cleanup: cleanup}
+	}
 	return out
 }
 
