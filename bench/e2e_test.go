@@ -41,6 +41,7 @@ type e2eRig struct {
 	buildxErr string
 	env       []string // DOCKER_CONFIG and BUILDX_CONFIG for the CLIs
 	pushes    int
+	exports   int // cache exports seen in Slipway's log; -1: it exports inside the build
 }
 
 // sample is one timed run; stages is Slipway's breakdown (ms by stage).
@@ -183,7 +184,54 @@ func (r *e2eRig) slipway(commit string) sample {
 	if build.Status != model.StatusSucceeded {
 		r.b.Fatalf("build %s %s: %s\n%s", build.ID, build.Status, build.Error, r.s.Log(build.ID))
 	}
-	return sample{total: got.Sub(start), stages: slipwayStages(start, got, build, r.s.Log(build.ID))}
+	out := sample{total: got.Sub(start), stages: slipwayStages(start, got, build, r.s.Log(build.ID))}
+	if took, ok := r.waitCacheExport(); ok {
+		out.stages["export-after"] = took
+	}
+	return out
+}
+
+var exportedRE = regexp.MustCompile(`registry cache exported.* took=([0-9.]+)(ms|s|µs)`)
+
+// waitCacheExport waits for the registry cache export a worker runs after
+// the deploy hooks are queued, so that it does not overlap the next
+// sample, and returns how long it took (ms). Without such an export (a
+// Slipway that exports inside the build) it reports false at once after
+// the first try.
+func (r *e2eRig) waitCacheExport() (float64, bool) {
+	if r.exports < 0 {
+		return 0, false
+	}
+	limit := 30 * time.Second
+	if r.exports == 0 {
+		limit = 5 * time.Second
+	}
+	deadline := time.Now().Add(limit)
+	for time.Now().Before(deadline) {
+		raw, _ := os.ReadFile(r.s.LogPath)
+		m := exportedRE.FindAllStringSubmatch(string(raw), -1)
+		if failed := strings.Count(string(raw), "export the registry cache after the build"); failed > 0 {
+			r.b.Fatalf("a cache export failed: see %s", r.s.LogPath)
+		}
+		if len(m) > r.exports {
+			r.exports = len(m)
+			v, _ := strconv.ParseFloat(m[len(m)-1][1], 64)
+			switch m[len(m)-1][2] {
+			case "s":
+				v *= 1000
+			case "µs":
+				v /= 1000
+			}
+			return v, true
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if r.exports == 0 {
+		r.exports = -1
+		return 0, false
+	}
+	r.b.Fatalf("no registry cache export logged within %s", limit)
+	return 0, false
 }
 
 // waitHook is when the deploy webhook for commit arrived.
