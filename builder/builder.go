@@ -41,7 +41,11 @@ type Request struct {
 	Annotations map[string]string
 	// CacheRef is a registry reference for BuildKit's layer cache
 	// (mode=max); empty means no shared cache.
-	CacheRef   string
+	CacheRef string
+	// CacheLater has Build read the cache at CacheRef but not write it:
+	// the caller writes it with ExportCache once the image is announced,
+	// so the export's push is off the path to the deploy hook.
+	CacheLater bool
 	Provenance bool
 	// Push sends the image to its registry; without it the build is only
 	// checked.
@@ -205,9 +209,42 @@ func solveOpt(req Request, auth session.Attachable) (bk.SolveOpt, error) {
 	}
 	if req.CacheRef != "" {
 		opt.CacheImports = []bk.CacheOptionsEntry{{Type: "registry", Attrs: map[string]string{"ref": req.CacheRef}}}
-		opt.CacheExports = []bk.CacheOptionsEntry{{Type: "registry", Attrs: map[string]string{"ref": req.CacheRef, "mode": "max"}}}
+		if !req.CacheLater {
+			opt.CacheExports = cacheExport(req)
+		}
 	}
 	return opt, nil
+}
+
+// cacheExport writes every step's cache (mode=max) to req.CacheRef.
+func cacheExport(req Request) []bk.CacheOptionsEntry {
+	return []bk.CacheOptionsEntry{{Type: "registry", Attrs: map[string]string{"ref": req.CacheRef, "mode": "max"}}}
+}
+
+// exportCacheOpt solves req again with no image and only the cache
+// export: right after Build on the same daemon every step is in its local
+// cache, so this walks the cache and uploads it, nothing is rebuilt.
+func exportCacheOpt(req Request) (bk.SolveOpt, error) {
+	if req.CacheRef == "" {
+		return bk.SolveOpt{}, fmt.Errorf("export cache: no cache reference")
+	}
+	opt, err := solveOpt(req, auth(req.Credentials))
+	if err != nil {
+		return bk.SolveOpt{}, err
+	}
+	opt.Exports, opt.CacheImports, opt.CacheExports = nil, nil, cacheExport(req)
+	return opt, nil
+}
+
+// ExportCache writes req's layer cache to req.CacheRef, after a Build of
+// req with CacheLater.
+func (c Client) ExportCache(ctx context.Context, req Request, log io.Writer) error {
+	opt, err := exportCacheOpt(req)
+	if err != nil {
+		return err
+	}
+	_, err = c.solve(ctx, opt, log)
+	return err
 }
 
 func exportAttrs(req Request) map[string]string {

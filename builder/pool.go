@@ -285,6 +285,12 @@ func (p *Pool) Test(ctx context.Context, req Request, log io.Writer) error {
 	return p.run(ctx, req.Repo, log, func(c Client) error { return c.Test(ctx, req, log) })
 }
 
+// ExportCache writes req's layer cache, as Client.ExportCache, on the
+// daemon the pool prefers for req.Repo: the one that just built it.
+func (p *Pool) ExportCache(ctx context.Context, req Request, log io.Writer) error {
+	return p.run(ctx, req.Repo, log, func(c Client) error { return c.ExportCache(ctx, req, log) })
+}
+
 // Export builds req and writes its filesystem to dir, as Client.Export, on
 // a daemon the pool picks.
 func (p *Pool) Export(ctx context.Context, req Request, dir string, log io.Writer) (ImageConfig, error) {

@@ -25,3 +25,40 @@ func TestSolveOptNetwork(t *testing.T) {
 		}
 	}
 }
+
+// With CacheLater the build reads the registry cache and writes none;
+// the cache export that follows writes it (mode=max) and exports no image.
+func TestSolveOptCacheLater(t *testing.T) {
+	dir := t.TempDir()
+	df := filepath.Join(dir, "Dockerfile")
+	if err := os.WriteFile(df, []byte("FROM scratch\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	req := Request{ContextDir: dir, Dockerfile: df, Image: "reg/acme/demo", Push: true, CacheRef: "reg/acme/demo:buildcache"}
+	now, err := solveOpt(req, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(now.CacheImports) != 1 || len(now.CacheExports) != 1 || now.CacheExports[0].Attrs["mode"] != "max" {
+		t.Errorf("without CacheLater: imports %v, exports %v; want one each, mode=max", now.CacheImports, now.CacheExports)
+	}
+	req.CacheLater = true
+	build, err := solveOpt(req, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(build.CacheImports) != 1 || build.CacheImports[0].Attrs["ref"] != "reg/acme/demo:buildcache" || len(build.CacheExports) != 0 {
+		t.Errorf("with CacheLater the build imports %v and exports %v; want the import only", build.CacheImports, build.CacheExports)
+	}
+	later, err := exportCacheOpt(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(later.Exports) != 0 || len(later.CacheImports) != 0 || len(later.CacheExports) != 1 ||
+		later.CacheExports[0].Attrs["ref"] != "reg/acme/demo:buildcache" || later.CacheExports[0].Attrs["mode"] != "max" {
+		t.Errorf("cache export: image exports %v, imports %v, cache exports %v; want only the mode=max cache export", later.Exports, later.CacheImports, later.CacheExports)
+	}
+	if _, err := exportCacheOpt(Request{ContextDir: dir, Dockerfile: df}); err == nil {
+		t.Error("a cache export without a cache reference must be an error")
+	}
+}

@@ -32,8 +32,11 @@ type outcome struct {
 	skippedTags []string
 	skip        string // why nothing was built
 	cancelled   bool
-	err         error
-	gaveUp      bool // err is Slipway giving up after too many attempts
+	// later is the work left for after the build's end is stored and its
+	// hooks queued: the registry cache export and the checkout's removal.
+	later  *deferredExport
+	err    error
+	gaveUp bool // err is Slipway giving up after too many attempts
 }
 
 // succeeded reports whether the build pushed its image.
@@ -126,8 +129,11 @@ func (w *Worker) logUsed(ctx context.Context, id string) int64 {
 	return n
 }
 
-func (w *Worker) pipeline(ctx context.Context, repo model.Repo, b model.Build, logw io.Writer) outcome {
+func (w *Worker) pipeline(ctx context.Context, repo model.Repo, b model.Build, logw io.Writer) (result outcome) {
+	st := newStages()
+	defer st.write(logw)
 	creds, err := w.registryLogin(ctx, b)
+	st.done("login")
 	if err != nil {
 		return outcome{err: err}
 	}
@@ -140,15 +146,19 @@ func (w *Worker) pipeline(ctx context.Context, repo model.Repo, b model.Build, l
 	if err := w.Builder.Ping(ctx); err != nil {
 		return outcome{err: infraError{err: fmt.Errorf("buildkit unavailable: %w", err)}}
 	}
+	st.done("ping")
 	// Checkouts hold private source: only Slipway's user may read them.
 	if err := PrivateDir(w.WorkDir); err != nil {
 		return outcome{err: infraError{err: fmt.Errorf("work dir: %w", err)}}
 	}
 	dir := filepath.Join(w.WorkDir, b.ID)
-	_ = os.RemoveAll(dir)
-	defer os.RemoveAll(dir)
-	_ = os.RemoveAll(dir + ".auth")
-	defer os.RemoveAll(dir + ".auth")
+	cleanup := func() { _ = os.RemoveAll(dir); _ = os.RemoveAll(dir + ".auth") }
+	cleanup()
+	defer func() {
+		if result.later == nil {
+			cleanup()
+		}
+	}()
 	auth, err := w.cloneAuth(ctx, repo, b.CloneURL, dir+".auth", logw)
 	if err != nil {
 		return outcome{err: err}
@@ -158,6 +168,7 @@ func (w *Worker) pipeline(ctx context.Context, repo model.Repo, b model.Build, l
 	if err := source.Clone(ctx, co); err != nil {
 		return outcome{err: err}
 	}
+	st.done("clone")
 	if b.DiffFilter {
 		if why := pathFilter(ctx, co, b, logw); why != "" {
 			return outcome{skip: why}
@@ -171,6 +182,9 @@ func (w *Worker) pipeline(ctx context.Context, repo model.Repo, b model.Build, l
 		return outcome{err: err}
 	}
 	req.Credentials = creds
+	_, later := w.Builder.(cacheExporter)
+	req.CacheLater = later && req.CacheRef != ""
+	st.done("prepare")
 	if err := w.test(ctx, b, req, logw); err != nil {
 		return outcome{err: err}
 	}
@@ -178,17 +192,25 @@ func (w *Worker) pipeline(ctx context.Context, repo model.Repo, b model.Build, l
 		return outcome{err: err}
 	}
 	fmt.Fprintf(logw, "==> build %s (context %s) for %s\n", b.Rule.Dockerfile, b.Rule.Context, strings.Join(req.Platforms, ","))
+	st.done("tests")
 	res, err := w.Builder.Build(ctx, req, logw)
 	if err != nil {
 		return outcome{err: w.buildError(ctx, b, err)}
 	}
+	st.done("build")
 	if isFork(b) {
 		return outcome{}
 	}
 	if _, err := w.Builds.UpdateBuild(ctx, b.ID, func(cur *model.Build) error { cur.Digest = res.Digest; return nil }); err != nil {
 		return outcome{err: infraError{err: fmt.Errorf("record pushed digest: %w", err)}}
 	}
-	return w.tag(ctx, b, res.Digest, &co, creds, logw)
+	st.done("record")
+	out := w.tag(ctx, b, res.Digest, &co, creds, logw)
+	st.done("tag")
+	if req.CacheLater && out.succeeded() {
+		out.later = &deferredExport{req: req, cleanup: cleanup}
+	}
+	return out
 }
 
 // test builds the rule's test stage, when it names one, before the image:

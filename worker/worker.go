@@ -354,6 +354,8 @@ func (w *Worker) execute(ctx context.Context, job queue.Job, repo model.Repo, b 
 	stop := w.watch(tctx, job, b.ID, cancel, log)
 	out := w.run(tctx, repo, b)
 	stop()
+	later, export := out.later, false
+	defer func() { w.afterFinish(ctx, later, export, timeout, log) }()
 	switch cause := context.Cause(tctx); {
 	case ctx.Err() != nil:
 		w.handBack(job, b, errors.New("worker stopped"), log)
@@ -373,6 +375,7 @@ func (w *Worker) execute(ctx context.Context, job queue.Job, repo model.Repo, b 
 		return
 	}
 	w.finish(ctx, job, b, out, log)
+	export = out.succeeded()
 }
 
 // retryRegistry hands the job back while the registry has been unreachable
