@@ -19,9 +19,9 @@ var ErrNoBase = errors.New("base commit not available")
 
 // Message returns the message of a commit in a clone made by Clone.
 func Message(dir, sha string) (string, error) {
-	repo, err := git.PlainOpen(dir)
+	repo, err := openClone(dir)
 	if err != nil {
-		return "", fmt.Errorf("open clone %s: %w", dir, err)
+		return "", err
 	}
 	c, err := repo.CommitObject(plumbing.NewHash(sha))
 	if err != nil {
@@ -35,11 +35,14 @@ func Message(dir, sha string) (string, error) {
 // for forced pushes and histories of any length. Without a base commit (a
 // new branch) it compares with the tip of baseRef.
 func ChangedFiles(ctx context.Context, c Checkout, base, baseRef string) ([]string, error) {
-	repo, err := git.PlainOpen(c.Dir)
+	repo, err := openClone(c.Dir)
 	if err != nil {
-		return nil, fmt.Errorf("open clone %s: %w", c.Dir, err)
+		return nil, err
 	}
 	switch {
+	case isSHA(base) && !trigger.IsZeroSHA(base) && has(repo, base):
+		// A mirror's checkout has the history already.
+		err = repo.Storer.SetReference(plumbing.NewHashReference("refs/slipway/base", plumbing.NewHash(base)))
 	case isSHA(base) && !trigger.IsZeroSHA(base):
 		err = fetch(ctx, repo, c, config.RefSpec(base+":refs/slipway/base"), 1)
 	case baseRef != "" && baseRef != c.Ref:
@@ -98,12 +101,15 @@ func tree(repo *git.Repository, sha string) (*object.Tree, error) {
 // answers false, so a caller that uses it to hold a tag back errs on the
 // side of moving it.
 func IsAncestor(ctx context.Context, c Checkout, commit, descendant string, depth int) (bool, error) {
-	repo, err := git.PlainOpen(c.Dir)
+	repo, err := openClone(c.Dir)
 	if err != nil {
-		return false, fmt.Errorf("open clone %s: %w", c.Dir, err)
+		return false, err
 	}
-	if err := fetch(ctx, repo, c, config.RefSpec(descendant+":refs/slipway/descendant"), depth); err != nil {
-		return false, fmt.Errorf("fetch %s: %w", descendant, err)
+	// A mirror's checkout has the history already.
+	if !has(repo, descendant) {
+		if err := fetch(ctx, repo, c, config.RefSpec(descendant+":refs/slipway/descendant"), depth); err != nil {
+			return false, fmt.Errorf("fetch %s: %w", descendant, err)
+		}
 	}
 	d, err := repo.CommitObject(plumbing.NewHash(descendant))
 	if err != nil {

@@ -309,7 +309,12 @@ func (p parts) startWorkers(ctx, runCtx context.Context, wg *sync.WaitGroup) err
 		return err
 	}
 	regClient := registry.Client{Transport: p.out.registry.Transport()}
+	var mirrors *source.Mirrors
+	if p.cfg.MirrorMaxBytes > 0 {
+		mirrors = &source.Mirrors{Dir: filepath.Join(p.dataDir, "mirrors"), MaxBytes: p.cfg.MirrorMaxBytes, Logger: p.logger}
+	}
 	w := &worker.Worker{
+		Mirrors:  mirrors,
 		Autotest: p.tester,
 		Builds:   p.st, Repos: p.st, Tags: p.st, Slots: p.st, Queue: p.q,
 		Jobs: jobs, Builder: p.bk, WorkDir: filepath.Join(p.dataDir, "work"), Logger: p.logger,
