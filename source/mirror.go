@@ -19,6 +19,8 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/cache"
 	"github.com/go-git/go-git/v5/storage/filesystem"
+
+	"github.com/slipway-build/slipway/outbound"
 )
 
 // Mirrors keeps one bare repository per Slipway repository under Dir, so
@@ -30,10 +32,14 @@ type Mirrors struct {
 	// MaxBytes bounds the mirrors' total size: after a fetch, the least
 	// recently used mirrors no build holds are deleted until they fit.
 	MaxBytes int64
-	// CLI checks out with the git command instead of go-git (faster on
-	// large trees; it reads only local disk). Fetching is always go-git's,
-	// whose connections go through the outbound guard.
-	CLI    bool
+	// CLI checks out with the git command instead of go-git; it reads
+	// only local disk.
+	CLI bool
+	// Guard, when set, makes the git command fetch http(s) remotes,
+	// pinned to an address the guard allows; nil (and any ssh remote)
+	// fetches with go-git, whose connections go through the guard
+	// installed in its transport.
+	Guard  *outbound.Guard
 	Logger *slog.Logger
 
 	mu    sync.Mutex
@@ -85,7 +91,7 @@ func (m *Mirrors) Clone(ctx context.Context, id, build string, c Checkout) (rele
 // update fetches into the mirror and checks out from it.
 func (m *Mirrors) update(ctx context.Context, mr *mirror, dir string, c Checkout) error {
 	mr.fetch.Lock()
-	err := fetchMirror(ctx, dir, c)
+	err := m.fetch(ctx, dir, c)
 	mr.fetch.Unlock()
 	if err != nil {
 		return err
@@ -129,12 +135,12 @@ func isRemote(err error) bool {
 	return errors.As(err, &r)
 }
 
-// fetchMirror brings c.Commit into the bare mirror at dir: nothing when it
+// fetch brings c.Commit into the bare mirror at dir: nothing when it
 // is already there; otherwise the ref it was pushed to, with the mirror's
 // refs as what the server need not send, and the commit by hash when the
 // ref no longer leads to it. The remote exists only in memory: no URL, let
 // alone a token, is written to the mirror's config.
-func fetchMirror(ctx context.Context, dir string, c Checkout) error {
+func (m *Mirrors) fetch(ctx context.Context, dir string, c Checkout) error {
 	repo, err := openMirror(dir)
 	if err != nil {
 		return err
@@ -148,6 +154,16 @@ func fetchMirror(ctx context.Context, dir string, c Checkout) error {
 	}
 	remote := git.NewRemote(repo.Storer, &config.RemoteConfig{Name: "origin", URLs: []string{c.URL}})
 	get := func(spec string) error {
+		if m.Guard != nil {
+			err := fetchCLI(ctx, m.Guard, dir, c, spec)
+			if !errors.Is(err, errNotCLI) {
+				if err == nil {
+					// go-git lists the packs once: see the new one.
+					repo, err = openMirror(dir)
+				}
+				return err
+			}
+		}
 		err := remote.FetchContext(ctx, &git.FetchOptions{
 			RemoteName: "origin",
 			RefSpecs:   []config.RefSpec{config.RefSpec(spec)},

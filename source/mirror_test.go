@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"sort"
@@ -17,13 +18,18 @@ import (
 
 	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
 
+	"github.com/slipway-build/slipway/outbound"
 	"github.com/slipway-build/slipway/source"
 )
 
-// both runs a test on the go-git and on the git CLI checkout.
-func both(t *testing.T, test func(t *testing.T, cli bool)) {
-	t.Run("go-git", func(t *testing.T) { test(t, false) })
-	t.Run("git-cli", func(t *testing.T) { test(t, true) })
+// loopback opens the test's git server to the guard.
+var loopback = &outbound.Guard{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}
+
+// both runs a test on the go-git path (fetch and checkout) and on the git
+// command's (fetch behind the guard, checkout).
+func both(t *testing.T, test func(t *testing.T, tool func(*source.Mirrors))) {
+	t.Run("go-git", func(t *testing.T) { test(t, func(*source.Mirrors) {}) })
+	t.Run("git-cli", func(t *testing.T) { test(t, func(m *source.Mirrors) { m.CLI, m.Guard = true, loopback }) })
 }
 
 // randomFiles are n files of size random (incompressible) bytes each.
@@ -65,18 +71,23 @@ func size(t *testing.T, dir string) int64 {
 	return n
 }
 
-// packs lists the mirror's pack files and their sizes.
-func packs(t *testing.T, mirror string) map[string]int64 {
+// objects lists the files of the mirror's object store (packs and loose
+// objects: the git command unpacks small fetches) and their sizes.
+func objects(t *testing.T, mirror string) map[string]int64 {
 	t.Helper()
 	out := map[string]int64{}
-	matches, _ := filepath.Glob(filepath.Join(mirror, "objects", "pack", "*.pack"))
-	for _, m := range matches {
-		info, err := os.Stat(m)
+	root := filepath.Join(mirror, "objects")
+	_ = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || strings.Contains(p, string(filepath.Separator)+"info"+string(filepath.Separator)) {
+			return nil
+		}
+		info, err := d.Info()
 		if err != nil {
 			t.Fatal(err)
 		}
-		out[filepath.Base(m)] = info.Size()
-	}
+		out[p] = info.Size()
+		return nil
+	})
 	return out
 }
 
@@ -129,13 +140,14 @@ func sameTree(t *testing.T, dir string, work *workRepo, commit string) {
 }
 
 func TestMirrorFetchesOnlyNewObjects(t *testing.T) {
-	both(t, func(t *testing.T, cli bool) {
+	both(t, func(t *testing.T, tool func(*source.Mirrors)) {
 		g := newGitServer(t, false) // refs only: the mirror fetches the ref
 		work := newWorkRepo(t)
 		first := work.commit("big", randomFiles(t, 100, 20<<10)) // 2 MB of random hex
 		url := g.newRepo(t, "big.git")
 		pushBig(work, url)
-		m := &source.Mirrors{Dir: filepath.Join(t.TempDir(), "mirrors"), MaxBytes: 1 << 30, CLI: cli}
+		m := &source.Mirrors{Dir: filepath.Join(t.TempDir(), "mirrors"), MaxBytes: 1 << 30}
+		tool(m)
 		ctx := testCtx(t)
 
 		dir := filepath.Join(t.TempDir(), "b1")
@@ -146,14 +158,14 @@ func TestMirrorFetchesOnlyNewObjects(t *testing.T) {
 		release()
 		sameTree(t, dir, work, first)
 		mirror := filepath.Join(m.Dir, "repo1")
-		before := packs(t, mirror)
+		before := objects(t, mirror)
 		var total int64
 		for _, n := range before {
 			total += n
 		}
 		// 2 MB of hex digits, which zlib packs into about 1.1 MB.
 		if total < 1<<20 {
-			t.Fatalf("first fetch stored %d bytes of packs, want the whole history, over 1 MiB", total)
+			t.Fatalf("first fetch stored %d bytes of objects, want the whole history, over 1 MiB", total)
 		}
 
 		second := work.commit("small", map[string]string{"data/007.txt": "changed\n"})
@@ -166,14 +178,15 @@ func TestMirrorFetchesOnlyNewObjects(t *testing.T) {
 		defer release()
 		sameTree(t, dir2, work, second)
 		var fetched int64
-		for name, n := range packs(t, mirror) {
+		for name, n := range objects(t, mirror) {
 			if _, old := before[name]; !old {
 				fetched += n
 			}
 		}
-		// One commit, two trees and an 8-byte blob: a few hundred bytes.
-		if fetched == 0 || fetched > 4<<10 {
-			t.Fatalf("second fetch received a %d-byte pack, want under 4 KiB (only the new commit)", fetched)
+		t.Logf("first fetch stored %d bytes of objects, the second %d", total, fetched)
+		// One commit, two trees (one of 100 entries) and an 8-byte blob.
+		if fetched == 0 || fetched > 8<<10 {
+			t.Fatalf("second fetch stored %d bytes of objects, want under 8 KiB (only the new commit)", fetched)
 		}
 		// The checkout answers history questions from the mirror.
 		changed, err := source.ChangedFiles(ctx, source.Checkout{URL: url, Ref: "refs/heads/main", Commit: second, Dir: dir2}, first, "")
@@ -234,24 +247,24 @@ func TestMirrorEvictsLeastRecentlyUsedNotInUse(t *testing.T) {
 }
 
 func TestMirrorCorruptIsClonedAgain(t *testing.T) {
-	both(t, func(t *testing.T, cli bool) {
+	both(t, func(t *testing.T, tool func(*source.Mirrors)) {
 		g := newGitServer(t, true)
 		work := newWorkRepo(t)
 		first := work.commit("one", map[string]string{"a.txt": "a\n", "Dockerfile": "FROM scratch\n"})
 		url := g.newRepo(t, "app.git")
 		work.push(url)
 		var logs bytes.Buffer
-		m := &source.Mirrors{Dir: filepath.Join(t.TempDir(), "mirrors"), MaxBytes: 1 << 30, CLI: cli,
+		m := &source.Mirrors{Dir: filepath.Join(t.TempDir(), "mirrors"), MaxBytes: 1 << 30,
 			Logger: slog.New(slog.NewTextHandler(&logs, nil))}
+		tool(m)
 		ctx := testCtx(t)
 		release, err := m.Clone(ctx, "app", "b1", source.Checkout{URL: url, Ref: "refs/heads/main", Commit: first, Dir: filepath.Join(t.TempDir(), "b1")})
 		if err != nil {
 			t.Fatal(err)
 		}
 		release()
-		// A crash mid-write left garbage where the packs were.
-		for name := range packs(t, filepath.Join(m.Dir, "app")) {
-			p := filepath.Join(m.Dir, "app", "objects", "pack", name)
+		// A crash mid-write left garbage where the objects were.
+		for p := range objects(t, filepath.Join(m.Dir, "app")) {
 			if err := os.WriteFile(p, bytes.Repeat([]byte{0xde}, 4096), 0o600); err != nil {
 				t.Fatal(err)
 			}
@@ -272,6 +285,10 @@ func TestMirrorCorruptIsClonedAgain(t *testing.T) {
 }
 
 func TestMirrorKeepsNoCredentials(t *testing.T) {
+	both(t, testMirrorKeepsNoCredentials)
+}
+
+func testMirrorKeepsNoCredentials(t *testing.T, tool func(*source.Mirrors)) {
 	const user, token = "x-access-token", "ghs_mirrorSecret0123456789"
 	g := newGitServer(t, true)
 	work := newWorkRepo(t)
@@ -289,6 +306,7 @@ func TestMirrorKeepsNoCredentials(t *testing.T) {
 		inner.ServeHTTP(w, r)
 	})
 	m := &source.Mirrors{Dir: filepath.Join(t.TempDir(), "mirrors"), MaxBytes: 1 << 30}
+	tool(m)
 	dir := filepath.Join(t.TempDir(), "b1")
 	release, err := m.Clone(testCtx(t), "private", "b1", source.Checkout{URL: url, Ref: "refs/heads/main", Commit: commit, Dir: dir,
 		Auth: &githttp.BasicAuth{Username: user, Password: token}})
@@ -309,5 +327,24 @@ func TestMirrorKeepsNoCredentials(t *testing.T) {
 	}
 	if cfg := readFile(t, filepath.Join(m.Dir, "private", "config")); strings.Contains(cfg, "url") {
 		t.Errorf("the mirror's config names a remote:\n%s", cfg)
+	}
+}
+
+// The git command fetches only from addresses the guard allows: without
+// loopback opened, the test server is refused before anything connects.
+func TestMirrorCLIFetchBehindTheGuard(t *testing.T) {
+	g := newGitServer(t, true)
+	work := newWorkRepo(t)
+	commit := work.commit("one", map[string]string{"a.txt": "a\n"})
+	url := g.newRepo(t, "app.git")
+	work.push(url)
+	m := &source.Mirrors{Dir: filepath.Join(t.TempDir(), "mirrors"), MaxBytes: 1 << 30, CLI: true, Guard: &outbound.Guard{}}
+	release, err := m.Clone(testCtx(t), "app", "b1", source.Checkout{URL: url, Ref: "refs/heads/main", Commit: commit, Dir: filepath.Join(t.TempDir(), "b1")})
+	release()
+	if err == nil || !strings.Contains(err.Error(), "refused") {
+		t.Fatalf("Clone from 127.0.0.1 with loopback closed = %v, want a refusal", err)
+	}
+	if n := len(objects(t, filepath.Join(m.Dir, "app"))); n != 0 {
+		t.Fatalf("the refused fetch left %d packs in the mirror", n)
 	}
 }
