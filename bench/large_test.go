@@ -106,9 +106,9 @@ func benchLarge(b *testing.B) {
 		verdict = "missed"
 	}
 	var body strings.Builder
-	fmt.Fprintf(&body, "A generated repository: %d files at the tip, %d commits, %.0f MB of history (random bytes, %d files of %d bytes changed per commit), "+
+	fmt.Fprintf(&body, "A generated repository: %d files at the tip, %d commits, %.0f MB of history (random bytes: each commit rewrites %d of %d files with %d bytes), "+
 		"served by `git http-backend` on loopback. Each sample changes hello.txt (one commit on main); the Dockerfile is `FROM scratch` + `COPY hello.txt`, "+
-		"so fetching and checking out dominate. %d samples each.\n\n", largeFiles, largeCommits, float64(history)/1e6, largeFilesPerEdit, largeEditBytes, largeSamples)
+		"so fetching and checking out dominate. %d samples each.\n\n", largeFiles, largeCommits, float64(history)/1e6, largeFilesPerEdit, largeHotFiles, largeEditBytes, largeSamples)
 	body.WriteString("| | median | min | max |\n|---|---|---|---|\n")
 	row := func(name string, d []time.Duration) {
 		fmt.Fprintf(&body, "| %s | %s | %s | %s |\n", name, largeMS(largeMedian(d)), largeMS(slices.Min(d)), largeMS(slices.Max(d)))
