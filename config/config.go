@@ -80,6 +80,9 @@ type Config struct {
 	// LogLimit is the most a build's log keeps, in bytes; the build goes on
 	// past it, its log does not.
 	LogLimit int64 `yaml:"log_limit"`
+	// MirrorMaxBytes bounds the per-repository Git mirrors under
+	// <data dir>/mirrors; 0 turns mirrors off (every build clones).
+	MirrorMaxBytes int64 `yaml:"mirror_max_bytes"`
 	// GitHub App mode: installation tokens for clones and statuses.
 	GitHubAppID      int64  `yaml:"github_app_id"`
 	GitHubAppKeyFile string `yaml:"github_app_key_file"`
@@ -123,6 +126,7 @@ func Defaults() Config {
 		BuildBridge:            "slipway0",
 		BuildSubnet:            "10.213.0.0/24",
 		LogLimit:               16 << 20,
+		MirrorMaxBytes:         10 << 30,
 	}
 }
 
@@ -272,6 +276,14 @@ var keys = []key{
 		c.LogLimit = n
 		return nil
 	}, "log_limit"},
+	{"SLIPWAY_MIRROR_MAX_BYTES", func(c *Config, v string) error {
+		n, err := ParseSize(v)
+		if err != nil {
+			return err
+		}
+		c.MirrorMaxBytes = n
+		return nil
+	}, "mirror_max_bytes"},
 }
 
 var sizeRE = regexp.MustCompile(`^([0-9]+)\s*(B|KiB|MiB|GiB)?$`)

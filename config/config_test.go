@@ -32,7 +32,7 @@ func TestLoadDefaults(t *testing.T) {
 	want := Config{HTTPAddr: ":8080", DataDir: "./data", RegistryAddr: "127.0.0.1:5000", RegistryAuth: "token", Workers: 2, LogLevel: "info", BuildkitAffinityMargin: 2,
 		NATSReplicas: 1, ReconcileInterval: 10 * time.Minute, ShutdownGrace: 5 * time.Minute, AckWait: 30 * time.Second, RegistryRetry: 10 * time.Minute,
 		BuildNetwork: "bridge", BuildBridge: "slipway0", BuildSubnet: "10.213.0.0/24",
-		LogLimit: 16 << 20}
+		LogLimit: 16 << 20, MirrorMaxBytes: 10 << 30}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Load = %+v, want %+v", c, want)
 	}
@@ -60,6 +60,7 @@ build_bridge: slipway1
 build_subnet: 192.168.77.0/24
 cni_dir: /usr/lib/slipway/cni
 log_limit: 512KiB
+mirror_max_bytes: 1GiB
 `
 
 func TestLoadFile(t *testing.T) {
@@ -75,7 +76,7 @@ func TestLoadFile(t *testing.T) {
 		HookSchedule: []time.Duration{5 * time.Second, time.Minute, 90 * time.Minute}, LogLevel: "debug",
 		NATSReplicas: 1, ReconcileInterval: 10 * time.Minute, ShutdownGrace: 5 * time.Minute, AckWait: 30 * time.Second, RegistryRetry: 10 * time.Minute,
 		BuildNetwork: "bridge", BuildBridge: "slipway1", BuildSubnet: "192.168.77.0/24", CNIDir: "/usr/lib/slipway/cni",
-		LogLimit: 512 << 10,
+		LogLimit: 512 << 10, MirrorMaxBytes: 1 << 30,
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Load =\n %+v\nwant\n %+v", c, want)
@@ -153,6 +154,8 @@ func TestEnvEveryKey(t *testing.T) {
 		{"SLIPWAY_LOG_LIMIT", "16MiB", func(c Config) any { return c.LogLimit }, int64(16777216)},
 		{"SLIPWAY_LOG_LIMIT", "512KiB", func(c Config) any { return c.LogLimit }, int64(524288)},
 		{"SLIPWAY_LOG_LIMIT", "65536", func(c Config) any { return c.LogLimit }, int64(65536)},
+		{"SLIPWAY_MIRROR_MAX_BYTES", "0", func(c Config) any { return c.MirrorMaxBytes }, int64(0)},
+		{"SLIPWAY_MIRROR_MAX_BYTES", "2GiB", func(c Config) any { return c.MirrorMaxBytes }, int64(2147483648)},
 		{"SLIPWAY_LOG_LIMIT", "2048B", func(c Config) any { return c.LogLimit }, int64(2048)},
 		{"SLIPWAY_LOG_LIMIT", "1GiB", func(c Config) any { return c.LogLimit }, int64(1073741824)},
 		{"SLIPWAY_PPROF_ADDR", "127.0.0.1:6060", func(c Config) any { return c.PprofAddr }, "127.0.0.1:6060"},

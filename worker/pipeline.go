@@ -165,7 +165,9 @@ func (w *Worker) pipeline(ctx context.Context, repo model.Repo, b model.Build, l
 	}
 	co := source.Checkout{URL: b.CloneURL, Ref: fetchRef(b), Commit: b.Commit, Dir: dir, Progress: logw, Auth: auth, Submodules: repo.Submodules}
 	fmt.Fprintf(logw, "==> clone %s %s (%s)\n", b.CloneURL, co.Ref, b.Commit)
-	if err := source.Clone(ctx, co); err != nil {
+	release, err := w.clone(ctx, repo, b, co)
+	defer release()
+	if err != nil {
 		return outcome{err: err}
 	}
 	st.done("clone")
@@ -211,6 +213,16 @@ func (w *Worker) pipeline(ctx context.Context, repo model.Repo, b model.Build, l
 		out.later = &deferredExport{req: req, cleanup: cleanup}
 	}
 	return out
+}
+
+// clone checks the build's commit out, through the repository's mirror
+// when the worker keeps mirrors. release lets the mirror go once the build
+// is done reading its history.
+func (w *Worker) clone(ctx context.Context, repo model.Repo, b model.Build, co source.Checkout) (release func(), err error) {
+	if w.Mirrors == nil || repo.ID == "" {
+		return func() {}, source.Clone(ctx, co)
+	}
+	return w.Mirrors.Clone(ctx, repo.ID, b.ID, co)
 }
 
 // test builds the rule's test stage, when it names one, before the image:

@@ -109,6 +109,9 @@ type Worker struct {
 	LogSize  func(ctx context.Context, buildID string) (int64, error)
 	// WorkDir holds one checkout per running build.
 	WorkDir string
+	// Mirrors, when set, keeps a Git mirror per repository that builds
+	// fetch only new commits into; nil clones every build afresh.
+	Mirrors *source.Mirrors
 	Logger  *slog.Logger
 	// RetryDelay is how long a job waits after an infrastructure failure.
 	RetryDelay time.Duration

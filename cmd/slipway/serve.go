@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -318,7 +319,16 @@ func (p parts) startWorkers(ctx, runCtx context.Context, wg *sync.WaitGroup) err
 		return err
 	}
 	regClient := registry.Client{Transport: p.out.registry.Transport()}
+	var mirrors *source.Mirrors
+	if p.cfg.MirrorMaxBytes > 0 {
+		// go-git fetches (behind the guard in its transport); the git
+		// command, where there is one, checks out: many times faster on
+		// large trees (BENCHMARKS.md, section 3).
+		_, lookErr := exec.LookPath("git")
+		mirrors = &source.Mirrors{Dir: filepath.Join(p.dataDir, "mirrors"), MaxBytes: p.cfg.MirrorMaxBytes, CLI: lookErr == nil, Logger: p.logger}
+	}
 	w := &worker.Worker{
+		Mirrors:  mirrors,
 		Autotest: p.tester,
 		Builds:   p.st, Repos: p.st, Tags: p.st, Slots: p.st, Queue: p.q,
 		Jobs: jobs, Builder: p.bk, WorkDir: filepath.Join(p.dataDir, "work"), Logger: p.logger,
