@@ -124,8 +124,8 @@ func BenchmarkState(b *testing.B) {
 		}
 		samples = append(samples, s)
 		b.Logf("%d builds: filled in %s; FindRepo p50/p99 %s/%s ms; GET ?repo= %s/%s ms; GET all %s/%s ms; old full scan p50 %s ms; load %s",
-			size, s.fill.Round(time.Millisecond), ms(pct(s.find, 50)), ms(pct(s.find, 99)), ms(pct(s.list, 50)), ms(pct(s.list, 99)),
-			ms(pct(s.all, 50)), ms(pct(s.all, 99)), ms(pct(s.scan, 50)), loadAvg())
+			size, s.fill.Round(time.Millisecond), msFig(pct(s.find, 50)), msFig(pct(s.find, 99)), msFig(pct(s.list, 50)), msFig(pct(s.list, 99)),
+			msFig(pct(s.all, 50)), msFig(pct(s.all, 99)), msFig(pct(s.scan, 50)), loadAvg())
 	}
 	reportState(b, repoFill, samples, loadStart)
 }
@@ -287,7 +287,8 @@ func pct(d []time.Duration, p int) time.Duration {
 	return d[min(len(d)-1, len(d)*p/100)]
 }
 
-func ms(d time.Duration) string { return fmt.Sprintf("%.2f", float64(d)/float64(time.Millisecond)) }
+// msFig writes a duration as milliseconds with two decimals, for the table.
+func msFig(d time.Duration) string { return fmt.Sprintf("%.2f", float64(d)/float64(time.Millisecond)) }
 
 func reportState(b *testing.B, repoFill time.Duration, samples []stateSample, loadStart string) {
 	first, last := samples[0], samples[len(samples)-1]
@@ -313,8 +314,8 @@ func reportState(b *testing.B, repoFill time.Duration, samples []stateSample, lo
 	body.WriteString("| builds | fill | FindRepo p50 / p99 (ms) | GET ?repo= p50 / p99 (ms) | GET all, first page p50 / p99 (ms) | before: full scan p50 (ms) |\n|---|---|---|---|---|---|\n")
 	for _, s := range samples {
 		fmt.Fprintf(&body, "| %s | %s | %s / %s | %s / %s | %s / %s | %s (%d runs) |\n", commas(s.builds), s.fill.Round(100*time.Millisecond),
-			ms(pct(s.find, 50)), ms(pct(s.find, 99)), ms(pct(s.list, 50)), ms(pct(s.list, 99)),
-			ms(pct(s.all, 50)), ms(pct(s.all, 99)), ms(pct(s.scan, 50)), len(s.scan))
+			msFig(pct(s.find, 50)), msFig(pct(s.find, 99)), msFig(pct(s.list, 50)), msFig(pct(s.list, 99)),
+			msFig(pct(s.all, 50)), msFig(pct(s.all, 99)), msFig(pct(s.scan, 50)), len(s.scan))
 	}
 	verdict := func(ok bool) string {
 		if ok {
@@ -328,7 +329,7 @@ func reportState(b *testing.B, repoFill time.Duration, samples []stateSample, lo
 	fmt.Fprintf(&body, "Target \"repository lookup O(1)\": two KV gets by key whatever the store holds; the median grew %.2f× over a 100× larger store: **%s** (met under 1.5×; the p99 is the machine's scheduling noise). "+
 		"Target \"builds list p99 ≤ 20 ms at 100,000 builds\": %s ms: **%s**. "+
 		"Listing every repository's builds still reads every index key (no record), so it grows with the store; the target is the per-repository list.\n",
-		findGrowth50, verdict(findGrowth50 < 1.5), ms(listP99), verdict(listP99 <= 20*time.Millisecond))
+		findGrowth50, verdict(findGrowth50 < 1.5), msFig(listP99), verdict(listP99 <= 20*time.Millisecond))
 	Record(Section{Order: 6, Title: "State at scale", Body: body.String()})
 }
 
