@@ -229,4 +229,18 @@ func TestIngestLateAncestorPushMovesNoTag(t *testing.T) {
 	if rev := labelOf(t, repo.Image+":"+x[:7]); rev != x {
 		t.Errorf("%s names %s, want X itself", x[:7], rev)
 	}
+
+	// A forced push back to W, Y → W: the push itself says the branch went
+	// back, so latest follows it although W is Y's ancestor.
+	back := rig.SendGitHub(t, s.URL(), "push", "late-back", webhookSecret,
+		rig.GitHubPush{Repo: repo.FullName, Ref: "refs/heads/main", Before: y, After: w}.Payload())
+	if back.Code != http.StatusAccepted || len(back.Builds) != 1 {
+		t.Fatalf("forced push back to W: %+v", back)
+	}
+	if bw := s.WaitBuild(back.Builds[0], 3*time.Minute); bw.Status != model.StatusSucceeded || len(bw.SkippedTags) != 0 {
+		t.Fatalf("build of W: %s, skipped tags %v; want succeeded with every tag moved\n%s", bw.Status, bw.SkippedTags, s.Log(bw.ID))
+	}
+	if rev := labelOf(t, repo.Image+":latest"); rev != w {
+		t.Errorf("after the forced push back, latest names %s, want W %s", rev, w)
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
@@ -105,6 +106,11 @@ func IsAncestor(ctx context.Context, c Checkout, commit, descendant string, dept
 	if err != nil {
 		return false, err
 	}
+	// A commit is never an ancestor of its own parent: the usual case, a
+	// tag held by the previous push, is answered without fetching.
+	if isParent(repo, descendant, commit) {
+		return false, nil
+	}
 	// A mirror's checkout has the history already.
 	if !has(repo, descendant) {
 		if err := fetch(ctx, repo, c, config.RefSpec(descendant+":refs/slipway/descendant"), depth); err != nil {
@@ -120,6 +126,16 @@ func IsAncestor(ctx context.Context, c Checkout, commit, descendant string, dept
 		return false, fmt.Errorf("read commit %s: %w", commit, err)
 	}
 	return withinDepth(a, d, depth), nil
+}
+
+// isParent tells whether parent is one of child's parents, read from
+// child's own commit object (which a shallow clone of child holds).
+func isParent(repo *git.Repository, parent, child string) bool {
+	c, err := repo.CommitObject(plumbing.NewHash(child))
+	if err != nil {
+		return false
+	}
+	return slices.Contains(c.ParentHashes, plumbing.NewHash(parent))
 }
 
 // withinDepth walks back from d at most depth commits looking for a, as a

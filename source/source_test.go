@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -283,6 +284,23 @@ func TestIsAncestor(t *testing.T) {
 		{"c4 is no ancestor of c1", h.c4, h.c1, 200, false},
 		{"c1 lies beyond two commits of c4's history", h.c1, h.c4, 2, false},
 	}
+	// c4's parent needs no fetch: a checkout whose remote is gone answers.
+	t.Run("c4 is no ancestor of its parent c3, without fetching", func(t *testing.T) {
+		co := clone(h.c4)
+		served := filepath.Join(g.root, "app.git")
+		if err := os.Rename(served, served+".away"); err != nil {
+			t.Fatal(err)
+		}
+		defer func() {
+			if err := os.Rename(served+".away", served); err != nil {
+				t.Fatal(err)
+			}
+		}()
+		got, err := source.IsAncestor(testCtx(t), co, h.c4, h.c3, 200)
+		if err != nil || got {
+			t.Errorf("IsAncestor(c4, c3) = %v, %v; want false, nil", got, err)
+		}
+	})
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			got, err := source.IsAncestor(testCtx(t), clone(c.commit), c.commit, c.newer, c.depth)

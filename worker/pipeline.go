@@ -393,6 +393,11 @@ func (w *Worker) behind(ctx context.Context, co *source.Checkout, b model.Build,
 	}
 	for _, newer := range w.newerCommits(ctx, b, tag) {
 		known, ok := older[newer]
+		if !ok && newer == b.Before {
+			// The push itself moved the ref from newer to b's commit,
+			// even when forced back to an older one.
+			ok = true
+		}
 		if !ok {
 			var err error
 			known, err = source.IsAncestor(ctx, *co, b.Commit, newer, ancestorDepth)
