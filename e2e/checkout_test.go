@@ -24,9 +24,13 @@ func TestCheckoutSafety(t *testing.T) {
 	}
 	s := rig.StartSlipway(t, rig.Options{DataDir: dataDir, Env: []string{"SLIPWAY_LOG_LIMIT=64KiB"}})
 	s.PushBusybox()
+	// Statuses of repositories with a token go to a local stand-in of
+	// GitHub's API, never to api.github.com.
+	host := rig.StartHostAPI(t)
 	push := func(t *testing.T, repo model.Repo, commit string) []model.Build {
 		t.Helper()
 		repo.Provider, repo.WebhookSecret, repo.Image = "github", webhookSecret, s.RegistryAddr+"/"+repo.FullName
+		repo.APIURL = host.URL + "/"
 		if repo.Rules == nil {
 			repo.Rules = []model.Rule{{SourceType: "branch", Source: "main", Tags: []string{"latest"}}}
 		}

@@ -230,11 +230,17 @@ func TestPrivateRepositories(t *testing.T) {
 	}})
 	s.PushBusybox()
 
+	statusAPI := rig.StartHostAPI(t)
 	buildWith := func(t *testing.T, repo model.Repo, commit string, installation int64) model.Build {
 		t.Helper()
 		repo.Provider, repo.WebhookSecret = "github", webhookSecret
 		repo.Image = s.RegistryAddr + "/" + repo.FullName
 		repo.Rules = []model.Rule{{SourceType: "branch", Source: "main", Tags: []string{"latest"}}}
+		if installation == 0 {
+			// Statuses go to a local stand-in of GitHub's API, never to
+			// api.github.com.
+			repo.APIURL = statusAPI.URL + "/"
+		}
 		var stored model.Repo
 		if code := s.Do("POST", "/api/v1/repos", repo, &stored); code != http.StatusCreated {
 			t.Fatalf("register: HTTP %d", code)

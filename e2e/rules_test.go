@@ -80,6 +80,22 @@ func (p *project) manifest(tag string) rig.Manifest {
 	return m
 }
 
+// waitManifest waits until the registry serves the image's tag.
+func (p *project) waitManifest(tag string, limit time.Duration) {
+	p.t.Helper()
+	deadline := time.Now().Add(limit)
+	for {
+		_, err := rig.FetchManifest(context.Background(), p.repo.Image+":"+tag)
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			p.t.Fatalf("%s:%s not in the registry within %s: %v", p.repo.Image, tag, limit, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 func (p *project) label(tag, platform, key string) string {
 	p.t.Helper()
 	labels, err := rig.Labels(context.Background(), p.repo.Image+":"+tag, platform)
@@ -243,6 +259,9 @@ func TestBuildRules(t *testing.T) {
 		df := fmt.Sprintf("FROM %s\nRUN echo expensive step && sleep 2 && echo done > /step.txt\nRUN echo second step > /second.txt\nCOPY app.txt /app.txt\n", base)
 		first := p.push("refs/heads/main", "one", map[string]string{"Dockerfile": df, "app.txt": "v1\n"}, nil)
 		p.succeeded(first.Builds[0])
+		// The cache is exported after the deploy hooks are queued, off
+		// the build's path: its manifest appears last.
+		p.waitManifest("buildcache", time.Minute)
 		if err := (builder.Client{Addr: s.BuildkitAddr()}).Prune(context.Background()); err != nil {
 			t.Fatal(err)
 		}

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -233,11 +234,34 @@ func (s *Slipway) start(bin string) {
 	go func() { _ = cmd.Wait(); logFile.Close(); close(s.exited) }()
 	t.Cleanup(func() {
 		s.shutdown()
+		s.checkResolved()
 		if t.Failed() {
 			s.dumpLog()
 		}
 	})
 	s.waitReady(90 * time.Second)
+}
+
+// resolvedRE finds a name Slipway asked the machine's DNS server about, as
+// Go's resolver words its errors: "lookup api.github.com on 10.0.0.53:53".
+var resolvedRE = regexp.MustCompile(`lookup ([^ ]+) on ([^ ]+:53)`)
+
+// checkResolved fails the test when Slipway sent a DNS query off the
+// machine: tests keep their traffic on loopback, so a repository with a
+// token needs an APIURL on a local stand-in (StartHostAPI), not the real
+// host's API.
+func (s *Slipway) checkResolved() {
+	raw, err := os.ReadFile(s.LogPath)
+	if err != nil {
+		return
+	}
+	seen := map[string]bool{}
+	for _, m := range resolvedRE.FindAllStringSubmatch(string(raw), -1) {
+		if !seen[m[1]] {
+			seen[m[1]] = true
+			s.t.Errorf("slipway looked up %s through the DNS server at %s: tests must keep their traffic on loopback (give the repository an APIURL on rig.StartHostAPI)", m[1], m[2])
+		}
+	}
 }
 
 func (s *Slipway) waitReady(limit time.Duration) {
