@@ -9,11 +9,17 @@ import (
 
 // TestMain runs the benchmarks and, when SLIPWAY_WRITE_BENCHMARKS=1 (which
 // only `make bench` sets), writes what they recorded to BENCHMARKS.md at
-// the repository's root and the chart to bench/chart.png.
+// the repository's root and the chart to bench/chart.png. A run of some
+// benchmarks only must not replace the published whole:
+// SLIPWAY_WRITE_BENCHMARKS=<directory> writes both there instead.
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if os.Getenv("SLIPWAY_WRITE_BENCHMARKS") == "1" {
-		if err := writeReport(".."); err != nil {
+	if out := os.Getenv("SLIPWAY_WRITE_BENCHMARKS"); out != "" {
+		root := out
+		if out == "1" {
+			root = ".."
+		}
+		if err := writeReport(root); err != nil {
 			fmt.Fprintln(os.Stderr, "write BENCHMARKS.md:", err)
 			code = max(code, 1)
 		}
@@ -22,8 +28,11 @@ func TestMain(m *testing.M) {
 }
 
 // writeReport writes BENCHMARKS.md and the chart under root; go test runs
-// in the package's directory, so root is "..".
+// in the package's directory, so the repository's root is "..".
 func writeReport(root string) error {
+	if err := os.MkdirAll(filepath.Join(root, "bench"), 0o750); err != nil {
+		return err
+	}
 	sections, series := recorded()
 	png, err := Chart(series)
 	if err != nil {
@@ -32,6 +41,6 @@ func writeReport(root string) error {
 	if err := os.WriteFile(filepath.Join(root, "bench", "chart.png"), png, 0o644); err != nil { // #nosec G306 -- a published chart
 		return err
 	}
-	md := Markdown(ThisMachine(root), sections, "bench/chart.png")
+	md := Markdown(ThisMachine(".."), sections, "bench/chart.png")
 	return os.WriteFile(filepath.Join(root, "BENCHMARKS.md"), []byte(md), 0o644) // #nosec G306 -- a published document
 }
