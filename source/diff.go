@@ -111,7 +111,12 @@ func IsAncestor(ctx context.Context, c Checkout, commit, descendant string, dept
 	if isParent(repo, descendant, commit) {
 		return false, nil
 	}
-	// A mirror's checkout has the history already.
+	// A mirror's checkout has the history already. There the usual answer
+	// is no: descendant is an older push, found a few steps back from
+	// commit, where the walk from descendant would read all its history.
+	if has(repo, descendant) && walksTo(repo, commit, descendant, depth) {
+		return false, nil
+	}
 	if !has(repo, descendant) {
 		if err := fetch(ctx, repo, c, config.RefSpec(descendant+":refs/slipway/descendant"), depth); err != nil {
 			return false, fmt.Errorf("fetch %s: %w", descendant, err)
@@ -136,6 +141,20 @@ func isParent(repo *git.Repository, parent, child string) bool {
 		return false
 	}
 	return slices.Contains(c.ParentHashes, plumbing.NewHash(parent))
+}
+
+// walksTo tells whether to is found within depth commits back from from,
+// both read locally; a missing object answers false.
+func walksTo(repo *git.Repository, from, to string, depth int) bool {
+	f, err := repo.CommitObject(plumbing.NewHash(from))
+	if err != nil {
+		return false
+	}
+	t, err := repo.CommitObject(plumbing.NewHash(to))
+	if err != nil {
+		return false
+	}
+	return withinDepth(t, f, depth)
 }
 
 // withinDepth walks back from d at most depth commits looking for a, as a

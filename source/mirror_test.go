@@ -348,3 +348,35 @@ func TestMirrorCLIFetchBehindTheGuard(t *testing.T) {
 		t.Fatalf("the refused fetch left %d packs in the mirror", n)
 	}
 }
+
+// A checkout through a mirror answers which of two pushes is older from
+// the mirror's history, in either order, with the remote gone.
+func TestMirrorIsAncestorWithoutFetching(t *testing.T) {
+	both(t, func(t *testing.T, tool func(*source.Mirrors)) {
+		g := newGitServer(t, false)
+		h := newHistory(t, g)
+		m := &source.Mirrors{Dir: filepath.Join(t.TempDir(), "mirrors"), MaxBytes: 1 << 30}
+		tool(m)
+		ctx := testCtx(t)
+		checkout := func(commit string) source.Checkout {
+			co := source.Checkout{URL: h.url, Ref: "refs/heads/main", Commit: commit, Dir: filepath.Join(t.TempDir(), commit[:7])}
+			release, err := m.Clone(ctx, "app", commit[:7], co)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(release)
+			return co
+		}
+		newest, oldest := checkout(h.c4), checkout(h.c1)
+		served := filepath.Join(g.root, "app.git")
+		if err := os.Rename(served, served+".away"); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := source.IsAncestor(ctx, newest, h.c4, h.c1, 200); err != nil || got {
+			t.Errorf("IsAncestor(c4, c1) = %v, %v; want false, nil", got, err)
+		}
+		if got, err := source.IsAncestor(ctx, oldest, h.c1, h.c4, 200); err != nil || !got {
+			t.Errorf("IsAncestor(c1, c4) = %v, %v; want true, nil", got, err)
+		}
+	})
+}
