@@ -77,6 +77,12 @@ func Binary(t testing.TB) string {
 			return
 		}
 		binPath = filepath.Join(dir, "slipway")
+		if prebuilt := os.Getenv("SLIPWAY_BENCH_BINARY"); prebuilt != "" {
+			// A benchmark measures an older Slipway against today's
+			// rig: the binary is that Slipway's, built beforehand.
+			binPath = prebuilt
+			return
+		}
 		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/slipway")
 		cmd.Dir = root
 		if out, err := cmd.CombinedOutput(); err != nil {
