@@ -120,10 +120,6 @@ type Queued struct {
 // once more, which repairs a process that died in between. An error means
 // the build may not be stored.
 func (q *Queue) Enqueue(ctx context.Context, b model.Build, cancelOlder bool) (Queued, error) {
-	// The ref's index is read while the build is stored: one round trip
-	// less. It is written only after, under compare-and-set.
-	ref := make(chan store.RefRead, 1)
-	go func() { ref <- q.records.ReadRef(ctx, b) }()
 	var dup bool
 	var err error
 	if b.Status == model.StatusSkipped {
@@ -141,15 +137,14 @@ func (q *Queue) Enqueue(ctx context.Context, b model.Build, cancelOlder bool) (Q
 			return Queued{}, err
 		}
 	}
-	cancelled, cerr := q.supersede(ctx, b, <-ref, cancelOlder && b.Status != model.StatusSkipped)
+	cancelled, cerr := q.supersede(ctx, b, cancelOlder && b.Status != model.StatusSkipped)
 	return Queued{Duplicate: dup, Build: b, Cancelled: cancelled, CancelErr: cerr}, nil
 }
 
-// supersede records b as its ref's newest push, starting from ref, and,
-// with cancel, cancels the builds that makes out of date; it returns those
-// it cancelled.
-func (q *Queue) supersede(ctx context.Context, b model.Build, ref store.RefRead, cancel bool) ([]string, error) {
-	old, err := q.records.SupersedeRead(ctx, b, ref)
+// supersede records b as its ref's newest push and, with cancel, cancels
+// the builds that makes out of date; it returns those it cancelled.
+func (q *Queue) supersede(ctx context.Context, b model.Build, cancel bool) ([]string, error) {
+	old, err := q.records.Supersede(ctx, b)
 	if err != nil || !cancel {
 		return nil, err
 	}

@@ -42,13 +42,11 @@ const (
 )
 
 // Records are the store writes that go with queueing: package store
-// implements them. ReadRef and SupersedeRead are store.Supersede in two
-// halves, so that Enqueue reads the ref while it stores the build.
+// implements them.
 type Records interface {
 	CreateBuild(ctx context.Context, b model.Build) (bool, error)
 	GetBuild(ctx context.Context, id string) (model.Build, error)
-	ReadRef(ctx context.Context, b model.Build) store.RefRead
-	SupersedeRead(ctx context.Context, b model.Build, r store.RefRead) (store.Superseded, error)
+	Supersede(ctx context.Context, b model.Build) (store.Superseded, error)
 	Cancel(ctx context.Context, id, reason, by string) (model.Build, bool, error)
 }
 

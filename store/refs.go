@@ -41,36 +41,8 @@ type Superseded struct {
 // package queue's. Skipped builds are recorded too, so reconciliation knows
 // their commit was seen.
 func (s *Store) Supersede(ctx context.Context, b model.Build) (Superseded, error) {
-	return s.SupersedeRead(ctx, b, s.ReadRef(ctx, b))
-}
-
-// RefRead is the index of a build's ref as ReadRef found it.
-type RefRead struct {
-	key   string
-	entry jetstream.KeyValueEntry
-	err   error
-}
-
-// ReadRef is the first half of Supersede: it reads the index of b's ref.
-// Apart, the read can overlap the writes that must come before
-// Supersede's (the build's record and its job), which saves a round trip;
-// a read made stale meanwhile costs only a retry, as the compare-and-set
-// write finds it out.
-func (s *Store) ReadRef(ctx context.Context, b model.Build) RefRead {
-	key := refKey(b.RepoID, b.Ref)
-	e, err := s.refs.Get(ctx, key)
-	return RefRead{key: key, entry: e, err: err}
-}
-
-// SupersedeRead is Supersede of b from the read r; a read of another ref
-// is not used.
-func (s *Store) SupersedeRead(ctx context.Context, b model.Build, r RefRead) (Superseded, error) {
-	key := refKey(b.RepoID, b.Ref)
-	if r.key != key {
-		r = s.ReadRef(ctx, b)
-	}
 	var out Superseded
-	err := casKVFrom(ctx, s.refs, key, r.entry, r.err, func(idx *refIndex) bool {
+	err := casKV(ctx, s.refs, refKey(b.RepoID, b.Ref), func(idx *refIndex) bool {
 		out = Superseded{By: b.ID}
 		switch {
 		case b.Seq > idx.Seq:
@@ -274,16 +246,10 @@ func putCAS(ctx context.Context, kv jetstream.KeyValue, key string, v any, rev u
 // starting from the zero value when the key is missing. change returns
 // false to leave the value as it is.
 func casKV[T any](ctx context.Context, kv jetstream.KeyValue, key string, change func(*T) bool) error {
-	e, err := kv.Get(ctx, key)
-	return casKVFrom(ctx, kv, key, e, err, change)
-}
-
-// casKVFrom is casKV from a read of key made before (e, err); a lost race
-// reads it again.
-func casKVFrom[T any](ctx context.Context, kv jetstream.KeyValue, key string, e jetstream.KeyValueEntry, err error, change func(*T) bool) error {
 	for {
 		var v T
 		var rev uint64
+		e, err := kv.Get(ctx, key)
 		switch {
 		case errors.Is(err, jetstream.ErrKeyNotFound):
 		case err != nil:
@@ -300,6 +266,5 @@ func casKVFrom[T any](ctx context.Context, kv jetstream.KeyValue, key string, e 
 		if err := putCAS(ctx, kv, key, v, rev); !errors.Is(err, errLostRace) {
 			return err
 		}
-		e, err = kv.Get(ctx, key)
 	}
 }

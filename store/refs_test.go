@@ -108,28 +108,6 @@ func TestSupersede(t *testing.T) {
 	}
 }
 
-// TestSupersedeFromAStaleRead: a read of the ref made before another push
-// was recorded (Enqueue reads while it stores the build) is found stale by
-// the write, which reads again: the answer is the one a fresh read gives.
-func TestSupersedeFromAStaleRead(t *testing.T) {
-	s := newStore(t)
-	ctx := context.Background()
-	build := func(id string, seq int64) model.Build {
-		return model.Build{ID: id, RepoID: "r1", Ref: "refs/heads/main", Commit: fmt.Sprintf("%040d", seq), Seq: seq}
-	}
-	stale := s.ReadRef(ctx, build("p2", 2))
-	if _, err := s.Supersede(ctx, build("p1", 1)); err != nil {
-		t.Fatal(err)
-	}
-	got, err := s.SupersedeRead(ctx, build("p2", 2), stale)
-	if want := (store.Superseded{Builds: []string{"p1"}, By: "p2"}); err != nil || !reflect.DeepEqual(got, want) {
-		t.Errorf("SupersedeRead(p2) from a read before p1 = %+v, %v; want %+v", got, err, want)
-	}
-	if last, err := s.LastCommit(ctx, "r1", "refs/heads/main"); err != nil || last != fmt.Sprintf("%040d", 2) {
-		t.Errorf("LastCommit = %q, %v; want p2's commit", last, err)
-	}
-}
-
 func TestCancel(t *testing.T) {
 	s := newStore(t)
 	ctx := context.Background()
