@@ -67,15 +67,26 @@ func (s *Store) index(ctx context.Context, b model.Build) error {
 	return nil
 }
 
-// indexStored writes the entry of the stored build id: a second CreateBuild
-// of the same build repairs an entry that the first one's process died
-// before writing.
-func (s *Store) indexStored(ctx context.Context, id string) error {
-	b, err := s.GetBuild(ctx, id)
+// indexExisting is CreateBuild's answer to finding b's id stored already:
+// it writes the stored build's entry, repairing one that the first
+// writer's process died before writing, and removes the entry just written
+// for b when b's creation time differs from the stored one's (a replayed
+// webhook). Should that removal fail, the list still skips the entry (it
+// is not its build's own), so the failure is only logged.
+func (s *Store) indexExisting(ctx context.Context, b model.Build) error {
+	stored, err := s.GetBuild(ctx, b.ID)
 	if err != nil {
-		return fmt.Errorf("index build %s: %w", id, err)
+		return fmt.Errorf("index build %s: %w", b.ID, err)
 	}
-	return s.index(ctx, b)
+	if err := s.index(ctx, stored); err != nil {
+		return err
+	}
+	if stray := indexKey(b); stray != indexKey(stored) {
+		if err := s.buildIndex.Delete(ctx, stray); err != nil {
+			s.logger.Warn("a replayed build's second index entry stays; the list skips it", "build", b.ID, "err", err)
+		}
+	}
+	return nil
 }
 
 // indexOldBuilds gives every build an entry once, when the index is new:
@@ -146,6 +157,9 @@ func (s *Store) QueryBuilds(ctx context.Context, q model.BuildQuery) (model.Buil
 		}
 		if err != nil {
 			return model.BuildPage{}, err
+		}
+		if indexKey(b) != k {
+			continue // written by a replay of a stored build (indexExisting)
 		}
 		if q.Status != "" && b.Status != q.Status {
 			continue

@@ -132,3 +132,34 @@ func TestCreateBuildTwiceListsItOnce(t *testing.T) {
 		t.Errorf("builds = %q, want b1 once", got)
 	}
 }
+
+// TestListSkipsEntriesThatAreNotTheirBuilds: an index entry whose record
+// was never written (its writer died) and a second entry of a stored build
+// under another time (a replay whose cleanup failed) are not listed; the
+// build is listed once, at its own time.
+func TestListSkipsEntriesThatAreNotTheirBuilds(t *testing.T) {
+	e := startServer(t, t.TempDir())
+	s := openStore(t, e)
+	ctx := testCtx(t)
+	for i, id := range []string{"b1", "b2"} {
+		if _, err := s.CreateBuild(ctx, newBuild(id, "repoA", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	index, err := jetStream(t, e).KeyValue(ctx, "slipway_build_index")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// repo.<hex of "repoA">.<newest possible time>.<id>: both sort first.
+	for _, key := range []string{"repo.7265706f41.0000000000000000.b1", "repo.7265706f41.0000000000000001.gone"} {
+		if _, err := index.Create(ctx, key, []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, more := pageIDs(t, s, model.BuildQuery{RepoID: "repoA"}); got != "b2,b1" || more {
+		t.Errorf("builds = %q more=%v, want b2,b1 and no more", got, more)
+	}
+	if got, more := pageIDs(t, s, model.BuildQuery{RepoID: "repoA", Limit: 1}); got != "b2" || !more {
+		t.Errorf("first page of one = %q more=%v, want b2 and more", got, more)
+	}
+}

@@ -355,13 +355,26 @@ func (s *Store) CreateBuild(ctx context.Context, b model.Build) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	if _, err := s.builds.Create(ctx, b.ID, raw); err != nil {
-		if errors.Is(err, jetstream.ErrKeyExists) {
-			return false, s.indexStored(ctx, b.ID)
-		}
+	// The record and its index entry are written at once: one round trip
+	// instead of two. A failure of either fails the call, so the webhook
+	// is answered 503 and its redelivery lands in the exists case below,
+	// which repairs a missing entry; an entry whose record is missing is
+	// skipped by the list.
+	var entryErr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		entryErr = s.index(ctx, b)
+	}()
+	_, err = s.builds.Create(ctx, b.ID, raw)
+	<-done
+	if errors.Is(err, jetstream.ErrKeyExists) {
+		return false, s.indexExisting(ctx, b)
+	}
+	if err != nil {
 		return false, fmt.Errorf("store build %s: %w", b.ID, err)
 	}
-	return true, s.index(ctx, b)
+	return true, entryErr
 }
 
 // noCredentials refuses a clone URL carrying a password, or any user part
