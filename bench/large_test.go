@@ -66,6 +66,7 @@ func benchLarge(b *testing.B) {
 	if code != http.StatusCreated {
 		b.Fatalf("register repo: HTTP %d", code)
 	}
+	var stageLines []string
 	push := func(n int) time.Duration {
 		before := headOf(b, server)
 		after := editHello(b, server, fmt.Sprintf("push %d\n", n))
@@ -76,9 +77,11 @@ func benchLarge(b *testing.B) {
 			b.Fatalf("push %d: %+v", n, r)
 		}
 		calls := recv.WaitCalls(b, n+1, 10*time.Minute)
-		if bd := s.Build(r.Builds[0]); bd.Status != model.StatusSucceeded {
+		bd := s.Build(r.Builds[0])
+		if bd.Status != model.StatusSucceeded {
 			b.Fatalf("build %s: %s %s\n%s", bd.ID, bd.Status, bd.Error, s.Log(bd.ID))
 		}
+		stageLines = append(stageLines, stagesLine(s.Log(bd.ID)))
 		return calls[n].At.Sub(start)
 	}
 	first := push(0) // the mirror's first clone: the whole history
@@ -116,6 +119,7 @@ func benchLarge(b *testing.B) {
 	row("Slipway, webhook → deploy webhook (mirror warm: fetches the new commit, checks out from local disk)", slipway)
 	row("by hand: `git clone --depth 1` + the same build (builder.Client, push)", shallow)
 	row("by hand: `git clone` (full) + the same build", full)
+	fmt.Fprintf(&body, "\nSlipway's stages per push (the build log's stages line; the first is the mirror's first clone):\n\n```\n%s\n```\n", strings.Join(stageLines, "\n"))
 	fmt.Fprintf(&body, "\nSlipway's first push of the repository (the mirror's first clone, the whole history): %s.\n\n", largeMS(first))
 	fmt.Fprintf(&body, "**Slipway / shallow clone by hand: %.2f** (target ≤ 0.7: %s); Slipway / full clone: %.2f.\n\n",
 		ratio, verdict, float64(largeMedian(slipway))/float64(largeMedian(full)))
@@ -123,6 +127,21 @@ func benchLarge(b *testing.B) {
 	body.WriteString("\nThe by-hand side builds through Slipway's own builder.Client (the BuildKit Go client, as buildctl is) on the same daemon and registry.\n")
 	b.Log("\n" + body.String())
 	Record(Section{Order: 3, Title: "Large repository", Body: body.String()})
+}
+
+// stagesLine is the "==> stages:" line a build's log ends with, and what
+// BuildKit said of the context's transfer.
+func stagesLine(log string) string {
+	stages, transfer := "(no stages line)", ""
+	for _, line := range strings.Split(log, "\n") {
+		if rest, ok := strings.CutPrefix(line, "==> stages: "); ok {
+			stages = rest
+		}
+		if strings.Contains(line, "transferring context:") && strings.HasSuffix(line, "done") {
+			transfer = line
+		}
+	}
+	return stages + " | " + transfer
 }
 
 // byHand clones url (shallow or full) and builds the same Dockerfile on
