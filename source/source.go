@@ -72,7 +72,10 @@ func Clone(ctx context.Context, c Checkout) error {
 		return fmt.Errorf("clone %s: checkout %s: %w", c.URL, c.Commit, err)
 	}
 	fmt.Fprintf(c.progress(), "checked out %s\n", c.Commit)
-	return submodules(ctx, wt, c)
+	if err := submodules(ctx, wt, c); err != nil {
+		return fmt.Errorf("clone %s: %w", c.URL, err)
+	}
+	return nil
 }
 
 // fetch fetches spec from c.URL into repo. The remote lives only in

@@ -15,12 +15,12 @@ import (
 const maxSubmoduleDepth = 10
 
 // submodules checks out the commits .gitmodules names, recursively, when the
-// repository opted in. Each submodule is fetched on its own so that the
+// repository opted in; the caller names the clone in its errors. Each submodule is fetched on its own so that the
 // repository's credentials go only to its own host.
 func submodules(ctx context.Context, wt *git.Worktree, c Checkout) error {
 	subs, err := wt.Submodules()
 	if err != nil {
-		return fmt.Errorf("clone %s: read .gitmodules: %w", c.URL, err)
+		return fmt.Errorf("read .gitmodules: %w", err)
 	}
 	if len(subs) == 0 {
 		return nil
@@ -31,10 +31,7 @@ func submodules(ctx context.Context, wt *git.Worktree, c Checkout) error {
 		return nil
 	}
 	fmt.Fprintf(c.progress(), "updating %d submodules\n", len(subs))
-	if err := updateSubmodules(ctx, subs, c, maxSubmoduleDepth); err != nil {
-		return fmt.Errorf("clone %s: %w", c.URL, err)
-	}
-	return nil
+	return updateSubmodules(ctx, subs, c, maxSubmoduleDepth)
 }
 
 func updateSubmodules(ctx context.Context, subs git.Submodules, c Checkout, depth int) error {
