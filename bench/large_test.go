@@ -66,6 +66,7 @@ func benchLarge(b *testing.B) {
 	if code != http.StatusCreated {
 		b.Fatalf("register repo: HTTP %d", code)
 	}
+	var stageLines []string
 	push := func(n int) time.Duration {
 		before := headOf(b, server)
 		after := editHello(b, server, fmt.Sprintf("push %d\n", n))
@@ -76,9 +77,11 @@ func benchLarge(b *testing.B) {
 			b.Fatalf("push %d: %+v", n, r)
 		}
 		calls := recv.WaitCalls(b, n+1, 10*time.Minute)
-		if bd := s.Build(r.Builds[0]); bd.Status != model.StatusSucceeded {
+		bd := s.Build(r.Builds[0])
+		if bd.Status != model.StatusSucceeded {
 			b.Fatalf("build %s: %s %s\n%s", bd.ID, bd.Status, bd.Error, s.Log(bd.ID))
 		}
+		stageLines = append(stageLines, stagesLine(s.Log(bd.ID)))
 		return calls[n].At.Sub(start)
 	}
 	first := push(0) // the mirror's first clone: the whole history
@@ -116,6 +119,7 @@ func benchLarge(b *testing.B) {
 	row("Slipway, webhook → deploy webhook (mirror warm: fetches the new commit, checks out from local disk)", slipway)
 	row("by hand: `git clone --depth 1` + the same build (builder.Client, push)", shallow)
 	row("by hand: `git clone` (full) + the same build", full)
+	fmt.Fprintf(&body, "\nSlipway's stages per push (the build log's stages line; the first is the mirror's first clone):\n\n```\n%s\n```\n", strings.Join(stageLines, "\n"))
 	fmt.Fprintf(&body, "\nSlipway's first push of the repository (the mirror's first clone, the whole history): %s.\n\n", largeMS(first))
 	fmt.Fprintf(&body, "**Slipway / shallow clone by hand: %.2f** (target ≤ 0.7: %s); Slipway / full clone: %.2f.\n\n",
 		ratio, verdict, float64(largeMedian(slipway))/float64(largeMedian(full)))
@@ -123,6 +127,21 @@ func benchLarge(b *testing.B) {
 	body.WriteString("\nThe by-hand side builds through Slipway's own builder.Client (the BuildKit Go client, as buildctl is) on the same daemon and registry.\n")
 	b.Log("\n" + body.String())
 	Record(Section{Order: 3, Title: "Large repository", Body: body.String()})
+}
+
+// stagesLine is the "==> stages:" line a build's log ends with, and what
+// BuildKit said of the context's transfer.
+func stagesLine(log string) string {
+	stages, transfer := "(no stages line)", ""
+	for _, line := range strings.Split(log, "\n") {
+		if rest, ok := strings.CutPrefix(line, "==> stages: "); ok {
+			stages = rest
+		}
+		if strings.Contains(line, "transferring context:") && strings.HasSuffix(line, "done") {
+			transfer = line
+		}
+	}
+	return stages + " | " + transfer
 }
 
 // byHand clones url (shallow or full) and builds the same Dockerfile on
@@ -163,11 +182,13 @@ func compareCheckouts(b *testing.B, url, server string) string {
 	variants := []struct {
 		name string
 		set  func(*source.Mirrors)
+		tree bool // Mirrors.Tree: the kept working tree, updated in place
 	}{
 		// go-git's own checkout (m.CLI false) is left out: through the
 		// alternates it wrote 8,148 of the 20,000 files in 3 minutes here.
-		{"go-git + git CLI", func(m *source.Mirrors) { m.CLI = true }},
-		{"git CLI (behind the guard) + git CLI", func(m *source.Mirrors) { m.CLI, m.Guard = true, loopback }},
+		{"go-git + git CLI", func(m *source.Mirrors) { m.CLI = true }, false},
+		{"git CLI (behind the guard) + git CLI", func(m *source.Mirrors) { m.CLI, m.Guard = true, loopback }, false},
+		{"go-git + git CLI in the kept working tree (what builds do)", func(m *source.Mirrors) { m.CLI = true }, true},
 	}
 	for i, v := range variants {
 		var firsts, news []time.Duration
@@ -175,8 +196,17 @@ func compareCheckouts(b *testing.B, url, server string) string {
 		v.set(m)
 		clone := func(commit string) time.Duration {
 			dir := filepath.Join(b.TempDir(), "co")
+			co := source.Checkout{URL: url, Ref: "refs/heads/main", Commit: commit, Dir: dir}
 			start := time.Now()
-			release, err := m.Clone(ctx, "large", "bench", source.Checkout{URL: url, Ref: "refs/heads/main", Commit: commit, Dir: dir})
+			var release func()
+			var err error
+			if v.tree {
+				var wt source.WorkTree
+				wt, err = m.Tree(ctx, "large", "bench", co)
+				release = wt.Release
+			} else {
+				release, err = m.Clone(ctx, "large", "bench", co)
+			}
 			d := time.Since(start)
 			release()
 			if err != nil {

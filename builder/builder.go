@@ -25,6 +25,11 @@ import (
 type Request struct {
 	// ContextDir is the build context on local disk.
 	ContextDir string
+	// ContextKey names a context directory that is kept across builds
+	// (source.WorkTree.Key): BuildKit keeps the last context it received
+	// under that name and then receives only the files whose size, mode
+	// or modification time changed. "" shares BuildKit's one default.
+	ContextKey string
 	// Dockerfile is the Dockerfile's path on local disk.
 	Dockerfile string
 	// Refs are the full image references to push, e.g. host/acme/demo:latest.
@@ -206,6 +211,7 @@ func solveOpt(req Request, auth session.Attachable) (bk.SolveOpt, error) {
 		LocalMounts:   map[string]fsutil.FS{"context": ctxFS, "dockerfile": dfFS},
 		Exports:       []bk.ExportEntry{{Type: bk.ExporterImage, Attrs: exportAttrs(req)}},
 		Session:       []session.Attachable{auth},
+		SharedKey:     req.ContextKey,
 	}
 	if req.CacheRef != "" {
 		opt.CacheImports = []bk.CacheOptionsEntry{{Type: "registry", Attrs: map[string]string{"ref": req.CacheRef}}}

@@ -62,3 +62,26 @@ func TestSolveOptCacheLater(t *testing.T) {
 		t.Error("a cache export without a cache reference must be an error")
 	}
 }
+
+// A kept context directory's key becomes the session's shared key, under
+// which BuildKit keeps the last context it received; the cache export
+// after the build sends the same.
+func TestSolveOptContextKey(t *testing.T) {
+	dir := t.TempDir()
+	df := filepath.Join(dir, "Dockerfile")
+	if err := os.WriteFile(df, []byte("FROM scratch\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	req := Request{ContextDir: dir, Dockerfile: df, Image: "reg/acme/demo", CacheRef: "reg/acme/demo:buildcache", ContextKey: "slipway-tree/r1/0"}
+	build, err := solveOpt(req, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	export, err := exportCacheOpt(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if build.SharedKey != "slipway-tree/r1/0" || export.SharedKey != "slipway-tree/r1/0" {
+		t.Fatalf("shared keys = %q (build), %q (export), want slipway-tree/r1/0", build.SharedKey, export.SharedKey)
+	}
+}

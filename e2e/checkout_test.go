@@ -153,6 +153,7 @@ func TestCheckoutSafety(t *testing.T) {
 		for path, want := range map[string]fs.FileMode{
 			dataDir:                                 fs.ModeDir | 0o700,
 			filepath.Join(dataDir, "work"):          fs.ModeDir | 0o700,
+			filepath.Join(dataDir, "mirrors"):       fs.ModeDir | 0o700, // and the working trees builds use
 			filepath.Join(dataDir, "buildkit"):      fs.ModeDir | 0o700,
 			filepath.Join(dataDir, "buildkitd.log"): 0o600,
 		} {

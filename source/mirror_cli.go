@@ -23,7 +23,8 @@ import (
 func checkoutCLI(ctx context.Context, c Checkout) error {
 	var stderr bytes.Buffer
 	// #nosec G204 -- fixed subcommand; c.Commit is checked to be a full hash and c.Dir is Slipway's own work dir.
-	cmd := exec.CommandContext(ctx, "git", "-C", c.Dir, "-c", "core.hooksPath="+os.DevNull,
+	// No reflog: a kept working tree would grow one line per build.
+	cmd := exec.CommandContext(ctx, "git", "-C", c.Dir, "-c", "core.hooksPath="+os.DevNull, "-c", "core.logAllRefUpdates=false",
 		"checkout", "--quiet", "--force", "--detach", c.Commit, "--")
 	cmd.Env = cliEnv()
 	cmd.Stderr = &stderr

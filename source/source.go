@@ -78,8 +78,11 @@ func Clone(ctx context.Context, c Checkout) error {
 	return nil
 }
 
+// fetch fetches spec from c.URL into repo. The remote lives only in
+// memory: a mirror's checkout names none.
 func fetch(ctx context.Context, repo *git.Repository, c Checkout, spec config.RefSpec, depth int) error {
-	err := repo.FetchContext(ctx, &git.FetchOptions{
+	remote := git.NewRemote(repo.Storer, &config.RemoteConfig{Name: "origin", URLs: []string{c.URL}})
+	err := remote.FetchContext(ctx, &git.FetchOptions{
 		RemoteName: "origin",
 		RefSpecs:   []config.RefSpec{spec},
 		Depth:      depth,

@@ -14,6 +14,7 @@ import (
 	"github.com/slipway-build/slipway/e2e/rig"
 	"github.com/slipway-build/slipway/model"
 	"github.com/slipway-build/slipway/queue"
+	"github.com/slipway-build/slipway/source"
 	"github.com/slipway-build/slipway/worker"
 )
 
@@ -27,6 +28,8 @@ type laterBuilder struct {
 	atExport  model.Build // the build's record when the export started
 	hooksAt   uint64      // deploy-hook jobs queued when the export started
 	dirAt     bool        // the checkout was still there for the export
+	probe     func() string
+	probedAt  string // what probe answered during the export
 	exportErr error
 	done      chan struct{}
 }
@@ -55,6 +58,9 @@ func (l *laterBuilder) ExportCache(ctx context.Context, req builder.Request, _ i
 	}
 	_, err = os.Stat(filepath.Join(req.ContextDir, "Dockerfile"))
 	l.dirAt = err == nil
+	if l.probe != nil {
+		l.probedAt = l.probe()
+	}
 	return l.exportErr
 }
 
@@ -65,6 +71,12 @@ func (okTagger) Tag(context.Context, string, string, string) error { return nil 
 // runPushedBuild runs one build of a real commit on a worker whose builder
 // can export the cache later, and waits for that export.
 func runPushedBuild(t *testing.T, exportErr error) (*laterBuilder, string) {
+	return runPushedBuildWith(t, exportErr, nil)
+}
+
+// runPushedBuildWith is runPushedBuild on a worker that keeps mirrors
+// (nil: none); set, probe runs during the cache export.
+func runPushedBuildWith(t *testing.T, exportErr error, mirrors *source.Mirrors) (*laterBuilder, string) {
 	e := newEnv(t)
 	git := rig.StartGitServer(t)
 	src := git.NewRepo(t, "demo")
@@ -81,9 +93,13 @@ func runPushedBuild(t *testing.T, exportErr error) (*laterBuilder, string) {
 		t.Fatal(err)
 	}
 	lb := &laterBuilder{e: e, exportErr: exportErr, done: make(chan struct{})}
+	if mirrors != nil {
+		lb.probe = func() string { return probeTree(t, mirrors, src.CloneURL, commit) }
+	}
 	work := t.TempDir()
 	w := &worker.Worker{
-		Builds: e.store, Repos: e.store, Tags: e.store, Slots: e.store, Queue: e.queue, Jobs: jobs,
+		Mirrors: mirrors,
+		Builds:  e.store, Repos: e.store, Tags: e.store, Slots: e.store, Queue: e.queue, Jobs: jobs,
 		Logger: e.logger(), RetryDelay: time.Millisecond, Builder: lb, WorkDir: work,
 		Logs:   func(string) io.WriteCloser { return nopLog{io.Discard} },
 		Tagger: func(builder.Credentials) worker.Tagger { return okTagger{} },
@@ -122,6 +138,46 @@ func TestCacheExportedAfterTheHooksAreQueued(t *testing.T) {
 	}
 	if !lb.dirAt {
 		t.Error("the checkout was gone when the cache export needed it")
+	}
+}
+
+// probeTree is the working tree a build of commit gets now.
+func probeTree(t *testing.T, m *source.Mirrors, url, commit string) string {
+	wt, err := m.Tree(testCtx(t), "r1", "probe", source.Checkout{URL: url, Commit: commit, Dir: filepath.Join(t.TempDir(), "probe")})
+	wt.Release()
+	if err != nil {
+		return err.Error()
+	}
+	return wt.Dir
+}
+
+// With mirrors the build's context is the repository's kept working tree,
+// named by its key in the build and the export alike, and the build holds
+// it until the export after the deploy hooks ends: a build meanwhile gets
+// another tree, one after it the same.
+func TestCacheExportHoldsTheKeptTree(t *testing.T) {
+	m := &source.Mirrors{Dir: filepath.Join(t.TempDir(), "mirrors"), MaxBytes: 1 << 30, CLI: true}
+	lb, commit := runPushedBuildWith(t, nil, m)
+	lb.mu.Lock()
+	defer lb.mu.Unlock()
+	tree := filepath.Join(m.Dir, "r1", "slipway-trees", "0")
+	real, err := filepath.EvalSymlinks(tree)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(lb.built) != 1 || len(lb.exported) != 1 {
+		t.Fatalf("builds %d, exports %d; want 1 and 1", len(lb.built), len(lb.exported))
+	}
+	for what, req := range map[string]builder.Request{"build": lb.built[0], "export": lb.exported[0]} {
+		if req.ContextDir != real || req.ContextKey != "slipway-tree/r1/0" {
+			t.Errorf("%s: context %s (key %q), want %s (key slipway-tree/r1/0)", what, req.ContextDir, req.ContextKey, real)
+		}
+	}
+	if want := filepath.Join(m.Dir, "r1", "slipway-trees", "1"); lb.probedAt != want {
+		t.Errorf("a build during the export got %s, want the second tree %s", lb.probedAt, want)
+	}
+	if got := probeTree(t, m, lb.e.build("b1").CloneURL, commit); got != tree {
+		t.Errorf("a build after the export got %s, want the first tree %s again", got, tree)
 	}
 }
 

@@ -151,25 +151,28 @@ func (w *Worker) pipeline(ctx context.Context, repo model.Repo, b model.Build, l
 	if err := PrivateDir(w.WorkDir); err != nil {
 		return outcome{err: infraError{err: fmt.Errorf("work dir: %w", err)}}
 	}
-	dir := filepath.Join(w.WorkDir, b.ID)
-	cleanup := func() { _ = os.RemoveAll(dir); _ = os.RemoveAll(dir + ".auth") }
+	work := filepath.Join(w.WorkDir, b.ID)
+	release := func() {} // lets the checkout go: after the deferred cache export, if any
+	cleanup := func() { release(); _ = os.RemoveAll(work); _ = os.RemoveAll(work + ".auth") }
 	cleanup()
 	defer func() {
 		if result.later == nil {
 			cleanup()
 		}
 	}()
-	auth, err := w.cloneAuth(ctx, repo, b.CloneURL, dir+".auth", logw)
+	auth, err := w.cloneAuth(ctx, repo, b.CloneURL, work+".auth", logw)
 	if err != nil {
 		return outcome{err: err}
 	}
-	co := source.Checkout{URL: b.CloneURL, Ref: fetchRef(b), Commit: b.Commit, Dir: dir, Progress: logw, Auth: auth, Submodules: repo.Submodules}
+	co := source.Checkout{URL: b.CloneURL, Ref: fetchRef(b), Commit: b.Commit, Dir: work, Progress: logw, Auth: auth, Submodules: repo.Submodules}
 	fmt.Fprintf(logw, "==> clone %s %s (%s)\n", b.CloneURL, co.Ref, b.Commit)
-	release, err := w.clone(ctx, repo, b, co)
-	defer release()
+	tree, err := w.checkout(ctx, repo, b, co)
+	release = tree.Release
 	if err != nil {
 		return outcome{err: err}
 	}
+	co.Dir = tree.Dir
+	dir := tree.Dir
 	st.done("clone")
 	if b.DiffFilter {
 		if why := pathFilter(ctx, co, b, logw); why != "" {
@@ -184,6 +187,7 @@ func (w *Worker) pipeline(ctx context.Context, repo model.Repo, b model.Build, l
 		return outcome{err: err}
 	}
 	req.Credentials = creds
+	req.ContextKey = tree.Key
 	_, later := w.Builder.(cacheExporter)
 	req.CacheLater = later && req.CacheRef != ""
 	st.done("prepare")
@@ -215,14 +219,15 @@ func (w *Worker) pipeline(ctx context.Context, repo model.Repo, b model.Build, l
 	return out
 }
 
-// clone checks the build's commit out, through the repository's mirror
-// when the worker keeps mirrors. release lets the mirror go once the build
-// is done reading its history.
-func (w *Worker) clone(ctx context.Context, repo model.Repo, b model.Build, co source.Checkout) (release func(), err error) {
+// checkout checks the build's commit out: in a working tree kept for the
+// repository when the worker keeps mirrors, otherwise afresh in co.Dir.
+// Release lets the tree and the mirror go once the build, and its cache
+// export, no longer read them.
+func (w *Worker) checkout(ctx context.Context, repo model.Repo, b model.Build, co source.Checkout) (source.WorkTree, error) {
 	if w.Mirrors == nil || repo.ID == "" {
-		return func() {}, source.Clone(ctx, co)
+		return source.WorkTree{Dir: co.Dir, Release: func() {}}, source.Clone(ctx, co)
 	}
-	return w.Mirrors.Clone(ctx, repo.ID, b.ID, co)
+	return w.Mirrors.Tree(ctx, repo.ID, b.ID, co)
 }
 
 // test builds the rule's test stage, when it names one, before the image:
