@@ -51,6 +51,9 @@ func TestBuilderPoolFailover(t *testing.T) {
 	if got := s.WaitBuild(first, 90*time.Second); got.Status != model.StatusSucceeded {
 		t.Fatalf("first build: %s (%s)\n%s", got.Status, got.Error, s.Log(first))
 	}
+	// The registry cache is exported after the deploy hooks are queued,
+	// which holds the daemon's slot a little past the build's end.
+	waitFor(t, "b idle once the cache export after the first build ended", 30*time.Second, func() bool { return builders(t, s)[b.Addr].Running == 0 })
 	wantBuilders(t, "after the first build", builders(t, s), map[string]api.BuilderState{
 		a.Addr: {Addr: a.Addr, Healthy: true, Running: 1, LastBuiltRepos: 0},
 		b.Addr: {Addr: b.Addr, Healthy: true, Running: 0, LastBuiltRepos: 1},
@@ -70,6 +73,9 @@ func TestBuilderPoolFailover(t *testing.T) {
 		t.Fatalf("second build: %s after %d attempts (%s), want succeeded after 1\n%s", got.Status, got.Attempts, got.Error, s.Log(second))
 	}
 	wantDaemons(t, s.Log(second), b.Addr)
+	// The registry cache is exported after the deploy hooks are queued,
+	// which holds the daemon's slot a little past the build's end.
+	waitFor(t, "b idle once the cache export after the second build ended", 30*time.Second, func() bool { return builders(t, s)[b.Addr].Running == 0 })
 	wantBuilders(t, "after the second build", builders(t, s), map[string]api.BuilderState{
 		a.Addr: {Addr: a.Addr, Healthy: true, Running: 0, LastBuiltRepos: 0},
 		b.Addr: {Addr: b.Addr, Healthy: true, Running: 0, LastBuiltRepos: 1},
@@ -113,6 +119,9 @@ func TestBuilderPoolFailover(t *testing.T) {
 			t.Errorf("registry: %s is %q (%v), want %s", ref, m.Digest, err, built.Digest)
 		}
 	}
+	// The registry cache is exported after the deploy hooks are queued,
+	// which holds the daemon's slot a little past the build's end.
+	waitFor(t, "a idle once the cache export after the third build ended", 30*time.Second, func() bool { return builders(t, s)[a.Addr].Running == 0 })
 	down := builders(t, s)
 	if got := down[b.Addr]; got.Healthy || got.Running != 0 || got.LastError == "" || got.LastBuiltRepos != 0 {
 		t.Errorf("killed daemon b: %+v, want unhealthy, running 0, a last_error, 0 repositories", got)
