@@ -1,0 +1,73 @@
+package bench
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+
+	"github.com/google/pprof/profile"
+)
+
+// cpuShare is one line of a profile's summary: the share of CPU samples
+// with a frame whose function name contains match (cumulative, so lines
+// nest and overlap).
+type cpuShare struct {
+	what, match string
+}
+
+// ingestShares are the parts of the webhook path a missed ingest target
+// is explained by.
+var ingestShares = []cpuShare{
+	{"HTTP serving (net/http), the handler included", "net/http.(*conn).serve"},
+	{"the webhook handler", "webhook.(*Handler).ServeHTTP"},
+	{"— storing the build, its index entry, job, status and ref (queue.Enqueue)", "queue.(*Queue).Enqueue"},
+	{"— reading delivery records (a replay?)", "webhook.(*Handler).seen"},
+	{"— writing delivery records", "webhook.(*Handler).remember"},
+	{"— decoding the payload (encoding/json)", "encoding/json.Unmarshal"},
+	{"NATS JetStream storing messages", "server.(*stream).internalLoop"},
+	{"— the file store's write system calls (pwrite, one per message)", "syscall.pwrite"},
+	{"NATS reading its client connections", "server.(*client).readLoop"},
+	{"memory allocation (runtime.mallocgc)", "runtime.mallocgc"},
+	{"garbage collection (runtime.gcBgMarkWorker)", "runtime.gcBgMarkWorker"},
+}
+
+// profileTable sums a CPU profile into shares: what the CPU was spent on,
+// as a Markdown table.
+func profileTable(raw []byte, shares []cpuShare) (string, error) {
+	p, err := profile.Parse(bytes.NewReader(raw))
+	if err != nil {
+		return "", fmt.Errorf("parse CPU profile: %w", err)
+	}
+	cpu := len(p.SampleType) - 1 // nanoseconds of CPU, after the count
+	sums := make([]int64, len(shares))
+	var total int64
+	for _, s := range p.Sample {
+		v := s.Value[cpu]
+		total += v
+		for i, sh := range shares {
+			if hasFrame(s, sh.match) {
+				sums[i] += v
+			}
+		}
+	}
+	if total == 0 {
+		return "", fmt.Errorf("CPU profile has no samples")
+	}
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "| Where `slipway serve`'s CPU went (%.2f s of samples) | share |\n|---|---|\n", float64(total)/1e9)
+	for i, sh := range shares {
+		fmt.Fprintf(&sb, "| %s | %.0f%% |\n", sh.what, 100*float64(sums[i])/float64(total))
+	}
+	return sb.String(), nil
+}
+
+func hasFrame(s *profile.Sample, match string) bool {
+	for _, loc := range s.Location {
+		for _, line := range loc.Line {
+			if line.Function != nil && strings.Contains(line.Function.Name, match) {
+				return true
+			}
+		}
+	}
+	return false
+}
