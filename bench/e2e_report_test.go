@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strings"
@@ -107,7 +108,26 @@ func stageTable(warm, cold []sample, solve float64) string {
 			fmt.Fprintf(&sb, "| %s (after the hook, off the path) | %.1f | %.1f |\n", s, w[s], c[s])
 		}
 	}
+	fmt.Fprintf(&sb, "\nWarm, the stages besides BuildKit's own work, largest first: %s.\n", aroundSolve(w))
 	return sb.String()
+}
+
+// aroundSolve lists the stages outside the solve (all but build-other and
+// the cache steps inside it), largest median first: where the time above
+// BuildKit's solve goes.
+func aroundSolve(medians map[string]float64) string {
+	var names []string
+	for _, s := range stageOrder {
+		if s != "build-other" && s != "cache-import" && s != "cache-export" {
+			names = append(names, s)
+		}
+	}
+	slices.SortStableFunc(names, func(a, b string) int { return cmp.Compare(medians[b], medians[a]) })
+	parts := make([]string, len(names))
+	for i, s := range names {
+		parts[i] = fmt.Sprintf("%s %.1f ms", s, medians[s])
+	}
+	return strings.Join(parts, ", ")
 }
 
 func (r *e2eRig) plotStages(warm, cold []sample) {

@@ -37,7 +37,7 @@ func TestProfileTable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"(4.00 s of samples)", "| serving | 75% |", "| storing | 75% |", "| nats | 25% |", "| gc | 0% |"} {
+	for _, want := range []string{"(4.00 s of samples)", "| serving | 75.0% |", "| storing | 75.0% |", "| nats | 25.0% |", "| gc | 0.0% |"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("table lacks %q:\n%s", want, got)
 		}

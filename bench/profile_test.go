@@ -20,10 +20,12 @@ type cpuShare struct {
 var ingestShares = []cpuShare{
 	{"HTTP serving (net/http), the handler included", "net/http.(*conn).serve"},
 	{"the webhook handler", "webhook.(*Handler).ServeHTTP"},
-	{"— storing the build, its index entry, job, status and ref (queue.Enqueue)", "queue.(*Queue).Enqueue"},
-	{"— reading delivery records (a replay?)", "webhook.(*Handler).seen"},
-	{"— writing delivery records", "webhook.(*Handler).remember"},
 	{"— decoding the payload (encoding/json)", "encoding/json.Unmarshal"},
+	{"— the build's record and index entry (store.CreateBuild)", "store.(*Store).CreateBuild"},
+	{"— the job and pending status (queue.SubmitBuild)", "queue.(*Queue).SubmitBuild"},
+	{"— the ref's newest push (store.Supersede)", "store.(*Store).Supersede"},
+	{"— looking the delivery up (store.SeenDelivery)", "store.(*Store).SeenDelivery"},
+	{"— recording the delivery (store.RecordDelivery)", "store.(*Store).RecordDelivery"},
 	{"NATS JetStream storing messages", "server.(*stream).internalLoop"},
 	{"— the file store's write system calls (pwrite, one per message)", "syscall.pwrite"},
 	{"NATS reading its client connections", "server.(*client).readLoop"},
@@ -56,7 +58,7 @@ func profileTable(raw []byte, shares []cpuShare) (string, error) {
 	var sb strings.Builder
 	fmt.Fprintf(&sb, "| Where `slipway serve`'s CPU went (%.2f s of samples) | share |\n|---|---|\n", float64(total)/1e9)
 	for i, sh := range shares {
-		fmt.Fprintf(&sb, "| %s | %.0f%% |\n", sh.what, 100*float64(sums[i])/float64(total))
+		fmt.Fprintf(&sb, "| %s | %.1f%% |\n", sh.what, 100*float64(sums[i])/float64(total))
 	}
 	return sb.String(), nil
 }
