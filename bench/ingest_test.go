@@ -246,7 +246,7 @@ func profileIngest(b *testing.B, client *http.Client, hooksURL, pprofURL, dir st
 		}
 		b.Logf("CPU profile in %s", path)
 	}
-	where, err := profileTable(raw, ingestShares)
+	where, err := profileTable(raw, ingestShares, "`slipway serve`'s")
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -33,11 +33,11 @@ func TestProfileTable(t *testing.T) {
 	}
 	got, err := profileTable(buf.Bytes(), []cpuShare{
 		{"serving", "net/http.(*conn).serve"}, {"storing", "queue.(*Queue).Enqueue"}, {"nats", "server.(*stream).internalLoop"}, {"gc", "runtime.gcBgMarkWorker"},
-	})
+	}, "the test's")
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"(4.00 s of samples)", "| serving | 75.0% |", "| storing | 75.0% |", "| nats | 25.0% |", "| gc | 0.0% |"} {
+	for _, want := range []string{"| Where the test's CPU went (4.00 s of samples) | share |", "| serving | 75.0% |", "| storing | 75.0% |", "| nats | 25.0% |", "| gc | 0.0% |"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("table lacks %q:\n%s", want, got)
 		}

@@ -33,9 +33,9 @@ var ingestShares = []cpuShare{
 	{"garbage collection (runtime.gcBgMarkWorker)", "runtime.gcBgMarkWorker"},
 }
 
-// profileTable sums a CPU profile into shares: what the CPU was spent on,
-// as a Markdown table.
-func profileTable(raw []byte, shares []cpuShare) (string, error) {
+// profileTable sums a CPU profile of whose (a process, named in the
+// heading) into shares: what the CPU was spent on, as a Markdown table.
+func profileTable(raw []byte, shares []cpuShare, whose string) (string, error) {
 	p, err := profile.Parse(bytes.NewReader(raw))
 	if err != nil {
 		return "", fmt.Errorf("parse CPU profile: %w", err)
@@ -56,7 +56,7 @@ func profileTable(raw []byte, shares []cpuShare) (string, error) {
 		return "", fmt.Errorf("CPU profile has no samples")
 	}
 	var sb strings.Builder
-	fmt.Fprintf(&sb, "| Where `slipway serve`'s CPU went (%.2f s of samples) | share |\n|---|---|\n", float64(total)/1e9)
+	fmt.Fprintf(&sb, "| Where %s CPU went (%.2f s of samples) | share |\n|---|---|\n", whose, float64(total)/1e9)
 	for i, sh := range shares {
 		fmt.Fprintf(&sb, "| %s | %.1f%% |\n", sh.what, 100*float64(sums[i])/float64(total))
 	}

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -89,6 +91,7 @@ func BenchmarkState(b *testing.B) {
 	}
 	rng := rand.New(rand.NewPCG(6, 6))
 	var samples []stateSample
+	listWhere := "" // where the largest store's list spends its CPU
 	made := 0
 	for _, size := range stateSizes {
 		start := time.Now()
@@ -108,9 +111,11 @@ func BenchmarkState(b *testing.B) {
 			}
 			return err
 		})
+		stop := profileIf(b, size == stateSizes[len(stateSizes)-1])
 		s.list = timeEach(b, 500, func(i int) error {
 			return getPage(srv, "/api/v1/builds?repo="+repos[i%stateProbes].ID, 50, true)
 		})
+		listWhere = stop()
 		s.all = timeEach(b, max(5, 20_000/size), func(int) error {
 			return getPage(srv, "/api/v1/builds", 50, true)
 		})
@@ -127,7 +132,38 @@ func BenchmarkState(b *testing.B) {
 			size, s.fill.Round(time.Millisecond), msFig(pct(s.find, 50)), msFig(pct(s.find, 99)), msFig(pct(s.list, 50)), msFig(pct(s.list, 99)),
 			msFig(pct(s.all, 50)), msFig(pct(s.all, 99)), msFig(pct(s.scan, 50)), loadAvg())
 	}
-	reportState(b, repoFill, samples, loadStart)
+	reportState(b, repoFill, samples, loadStart, listWhere)
+}
+
+// listShares are the parts of one GET /api/v1/builds?repo= page, server
+// and client in this one process.
+var listShares = []cpuShare{
+	{"the API's list handler (api listBuilds)", "api.(*Server).listBuilds"},
+	{"— reading the page's 50 records (store.GetBuild, one KV get each)", "store.(*Store).GetBuild"},
+	{"— listing the repository's index keys (store.indexKeys)", "store.(*Store).indexKeys"},
+	{"— writing the answer (encoding/json.Encoder)", "encoding/json.(*Encoder).Encode"},
+	{"decoding JSON anywhere (records, answers)", "encoding/json.Unmarshal"},
+	{"the benchmark's HTTP client", "net/http.(*Client).do"},
+	{"the NATS server", "nats-server/v2/server."},
+	{"garbage collection (runtime.gcBgMarkWorker)", "runtime.gcBgMarkWorker"},
+}
+
+// profileIf takes a CPU profile of this process until the returned stop,
+// which sums it by listShares; on is false, or a profile already running
+// (go test -cpuprofile), make stop return "".
+func profileIf(b *testing.B, on bool) (stop func() string) {
+	var buf bytes.Buffer
+	if !on || pprof.StartCPUProfile(&buf) != nil {
+		return func() string { return "" }
+	}
+	return func() string {
+		pprof.StopCPUProfile()
+		where, err := profileTable(buf.Bytes(), listShares, "this process's")
+		if err != nil {
+			b.Fatal(err)
+		}
+		return where
+	}
 }
 
 // stateServer serves the API on loopback over st, as serve does.
@@ -290,7 +326,7 @@ func pct(d []time.Duration, p int) time.Duration {
 // msFig writes a duration as milliseconds with two decimals, for the table.
 func msFig(d time.Duration) string { return fmt.Sprintf("%.2f", float64(d)/float64(time.Millisecond)) }
 
-func reportState(b *testing.B, repoFill time.Duration, samples []stateSample, loadStart string) {
+func reportState(b *testing.B, repoFill time.Duration, samples []stateSample, loadStart, listWhere string) {
 	first, last := samples[0], samples[len(samples)-1]
 	ratio := func(a, z []time.Duration, p int) float64 { return float64(pct(z, p)) / float64(pct(a, p)) }
 	listP99 := pct(last.list, 99)
@@ -330,6 +366,9 @@ func reportState(b *testing.B, repoFill time.Duration, samples []stateSample, lo
 		"Target \"builds list p99 ≤ 20 ms at 100,000 builds\": %s ms: **%s**. "+
 		"Listing every repository's builds still reads every index key (no record), so it grows with the store; the target is the per-repository list.\n",
 		findGrowth50, verdict(findGrowth50 < 1.5), msFig(listP99), verdict(listP99 <= 20*time.Millisecond))
+	if listWhere != "" {
+		fmt.Fprintf(&body, "\nA CPU profile of this process (the API, its store and the client) while it answered the %d pages at 100,000 builds: the share of CPU samples with each function on the stack (lines nest and overlap).\n\n%s", len(last.list), listWhere)
+	}
 	Record(Section{Order: 6, Title: "State at scale", Body: body.String()})
 }
 
