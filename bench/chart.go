@@ -72,11 +72,15 @@ func bars(series []Series) []bar {
 	var out []bar
 	for i, s := range series {
 		for j, y := range s.Y {
-			label := ""
-			if j == 0 {
-				label = s.Name
+			switch {
+			case j < len(s.Labels):
+				// One colour per series, each bar named.
+				out = append(out, bar{s.Name + " " + s.Labels[j], y, palette[i%len(palette)]})
+			case j == 0:
+				out = append(out, bar{s.Name, y, palette[(i+j)%len(palette)]})
+			default:
+				out = append(out, bar{"", y, palette[(i+j)%len(palette)]})
 			}
-			out = append(out, bar{label, y, palette[(i+j)%len(palette)]})
 		}
 	}
 	return out

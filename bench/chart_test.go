@@ -113,3 +113,24 @@ func TestNumbersOnAxes(t *testing.T) {
 		}
 	}
 }
+
+// Labelled bars are named "<series> <label>" and share their series'
+// colour, so warm and cold stages read apart.
+func TestBarsNamedByLabels(t *testing.T) {
+	got := bars([]Series{
+		{Chart: "overhead", Name: "warm", Y: []float64{90, 12}, Labels: []string{"clone", "tag"}},
+		{Chart: "overhead", Name: "cold", Y: []float64{110}, Labels: []string{"clone"}},
+	})
+	want := []string{"warm clone", "warm tag", "cold clone"}
+	if len(got) != len(want) {
+		t.Fatalf("%d bars, want %d", len(got), len(want))
+	}
+	for i, w := range want {
+		if got[i].label != w {
+			t.Errorf("bar %d is %q, want %q", i, got[i].label, w)
+		}
+	}
+	if got[0].color != got[1].color || got[0].color == got[2].color {
+		t.Errorf("colours %v %v %v: want warm's two alike and cold's different", got[0].color, got[1].color, got[2].color)
+	}
+}

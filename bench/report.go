@@ -26,6 +26,9 @@ type Series struct {
 	Unit  string
 	X     []float64
 	Y     []float64
+	// Labels name an "overhead" series' bars, one per Y; without them
+	// the series' Name labels its first bar.
+	Labels []string
 }
 
 var (
