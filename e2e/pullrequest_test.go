@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -42,7 +41,7 @@ func prRepo(t *testing.T, s *rig.Slipway, host *rig.HostAPI, provider, fullName,
 		Image: s.RegistryAddr + "/" + fullName, APIURL: host.URL, Token: "token-" + fullName, PullRequests: mode,
 		Rules: []model.Rule{
 			{SourceType: "branch", Source: "main", Tags: []string{"latest"}},
-			{SourceType: "pull_request", Source: "main", Tags: []string{"pr-{pr}"}, DeleteOnClose: true},
+			{SourceType: "pull_request", Source: "main", Tags: []string{"pr-{pr}"}, DeleteOnClose: true, Test: &model.Test{Target: "test"}},
 		},
 	}, &repo)
 	if code != http.StatusCreated {
@@ -64,6 +63,15 @@ func prHead(t *testing.T, src *rig.Repo, headRef, branch string, number int, for
 	}
 	rig.Git(t, src.Dir, "checkout", "-q", "main")
 	return commit
+}
+
+// prDockerfile is a pull request head's Dockerfile: the rule's test stage
+// checks what the image stage made, and says so in the log (the shell
+// computes the 42, so the Dockerfile text alone cannot match).
+func prDockerfile(registry, run string) string {
+	return fmt.Sprintf("FROM %s/library/busybox:latest AS app\nRUN %s\nCOPY . /src\n"+
+		"FROM app AS test\nRUN test -s /built.txt && echo pr-tested-$((6*7))\n"+
+		"FROM app\nCMD [\"cat\", \"/built.txt\"]\n", registry, run)
 }
 
 func sendPR(t *testing.T, s *rig.Slipway, host string, pr rig.PullRequest, delivery string) rig.HookResponse {
@@ -95,7 +103,7 @@ func TestPullRequests(t *testing.T) {
 			}
 			internal, forkInternal, forkAll := base("int", ""), base("fork", model.PullRequestsInternal), base("all", model.PullRequestsAll)
 			t.Run("internal pull request builds its head and pushes pr-7", func(t *testing.T) {
-				head := prHead(t, src, hc.headRef, "feature", 7, false, map[string]string{"Dockerfile": dockerfile(s.RegistryAddr, "echo pr > /built.txt")})
+				head := prHead(t, src, hc.headRef, "feature", 7, false, map[string]string{"Dockerfile": prDockerfile(s.RegistryAddr, "echo pr > /built.txt")})
 				pr := rig.PullRequest{Repo: internal.FullName, Number: 7, Action: "opened", Head: head, HeadRef: "feature", Base: "main"}
 				r := sendPR(t, s, hc.name, pr, "pr7-opened-"+hc.name)
 				if len(r.Builds) != 1 {
@@ -105,6 +113,7 @@ func TestPullRequests(t *testing.T) {
 				if b.Status != model.StatusSucceeded || b.Commit != head || !slices.Equal(b.Tags, []string{"pr-7"}) {
 					t.Fatalf("build %s %s commit %s tags %v\n%s", b.Status, b.Error, b.Commit, b.Tags, s.Log(b.ID))
 				}
+				rig.Contains(t, "build log", s.Log(b.ID), `==> test stage "test" of Dockerfile`, "pr-tested-42", `==> test stage "test" passed`)
 				if !tagExists(internal.Image, "pr-7") || tagExists(internal.Image, "latest") {
 					t.Errorf("registry: pr-7 %v (want it), latest %v (want none)", tagExists(internal.Image, "pr-7"), tagExists(internal.Image, "latest"))
 				}
@@ -128,8 +137,9 @@ func TestPullRequests(t *testing.T) {
 				}
 			})
 			t.Run("fork under all is built, never pushed, without registry credentials", func(t *testing.T) {
-				// FROM scratch: the build needs nothing from the registry.
-				head := prHead(t, src, hc.headRef, "fork-b", 9, true, map[string]string{"Dockerfile": "FROM scratch\nCOPY app.txt /app.txt\n", "app.txt": "fork\n"})
+				// Without credentials the build can still pull the public
+				// base image, and it runs the rule's test stage.
+				head := prHead(t, src, hc.headRef, "fork-b", 9, true, map[string]string{"Dockerfile": prDockerfile(s.RegistryAddr, "cat /src/app.txt > /built.txt"), "app.txt": "fork\n"})
 				r := sendPR(t, s, hc.name, rig.PullRequest{Repo: forkAll.FullName, Number: 9, Action: "opened", Head: head, HeadRef: "feature", Base: "main", Fork: true, ForkRepo: "mallory/fork"}, "pr9-"+hc.name)
 				if hc.noForkRef {
 					want := "the host keeps no ref of the pull request's head in the repository (a Bitbucket Cloud fork); its commit cannot be fetched"
@@ -146,15 +156,14 @@ func TestPullRequests(t *testing.T) {
 				if b.Status != model.StatusSucceeded || b.Digest != "" || len(b.Tags) != 0 {
 					t.Fatalf("build %s %s digest %q tags %v\n%s", b.Status, b.Error, b.Digest, b.Tags, log)
 				}
-				if !strings.Contains(log, "built; not pushed: a pull request from a fork is built without registry credentials") {
-					t.Errorf("log does not say the fork's build was not pushed:\n%s", log)
-				}
+				rig.Contains(t, "fork build log", log, "pr-tested-42", `==> test stage "test" passed`,
+					"built; not pushed: a pull request from a fork is built without registry credentials")
 				if tagExists(forkAll.Image, "pr-9") || tagExists(forkAll.Image, "buildcache") {
 					t.Error("a fork's build reached the registry")
 				}
 			})
 			t.Run("update supersedes, close cancels", func(t *testing.T) {
-				slow := map[string]string{"Dockerfile": dockerfile(s.RegistryAddr, "sleep 60; echo slow > /built.txt")}
+				slow := map[string]string{"Dockerfile": prDockerfile(s.RegistryAddr, "sleep 60; echo slow > /built.txt")}
 				first := prHead(t, src, hc.headRef, "slow", 10, false, slow)
 				pr := rig.PullRequest{Repo: internal.FullName, Number: 10, Action: "opened", Head: first, HeadRef: "slow", Base: "main"}
 				r1 := sendPR(t, s, hc.name, pr, "pr10-opened-"+hc.name)
