@@ -233,6 +233,8 @@ func run(ctx context.Context, r role, args []string) error {
 		Secrets: &rotator{st: st, fromEnv: cfg.SecretKey != "", path: filepath.Join(dataDir, seal.FileName), shared: cfg.NATSURL != "",
 			also: []func(context.Context, access.Sealer) (int, error){dir.Reseal, resealSigningKey(dir)}, logger: logger},
 		Sealer: liveKeys{st}, Builders: builders,
+		Images: imageReader{client: registry.Client{Transport: out.registry.Transport()},
+			login: readLogin(reg.tokens, reg.addr, orgLogins(dir, liveKeys{st}))},
 	}
 	if r.api {
 		apiServer.Register(mux)
