@@ -336,6 +336,7 @@ func (p parts) startWorkers(ctx, runCtx context.Context, wg *sync.WaitGroup) err
 		Jobs: jobs, Builder: p.bk, WorkDir: filepath.Join(p.dataDir, "work"), Logger: p.logger,
 		// Each build tags with its own credentials (RegistryLogin).
 		Tagger:      func(creds builder.Credentials) worker.Tagger { c := regClient; c.Credentials = creds; return c },
+		Images:      func(creds builder.Credentials) worker.ImageReader { c := regClient; c.Credentials = creds; return c },
 		Logs:        func(id string) io.WriteCloser { return p.st.NewLogWriter(id, 500*time.Millisecond) },
 		Credentials: p.hs.credentials, Grace: p.cfg.ShutdownGrace, LogLimit: p.cfg.LogLimit, LogSize: p.st.LogSize,
 		RegistryPing: regClient.Ping, RegistryRetry: p.cfg.RegistryRetry,
