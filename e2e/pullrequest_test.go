@@ -139,7 +139,7 @@ func TestPullRequests(t *testing.T) {
 			t.Run("fork under all is built, never pushed, without registry credentials", func(t *testing.T) {
 				// Without credentials the build can still pull the public
 				// base image, and it runs the rule's test stage.
-				head := prHead(t, src, hc.headRef, "fork-b", 9, true, map[string]string{"Dockerfile": prDockerfile(s.RegistryAddr, "cat /src/app.txt > /built.txt"), "app.txt": "fork\n"})
+				head := prHead(t, src, hc.headRef, "fork-b", 9, true, map[string]string{"Dockerfile": prDockerfile(s.RegistryAddr, "echo fork > /built.txt"), "app.txt": "fork\n"})
 				r := sendPR(t, s, hc.name, rig.PullRequest{Repo: forkAll.FullName, Number: 9, Action: "opened", Head: head, HeadRef: "feature", Base: "main", Fork: true, ForkRepo: "mallory/fork"}, "pr9-"+hc.name)
 				if hc.noForkRef {
 					want := "the host keeps no ref of the pull request's head in the repository (a Bitbucket Cloud fork); its commit cannot be fetched"
