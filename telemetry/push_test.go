@@ -271,7 +271,7 @@ func (r *rigged) recorded() []span {
 	for _, s := range r.spans.Ended() {
 		a := map[string]string{}
 		for _, kv := range s.Attributes() {
-			a[string(kv.Key)] = kv.Value.Emit()
+			a[string(kv.Key)] = kv.Value.String()
 		}
 		out = append(out, span{
 			name: s.Name(), kind: s.SpanKind().String(), trace: s.SpanContext().TraceID().String(), id: s.SpanContext().SpanID().String(),
