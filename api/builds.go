@@ -14,6 +14,7 @@ import (
 	"github.com/slipway-build/slipway/model"
 	"github.com/slipway-build/slipway/queue"
 	"github.com/slipway-build/slipway/rules"
+	"github.com/slipway-build/slipway/telemetry"
 	"github.com/slipway-build/slipway/trigger"
 )
 
@@ -190,7 +191,7 @@ func (s *Server) triggerBuild(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	for _, b := range builds {
-		if err := s.submit(r, b, model.On(repo.CancelSuperseded, true)); err != nil {
+		if err := s.submit(r, repo, b); err != nil {
 			s.fail(w, r, err)
 			return
 		}
@@ -198,10 +199,10 @@ func (s *Server) triggerBuild(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusAccepted, builds[0])
 }
 
-func (s *Server) submit(r *http.Request, b model.Build, cancelOlder bool) error {
-	q, err := s.Queue.Enqueue(r.Context(), b, cancelOlder)
+func (s *Server) submit(r *http.Request, repo model.Repo, b model.Build) error {
+	q, err := s.Queue.Enqueue(r.Context(), b, model.On(repo.CancelSuperseded, true))
 	if q.CancelErr != nil {
-		s.logger().Warn("cancel superseded builds", "build", b.ID, "err", q.CancelErr)
+		telemetry.Of(b, repo).Log(s.logger()).Warn("cancel superseded builds", "err", q.CancelErr)
 	}
 	return err
 }

@@ -39,6 +39,10 @@ type Run struct {
 	// the network setting.
 	Base builder.Request
 	Log  io.Writer
+	// Logger takes what the run says about itself in the server log,
+	// with the build's keys on it; nil is the Runner's, naming the build
+	// by ID.
+	Logger *slog.Logger
 }
 
 // Failed is a test that ran and failed: sut's exit code.
@@ -57,12 +61,12 @@ func (r *Runner) Run(ctx context.Context, run Run) error {
 	}
 	// An earlier attempt of this build that died may have left its run
 	// behind under the same names: start clean.
-	r.remove(run.ID, containerIDs(run))
+	r.remove(run.ID, containerIDs(run), run.Logger)
 	dir := filepath.Join(r.runsDir(), run.ID)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("test run dir: %w", err)
 	}
-	defer r.remove(run.ID, containerIDs(run))
+	defer r.remove(run.ID, containerIDs(run), run.Logger)
 	bundles, err := r.prepare(ctx, run, dir)
 	if err != nil {
 		return err
@@ -174,17 +178,20 @@ func (r *Runner) logger() *slog.Logger {
 
 // remove deletes a run's containers, namespace and files. It runs with a
 // context of its own: a cancelled build must still be cleaned up.
-func (r *Runner) remove(id string, containers []string) {
+func (r *Runner) remove(id string, containers []string, log *slog.Logger) {
+	if log == nil {
+		log = r.logger().With("build", id)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	for _, c := range containers {
 		r.deleteContainer(ctx, c)
 	}
 	if err := netnsDelete(ctx, Prefix+id); err != nil {
-		r.logger().Debug("remove test network namespace", "build", id, "err", err)
+		log.Debug("remove test network namespace", "err", err)
 	}
 	if err := os.RemoveAll(filepath.Join(r.runsDir(), id)); err != nil {
-		r.logger().Warn("remove test run files", "build", id, "err", err)
+		log.Warn("remove test run files", "err", err)
 	}
 }
 
@@ -209,7 +216,7 @@ func (r *Runner) Cleanup(ctx context.Context) error {
 	for _, e := range runs {
 		if idRE.MatchString(e.Name()) {
 			r.logger().Info("removing a leftover test run", "build", e.Name())
-			r.remove(e.Name(), nil)
+			r.remove(e.Name(), nil, nil)
 		}
 	}
 	return nil

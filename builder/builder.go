@@ -18,6 +18,7 @@ import (
 	"github.com/moby/buildkit/session/auth/authprovider"
 	"github.com/moby/buildkit/util/progress/progressui"
 	"github.com/tonistiigi/fsutil"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -122,11 +123,21 @@ func (c Client) solve(ctx context.Context, solve bk.SolveOpt, log io.Writer) (*b
 	})
 }
 
+// untraced is ctx without its span. BuildKit's client traces itself (its
+// gRPC calls, the session's callbacks, registry logins) with the provider
+// of the span it finds in ctx; the callbacks would come out in traces of
+// buildkitd's own, which Slipway does not export, parentless. The worker's
+// span of the solve stands for all of it.
+func untraced(ctx context.Context) context.Context {
+	return trace.ContextWithSpanContext(ctx, trace.SpanContext{})
+}
+
 // solver is one call to BuildKit that reports progress on ch.
 type solver func(ctx context.Context, cl *bk.Client, ch chan *bk.SolveStatus) (*bk.SolveResponse, error)
 
 // stream connects, runs do and writes its progress to log.
 func (c Client) stream(ctx context.Context, log io.Writer, do solver) (*bk.SolveResponse, error) {
+	ctx = untraced(ctx)
 	cl, err := bk.New(ctx, c.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("connect to buildkit at %s: %w", c.Addr, err)
@@ -285,6 +296,7 @@ func auth(creds Credentials) session.Attachable {
 
 // Ping checks that the daemon answers and has a worker.
 func (c Client) Ping(ctx context.Context) error {
+	ctx = untraced(ctx)
 	cl, err := bk.New(ctx, c.Addr)
 	if err != nil {
 		return fmt.Errorf("connect to buildkit at %s: %w", c.Addr, err)
@@ -311,6 +323,7 @@ func sortedKeys(m map[string]string) []string {
 
 // Prune empties BuildKit's local cache, as `buildctl prune --all` does.
 func (c Client) Prune(ctx context.Context) error {
+	ctx = untraced(ctx)
 	cl, err := bk.New(ctx, c.Addr)
 	if err != nil {
 		return fmt.Errorf("connect to buildkit at %s: %w", c.Addr, err)

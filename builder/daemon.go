@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -111,12 +112,27 @@ func (d *Daemon) command(ctx context.Context) *exec.Cmd {
 	}
 	cmd := exec.CommandContext(ctx, d.opts.Binary, args...) // #nosec G204 -- buildkitd from FindBinary with arguments built here; no shell
 	cmd.Stdout, cmd.Stderr = d.opts.Log, d.opts.Log
+	cmd.Env = withoutOTel(os.Environ())
 	// Pdeathsig takes buildkitd down with Slipway even on kill -9, so no
 	// orphan keeps the socket and state directory locked.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 	cmd.WaitDelay = 20 * time.Second
 	return cmd
+}
+
+// withoutOTel is env less the OpenTelemetry variables (OTEL_*). They
+// configure Slipway's own traces; buildkitd reads the same ones and would
+// export spans of its own to that endpoint, over gRPC unless told
+// otherwise, whatever protocol the endpoint speaks.
+func withoutOTel(env []string) []string {
+	out := make([]string, 0, len(env))
+	for _, kv := range env {
+		if !strings.HasPrefix(kv, "OTEL_") {
+			out = append(out, kv)
+		}
+	}
+	return out
 }
 
 // supervise runs buildkitd until ctx ends, restarting it with backoff.

@@ -61,6 +61,8 @@ type Config struct {
 	DockerHubMirror string          `yaml:"dockerhub_mirror"`
 	HookSchedule    []time.Duration `yaml:"hook_schedule"`
 	LogLevel        string          `yaml:"log_level"`
+	// LogFormat is "text" (key=value lines) or "json" (one object a line).
+	LogFormat string `yaml:"log_format"`
 	// PprofAddr serves net/http/pprof on this loopback address; empty
 	// (the default) serves no profiles.
 	PprofAddr string `yaml:"pprof_addr"`
@@ -117,6 +119,7 @@ func Defaults() Config {
 		Workers:                2,
 		BuildkitAffinityMargin: 2,
 		LogLevel:               "info",
+		LogFormat:              "text",
 		NATSReplicas:           1,
 		ReconcileInterval:      10 * time.Minute,
 		ShutdownGrace:          5 * time.Minute,
@@ -204,6 +207,7 @@ var keys = []key{
 	{"SLIPWAY_PUBLIC_URL", str(func(c *Config) *string { return &c.PublicURL }), "public_url"},
 	{"SLIPWAY_DOCKERHUB_MIRROR", str(func(c *Config) *string { return &c.DockerHubMirror }), "dockerhub_mirror"},
 	{"SLIPWAY_LOG_LEVEL", str(func(c *Config) *string { return &c.LogLevel }), "log_level"},
+	{"SLIPWAY_LOG_FORMAT", str(func(c *Config) *string { return &c.LogFormat }), "log_format"},
 	{"SLIPWAY_PPROF_ADDR", func(c *Config, v string) error {
 		if err := loopbackAddr(v); err != nil {
 			return err
@@ -426,6 +430,9 @@ func (c Config) Validate() error {
 	case "debug", "info", "warn", "error":
 	default:
 		return fmt.Errorf("SLIPWAY_LOG_LEVEL: want debug, info, warn or error, got %q", c.LogLevel)
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		return fmt.Errorf("SLIPWAY_LOG_FORMAT: want text or json, got %q", c.LogFormat)
 	}
 	return c.validateBuildNetwork()
 }

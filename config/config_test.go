@@ -29,7 +29,7 @@ func TestLoadDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Config{HTTPAddr: ":8080", DataDir: "./data", RegistryAddr: "127.0.0.1:5000", RegistryAuth: "token", Workers: 2, LogLevel: "info", BuildkitAffinityMargin: 2,
+	want := Config{HTTPAddr: ":8080", DataDir: "./data", RegistryAddr: "127.0.0.1:5000", RegistryAuth: "token", Workers: 2, LogLevel: "info", LogFormat: "text", BuildkitAffinityMargin: 2,
 		NATSReplicas: 1, ReconcileInterval: 10 * time.Minute, ShutdownGrace: 5 * time.Minute, AckWait: 30 * time.Second, RegistryRetry: 10 * time.Minute,
 		BuildNetwork: "bridge", BuildBridge: "slipway0", BuildSubnet: "10.213.0.0/24",
 		LogLimit: 16 << 20, MirrorMaxBytes: 10 << 30}
@@ -55,6 +55,7 @@ workers: 4
 dockerhub_mirror: mirror.gcr.io
 hook_schedule: [5s, 1m, 1h30m]
 log_level: debug
+log_format: json
 build_network: bridge
 build_bridge: slipway1
 build_subnet: 192.168.77.0/24
@@ -73,7 +74,7 @@ func TestLoadFile(t *testing.T) {
 		RegistryAddr: "registry.internal:5000", RegistryAuth: "none", BuildkitAddr: "unix:///run/buildkit/buildkitd.sock", BuildkitAffinityMargin: 2,
 		NATSURL: "nats://nats-1:4222,nats://nats-2:4222", NATSListen: "127.0.0.1:4222",
 		PublicURL: "https://slipway.acme.example/", Workers: 4, DockerHubMirror: "mirror.gcr.io",
-		HookSchedule: []time.Duration{5 * time.Second, time.Minute, 90 * time.Minute}, LogLevel: "debug",
+		HookSchedule: []time.Duration{5 * time.Second, time.Minute, 90 * time.Minute}, LogLevel: "debug", LogFormat: "json",
 		NATSReplicas: 1, ReconcileInterval: 10 * time.Minute, ShutdownGrace: 5 * time.Minute, AckWait: 30 * time.Second, RegistryRetry: 10 * time.Minute,
 		BuildNetwork: "bridge", BuildBridge: "slipway1", BuildSubnet: "192.168.77.0/24", CNIDir: "/usr/lib/slipway/cni",
 		LogLimit: 512 << 10, MirrorMaxBytes: 1 << 30,
@@ -137,6 +138,7 @@ func TestEnvEveryKey(t *testing.T) {
 		{"SLIPWAY_DOCKERHUB_MIRROR", "https://mirror.gcr.io", func(c Config) any { return c.DockerHubMirror }, "https://mirror.gcr.io"},
 		{"SLIPWAY_HOOK_SCHEDULE", "5s, 30s,2m", func(c Config) any { return c.HookSchedule }, []time.Duration{5 * time.Second, 30 * time.Second, 2 * time.Minute}},
 		{"SLIPWAY_LOG_LEVEL", "error", func(c Config) any { return c.LogLevel }, "error"},
+		{"SLIPWAY_LOG_FORMAT", "json", func(c Config) any { return c.LogFormat }, "json"},
 		{"SLIPWAY_NATS_REPLICAS", "3", func(c Config) any { return c.NATSReplicas }, 3},
 		{"SLIPWAY_RECONCILE_INTERVAL", "2m", func(c Config) any { return c.ReconcileInterval }, 2 * time.Minute},
 		{"SLIPWAY_RECONCILE_INTERVAL", "0s", func(c Config) any { return c.ReconcileInterval }, time.Duration(0)},
@@ -249,6 +251,8 @@ func TestEnvBadValues(t *testing.T) {
 		{"SLIPWAY_OUTBOUND_ALLOW_CIDRS", "localhost"},
 		{"SLIPWAY_LOG_LEVEL", "verbose"},
 		{"SLIPWAY_LOG_LEVEL", "INFO"},
+		{"SLIPWAY_LOG_FORMAT", "logfmt"},
+		{"SLIPWAY_LOG_FORMAT", "JSON"},
 		{"SLIPWAY_BUILD_NETWORK", "none"},
 		{"SLIPWAY_BUILD_NETWORK", "cni"},
 		{"SLIPWAY_BUILD_BRIDGE", "slipway-bridge-0"}, // 16 bytes

@@ -64,10 +64,11 @@ func buildJob(b model.Build) (message, error) {
 
 // publishAll publishes messages without waiting for each, then waits
 // until JetStream has stored every one: an error means some may not be.
+// Each carries ctx's trace context, which the worker taking it continues.
 func (q *Queue) publishAll(ctx context.Context, msgs ...message) error {
 	acks := make([]jetstream.PubAckFuture, len(msgs))
 	for i, m := range msgs {
-		f, err := q.js.PublishAsync(m.subject, m.data, jetstream.WithMsgID(m.id))
+		f, err := q.js.PublishMsgAsync(traced(ctx, m.subject, m.data), jetstream.WithMsgID(m.id))
 		if err != nil {
 			return fmt.Errorf("queue %s: %w", m.what, err)
 		}
@@ -92,7 +93,7 @@ func (q *Queue) publishBuild(ctx context.Context, b model.Build) error {
 	if err != nil {
 		return err
 	}
-	if _, err := q.js.Publish(ctx, job.subject, job.data, jetstream.WithMsgID(job.id)); err != nil {
+	if _, err := q.js.PublishMsg(ctx, traced(ctx, job.subject, job.data), jetstream.WithMsgID(job.id)); err != nil {
 		return fmt.Errorf("queue %s: %w", job.what, err)
 	}
 	return nil

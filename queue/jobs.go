@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/propagation"
 
 	"github.com/slipway-build/slipway/forge"
 	"github.com/slipway-build/slipway/model"
@@ -40,6 +42,26 @@ func (j Job) Retry(delay time.Duration) error { return j.msg.NakWithDelay(delay)
 // Extend tells JetStream the job is still being worked on.
 func (j Job) Extend() error { return j.msg.InProgress() }
 
+// Context is ctx with the trace context the job was queued under, so that
+// the work on it continues the trace of what queued it (a webhook, a
+// build). A job queued outside any trace leaves ctx as it is.
+func (j Job) Context(ctx context.Context) context.Context {
+	if j.msg == nil {
+		return ctx
+	}
+	return propagation.TraceContext{}.Extract(ctx, propagation.HeaderCarrier(j.msg.Headers()))
+}
+
+// traced is a message on subject carrying data and the trace context of
+// ctx in its headers (W3C traceparent, tracestate), none when ctx is in no
+// trace.
+func traced(ctx context.Context, subject string, data []byte) *nats.Msg {
+	m := nats.NewMsg(subject)
+	m.Data = data
+	propagation.TraceContext{}.Inject(ctx, propagation.HeaderCarrier(m.Header))
+	return m
+}
+
 // HookJob asks for one deploy hook of one build to be called about one
 // event.
 type HookJob struct {
@@ -61,7 +83,7 @@ func (q *Queue) SubmitHook(ctx context.Context, j HookJob) error {
 		return fmt.Errorf("encode hook job: %w", err)
 	}
 	id := fmt.Sprintf("%s.hook%d.%s.%d", j.BuildID, j.Hook, model.HookEvent(j.Event), j.Round)
-	if _, err := q.js.Publish(ctx, hooksSubject+"."+j.BuildID, raw, jetstream.WithMsgID(id)); err != nil {
+	if _, err := q.js.PublishMsg(ctx, traced(ctx, hooksSubject+"."+j.BuildID, raw), jetstream.WithMsgID(id)); err != nil {
 		return fmt.Errorf("queue hook delivery %s: %w", id, err)
 	}
 	return nil
@@ -81,7 +103,7 @@ func (q *Queue) SubmitStatus(ctx context.Context, buildID string, state forge.St
 	if err != nil {
 		return err
 	}
-	if _, err := q.js.Publish(ctx, m.subject, m.data, jetstream.WithMsgID(m.id)); err != nil {
+	if _, err := q.js.PublishMsg(ctx, traced(ctx, m.subject, m.data), jetstream.WithMsgID(m.id)); err != nil {
 		return fmt.Errorf("queue %s: %w", m.what, err)
 	}
 	return nil

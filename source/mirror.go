@@ -63,7 +63,7 @@ func (m *Mirrors) Clone(ctx context.Context, id, build string, c Checkout) (rele
 	}
 	mr := m.hold(id)
 	release = func() { m.release(id) }
-	err = m.repair(ctx, mr, id, build, func() error { return m.update(ctx, mr, m.path(id), c) })
+	err = m.repair(ctx, mr, id, m.buildLog(build, c), func() error { return m.update(ctx, mr, m.path(id), c) })
 	if err != nil {
 		return release, fmt.Errorf("clone %s: %w", c.URL, err)
 	}
@@ -89,13 +89,13 @@ func check(id string, c Checkout) error {
 // it; when update fails for anything but the remote (a crash mid-write, a
 // disk error: the mirror's own fault) the mirror is started over once. Its
 // working trees are kept: other builds may be reading theirs.
-func (m *Mirrors) repair(ctx context.Context, mr *mirror, id, build string, update func() error) error {
+func (m *Mirrors) repair(ctx context.Context, mr *mirror, id string, log *slog.Logger, update func() error) error {
 	err := update()
 	if err == nil || isRemote(err) || ctx.Err() != nil {
 		return err
 	}
 	dir := m.path(id)
-	m.logger().Warn("mirror unreadable; deleting it and cloning again", "build", build, "mirror", dir, "err", err)
+	log.Warn("mirror unreadable; deleting it and cloning again", "mirror", dir, "err", err)
 	mr.fetch.Lock()
 	rerr := clearMirror(dir)
 	mr.fetch.Unlock()
@@ -509,6 +509,15 @@ func dirSize(dir string) int64 {
 		return nil
 	})
 	return n
+}
+
+// buildLog is where lines about build's checkout c go: c.Log, else the
+// Mirrors' logger naming the build.
+func (m *Mirrors) buildLog(build string, c Checkout) *slog.Logger {
+	if c.Log != nil {
+		return c.Log
+	}
+	return m.logger().With("build", build)
 }
 
 func (m *Mirrors) logger() *slog.Logger {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strings"
 
@@ -29,6 +30,10 @@ type Checkout struct {
 	Submodules bool
 	// Progress receives git's progress and Slipway's own lines.
 	Progress io.Writer
+	// Log takes what a mirror has to say about this checkout (a tree or
+	// a mirror started over), with the build's keys on it; nil is the
+	// Mirrors' logger, naming the build by id.
+	Log *slog.Logger
 }
 
 // Clone fetches c.Commit into c.Dir and checks it out. It fetches just that

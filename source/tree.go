@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path"
 	"path/filepath"
@@ -54,7 +55,8 @@ func (m *Mirrors) Tree(ctx context.Context, id, build string, c Checkout) (WorkT
 		Release: func() { m.giveTree(mr, n); m.release(id) },
 	}
 	c.Dir = wt.Dir
-	err := m.repair(ctx, mr, id, build, func() error { return m.reuse(ctx, mr, id, build, c) })
+	log := m.buildLog(build, c)
+	err := m.repair(ctx, mr, id, log, func() error { return m.reuse(ctx, mr, id, log, c) })
 	if err != nil {
 		return wt, fmt.Errorf("clone %s: %w", c.URL, err)
 	}
@@ -64,7 +66,7 @@ func (m *Mirrors) Tree(ctx context.Context, id, build string, c Checkout) (WorkT
 
 // reuse fetches into the mirror and brings the tree c.Dir to c.Commit; a
 // tree that cannot be brought there is checked out afresh.
-func (m *Mirrors) reuse(ctx context.Context, mr *mirror, id, build string, c Checkout) error {
+func (m *Mirrors) reuse(ctx context.Context, mr *mirror, id string, log *slog.Logger, c Checkout) error {
 	mr.fetch.Lock()
 	err := m.fetch(ctx, m.path(id), c)
 	mr.fetch.Unlock()
@@ -79,7 +81,7 @@ func (m *Mirrors) reuse(ctx context.Context, mr *mirror, id, build string, c Che
 	if err == nil || isRemote(err) || ctx.Err() != nil {
 		return err
 	}
-	m.logger().Warn("working tree unusable; checking it out afresh", "build", build, "tree", c.Dir, "err", err)
+	log.Warn("working tree unusable; checking it out afresh", "tree", c.Dir, "err", err)
 	return m.fresh(ctx, id, c)
 }
 

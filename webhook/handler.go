@@ -9,9 +9,14 @@ import (
 	"net/http"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/slipway-build/slipway/model"
 	"github.com/slipway-build/slipway/queue"
 	"github.com/slipway-build/slipway/redact"
+	"github.com/slipway-build/slipway/telemetry"
 	"github.com/slipway-build/slipway/trigger"
 )
 
@@ -59,6 +64,9 @@ type Handler struct {
 	// BodyBudget bounds the bytes of bodies read at once (zero means
 	// DefaultBodyBudget); a request that does not fit is answered 503.
 	BodyBudget int64
+	// Traces makes a "webhook" span of each request and an "enqueue"
+	// span of each build it queues; nil makes none.
+	Traces trace.TracerProvider
 
 	bodies bodies
 }
@@ -89,14 +97,24 @@ func (h *Handler) providerFor(r *http.Request) Provider {
 // always means nothing can be lost. The signature is checked before the
 // payload is decoded in full, and a delivery seen before is answered from
 // its record without queueing anything.
-func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
+	// A webhook starts a trace of its own: anyone may post to /hooks, so
+	// a traceparent header the request brings is not followed.
+	ctx, span := telemetry.Tracer(h.Traces).Start(r.Context(), "webhook", trace.WithSpanKind(trace.SpanKindServer),
+		trace.WithAttributes(telemetry.Host.String(r.PathValue("provider"))))
+	defer span.End()
+	r = r.WithContext(ctx)
+	w := &statusWriter{ResponseWriter: rw}
+	defer func() { answered(span, w.code) }()
 	p := h.providerFor(r)
 	if p == nil {
 		h.reject(w, http.StatusNotFound, "unknown git host", "provider", r.PathValue("provider"))
 		return
 	}
 	h.bodies.init(h.BodyBudget)
-	body, release, err := h.bodies.read(w, r, p.MaxBody())
+	// The body is read through the server's own writer, which
+	// MaxBytesReader tells to close the connection of a body too large.
+	body, release, err := h.bodies.read(rw, r, p.MaxBody())
 	if err != nil {
 		h.readFailed(w, p, err)
 		return
@@ -108,6 +126,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	provider := providerOf(peek, p)
+	span.SetAttributes(telemetry.Host.String(provider), telemetry.Delivery.String(peek.DeliveryID),
+		telemetry.Repository.String(peek.Repo), attribute.String("slipway.event", peek.RawKind))
 	log := h.logger().With("provider", provider, "delivery", peek.DeliveryID, "repo", peek.Repo, "event", peek.RawKind)
 	if peek.Repo == "" {
 		h.withoutRepo(w, peek, log)
@@ -117,6 +137,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	span.SetAttributes(telemetry.Organization.String(repo.Organization()))
+	log = log.With("org", repo.Organization())
 	switch peek.Kind {
 	case KindPing:
 		log.Info("webhook ping")
@@ -198,6 +220,7 @@ func (h *Handler) verified(w http.ResponseWriter, r *http.Request, p Provider, p
 func (h *Handler) push(w http.ResponseWriter, r *http.Request, p Provider, repo model.Repo, peek Event, body []byte, log *slog.Logger) {
 	keys := deliveryKeys(peek.DeliveryID, body)
 	if ans, ok := h.seen(r.Context(), repo, keys, log); ok {
+		trace.SpanFromContext(r.Context()).SetAttributes(telemetry.BuildIDs.StringSlice(ans.Builds), attribute.Bool("slipway.replay", true))
 		log.Info("webhook delivery seen before; nothing queued", "builds", ans.Builds, "skipped", ans.Skipped)
 		writeJSON(w, http.StatusAccepted, ans)
 		return
@@ -214,6 +237,7 @@ func (h *Handler) push(w http.ResponseWriter, r *http.Request, p Provider, repo 
 		return
 	}
 	ans, complete, err := h.submit(r.Context(), repo, ev, log)
+	trace.SpanFromContext(r.Context()).SetAttributes(telemetry.BuildIDs.StringSlice(ans.Builds))
 	var bad badEvent
 	if errors.As(err, &bad) {
 		h.rejectLog(w, log, http.StatusBadRequest, err.Error())
@@ -276,7 +300,7 @@ func (h *Handler) submit(ctx context.Context, repo model.Repo, ev Event, log *sl
 func (h *Handler) enqueue(ctx context.Context, repo model.Repo, builds []model.Build, log *slog.Logger) (Answer, bool, error) {
 	ans, complete := Answer{Builds: []string{}}, true
 	for _, b := range builds {
-		q, err := h.Queue.Enqueue(ctx, b, model.On(repo.CancelSuperseded, true))
+		q, err := h.enqueueOne(ctx, repo, b)
 		if err != nil {
 			return ans, false, err
 		}
@@ -289,6 +313,20 @@ func (h *Handler) enqueue(ctx context.Context, repo model.Repo, builds []model.B
 		}
 	}
 	return ans, complete, nil
+}
+
+// enqueueOne stores one build under the span "enqueue", whose trace
+// context its job carries to the worker (queue injects it into the
+// message's headers).
+func (h *Handler) enqueueOne(ctx context.Context, repo model.Repo, b model.Build) (queue.Queued, error) {
+	ctx, span := telemetry.Tracer(h.Traces).Start(ctx, "enqueue", trace.WithSpanKind(trace.SpanKindProducer),
+		trace.WithAttributes(telemetry.Of(b, repo).Attrs()...),
+		trace.WithAttributes(attribute.String("slipway.ref", b.Ref), attribute.String("slipway.commit", b.Commit)))
+	defer span.End()
+	q, err := h.Queue.Enqueue(ctx, b, model.On(repo.CancelSuperseded, true))
+	telemetry.Fail(span, err)
+	span.SetAttributes(attribute.Bool("slipway.duplicate", q.Duplicate), attribute.String("slipway.build.status", q.Build.Status))
+	return q, err
 }
 
 func logQueued(log *slog.Logger, q queue.Queued) {
@@ -358,6 +396,35 @@ func (h *Handler) rejectLog(w http.ResponseWriter, log *slog.Logger, code int, m
 	msg = redact.Text(msg)
 	log.Warn("webhook rejected", "status", code, "reason", msg)
 	writeJSON(w, code, map[string]string{"error": msg})
+}
+
+// statusWriter remembers the status a response was answered with.
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.code == 0 {
+		w.code = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(p []byte) (int, error) {
+	if w.code == 0 {
+		w.code = http.StatusOK
+	}
+	return w.ResponseWriter.Write(p)
+}
+
+// answered records the webhook's answer on its span; a 5xx (Slipway could
+// not store it) marks the span failed, a refusal of the sender does not.
+func answered(span trace.Span, code int) {
+	span.SetAttributes(attribute.Int("http.response.status_code", code))
+	if code >= http.StatusInternalServerError {
+		span.SetStatus(codes.Error, http.StatusText(code))
+	}
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

@@ -5,14 +5,19 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/slipway-build/slipway/autotest"
 	"github.com/slipway-build/slipway/builder"
 	"github.com/slipway-build/slipway/model"
+	"github.com/slipway-build/slipway/telemetry"
 )
 
 // DefaultTestTimeout bounds a compose test run when the repository sets no
@@ -24,7 +29,7 @@ var errTestTimedOut = errors.New("tests timed out")
 // autotest runs the docker-compose.test.yml of the rule's context, when
 // there is one, before the image is pushed; any failure of it fails the
 // build.
-func (w *Worker) autotest(ctx context.Context, repo model.Repo, b model.Build, dir string, req builder.Request, logw io.Writer) error {
+func (w *Worker) autotest(ctx context.Context, repo model.Repo, b model.Build, dir string, req builder.Request, logw io.Writer, log *slog.Logger) (err error) {
 	if w.Autotest == nil {
 		return nil
 	}
@@ -32,6 +37,8 @@ func (w *Worker) autotest(ctx context.Context, repo model.Repo, b model.Build, d
 	if err != nil || !ok {
 		return err
 	}
+	ctx, span := telemetry.Start(ctx, w.tracer(), "test", trace.WithAttributes(attribute.String("slipway.test", "compose")))
+	defer func() { telemetry.End(span, err) }()
 	plan, err := autotest.Load(ctx, file, dir)
 	if err != nil {
 		return err
@@ -40,7 +47,7 @@ func (w *Worker) autotest(ctx context.Context, repo model.Repo, b model.Build, d
 	tctx, cancel := context.WithTimeoutCause(ctx, limit, errTestTimedOut)
 	defer cancel()
 	fmt.Fprintf(logw, "==> test %s (%d services, up to %s)\n", autotest.File, len(plan.Services), limit)
-	err = w.Autotest.Run(tctx, autotest.Run{ID: b.ID, Plan: plan, Base: req, Log: logw})
+	err = w.Autotest.Run(tctx, autotest.Run{ID: b.ID, Plan: plan, Base: req, Log: logw, Logger: log})
 	var failed autotest.Failed
 	switch {
 	case err == nil:

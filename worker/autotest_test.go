@@ -3,6 +3,7 @@ package worker
 import (
 	"bytes"
 	"context"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"testing"
@@ -54,7 +55,7 @@ func TestAutotest(t *testing.T) {
 			w := &Worker{Autotest: f}
 			var log bytes.Buffer
 			err := w.autotest(t.Context(), model.Repo{TestTimeout: tt.timeout}, model.Build{ID: "0123456789abcdef0123"}, dir,
-				builder.Request{ContextDir: dir}, &log)
+				builder.Request{ContextDir: dir}, &log, slog.Default())
 			if got := errString(err); got != tt.wantErr {
 				t.Errorf("err = %q, want %q\nlog:\n%s", got, tt.wantErr, log.String())
 			}

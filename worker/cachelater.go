@@ -6,7 +6,11 @@ import (
 	"log/slog"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/slipway-build/slipway/builder"
+	"github.com/slipway-build/slipway/telemetry"
 )
 
 // cacheExporter is a Builder that can write a build's registry cache after
@@ -40,8 +44,11 @@ func (w *Worker) afterFinish(ctx context.Context, d *deferredExport, export bool
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	ctx, span := telemetry.Start(ctx, w.tracer(), "cache", trace.WithAttributes(attribute.String("slipway.cache.ref", d.req.CacheRef)))
+	defer span.End()
 	start := time.Now()
 	if err := ce.ExportCache(ctx, d.req, io.Discard); err != nil {
+		telemetry.Fail(span, err)
 		log.Warn("export the registry cache after the build; the next build may miss it on another daemon", "ref", d.req.CacheRef, "err", err)
 		return
 	}

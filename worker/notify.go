@@ -9,11 +9,15 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/slipway-build/slipway/deploy"
 	"github.com/slipway-build/slipway/model"
 	"github.com/slipway-build/slipway/queue"
 	"github.com/slipway-build/slipway/redact"
 	"github.com/slipway-build/slipway/store"
+	"github.com/slipway-build/slipway/telemetry"
 )
 
 // Notifier calls deploy hooks about the events of builds. Each delivery is
@@ -30,6 +34,9 @@ type Notifier struct {
 	// RetryDelay is the wait before a delivery whose build or repository
 	// could not be read is tried again (default 5 s).
 	RetryDelay time.Duration
+	// Traces makes a "deliver" span of each attempt, in the trace of the
+	// build it is about; nil makes none.
+	Traces trace.TracerProvider
 }
 
 // Run starts n delivery loops and returns when ctx ends.
@@ -52,11 +59,20 @@ func (n *Notifier) deliver(ctx context.Context, job queue.Job) {
 		return
 	}
 	hj.Event = model.HookEvent(hj.Event)
+	// The job carries the trace context of the build that queued it:
+	// every attempt at the delivery is a span in the build's trace.
+	ctx, span := telemetry.Tracer(n.Traces).Start(job.Context(ctx), "deliver", trace.WithSpanKind(trace.SpanKindConsumer),
+		trace.WithAttributes(telemetry.BuildID.String(hj.BuildID), attribute.Int("slipway.hook", hj.Hook),
+			attribute.String("slipway.event", hj.Event), attribute.Int("slipway.delivered", job.Delivered())))
+	defer span.End()
 	log := n.logger().With("build", hj.BuildID, "hook", hj.Hook, "event", hj.Event)
 	b, repo, ok := n.read(ctx, job, hj, log)
 	if !ok {
 		return
 	}
+	named := telemetry.Of(b, repo)
+	span.SetAttributes(named.Attrs()...)
+	log = named.Log(n.logger()).With("hook", hj.Hook, "event", hj.Event)
 	d := b.Deliveries[b.Delivery(hj.Hook, hj.Event)]
 	if d.Status != model.DeliveryPending {
 		log.Debug("delivery settled already; job dropped", "status", d.Status)
@@ -78,6 +94,10 @@ func (n *Notifier) deliver(ctx context.Context, job queue.Job) {
 		status = model.DeliveryDelivered
 	case !more:
 		status = model.DeliveryFailed
+	}
+	span.SetAttributes(attribute.Int("http.response.status_code", attempt.StatusCode), attribute.String("slipway.delivery.status", status))
+	if attempt.Error != "" {
+		telemetry.Fail(span, errors.New(attempt.Error))
 	}
 	if err := n.record(ctx, hj, attempt, status); err != nil {
 		n.unrecorded(ctx, job, err, log)

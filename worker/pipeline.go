@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -17,6 +18,8 @@ import (
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing/transport"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/slipway-build/slipway/builder"
 	"github.com/slipway-build/slipway/model"
@@ -24,6 +27,7 @@ import (
 	"github.com/slipway-build/slipway/registry"
 	"github.com/slipway-build/slipway/rules"
 	"github.com/slipway-build/slipway/source"
+	"github.com/slipway-build/slipway/telemetry"
 )
 
 // outcome is how a build ended.
@@ -75,10 +79,10 @@ func (o outcome) apply(b *model.Build) {
 }
 
 // run does the build itself; its log is kept whatever happens.
-func (w *Worker) run(ctx context.Context, repo model.Repo, b model.Build) outcome {
-	logw := newCappedLog(redact.NewWriter(w.Logs(b.ID), w.secrets(repo)...), w.LogLimit, w.logUsed(ctx, b.ID))
+func (w *Worker) run(ctx context.Context, repo model.Repo, b model.Build, log *slog.Logger) outcome {
+	logw := newCappedLog(redact.NewWriter(w.Logs(b.ID), w.secrets(repo)...), w.LogLimit, w.logUsed(ctx, b.ID, log))
 	defer logw.Close()
-	out := w.pipeline(ctx, repo, b, logw)
+	out := w.pipeline(ctx, repo, b, logw, log)
 	var stopped error
 	if ctx.Err() != nil {
 		stopped = context.Cause(ctx)
@@ -121,19 +125,19 @@ func (w *Worker) secrets(repo model.Repo) []string {
 
 // logUsed is how much of the build's log earlier attempts stored; if the
 // store cannot say, this attempt gets the whole limit.
-func (w *Worker) logUsed(ctx context.Context, id string) int64 {
+func (w *Worker) logUsed(ctx context.Context, id string, log *slog.Logger) int64 {
 	if w.LogSize == nil {
 		return 0
 	}
 	n, err := w.LogSize(ctx, id)
 	if err != nil {
-		w.logger().Warn("size of the log so far; this attempt may log up to the whole limit", "build", id, "err", err)
+		log.Warn("size of the log so far; this attempt may log up to the whole limit", "err", err)
 		return 0
 	}
 	return n
 }
 
-func (w *Worker) pipeline(ctx context.Context, repo model.Repo, b model.Build, logw io.Writer) (result outcome) {
+func (w *Worker) pipeline(ctx context.Context, repo model.Repo, b model.Build, logw io.Writer, log *slog.Logger) (result outcome) {
 	st := newStages()
 	defer st.write(logw)
 	creds, err := w.registryLogin(ctx, b)
@@ -166,18 +170,11 @@ func (w *Worker) pipeline(ctx context.Context, repo model.Repo, b model.Build, l
 			cleanup()
 		}
 	}()
-	auth, err := w.cloneAuth(ctx, repo, b.CloneURL, work+".auth", logw)
-	if err != nil {
-		return outcome{err: err}
-	}
-	co := source.Checkout{URL: b.CloneURL, Ref: fetchRef(b), Commit: b.Commit, Dir: work, Progress: logw, Auth: auth, Submodules: repo.Submodules}
-	fmt.Fprintf(logw, "==> clone %s %s (%s)\n", b.CloneURL, co.Ref, b.Commit)
-	tree, err := w.checkout(ctx, repo, b, co)
+	co, tree, err := w.clone(ctx, repo, b, work, logw, log)
 	release = tree.Release
 	if err != nil {
 		return outcome{err: err}
 	}
-	co.Dir = tree.Dir
 	dir := tree.Dir
 	st.done("clone")
 	if b.DiffFilter {
@@ -200,14 +197,14 @@ func (w *Worker) pipeline(ctx context.Context, repo model.Repo, b model.Build, l
 	if err := w.test(ctx, b, req, logw); err != nil {
 		return outcome{err: err}
 	}
-	if err := w.autotest(ctx, repo, b, dir, req, logw); err != nil {
+	if err := w.autotest(ctx, repo, b, dir, req, logw, log); err != nil {
 		return outcome{err: err}
 	}
 	fmt.Fprintf(logw, "==> build %s (context %s) for %s\n", b.Rule.Dockerfile, b.Rule.Context, strings.Join(req.Platforms, ","))
 	st.done("tests")
-	res, err := w.Builder.Build(ctx, req, logw)
+	res, err := w.solve(ctx, b, req, logw)
 	if err != nil {
-		return outcome{err: w.buildError(ctx, b, err)}
+		return outcome{err: err}
 	}
 	st.done("build")
 	if isFork(b) {
@@ -227,6 +224,38 @@ func (w *Worker) pipeline(ctx context.Context, repo model.Repo, b model.Build, l
 	return out
 }
 
+// clone checks the build's commit out (checkout) with the repository's
+// credentials, under the span "clone". The tree's Release is never nil.
+func (w *Worker) clone(ctx context.Context, repo model.Repo, b model.Build, work string, logw io.Writer, log *slog.Logger) (co source.Checkout, tree source.WorkTree, err error) {
+	ctx, span := telemetry.Start(ctx, w.tracer(), "clone")
+	defer func() { telemetry.End(span, err) }()
+	tree.Release = func() {}
+	auth, err := w.cloneAuth(ctx, repo, b.CloneURL, work+".auth", logw)
+	if err != nil {
+		return co, tree, err
+	}
+	co = source.Checkout{URL: b.CloneURL, Ref: fetchRef(b), Commit: b.Commit, Dir: work, Progress: logw, Auth: auth, Submodules: repo.Submodules, Log: log}
+	fmt.Fprintf(logw, "==> clone %s %s (%s)\n", b.CloneURL, co.Ref, b.Commit)
+	span.SetAttributes(attribute.Bool("slipway.mirror", w.Mirrors != nil))
+	tree, err = w.checkout(ctx, repo, b, co)
+	co.Dir = tree.Dir
+	return co, tree, err
+}
+
+// solve builds the image with BuildKit and pushes it by digest, under the
+// span "solve".
+func (w *Worker) solve(ctx context.Context, b model.Build, req builder.Request, logw io.Writer) (res builder.Result, err error) {
+	ctx, span := telemetry.Start(ctx, w.tracer(), "solve", trace.WithAttributes(
+		attribute.StringSlice("slipway.platforms", req.Platforms), attribute.Bool("slipway.push", req.Push)))
+	defer func() { telemetry.End(span, err) }()
+	res, err = w.Builder.Build(ctx, req, logw)
+	if err != nil {
+		return res, w.buildError(ctx, b, err)
+	}
+	span.SetAttributes(attribute.String("slipway.digest", res.Digest))
+	return res, nil
+}
+
 // checkout checks the build's commit out: in a working tree kept for the
 // repository when the worker keeps mirrors, otherwise afresh in co.Dir.
 // Release lets the tree and the mirror go once the build, and its cache
@@ -240,10 +269,12 @@ func (w *Worker) checkout(ctx context.Context, repo model.Repo, b model.Build, c
 
 // test builds the rule's test stage, when it names one, before the image:
 // a failing test ends the build before anything is pushed.
-func (w *Worker) test(ctx context.Context, b model.Build, req builder.Request, logw io.Writer) error {
+func (w *Worker) test(ctx context.Context, b model.Build, req builder.Request, logw io.Writer) (err error) {
 	if b.Rule.Test == nil || b.Rule.Test.Target == "" {
 		return nil
 	}
+	ctx, span := telemetry.Start(ctx, w.tracer(), "test", trace.WithAttributes(attribute.String("slipway.test", "stage")))
+	defer func() { telemetry.End(span, err) }()
 	req.Target, req.Image, req.Push = b.Rule.Test.Target, "", false
 	fmt.Fprintf(logw, "==> test stage %q of %s\n", req.Target, b.Rule.Dockerfile)
 	if err := w.Builder.Test(ctx, req, logw); err != nil {
@@ -361,8 +392,13 @@ func pathFilter(ctx context.Context, co source.Checkout, b model.Build, logw io.
 // tag moves each tag to the pushed digest unless a build of a newer push
 // already owns it, or the tag names a commit of this ref that this one is
 // an ancestor of (co, when the checkout is at hand, answers that).
-func (w *Worker) tag(ctx context.Context, b model.Build, digest string, co *source.Checkout, creds builder.Credentials, logw io.Writer) outcome {
-	out := outcome{digest: digest}
+func (w *Worker) tag(ctx context.Context, b model.Build, digest string, co *source.Checkout, creds builder.Credentials, logw io.Writer) (out outcome) {
+	ctx, span := telemetry.Start(ctx, w.tracer(), "tags", trace.WithAttributes(attribute.StringSlice("slipway.tags", b.Tags)))
+	defer func() {
+		span.SetAttributes(attribute.StringSlice("slipway.tags.skipped", out.skippedTags))
+		telemetry.End(span, out.err)
+	}()
+	out = outcome{digest: digest}
 	tagger := w.Tagger(creds)
 	older := map[string]bool{} // newer commit → b's commit is its ancestor
 	for _, t := range b.Tags {

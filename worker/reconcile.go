@@ -10,6 +10,7 @@ import (
 
 	"github.com/slipway-build/slipway/model"
 	"github.com/slipway-build/slipway/source"
+	"github.com/slipway-build/slipway/telemetry"
 	"github.com/slipway-build/slipway/trigger"
 )
 
@@ -135,7 +136,7 @@ func (r *Reconciler) ref(ctx context.Context, repo model.Repo, ref, tip string) 
 		}
 		if !q.Duplicate {
 			queued++
-			r.logger().Info("missed push found", "repo", repo.FullName, "ref", ref, "commit", tip, "last_seen", last, "build", b.ID)
+			telemetry.Of(b, repo).Log(r.logger()).Info("missed push found", "ref", ref, "commit", tip, "last_seen", last)
 		}
 	}
 	return queued, nil

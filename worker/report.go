@@ -10,11 +10,15 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/slipway-build/slipway/forge"
 	"github.com/slipway-build/slipway/model"
 	"github.com/slipway-build/slipway/queue"
 	"github.com/slipway-build/slipway/redact"
 	"github.com/slipway-build/slipway/store"
+	"github.com/slipway-build/slipway/telemetry"
 )
 
 // Reporter posts commit statuses to the Git hosts. Each status is a job in
@@ -39,6 +43,9 @@ type Reporter struct {
 	// RetryDelay is the wait before a status job's first retry; it doubles
 	// with each try, up to 256 times (default 2 s).
 	RetryDelay time.Duration
+	// Traces makes a "status" span of each attempt, in the trace of the
+	// build it is about; nil makes none.
+	Traces trace.TracerProvider
 }
 
 // Run posts statuses until ctx ends. One loop keeps each build's statuses
@@ -64,11 +71,18 @@ func (r *Reporter) report(ctx context.Context, job queue.Job) {
 		undecodable(ctx, job, r.logger(), "commit status", err)
 		return
 	}
+	ctx, span := telemetry.Tracer(r.Traces).Start(job.Context(ctx), "status", trace.WithSpanKind(trace.SpanKindConsumer),
+		trace.WithAttributes(telemetry.BuildID.String(sj.BuildID), attribute.String("slipway.state", string(sj.State)),
+			attribute.Int("slipway.delivered", job.Delivered())))
+	defer span.End()
 	log := r.logger().With("build", sj.BuildID, "state", sj.State)
 	b, repo, ok := r.read(ctx, job, sj, log)
 	if !ok {
 		return
 	}
+	named := telemetry.Of(b, repo)
+	span.SetAttributes(named.Attrs()...)
+	log = named.Log(r.logger()).With("state", sj.State)
 	if stale(b, sj.State) {
 		log.Debug("a later status of the build was posted; this one is dropped")
 		ack(ctx, job, log)
@@ -83,6 +97,7 @@ func (r *Reporter) report(ctx context.Context, job queue.Job) {
 	if err == nil {
 		err = r.post(ctx, r.Forges[repo.Provider], forge.Conn{APIURL: repo.APIURL, FullName: repo.FullName, Token: token, HTTP: r.HTTP}, b, sj.State)
 	}
+	telemetry.Fail(span, err)
 	r.settle(ctx, job, sj, err, log)
 }
 

@@ -12,6 +12,10 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/slipway-build/slipway/autotest"
 	"github.com/slipway-build/slipway/builder"
 	"github.com/slipway-build/slipway/forge"
@@ -20,6 +24,7 @@ import (
 	"github.com/slipway-build/slipway/redact"
 	"github.com/slipway-build/slipway/source"
 	"github.com/slipway-build/slipway/store"
+	"github.com/slipway-build/slipway/telemetry"
 )
 
 // Builds are the build records (package store).
@@ -149,6 +154,9 @@ type Worker struct {
 	// anonymous everywhere.
 	RegistryLogin func(ctx context.Context, b model.Build) (builder.Credentials, error)
 	Now           func() time.Time
+	// Traces makes the build's spans (build, clone, test, solve, tags,
+	// cache); nil makes none.
+	Traces trace.TracerProvider
 }
 
 // DefaultTimeout bounds a build when its repository sets none.
@@ -264,13 +272,29 @@ func (w *Worker) handle(ctx context.Context, job queue.Job) {
 		undecodable(ctx, job, w.logger(), "build", err)
 		return
 	}
-	log := w.logger().With("build", queued.ID, "repo", queued.RepoID, "ref", queued.Ref, "commit", queued.Commit)
+	// The build span continues the trace the job was queued in (the
+	// webhook's), across the NATS hop; each attempt is a span of its own.
+	ctx, span := w.tracer().Start(job.Context(ctx), "build", trace.WithSpanKind(trace.SpanKindConsumer),
+		trace.WithAttributes(telemetry.BuildID.String(queued.ID), telemetry.Organization.String(queued.Org),
+			attribute.String("slipway.ref", queued.Ref), attribute.String("slipway.commit", queued.Commit),
+			attribute.Int("slipway.delivered", job.Delivered())))
+	defer span.End()
+	// Until its repository is read, a build's lines name the repository
+	// by id; from then on by its full name.
+	log := w.logger().With("build", queued.ID, "repo_id", queued.RepoID, "org", queued.Org, "ref", queued.Ref, "commit", queued.Commit)
 	stored, ok := w.stored(ctx, job, queued, log)
 	if !ok {
 		return
 	}
 	repo, ok := w.repoOf(ctx, job, stored, log)
-	if !ok || !w.takeSlot(ctx, job, repo, stored.ID, log) {
+	if !ok {
+		return
+	}
+	named := telemetry.Of(stored, repo)
+	span.SetAttributes(named.Attrs()...)
+	ctx = telemetry.With(ctx, named)
+	log = named.Log(w.logger()).With("ref", stored.Ref, "commit", stored.Commit)
+	if !w.takeSlot(ctx, job, repo, stored.ID, log) {
 		return
 	}
 	defer w.releaseSlot(ctx, repo.ID, stored.ID, log)
@@ -280,7 +304,7 @@ func (w *Worker) handle(ctx context.Context, job queue.Job) {
 	}
 	b, err := w.claim(ctx, stored.ID)
 	if err != nil {
-		w.handBack(job, stored, err, log)
+		w.handBack(ctx, job, stored, err, log)
 		return
 	}
 	if model.Terminal(b.Status) {
@@ -299,12 +323,12 @@ func (w *Worker) handle(ctx context.Context, job queue.Job) {
 // settled already: handed back, or dropped because its build has finished.
 func (w *Worker) stored(ctx context.Context, job queue.Job, queued model.Build, log *slog.Logger) (model.Build, bool) {
 	if _, err := w.Builds.CreateBuild(ctx, queued); err != nil {
-		w.handBack(job, queued, err, log)
+		w.handBack(ctx, job, queued, err, log)
 		return queued, false
 	}
 	stored, err := w.Builds.GetBuild(ctx, queued.ID)
 	if err != nil {
-		w.handBack(job, queued, err, log)
+		w.handBack(ctx, job, queued, err, log)
 		return queued, false
 	}
 	if model.Terminal(stored.Status) {
@@ -327,7 +351,7 @@ func (w *Worker) repoOf(ctx context.Context, job queue.Job, b model.Build, log *
 		w.finish(ctx, job, b, outcome{err: fmt.Errorf("repository %s no longer exists", b.RepoID)}, log)
 		return repo, false
 	case err != nil:
-		w.handBack(job, b, fmt.Errorf("read repository %s: %w", b.RepoID, err), log)
+		w.handBack(ctx, job, b, fmt.Errorf("read repository %s: %w", b.RepoID, err), log)
 		return repo, false
 	}
 	return repo, true
@@ -368,13 +392,13 @@ func (w *Worker) execute(ctx context.Context, job queue.Job, repo model.Repo, b 
 	tctx, stopTimer := context.WithTimeoutCause(bctx, timeout, errTimedOut)
 	defer stopTimer()
 	stop := w.watch(tctx, job, b.ID, cancel, log)
-	out := w.run(tctx, repo, b)
+	out := w.run(tctx, repo, b, log)
 	stop()
 	later, export := out.later, false
 	defer func() { w.afterFinish(ctx, later, export, timeout, log) }()
 	switch cause := context.Cause(tctx); {
 	case ctx.Err() != nil:
-		w.handBack(job, b, errors.New("worker stopped"), log)
+		w.handBack(ctx, job, b, errors.New("worker stopped"), log)
 		return
 	case errors.Is(cause, errCancelled):
 		out = outcome{cancelled: true}
@@ -383,7 +407,7 @@ func (w *Worker) execute(ctx context.Context, job queue.Job, repo model.Repo, b 
 	}
 	var infra infraError
 	if errors.As(out.err, &infra) {
-		w.handBack(job, b, out.err, log)
+		w.handBack(ctx, job, b, out.err, log)
 		return
 	}
 	var reg registryError
@@ -402,7 +426,7 @@ func (w *Worker) retryRegistry(ctx context.Context, job queue.Job, b model.Build
 	if err != nil {
 		// Without the record the budget cannot be told; the store is
 		// failing too, so this is an infrastructure failure either way.
-		w.handBack(job, b, fmt.Errorf("%w; reading the build failed too: %w", reg, err), log)
+		w.handBack(ctx, job, b, fmt.Errorf("%w; reading the build failed too: %w", reg, err), log)
 		return true
 	}
 	now := w.now()
@@ -422,7 +446,7 @@ func (w *Worker) retryRegistry(ctx context.Context, job queue.Job, b model.Build
 	if err != nil {
 		log.Warn("record the registry wait; this try counts as a failed attempt", "err", err)
 	}
-	w.handBack(job, b, reg, log)
+	w.handBack(ctx, job, b, reg, log)
 	return true
 }
 
@@ -447,12 +471,14 @@ func (w *Worker) claim(ctx context.Context, id string) (model.Build, error) {
 }
 
 // handBack returns the job for another try after an infrastructure failure.
-func (w *Worker) handBack(job queue.Job, b model.Build, err error, log *slog.Logger) {
+func (w *Worker) handBack(ctx context.Context, job queue.Job, b model.Build, err error, log *slog.Logger) {
 	log.Warn("build interrupted; job handed back", "reason", err)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	telemetry.Fail(trace.SpanFromContext(ctx), fmt.Errorf("handed back: %w", err))
+	// Its own deadline: ctx may be the stopped worker's.
+	uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	attempts := b.Attempts
-	_, uerr := w.Builds.UpdateBuild(ctx, b.ID, func(cur *model.Build) error {
+	_, uerr := w.Builds.UpdateBuild(uctx, b.ID, func(cur *model.Build) error {
 		if !model.Terminal(cur.Status) {
 			cur.Status = model.StatusQueued
 			cur.Error = "retrying: " + redact.Text(err.Error())
@@ -524,7 +550,20 @@ func (w *Worker) finish(ctx context.Context, job queue.Job, b model.Build, out o
 		return
 	}
 	log.Info("build finished", "status", final.Status, "digest", final.Digest, "error", final.Error, "reason", final.Reason)
+	ended(trace.SpanFromContext(ctx), final)
 	ack(ctx, job, log)
+}
+
+// ended records a build's end on its span: the status, the digest, and
+// the error of a failed build (already redacted on the record).
+func ended(span trace.Span, b model.Build) {
+	span.SetAttributes(attribute.String("slipway.build.status", b.Status))
+	if b.Digest != "" {
+		span.SetAttributes(attribute.String("slipway.digest", b.Digest))
+	}
+	if b.Status == model.StatusFailed {
+		span.SetStatus(codes.Error, b.Error)
+	}
 }
 
 // hooks are the deploy hooks a build's end may call: its repository's,
@@ -614,6 +653,8 @@ func (w *Worker) logger() *slog.Logger {
 	}
 	return slog.Default()
 }
+
+func (w *Worker) tracer() trace.Tracer { return telemetry.Tracer(w.Traces) }
 
 func sleep(ctx context.Context, d time.Duration) {
 	select {

@@ -21,6 +21,7 @@ import (
 
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	"github.com/nats-io/nats.go"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/slipway-build/slipway/access"
 	"github.com/slipway-build/slipway/api"
@@ -97,8 +98,21 @@ func run(ctx context.Context, r role, args []string) error {
 	if !r.embedded && cfg.NATSURL == "" {
 		return fmt.Errorf("SLIPWAY_NATS_URL: slipway %s shares its state through NATS; set the cluster's URL", r.name)
 	}
-	logger := newLogger(cfg.LogLevel).With("role", r.name)
+	logger := newLogger(cfg.LogLevel, cfg.LogFormat, os.Stderr).With("role", r.name)
 	slog.SetDefault(logger)
+	traces, stopTraces, err := newTraces(ctx, os.Getenv, r.name, logger)
+	if err != nil {
+		return err
+	}
+	// Deferred first, so it runs last: the spans of builds that finish
+	// during the shutdown grace are sent too.
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := stopTraces(sctx); err != nil {
+			logger.Warn("send the last spans", "err", err)
+		}
+	}()
 	out := newGuards(cfg, r.embedded)
 	out.installGit()
 	dataDir, err := filepath.Abs(cfg.DataDir)
@@ -221,7 +235,7 @@ func run(ctx context.Context, r role, args []string) error {
 		}
 		mux.Handle("POST /hooks/{provider}", &webhook.Handler{
 			Providers: githosts.Webhooks(), Repos: repos, Queue: q, Logger: logger, IsNotFound: isNotFound, Deliveries: st,
-			PullRequests: pullRequests{st, q}, Heads: resolver(hs),
+			PullRequests: pullRequests{st, q}, Heads: resolver(hs), Traces: traces,
 			Tags: tagDeleter{client: registry.Client{Transport: out.registry.Transport()},
 				login: deleteLogin(reg.tokens, reg.addr, orgLogins(dir, liveKeys{st}))},
 		})
@@ -262,7 +276,7 @@ func run(ctx context.Context, r role, args []string) error {
 	defer cancelRun()
 	var wg sync.WaitGroup
 	if r.workers {
-		if err := (parts{cfg: cfg, st: st, q: q, bk: bk, tester: tester, hs: hs, out: out, reg: reg, dir: dir, dataDir: dataDir, logger: logger}).startWorkers(ctx, runCtx, &wg); err != nil {
+		if err := (parts{cfg: cfg, st: st, q: q, bk: bk, tester: tester, hs: hs, out: out, reg: reg, dir: dir, dataDir: dataDir, logger: logger, traces: traces}).startWorkers(ctx, runCtx, &wg); err != nil {
 			return err
 		}
 	}
@@ -299,6 +313,7 @@ type parts struct {
 	reg     regParts
 	dataDir string
 	logger  *slog.Logger
+	traces  trace.TracerProvider // nil: tracing off
 }
 
 // startWorkers starts the build loops, the deploy-hook and status loops and
@@ -341,14 +356,15 @@ func (p parts) startWorkers(ctx, runCtx context.Context, wg *sync.WaitGroup) err
 		Credentials: p.hs.credentials, Grace: p.cfg.ShutdownGrace, LogLimit: p.cfg.LogLimit, LogSize: p.st.LogSize,
 		RegistryPing: regClient.Ping, RegistryRetry: p.cfg.RegistryRetry,
 		RegistryLogin: registryLogin(p.reg.tokens, p.reg.addr, orgLogins(p.dir, liveKeys{p.st})),
+		Traces:        p.traces,
 	}
 	n := &worker.Notifier{
 		Builds: p.st, Repos: p.st, Jobs: hooks, Schedule: deploy.Schedule(p.cfg.HookSchedule), Sender: p.out.hooks(),
-		PublicURL: p.cfg.ExternalURL(), Logger: p.logger,
+		PublicURL: p.cfg.ExternalURL(), Logger: p.logger, Traces: p.traces,
 	}
 	rep := &worker.Reporter{
 		Builds: p.st, Repos: p.st, Jobs: statuses, Forges: githosts.APIs(), Token: p.hs.token, PublicURL: p.cfg.ExternalURL(), Logger: p.logger,
-		HTTP: p.out.hostAPI(),
+		HTTP: p.out.hostAPI(), Traces: p.traces,
 	}
 	wg.Add(3)
 	go func() { defer wg.Done(); w.Run(runCtx, p.cfg.Workers) }()
@@ -571,12 +587,19 @@ func withAuth(ctx context.Context, hs *hosts, repo model.Repo, fn func(transport
 
 func isNotFound(err error) bool { return errors.Is(err, store.ErrNotFound) }
 
-func newLogger(level string) *slog.Logger {
+// newLogger writes lines of level and above to out, as key=value text or,
+// with format "json", one JSON object a line.
+func newLogger(level, format string, out io.Writer) *slog.Logger {
 	var l slog.Level
 	_ = l.UnmarshalText([]byte(level))
+	opts := &slog.HandlerOptions{Level: l}
+	var h slog.Handler = slog.NewTextHandler(out, opts)
+	if format == "json" {
+		h = slog.NewJSONHandler(out, opts)
+	}
 	// Errors quote the URLs they failed on; the handler keeps their
 	// credentials out of the server log.
-	return slog.New(redact.NewHandler(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l})))
+	return slog.New(redact.NewHandler(h))
 }
 
 // newTester is the runner of compose tests. It first removes what test
