@@ -30,6 +30,20 @@ type Notifier struct {
 	// RetryDelay is the wait before a delivery whose build or repository
 	// could not be read is tried again (default 5 s).
 	RetryDelay time.Duration
+	// Metrics counts delivery attempts; nil counts nothing.
+	Metrics DeliveryMetrics
+}
+
+// DeliveryMetrics counts deploy hook delivery attempts by outcome:
+// delivered, retrying (failed, tried again later) or failed (given up).
+type DeliveryMetrics interface {
+	DeliveryAttempted(outcome string)
+}
+
+func (n *Notifier) count(outcome string) {
+	if n.Metrics != nil {
+		n.Metrics.DeliveryAttempted(outcome)
+	}
 }
 
 // Run starts n delivery loops and returns when ctx ends.
@@ -84,10 +98,12 @@ func (n *Notifier) deliver(ctx context.Context, job queue.Job) {
 		return
 	}
 	if status == model.DeliveryPending {
+		n.count("retrying")
 		log.Info("deploy hook failed; will retry", "attempt", tries, "in", delay, "error", attempt.Error, "code", attempt.StatusCode)
 		retry(job, delay, log)
 		return
 	}
+	n.count(status)
 	log.Info("deploy hook done", "status", status, "attempts", tries)
 	ack(ctx, job, log)
 }
@@ -131,6 +147,7 @@ func (n *Notifier) giveUp(ctx context.Context, job queue.Job, hj queue.HookJob, 
 		n.unrecorded(ctx, job, err, log)
 		return
 	}
+	n.count(model.DeliveryFailed)
 	ack(ctx, job, log)
 }
 

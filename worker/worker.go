@@ -136,6 +136,14 @@ type Worker struct {
 	// anonymous everywhere.
 	RegistryLogin func(ctx context.Context, b model.Build) (builder.Credentials, error)
 	Now           func() time.Time
+	// Metrics counts the builds this worker finishes; nil counts nothing.
+	Metrics BuildMetrics
+}
+
+// BuildMetrics counts builds a worker brought to their final state, with
+// how long each waited in the queue and how long it ran.
+type BuildMetrics interface {
+	BuildFinished(state string, queued, ran time.Duration)
 }
 
 // DefaultTimeout bounds a build when its repository sets none.
@@ -488,11 +496,13 @@ func (w *Worker) finish(ctx context.Context, job queue.Job, b model.Build, out o
 		return
 	}
 	var added []model.Delivery
+	ended := false // by this call, not found ended already
 	final, err := w.Builds.UpdateBuild(ctx, b.ID, func(cur *model.Build) error {
-		added = nil // the change may run again on a newer record
+		added, ended = nil, false // the change may run again on a newer record
 		if model.Terminal(cur.Status) {
 			return nil
 		}
+		ended = true
 		now := w.now()
 		cur.FinishedAt = &now
 		out.apply(cur)
@@ -511,7 +521,20 @@ func (w *Worker) finish(ctx context.Context, job queue.Job, b model.Build, out o
 		return
 	}
 	log.Info("build finished", "status", final.Status, "digest", final.Digest, "error", final.Error, "reason", final.Reason)
+	if ended {
+		w.count(final)
+	}
 	ack(ctx, job, log)
+}
+
+// count records a build this worker finished: its queue time runs from
+// its creation to its last start, so a build handed back and redone
+// counts its wait in between.
+func (w *Worker) count(b model.Build) {
+	if w.Metrics == nil || b.StartedAt == nil || b.FinishedAt == nil {
+		return
+	}
+	w.Metrics.BuildFinished(b.Status, b.StartedAt.Sub(b.CreatedAt), b.FinishedAt.Sub(*b.StartedAt))
 }
 
 // hooks are the deploy hooks a build's end may call: its repository's,

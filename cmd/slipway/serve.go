@@ -21,6 +21,7 @@ import (
 
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/slipway-build/slipway/access"
 	"github.com/slipway-build/slipway/api"
@@ -30,6 +31,7 @@ import (
 	"github.com/slipway-build/slipway/config"
 	"github.com/slipway-build/slipway/deploy"
 	githosts "github.com/slipway-build/slipway/forge/hosts"
+	"github.com/slipway-build/slipway/metrics"
 	"github.com/slipway-build/slipway/model"
 	"github.com/slipway-build/slipway/natsd"
 	"github.com/slipway-build/slipway/queue"
@@ -205,6 +207,13 @@ func run(ctx context.Context, r role, args []string) error {
 		return err
 	}
 	mux := http.NewServeMux()
+	// Prometheus scrapes every role on its HTTP port, without a token:
+	// the counts carry hosts, states and reasons, never a name or secret.
+	counts, err := metrics.New(prometheus.NewRegistry())
+	if err != nil {
+		return err
+	}
+	mux.Handle("GET /metrics", counts.Handler())
 	if reg.tokens != nil && r.embedded {
 		// The Docker token service; POST is the OAuth2 form newer clients
 		// (BuildKit, docker login) try first. The registry role serves it
@@ -221,7 +230,7 @@ func run(ctx context.Context, r role, args []string) error {
 		}
 		mux.Handle("POST /hooks/{provider}", &webhook.Handler{
 			Providers: githosts.Webhooks(), Repos: repos, Queue: q, Logger: logger, IsNotFound: isNotFound, Deliveries: st,
-			PullRequests: pullRequests{st, q}, Heads: resolver(hs),
+			PullRequests: pullRequests{st, q}, Heads: resolver(hs), Metrics: counts,
 			Tags: tagDeleter{client: registry.Client{Transport: out.registry.Transport()},
 				login: deleteLogin(reg.tokens, reg.addr, orgLogins(dir, liveKeys{st}))},
 		})
@@ -260,7 +269,7 @@ func run(ctx context.Context, r role, args []string) error {
 	defer cancelRun()
 	var wg sync.WaitGroup
 	if r.workers {
-		if err := (parts{cfg: cfg, st: st, q: q, bk: bk, tester: tester, hs: hs, out: out, reg: reg, dir: dir, dataDir: dataDir, logger: logger}).startWorkers(ctx, runCtx, &wg); err != nil {
+		if err := (parts{cfg: cfg, st: st, q: q, bk: bk, tester: tester, hs: hs, out: out, reg: reg, dir: dir, dataDir: dataDir, logger: logger, metrics: counts}).startWorkers(ctx, runCtx, &wg); err != nil {
 			return err
 		}
 	}
@@ -297,6 +306,7 @@ type parts struct {
 	reg     regParts
 	dataDir string
 	logger  *slog.Logger
+	metrics *metrics.Metrics
 }
 
 // startWorkers starts the build loops, the deploy-hook and status loops and
@@ -338,10 +348,11 @@ func (p parts) startWorkers(ctx, runCtx context.Context, wg *sync.WaitGroup) err
 		Credentials: p.hs.credentials, Grace: p.cfg.ShutdownGrace, LogLimit: p.cfg.LogLimit, LogSize: p.st.LogSize,
 		RegistryPing: regClient.Ping, RegistryRetry: p.cfg.RegistryRetry,
 		RegistryLogin: registryLogin(p.reg.tokens, p.reg.addr, orgLogins(p.dir, liveKeys{p.st})),
+		Metrics:       p.metrics,
 	}
 	n := &worker.Notifier{
 		Builds: p.st, Repos: p.st, Jobs: hooks, Schedule: deploy.Schedule(p.cfg.HookSchedule), Sender: p.out.hooks(),
-		PublicURL: p.cfg.ExternalURL(), Logger: p.logger,
+		PublicURL: p.cfg.ExternalURL(), Logger: p.logger, Metrics: p.metrics,
 	}
 	rep := &worker.Reporter{
 		Builds: p.st, Repos: p.st, Jobs: statuses, Forges: githosts.APIs(), Token: p.hs.token, PublicURL: p.cfg.ExternalURL(), Logger: p.logger,
