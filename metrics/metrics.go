@@ -84,10 +84,12 @@ func (m *Metrics) WebhookRejected(host, reason string) {
 	m.rejected.WithLabelValues(host, reason).Inc()
 }
 
-// BuildFinished counts a build a worker brought to its final state, with
-// how long it waited in the queue and how long it ran.
-func (m *Metrics) BuildFinished(state string, queued, ran time.Duration) {
-	m.builds.WithLabelValues(state).Inc()
+// BuildFinished counts a build a worker brought to its final state.
+func (m *Metrics) BuildFinished(state string) { m.builds.WithLabelValues(state).Inc() }
+
+// BuildTimes records how long a finished build waited in the queue and
+// how long it ran.
+func (m *Metrics) BuildTimes(queued, ran time.Duration) {
 	m.queueSeconds.Observe(queued.Seconds())
 	m.buildSeconds.Observe(ran.Seconds())
 }

@@ -1,35 +1,19 @@
 package webhook_test
 
 import (
-	"net/http"
-	"net/http/httptest"
 	"testing"
 
-	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/slipway-build/slipway/metrics"
 	"github.com/slipway-build/slipway/metrics/metricstest"
 	"github.com/slipway-build/slipway/webhook"
 )
 
-// countMetrics gives the handler Slipway's metrics on a registry of their
-// own, served at /metrics on a loopback server as slipway serve does; the
-// function returned scrapes it.
+// countMetrics gives the handler Slipway's metrics, served on loopback;
+// the function returned scrapes them.
 func (e *env) countMetrics() func() metricstest.Families {
 	e.t.Helper()
-	m, err := metrics.New(prometheus.NewRegistry())
-	if err != nil {
-		e.t.Fatalf("metrics.New: %v", err)
-	}
+	m, scrape := metricstest.Serve(e.t)
 	e.h.Metrics = m
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", m.Handler())
-	srv := httptest.NewServer(mux)
-	e.t.Cleanup(srv.Close)
-	return func() metricstest.Families {
-		e.t.Helper()
-		return metricstest.Scrape(e.t, srv.URL+"/metrics")
-	}
+	return scrape
 }
 
 func TestMetricsCountWebhooksByHostAndReason(t *testing.T) {

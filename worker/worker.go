@@ -140,10 +140,11 @@ type Worker struct {
 	Metrics BuildMetrics
 }
 
-// BuildMetrics counts builds a worker brought to their final state, with
-// how long each waited in the queue and how long it ran.
+// BuildMetrics counts builds a worker brought to their final state, and
+// how long each waited in the queue and ran, when it ever started.
 type BuildMetrics interface {
-	BuildFinished(state string, queued, ran time.Duration)
+	BuildFinished(state string)
+	BuildTimes(queued, ran time.Duration)
 }
 
 // DefaultTimeout bounds a build when its repository sets none.
@@ -531,10 +532,14 @@ func (w *Worker) finish(ctx context.Context, job queue.Job, b model.Build, out o
 // its creation to its last start, so a build handed back and redone
 // counts its wait in between.
 func (w *Worker) count(b model.Build) {
-	if w.Metrics == nil || b.StartedAt == nil || b.FinishedAt == nil {
+	if w.Metrics == nil {
 		return
 	}
-	w.Metrics.BuildFinished(b.Status, b.StartedAt.Sub(b.CreatedAt), b.FinishedAt.Sub(*b.StartedAt))
+	w.Metrics.BuildFinished(b.Status)
+	// A build given up before any attempt claimed it never started.
+	if b.StartedAt != nil && b.FinishedAt != nil {
+		w.Metrics.BuildTimes(b.StartedAt.Sub(b.CreatedAt), b.FinishedAt.Sub(*b.StartedAt))
+	}
 }
 
 // hooks are the deploy hooks a build's end may call: its repository's,

@@ -4,12 +4,36 @@ package metricstest
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	"github.com/slipway-build/slipway/metrics"
 )
+
+// Serve makes Slipway's metrics on a registry of their own and serves
+// them at /metrics on a loopback server, as slipway serve does; scrape
+// reads them from there.
+func Serve(t *testing.T) (m *metrics.Metrics, scrape func() Families) {
+	t.Helper()
+	m, err := metrics.New(prometheus.NewRegistry())
+	if err != nil {
+		t.Fatalf("metrics.New: %v", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", m.Handler())
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return m, func() Families {
+		t.Helper()
+		return Scrape(t, srv.URL+"/metrics")
+	}
+}
 
 // Scrape GETs url and parses the answer with Prometheus' text parser.
 func Scrape(t *testing.T, url string) Families {
