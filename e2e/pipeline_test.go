@@ -11,6 +11,7 @@ import (
 
 	"github.com/slipway-build/slipway/deploy"
 	"github.com/slipway-build/slipway/e2e/rig"
+	"github.com/slipway-build/slipway/metrics/metricstest"
 	"github.com/slipway-build/slipway/model"
 )
 
@@ -161,6 +162,37 @@ func TestGitHubPushBuildsPushesAndNotifies(t *testing.T) {
 				t.Fatalf("deliveries not recorded: %+v", d)
 			}
 			time.Sleep(200 * time.Millisecond)
+		}
+	})
+	t.Run("/metrics counts the webhooks, the build and the delivery attempts", func(t *testing.T) {
+		got := metricstest.Scrape(t, s.URL()+"/metrics")
+		for _, c := range []struct {
+			name   string
+			labels []string
+			want   float64
+		}{
+			// ping, forged, unsigned, unknown repository, the push and its redelivery
+			{"slipway_webhooks_received_total", []string{"host", "github"}, 6},
+			{"slipway_webhooks_rejected_total", []string{"host", "github", "reason", "bad_signature"}, 2},
+			{"slipway_webhooks_rejected_total", []string{"host", "github", "reason", "not_registered"}, 1},
+			{"slipway_builds_finished_total", []string{"state", "succeeded"}, 1},
+			{"slipway_builds_finished_total", []string{"state", "failed"}, 0},
+			{"slipway_deploy_deliveries_total", []string{"outcome", "retrying"}, 2},
+			{"slipway_deploy_deliveries_total", []string{"outcome", "delivered"}, 1},
+		} {
+			if n := got.Counter(c.name, c.labels...); n != c.want {
+				t.Errorf("%s%v = %v, want %v", c.name, c.labels, n, c.want)
+			}
+		}
+		if n := got.Sum("slipway_webhooks_rejected_total"); n != 3 {
+			t.Errorf("webhooks rejected in all = %v, want 3", n)
+		}
+		ran := b.FinishedAt.Sub(*b.StartedAt).Seconds()
+		if n, sum := got.Histogram("slipway_build_duration_seconds"); n != 1 || sum != ran {
+			t.Errorf("build times: %d observed, %v s in all; want 1, %v s (the record's start to end)", n, sum, ran)
+		}
+		if n, _ := got.Histogram("slipway_build_queue_seconds"); n != 1 {
+			t.Errorf("queue times: %d observed, want 1", n)
 		}
 	})
 	t.Run("Dockerfile error ends failed with the error and the log", func(t *testing.T) {
