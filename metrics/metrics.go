@@ -16,7 +16,7 @@ import (
 )
 
 // Metrics holds Slipway's collectors. Its methods satisfy
-// webhook.Metrics, worker.Metrics and worker.DeliveryMetrics.
+// webhook.Metrics, worker.BuildMetrics and worker.DeliveryMetrics.
 type Metrics struct {
 	reg          *prometheus.Registry
 	webhooks     *prometheus.CounterVec
