@@ -353,6 +353,16 @@ func (e *env) cache(t *testing.T) {
 		t.Fatalf("Prune: %v", err)
 	}
 	second, log := e.mustBuild(t, req)
+	// Eight steps each time, as the log numbers them: the Dockerfile, the
+	// base's metadata, .dockerignore, the cache import, FROM, RUN, the
+	// image export and the cache export. Only RUN comes from the cache:
+	// the pruned base is pulled again.
+	if want := (builder.Steps{Total: 8, Cached: 0}); first.Steps != want {
+		t.Errorf("first build's steps %+v, want %+v", first.Steps, want)
+	}
+	if want := (builder.Steps{Total: 8, Cached: 1}); second.Steps != want {
+		t.Errorf("rebuild's steps %+v, want %+v\n%s", second.Steps, want, log)
+	}
 	if !cachedStep(log, step) {
 		t.Errorf("after Prune the step did not come from the registry cache:\n%s", log)
 	}
