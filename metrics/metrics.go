@@ -1,5 +1,7 @@
 // Package metrics counts what Slipway does for Prometheus: webhooks,
-// finished builds and deploy hook deliveries, served at /metrics.
+// finished builds, their steps taken from the cache and deploy hook
+// deliveries, and reads the build queue and the BuildKit daemons when
+// Prometheus scrapes; served at /metrics.
 //
 // Every collector lives on the Registry passed to New, never on
 // Prometheus' global one, so that tests and several servers in one process
@@ -7,7 +9,6 @@
 package metrics
 
 import (
-	"fmt"
 	"net/http"
 	"time"
 
@@ -24,6 +25,7 @@ type Metrics struct {
 	builds       *prometheus.CounterVec
 	buildSeconds prometheus.Histogram
 	queueSeconds prometheus.Histogram
+	steps        *prometheus.CounterVec
 	deliveries   *prometheus.CounterVec
 }
 
@@ -57,14 +59,18 @@ func New(reg *prometheus.Registry) (*Metrics, error) {
 			Help:    "Time from a build's creation to its (last) start, of builds a worker finished.",
 			Buckets: durations,
 		}),
+		steps: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "slipway_build_steps_total",
+			Help: "Steps (BuildKit vertices) of image builds that completed, by whether BuildKit took them from its cache.",
+		}, []string{"cached"}),
 		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "slipway_deploy_deliveries_total",
 			Help: "Deploy hook delivery attempts, by outcome (delivered, retrying, failed).",
 		}, []string{"outcome"}),
 	}
-	for _, c := range []prometheus.Collector{m.webhooks, m.rejected, m.builds, m.buildSeconds, m.queueSeconds, m.deliveries} {
-		if err := reg.Register(c); err != nil {
-			return nil, fmt.Errorf("register metrics: %w", err)
+	for _, c := range []prometheus.Collector{m.webhooks, m.rejected, m.builds, m.buildSeconds, m.queueSeconds, m.steps, m.deliveries} {
+		if err := register(reg, c); err != nil {
+			return nil, err
 		}
 	}
 	return m, nil
@@ -92,6 +98,14 @@ func (m *Metrics) BuildFinished(state string) { m.builds.WithLabelValues(state).
 func (m *Metrics) BuildTimes(queued, ran time.Duration) {
 	m.queueSeconds.Observe(queued.Seconds())
 	m.buildSeconds.Observe(ran.Seconds())
+}
+
+// BuildSteps counts an image build's completed steps, cached of them from
+// BuildKit's cache: both series exist from the first build, so that the
+// hit ratio divides by a total that is there.
+func (m *Metrics) BuildSteps(total, cached int) {
+	m.steps.WithLabelValues("true").Add(float64(cached))
+	m.steps.WithLabelValues("false").Add(float64(total - cached))
 }
 
 // DeliveryAttempted counts one deploy hook delivery attempt by outcome.

@@ -63,6 +63,22 @@ func TestWorkerCountsFinishedBuildsAndTheirTimes(t *testing.T) {
 	}
 }
 
+// An image build's steps are counted as its builder reports them: 9 of
+// which 6 came from BuildKit's cache.
+func TestWorkerCountsBuildStepsCachedAndNot(t *testing.T) {
+	m, scrape := metricstest.Serve(t)
+	runPushedBuildWith(t, nil, nil, m)
+	got := scrape()
+	for cached, want := range map[string]float64{"true": 6, "false": 3} {
+		if n := got.Counter("slipway_build_steps_total", "cached", cached); n != want {
+			t.Errorf("build steps cached=%s = %v, want %v", cached, n, want)
+		}
+	}
+	if n := got.Counter("slipway_builds_finished_total", "state", "succeeded"); n != 1 {
+		t.Errorf("builds finished succeeded = %v, want 1", n)
+	}
+}
+
 func TestNotifierCountsDeliveryAttemptsByOutcome(t *testing.T) {
 	tests := []struct {
 		name      string

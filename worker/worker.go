@@ -141,10 +141,12 @@ type Worker struct {
 }
 
 // BuildMetrics counts builds a worker brought to their final state, and
-// how long each waited in the queue and ran, when it ever started.
+// how long each waited in the queue and ran, when it ever started; and
+// the steps of each image build, cached of them from BuildKit's cache.
 type BuildMetrics interface {
 	BuildFinished(state string)
 	BuildTimes(queued, ran time.Duration)
+	BuildSteps(total, cached int)
 }
 
 // DefaultTimeout bounds a build when its repository sets none.

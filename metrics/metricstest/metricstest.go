@@ -71,6 +71,22 @@ func (f Families) Counter(name string, labels ...string) float64 {
 	return 0
 }
 
+// Gauge is the value of the gauge name with exactly labels; the test
+// fails when the scrape lacks it.
+func (f Families) Gauge(name string, labels ...string) float64 {
+	f.t.Helper()
+	m := f.find(name, labels)
+	if m == nil {
+		f.t.Fatalf("scrape has no %s%v", name, labels)
+	}
+	return m.GetGauge().GetValue()
+}
+
+// Has tells whether the scrape has any series of name.
+func (f Families) Has(name string) bool {
+	return len(f.fams[name].GetMetric()) > 0
+}
+
 // Histogram is the sample count and sum of the histogram name with
 // exactly labels.
 func (f Families) Histogram(name string, labels ...string) (count uint64, sum float64) {
