@@ -188,28 +188,24 @@ func run(ctx context.Context, r role, args []string) error {
 		checks = append(checks, api.Check{Name: "registry", Func: reg.ready})
 	}
 	var (
-		bk       buildkit
-		bkAddr   string
-		builders api.Builders
+		bk     bkParts
+		bkAddr string
 	)
 	if r.workers {
 		if bkAddr, err = startBuildkit(ctx, cfg, dataDir, logger, &stack); err != nil {
 			return err
 		}
-		var bkChecks []api.Check
-		if bk, builders, bkChecks, err = newBuildkit(ctx, cfg, bkAddr, logger); err != nil {
+		if bk, err = newBuildkit(ctx, cfg, bkAddr, logger); err != nil {
 			return err
 		}
-		checks = append(checks, bkChecks...)
+		checks = append(checks, bk.checks...)
 	}
 	hs, err := newHosts(cfg, out.hostAPI(), keys)
 	if err != nil {
 		return err
 	}
 	mux := http.NewServeMux()
-	// Prometheus scrapes every role on its HTTP port, without a token:
-	// the counts carry hosts, states and reasons, never a name or secret.
-	counts, err := metrics.New(prometheus.NewRegistry())
+	counts, err := newMetrics(q, bk.daemons, logger)
 	if err != nil {
 		return err
 	}
@@ -241,7 +237,7 @@ func run(ctx context.Context, r role, args []string) error {
 		Outbound: out.all, RegistryOutbound: out.registry, HTTP: out.hostAPI(),
 		Secrets: &rotator{st: st, fromEnv: cfg.SecretKey != "", path: filepath.Join(dataDir, seal.FileName), shared: cfg.NATSURL != "",
 			also: []func(context.Context, access.Sealer) (int, error){dir.Reseal, resealSigningKey(dir)}, logger: logger},
-		Sealer: liveKeys{st}, Builders: builders,
+		Sealer: liveKeys{st}, Builders: bk.builders,
 	}
 	if r.api {
 		apiServer.Register(mux)
@@ -257,7 +253,7 @@ func run(ctx context.Context, r role, args []string) error {
 	// builds this process may run again.
 	var tester worker.Tester
 	if r.workers {
-		if tester, err = newTester(ctx, dataDir, bk, logger); err != nil {
+		if tester, err = newTester(ctx, dataDir, bk.bk, logger); err != nil {
 			return err
 		}
 	}
@@ -269,7 +265,7 @@ func run(ctx context.Context, r role, args []string) error {
 	defer cancelRun()
 	var wg sync.WaitGroup
 	if r.workers {
-		if err := (parts{cfg: cfg, st: st, q: q, bk: bk, tester: tester, hs: hs, out: out, reg: reg, dir: dir, dataDir: dataDir, logger: logger, metrics: counts}).startWorkers(ctx, runCtx, &wg); err != nil {
+		if err := (parts{cfg: cfg, st: st, q: q, bk: bk.bk, tester: tester, hs: hs, out: out, reg: reg, dir: dir, dataDir: dataDir, logger: logger, metrics: counts}).startWorkers(ctx, runCtx, &wg); err != nil {
 			return err
 		}
 	}
@@ -291,6 +287,33 @@ func run(ctx context.Context, r role, args []string) error {
 	defer cancel()
 	_ = srv.Shutdown(shutCtx)
 	return nil
+}
+
+// newMetrics makes this process's metrics, served at /metrics: Prometheus
+// scrapes every role on its HTTP port, without a token (the series carry
+// hosts, states, reasons and daemon addresses, never a name or secret). A
+// process with workers (daemons set) also reports the build queue and its
+// BuildKit daemons, read when scraped.
+func newMetrics(q *queue.Queue, daemons metrics.Daemons, logger *slog.Logger) (*metrics.Metrics, error) {
+	m, err := metrics.New(prometheus.NewRegistry())
+	if err != nil || daemons == nil {
+		return m, err
+	}
+	if err := m.WatchQueue(queueState{q}, logger); err != nil {
+		return nil, err
+	}
+	if err := m.WatchDaemons(daemons); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// queueState is the metrics' view of the build queue.
+type queueState struct{ q *queue.Queue }
+
+func (s queueState) BuildQueue(ctx context.Context) (metrics.QueueState, error) {
+	b, err := s.q.BuildBacklog(ctx)
+	return metrics.QueueState{Waiting: b.Waiting, Taken: b.Taken, Oldest: b.Oldest}, err
 }
 
 // parts are what serve started that the workers run on.
