@@ -341,6 +341,11 @@ func (e *env) cache(t *testing.T) {
 	req.Refs = []string{e.reg.addr + "/demo/cached:v1"}
 	req.CacheRef = e.reg.addr + "/demo/cached:buildcache"
 	req.Push = true
+	// An empty local cache first, so that the base's FROM, built on by
+	// the tests before, is not cached either.
+	if err := e.client.Prune(t.Context()); err != nil {
+		t.Fatalf("Prune: %v", err)
+	}
 	first, log := e.mustBuild(t, req)
 	if cachedStep(log, step) {
 		t.Fatalf("first build already cached %q:\n%s", step, log)
