@@ -72,6 +72,38 @@ type Request struct {
 // Result is what a finished build produced.
 type Result struct {
 	Digest string
+	// Steps are the solve's steps and how many came from the cache.
+	Steps Steps
+}
+
+// Steps counts the vertices of one solve that completed (Dockerfile
+// instructions, and BuildKit's own: loading the context, metadata,
+// exporting) and how many of them BuildKit took from its cache, as the
+// progress log marks CACHED.
+type Steps struct {
+	Total, Cached int
+}
+
+// stepCount remembers each completed vertex, by digest, and whether it
+// was cached: BuildKit reports a vertex again with every change.
+type stepCount map[string]bool
+
+func (s stepCount) add(st *bk.SolveStatus) {
+	for _, v := range st.Vertexes {
+		if v.Completed != nil {
+			s[string(v.Digest)] = v.Cached
+		}
+	}
+}
+
+func (s stepCount) steps() Steps {
+	out := Steps{Total: len(s)}
+	for _, cached := range s {
+		if cached {
+			out.Cached++
+		}
+	}
+	return out
 }
 
 // Credentials gives registry logins by host; an empty answer is anonymous.
@@ -92,11 +124,11 @@ func (c Client) Build(ctx context.Context, req Request, log io.Writer) (Result, 
 	if err != nil {
 		return Result{}, err
 	}
-	resp, err := c.solve(ctx, solve, log)
+	resp, steps, err := c.solve(ctx, solve, log)
 	if err != nil {
 		return Result{}, err
 	}
-	return Result{Digest: resp.ExporterResponse["containerimage.digest"]}, nil
+	return Result{Digest: resp.ExporterResponse["containerimage.digest"], Steps: steps}, nil
 }
 
 // Test builds req's Target stage and keeps nothing: no image is exported or
@@ -112,12 +144,12 @@ func (c Client) Test(ctx context.Context, req Request, log io.Writer) error {
 		return err
 	}
 	solve.Exports, solve.CacheExports = nil, nil
-	_, err = c.solve(ctx, solve, log)
+	_, _, err = c.solve(ctx, solve, log)
 	return err
 }
 
 // solve runs one solve and streams its progress to log as plain text.
-func (c Client) solve(ctx context.Context, solve bk.SolveOpt, log io.Writer) (*bk.SolveResponse, error) {
+func (c Client) solve(ctx context.Context, solve bk.SolveOpt, log io.Writer) (*bk.SolveResponse, Steps, error) {
 	return c.stream(ctx, log, func(ctx context.Context, cl *bk.Client, ch chan *bk.SolveStatus) (*bk.SolveResponse, error) {
 		return cl.Solve(ctx, nil, solve, ch)
 	})
@@ -135,21 +167,23 @@ func untraced(ctx context.Context) context.Context {
 // solver is one call to BuildKit that reports progress on ch.
 type solver func(ctx context.Context, cl *bk.Client, ch chan *bk.SolveStatus) (*bk.SolveResponse, error)
 
-// stream connects, runs do and writes its progress to log.
-func (c Client) stream(ctx context.Context, log io.Writer, do solver) (*bk.SolveResponse, error) {
+// stream connects, runs do and writes its progress to log, counting the
+// steps on the way.
+func (c Client) stream(ctx context.Context, log io.Writer, do solver) (*bk.SolveResponse, Steps, error) {
 	ctx = untraced(ctx)
 	cl, err := bk.New(ctx, c.Addr)
 	if err != nil {
-		return nil, fmt.Errorf("connect to buildkit at %s: %w", c.Addr, err)
+		return nil, Steps{}, fmt.Errorf("connect to buildkit at %s: %w", c.Addr, err)
 	}
 	defer cl.Close()
 
 	display, err := progressui.NewDisplay(log, progressui.PlainMode)
 	if err != nil {
-		return nil, fmt.Errorf("progress display: %w", err)
+		return nil, Steps{}, fmt.Errorf("progress display: %w", err)
 	}
-	ch := make(chan *bk.SolveStatus)
+	ch, shown := make(chan *bk.SolveStatus), make(chan *bk.SolveStatus)
 	var resp *bk.SolveResponse
+	steps := stepCount{}
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		var err error
@@ -157,17 +191,27 @@ func (c Client) stream(ctx context.Context, log io.Writer, do solver) (*bk.Solve
 		return err
 	})
 	g.Go(func() error {
+		// The display reads until shown closes, so this never blocks
+		// Solve for long.
+		defer close(shown)
+		for st := range ch {
+			steps.add(st)
+			shown <- st
+		}
+		return nil
+	})
+	g.Go(func() error {
 		// The status channel must be drained until it closes, or Solve blocks.
-		_, err := display.UpdateFrom(context.WithoutCancel(gctx), ch)
+		_, err := display.UpdateFrom(context.WithoutCancel(gctx), shown)
 		return err
 	})
 	if err := g.Wait(); err != nil {
 		if ctx.Err() != nil {
-			return nil, stopped(ctx)
+			return nil, Steps{}, stopped(ctx)
 		}
-		return nil, err
+		return nil, Steps{}, err
 	}
-	return resp, nil
+	return resp, steps.steps(), nil
 }
 
 // stopped is the error of a build whose ctx ended. BuildKit reports a
@@ -260,7 +304,7 @@ func (c Client) ExportCache(ctx context.Context, req Request, log io.Writer) err
 	if err != nil {
 		return err
 	}
-	_, err = c.solve(ctx, opt, log)
+	_, _, err = c.solve(ctx, opt, log)
 	return err
 }
 

@@ -341,6 +341,11 @@ func (e *env) cache(t *testing.T) {
 	req.Refs = []string{e.reg.addr + "/demo/cached:v1"}
 	req.CacheRef = e.reg.addr + "/demo/cached:buildcache"
 	req.Push = true
+	// An empty local cache first, so that the base's FROM, built on by
+	// the tests before, is not cached either.
+	if err := e.client.Prune(t.Context()); err != nil {
+		t.Fatalf("Prune: %v", err)
+	}
 	first, log := e.mustBuild(t, req)
 	if cachedStep(log, step) {
 		t.Fatalf("first build already cached %q:\n%s", step, log)
@@ -353,6 +358,16 @@ func (e *env) cache(t *testing.T) {
 		t.Fatalf("Prune: %v", err)
 	}
 	second, log := e.mustBuild(t, req)
+	// Eight steps each time, as the log numbers them: the Dockerfile, the
+	// base's metadata, .dockerignore, the cache import, FROM, RUN, the
+	// image export and the cache export. Only RUN comes from the cache:
+	// the pruned base is pulled again.
+	if want := (builder.Steps{Total: 8, Cached: 0}); first.Steps != want {
+		t.Errorf("first build's steps %+v, want %+v", first.Steps, want)
+	}
+	if want := (builder.Steps{Total: 8, Cached: 1}); second.Steps != want {
+		t.Errorf("rebuild's steps %+v, want %+v\n%s", second.Steps, want, log)
+	}
 	if !cachedStep(log, step) {
 		t.Errorf("after Prune the step did not come from the registry cache:\n%s", log)
 	}

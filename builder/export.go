@@ -35,7 +35,7 @@ func (c Client) Export(ctx context.Context, req Request, dir string, log io.Writ
 	attrs := opt.FrontendAttrs
 	opt.Frontend, opt.FrontendAttrs = "", nil
 	var raw []byte
-	_, err = c.stream(ctx, log, func(ctx context.Context, cl *bk.Client, ch chan *bk.SolveStatus) (*bk.SolveResponse, error) {
+	_, _, err = c.stream(ctx, log, func(ctx context.Context, cl *bk.Client, ch chan *bk.SolveStatus) (*bk.SolveResponse, error) {
 		return cl.Build(ctx, opt, "slipway", func(ctx context.Context, gw gateway.Client) (*gateway.Result, error) {
 			res, err := gw.Solve(ctx, gateway.SolveRequest{Frontend: "dockerfile.v0", FrontendOpt: attrs})
 			if err != nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/slipway-build/slipway/deploy"
 	"github.com/slipway-build/slipway/e2e/rig"
+	"github.com/slipway-build/slipway/metrics/metricstest"
 	"github.com/slipway-build/slipway/model"
 )
 
@@ -163,6 +164,58 @@ func TestGitHubPushBuildsPushesAndNotifies(t *testing.T) {
 			time.Sleep(200 * time.Millisecond)
 		}
 	})
+	t.Run("/metrics counts the webhooks, the build and the delivery attempts", func(t *testing.T) {
+		got := metricstest.Scrape(t, s.URL()+"/metrics")
+		for _, c := range []struct {
+			name   string
+			labels []string
+			want   float64
+		}{
+			// ping, forged, unsigned, unknown repository, the push and its redelivery
+			{"slipway_webhooks_received_total", []string{"host", "github"}, 6},
+			{"slipway_webhooks_rejected_total", []string{"host", "github", "reason", "bad_signature"}, 2},
+			{"slipway_webhooks_rejected_total", []string{"host", "github", "reason", "not_registered"}, 1},
+			{"slipway_builds_finished_total", []string{"state", "succeeded"}, 1},
+			{"slipway_builds_finished_total", []string{"state", "failed"}, 0},
+			{"slipway_deploy_deliveries_total", []string{"outcome", "retrying"}, 2},
+			{"slipway_deploy_deliveries_total", []string{"outcome", "delivered"}, 1},
+		} {
+			if n := got.Counter(c.name, c.labels...); n != c.want {
+				t.Errorf("%s%v = %v, want %v", c.name, c.labels, n, c.want)
+			}
+		}
+		if n := got.Sum("slipway_webhooks_rejected_total"); n != 3 {
+			t.Errorf("webhooks rejected in all = %v, want 3", n)
+		}
+		ran := b.FinishedAt.Sub(*b.StartedAt).Seconds()
+		if n, sum := got.Histogram("slipway_build_duration_seconds"); n != 1 || sum != ran {
+			t.Errorf("build times: %d observed, %v s in all; want 1, %v s (the record's start to end)", n, sum, ran)
+		}
+		if n, _ := got.Histogram("slipway_build_queue_seconds"); n != 1 {
+			t.Errorf("queue times: %d observed, want 1", n)
+		}
+		// Nine steps, as the log numbers them: the Dockerfile, the base's
+		// metadata, .dockerignore, the cache import (none yet), FROM, the
+		// context, RUN, COPY and the export. None came from the cache.
+		for cached, want := range map[string]float64{"true": 0, "false": 9} {
+			if n := got.Counter("slipway_build_steps_total", "cached", cached); n != want {
+				t.Errorf("build steps cached=%s = %v, want %v", cached, n, want)
+			}
+		}
+		// The build's job was acknowledged when it finished: nothing waits.
+		for _, name := range []string{"slipway_build_queue_depth", "slipway_build_queue_taken", "slipway_build_queue_oldest_age_seconds"} {
+			if n := got.Gauge(name); n != 0 {
+				t.Errorf("%s = %v, want 0", name, n)
+			}
+		}
+		if n := got.Gauge("slipway_buildkit_up", "addr", s.BuildkitAddr()); n != 1 {
+			t.Errorf("slipway_buildkit_up{addr=%q} = %v, want 1", s.BuildkitAddr(), n)
+		}
+		// The registry cache is exported after the build's end: wait for it.
+		waitFor(t, "slipway_buildkit_running_builds 0", 30*time.Second, func() bool {
+			return metricstest.Scrape(t, s.URL()+"/metrics").Gauge("slipway_buildkit_running_builds", "addr", s.BuildkitAddr()) == 0
+		})
+	})
 	t.Run("Dockerfile error ends failed with the error and the log", func(t *testing.T) {
 		bad := src.Commit("broken build", map[string]string{"Dockerfile": dockerfile(s.RegistryAddr, "echo about to fail && exit 3")})
 		src.Push("main")
@@ -200,6 +253,26 @@ func TestGitHubPushBuildsPushesAndNotifies(t *testing.T) {
 			t.Errorf("manual build %+v, want commit %s", mb, src.Head())
 		}
 	})
+	t.Run("/metrics counts a rebuild's steps taken from the cache", func(t *testing.T) {
+		var rb model.Build
+		if code := s.Do("POST", "/api/v1/builds/"+b.ID+"/rebuild", nil, &rb); code != http.StatusAccepted {
+			t.Fatalf("rebuild: HTTP %d", code)
+		}
+		if rb = s.WaitBuild(rb.ID, 3*time.Minute); rb.Status != model.StatusSucceeded {
+			t.Fatalf("rebuild %s: %s (%s)\n%s", rb.ID, rb.Status, rb.Error, s.Log(rb.ID))
+		}
+		got := metricstest.Scrape(t, s.URL()+"/metrics")
+		// Nine steps again; RUN now comes from the cache (COPY does not:
+		// the checkout is new). The failed builds in between count none.
+		for cached, want := range map[string]float64{"true": 1, "false": 9 + 8} {
+			if n := got.Counter("slipway_build_steps_total", "cached", cached); n != want {
+				t.Errorf("build steps cached=%s = %v, want %v\n%s", cached, n, want, s.Log(rb.ID))
+			}
+		}
+		if n := got.Counter("slipway_builds_finished_total", "state", "succeeded"); n != 2 {
+			t.Errorf("builds finished succeeded = %v, want 2", n)
+		}
+	})
 }
 
 func TestQueuedEventSurvivesRestart(t *testing.T) {
@@ -220,6 +293,17 @@ func TestQueuedEventSurvivesRestart(t *testing.T) {
 	if b := s.Build(r.Builds[0]); b.Status != model.StatusQueued {
 		t.Fatalf("with no workers the build must stay queued, got %s", b.Status)
 	}
+	// The job waits; no worker ever made the consumer.
+	got := metricstest.Scrape(t, s.URL()+"/metrics")
+	if n := got.Gauge("slipway_build_queue_depth"); n != 1 {
+		t.Errorf("slipway_build_queue_depth with the job waiting = %v, want 1", n)
+	}
+	if n := got.Gauge("slipway_build_queue_taken"); n != 0 {
+		t.Errorf("slipway_build_queue_taken with no workers = %v, want 0", n)
+	}
+	if n := got.Gauge("slipway_build_queue_oldest_age_seconds"); n <= 0 || n > 60 {
+		t.Errorf("slipway_build_queue_oldest_age_seconds = %v, want the job's age, above 0 and under 60", n)
+	}
 	s.Stop()
 	if left := s.Children(); len(left) > 0 {
 		t.Fatalf("processes outlived slipway after SIGTERM: %v", left)
@@ -233,4 +317,10 @@ func TestQueuedEventSurvivesRestart(t *testing.T) {
 	if err != nil || m.Digest != b.Digest {
 		t.Fatalf("registry %s vs build %s: %v", m.Digest, b.Digest, err)
 	}
+	// The job is acknowledged just after the build's end is stored.
+	waitFor(t, "an empty build queue on /metrics", 10*time.Second, func() bool {
+		got := metricstest.Scrape(t, s.URL()+"/metrics")
+		return got.Gauge("slipway_build_queue_depth") == 0 && got.Gauge("slipway_build_queue_taken") == 0 &&
+			got.Gauge("slipway_build_queue_oldest_age_seconds") == 0
+	})
 }

@@ -131,9 +131,12 @@ type Consumer struct {
 	ackWait time.Duration
 }
 
+// buildConsumer is the durable consumer every worker takes build jobs from.
+const buildConsumer = "workers"
+
 // BuildJobs is the shared consumer of build jobs.
 func (q *Queue) BuildJobs(ctx context.Context) (*Consumer, error) {
-	return q.consumer(ctx, JobsStream, "workers")
+	return q.consumer(ctx, JobsStream, buildConsumer)
 }
 
 // HookJobs is the shared consumer of deploy-hook deliveries.
@@ -197,4 +200,51 @@ func (c *Consumer) Pending(ctx context.Context) (uint64, error) {
 		return 0, fmt.Errorf("consumer info: %w", err)
 	}
 	return info.NumPending, nil
+}
+
+// Backlog is the build queue at one moment, as NATS sees it.
+type Backlog struct {
+	// Waiting is the jobs no worker has taken yet.
+	Waiting uint64
+	// Taken is the jobs a worker took and has not acknowledged: running,
+	// or handed back to be taken again later.
+	Taken uint64
+	// Oldest is the age of the oldest job still in the queue, waiting or
+	// taken; zero when the queue is empty.
+	Oldest time.Duration
+}
+
+// BuildBacklog reads the build queue's backlog: the consumer's counts and
+// the age of the stream's first message. A work queue drops each job once
+// it is acknowledged, so the first message left is the oldest job not
+// done. Before any worker made the consumer, every job is waiting.
+func (q *Queue) BuildBacklog(ctx context.Context) (Backlog, error) {
+	s, err := q.js.Stream(ctx, JobsStream)
+	if err != nil {
+		return Backlog{}, fmt.Errorf("stream %s: %w", JobsStream, err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		return Backlog{}, fmt.Errorf("stream %s info: %w", JobsStream, err)
+	}
+	var b Backlog
+	if info.State.Msgs > 0 {
+		// Both times are the server's: no clock skew with this process.
+		now := info.TimeStamp
+		if now.IsZero() {
+			now = time.Now()
+		}
+		b.Oldest = max(now.Sub(info.State.FirstTime), 0)
+	}
+	c, err := s.Consumer(ctx, buildConsumer)
+	switch {
+	case errors.Is(err, jetstream.ErrConsumerNotFound):
+		b.Waiting = info.State.Msgs
+		return b, nil
+	case err != nil:
+		return Backlog{}, fmt.Errorf("consumer %s on %s: %w", buildConsumer, JobsStream, err)
+	}
+	ci := c.CachedInfo()
+	b.Waiting, b.Taken = ci.NumPending, uint64(max(ci.NumAckPending, 0))
+	return b, nil
 }

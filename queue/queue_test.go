@@ -479,3 +479,62 @@ func TestNextWaitsNoLongerThanItsContext(t *testing.T) {
 		t.Errorf("Next returned %s after its context ended, want at once", d)
 	}
 }
+
+// The backlog counts jobs waiting and taken, and ages the oldest not yet
+// acknowledged: b1, queued 2 s before b2 and b3, until its ack.
+func TestBuildBacklog(t *testing.T) {
+	_, q, _ := newQueue(t)
+	ctx := testCtx(t)
+	backlog := func() queue.Backlog {
+		t.Helper()
+		b, err := q.BuildBacklog(ctx)
+		if err != nil {
+			t.Fatalf("BuildBacklog: %v", err)
+		}
+		return b
+	}
+	if got := backlog(); got != (queue.Backlog{}) {
+		t.Fatalf("empty queue's backlog = %+v, want all zero", got)
+	}
+	for i, id := range []string{"b1", "b2", "b3"} {
+		if _, err := q.SubmitBuild(ctx, newBuild(id, "r1", i)); err != nil {
+			t.Fatal(err)
+		}
+		if id == "b1" {
+			time.Sleep(2 * time.Second)
+		}
+	}
+	// No worker has made the consumer yet: all three wait.
+	if got := backlog(); got.Waiting != 3 || got.Taken != 0 || got.Oldest < 2*time.Second || got.Oldest > 15*time.Second {
+		t.Fatalf("backlog before any worker = %+v, want 3 waiting, 0 taken, the oldest 2 s to 15 s old", got)
+	}
+	jobs, err := q.BuildJobs(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	job, ok, err := jobs.Next(ctx, 2*time.Second)
+	if err != nil || !ok {
+		t.Fatalf("Next = %v, %v; want a job", ok, err)
+	}
+	if got := backlog(); got.Waiting != 2 || got.Taken != 1 || got.Oldest < 2*time.Second {
+		t.Fatalf("backlog with b1 taken = %+v, want 2 waiting, 1 taken, the oldest at least 2 s old", got)
+	}
+	if err := job.Ack(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := backlog(); got.Waiting != 2 || got.Taken != 0 || got.Oldest >= 2*time.Second {
+		t.Fatalf("backlog after b1's ack = %+v, want 2 waiting, 0 taken, the oldest (b2) under 2 s old", got)
+	}
+	for range 2 {
+		job, ok, err := jobs.Next(ctx, 2*time.Second)
+		if err != nil || !ok {
+			t.Fatalf("Next = %v, %v; want a job", ok, err)
+		}
+		if err := job.Ack(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := backlog(); got != (queue.Backlog{}) {
+		t.Fatalf("backlog after every ack = %+v, want all zero", got)
+	}
+}

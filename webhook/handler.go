@@ -67,8 +67,28 @@ type Handler struct {
 	// Traces makes a "webhook" span of each request and an "enqueue"
 	// span of each build it queues; nil makes none.
 	Traces trace.TracerProvider
+	// Metrics counts requests and rejections; nil counts nothing.
+	Metrics Metrics
 
 	bodies bodies
+}
+
+// Metrics counts webhook requests by git host (a provider's name, or
+// unknownHost), and rejections by host and a one-word reason.
+type Metrics interface {
+	WebhookReceived(host string)
+	WebhookRejected(host, reason string)
+}
+
+// unknownHost stands for every path that names no git host Slipway knows:
+// the path is the sender's choice, and each name would be a new series.
+const unknownHost = "unknown"
+
+func hostOf(p Provider) string {
+	if p == nil {
+		return unknownHost
+	}
+	return p.Name()
 }
 
 func (h *Handler) provider(name string) Provider {
@@ -107,8 +127,11 @@ func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	w := &statusWriter{ResponseWriter: rw}
 	defer func() { answered(span, w.code) }()
 	p := h.providerFor(r)
+	if h.Metrics != nil {
+		h.Metrics.WebhookReceived(hostOf(p))
+	}
 	if p == nil {
-		h.reject(w, http.StatusNotFound, "unknown git host", "provider", r.PathValue("provider"))
+		h.reject(w, unknownHost, "unknown_host", http.StatusNotFound, "unknown git host", "provider", r.PathValue("provider"))
 		return
 	}
 	h.bodies.init(h.BodyBudget)
@@ -122,7 +145,7 @@ func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	defer release()
 	peek, err := p.Peek(r.Header, body)
 	if err != nil {
-		h.reject(w, http.StatusBadRequest, err.Error(), "provider", p.Name(), "delivery", peek.DeliveryID)
+		h.reject(w, p.Name(), "malformed", http.StatusBadRequest, err.Error(), "provider", p.Name(), "delivery", peek.DeliveryID)
 		return
 	}
 	provider := providerOf(peek, p)
@@ -130,7 +153,7 @@ func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		telemetry.Repository.String(peek.Repo), attribute.String("slipway.event", peek.RawKind))
 	log := h.logger().With("provider", provider, "delivery", peek.DeliveryID, "repo", peek.Repo, "event", peek.RawKind)
 	if peek.Repo == "" {
-		h.withoutRepo(w, peek, log)
+		h.withoutRepo(w, p.Name(), peek, log)
 		return
 	}
 	repo, ok := h.verified(w, r, p, provider, peek, body, log)
@@ -157,11 +180,11 @@ func (h *Handler) readFailed(w http.ResponseWriter, p Provider, err error) {
 	switch {
 	case errors.Is(err, errBusy):
 		w.Header().Set("Retry-After", retryAfter)
-		h.reject(w, http.StatusServiceUnavailable, err.Error(), "provider", p.Name())
+		h.reject(w, p.Name(), "busy", http.StatusServiceUnavailable, err.Error(), "provider", p.Name())
 	case errors.As(err, &tooBig):
-		h.reject(w, http.StatusRequestEntityTooLarge, err.Error(), "provider", p.Name())
+		h.reject(w, p.Name(), "too_large", http.StatusRequestEntityTooLarge, err.Error(), "provider", p.Name())
 	default:
-		h.reject(w, http.StatusBadRequest, err.Error(), "provider", p.Name())
+		h.reject(w, p.Name(), "unreadable", http.StatusBadRequest, err.Error(), "provider", p.Name())
 	}
 }
 
@@ -176,7 +199,7 @@ func providerOf(ev Event, p Provider) string {
 // Center's "Test connection" ping names none, so there is no secret to
 // check it against; an event that builds nothing can be answered without
 // one.
-func (h *Handler) withoutRepo(w http.ResponseWriter, ev Event, log *slog.Logger) {
+func (h *Handler) withoutRepo(w http.ResponseWriter, host string, ev Event, log *slog.Logger) {
 	switch ev.Kind {
 	case KindPing:
 		log.Info("webhook ping without a repository")
@@ -185,7 +208,7 @@ func (h *Handler) withoutRepo(w http.ResponseWriter, ev Event, log *slog.Logger)
 		log.Info("webhook ignored: event is not a push")
 		writeJSON(w, http.StatusAccepted, map[string]any{"builds": []string{}, "ignored": "event " + ev.RawKind + " does not build"})
 	default:
-		h.rejectLog(w, log, http.StatusBadRequest, "push event names no repository")
+		h.rejectLog(w, log, host, "no_repository", http.StatusBadRequest, "push event names no repository")
 	}
 }
 
@@ -196,10 +219,10 @@ func (h *Handler) verified(w http.ResponseWriter, r *http.Request, p Provider, p
 	repo, err := h.Repos.FindRepo(r.Context(), provider, peek.Repo)
 	if err != nil {
 		if h.IsNotFound != nil && h.IsNotFound(err) {
-			h.rejectLog(w, log, http.StatusNotFound, fmt.Sprintf("%s repository %s is not registered", provider, peek.Repo))
+			h.rejectLog(w, log, p.Name(), "not_registered", http.StatusNotFound, fmt.Sprintf("%s repository %s is not registered", provider, peek.Repo))
 			return repo, false
 		}
-		h.rejectLog(w, log, http.StatusServiceUnavailable, "look up repository: "+err.Error())
+		h.rejectLog(w, log, p.Name(), "lookup_failed", http.StatusServiceUnavailable, "look up repository: "+err.Error())
 		return repo, false
 	}
 	err = p.Verify(r.Header, body, repo.WebhookSecret)
@@ -209,7 +232,7 @@ func (h *Handler) verified(w http.ResponseWriter, r *http.Request, p Provider, p
 		}
 	}
 	if err != nil {
-		h.rejectLog(w, log, http.StatusUnauthorized, err.Error())
+		h.rejectLog(w, log, p.Name(), "bad_signature", http.StatusUnauthorized, err.Error())
 		return repo, false
 	}
 	return repo, true
@@ -227,24 +250,24 @@ func (h *Handler) push(w http.ResponseWriter, r *http.Request, p Provider, repo 
 	}
 	ev, err := p.Parse(r.Header, body)
 	if err != nil {
-		h.rejectLog(w, log, http.StatusBadRequest, err.Error())
+		h.rejectLog(w, log, p.Name(), "malformed", http.StatusBadRequest, err.Error())
 		return
 	}
 	// The secret checked was that of the repository Peek read; a payload
 	// that names another one in full is not what was signed for.
 	if ev.Repo != peek.Repo || providerOf(ev, p) != providerOf(peek, p) || ev.Kind != peek.Kind {
-		h.rejectLog(w, log, http.StatusBadRequest, "payload is ambiguous about its repository or event")
+		h.rejectLog(w, log, p.Name(), "ambiguous", http.StatusBadRequest, "payload is ambiguous about its repository or event")
 		return
 	}
 	ans, complete, err := h.submit(r.Context(), repo, ev, log)
 	trace.SpanFromContext(r.Context()).SetAttributes(telemetry.BuildIDs.StringSlice(ans.Builds))
 	var bad badEvent
 	if errors.As(err, &bad) {
-		h.rejectLog(w, log, http.StatusBadRequest, err.Error())
+		h.rejectLog(w, log, p.Name(), "bad_event", http.StatusBadRequest, err.Error())
 		return
 	}
 	if err != nil {
-		h.rejectLog(w, log, http.StatusServiceUnavailable, "queue builds: "+err.Error())
+		h.rejectLog(w, log, p.Name(), "queue_failed", http.StatusServiceUnavailable, "queue builds: "+err.Error())
 		return
 	}
 	if complete {
@@ -386,13 +409,17 @@ func (h *Handler) logger() *slog.Logger {
 	return slog.Default()
 }
 
-func (h *Handler) reject(w http.ResponseWriter, code int, msg string, attrs ...any) {
-	h.rejectLog(w, h.logger().With(attrs...), code, msg)
+func (h *Handler) reject(w http.ResponseWriter, host, why string, code int, msg string, attrs ...any) {
+	h.rejectLog(w, h.logger().With(attrs...), host, why, code, msg)
 }
 
 // rejectLog answers msg redacted: anyone may post to /hooks, and a store
-// error may quote a URL with credentials in it.
-func (h *Handler) rejectLog(w http.ResponseWriter, log *slog.Logger, code int, msg string) {
+// error may quote a URL with credentials in it. The rejection is counted
+// by host and why, a word from a fixed set: msg may name anything.
+func (h *Handler) rejectLog(w http.ResponseWriter, log *slog.Logger, host, why string, code int, msg string) {
+	if h.Metrics != nil {
+		h.Metrics.WebhookRejected(host, why)
+	}
 	msg = redact.Text(msg)
 	log.Warn("webhook rejected", "status", code, "reason", msg)
 	writeJSON(w, code, map[string]string{"error": msg})

@@ -486,32 +486,34 @@ func TestHandlerResponses(t *testing.T) {
 		wantCode    int
 		wantBuilds  []string // builds answered and stored
 		wantErrText bool     // answer carries {"error": ...}
+		wantReason  string   // the one rejection counted, under host github (unknown for the unknown provider)
 	}{
 		{name: "ping", d: delivery{event: "ping", id: "p1", body: gh(t, "ping.json")}, wantCode: http.StatusOK},
-		{name: "ping with bad signature", d: delivery{event: "ping", id: "p1", body: gh(t, "ping.json"), sig: ptr("sha256=" + webhook.SignHMAC(gh(t, "ping.json"), "guess"))}, wantCode: http.StatusUnauthorized, wantErrText: true},
+		{name: "ping with bad signature", d: delivery{event: "ping", id: "p1", body: gh(t, "ping.json"), sig: ptr("sha256=" + webhook.SignHMAC(gh(t, "ping.json"), "guess"))}, wantCode: http.StatusUnauthorized, wantErrText: true, wantReason: "bad_signature"},
 		{name: "push", d: delivery{event: "push", id: "d1", body: push}, wantCode: http.StatusAccepted, wantBuilds: []string{idMain}},
-		{name: "wrong secret", d: delivery{event: "push", id: "d1", body: push, sig: ptr("sha256=" + webhook.SignHMAC(push, "guess"))}, wantCode: http.StatusUnauthorized, wantErrText: true},
-		{name: "unsigned", d: delivery{event: "push", id: "d1", body: push, sig: ptr("")}, wantCode: http.StatusUnauthorized, wantErrText: true},
-		{name: "signature without prefix", d: delivery{event: "push", id: "d1", body: push, sig: ptr(webhook.SignHMAC(push, secret))}, wantCode: http.StatusUnauthorized, wantErrText: true},
+		{name: "wrong secret", d: delivery{event: "push", id: "d1", body: push, sig: ptr("sha256=" + webhook.SignHMAC(push, "guess"))}, wantCode: http.StatusUnauthorized, wantErrText: true, wantReason: "bad_signature"},
+		{name: "unsigned", d: delivery{event: "push", id: "d1", body: push, sig: ptr("")}, wantCode: http.StatusUnauthorized, wantErrText: true, wantReason: "bad_signature"},
+		{name: "signature without prefix", d: delivery{event: "push", id: "d1", body: push, sig: ptr(webhook.SignHMAC(push, secret))}, wantCode: http.StatusUnauthorized, wantErrText: true, wantReason: "bad_signature"},
 		// Signed for main, replayed with the ref changed to another built branch.
-		{name: "tampered body", d: delivery{event: "push", id: "d1", body: bytes.ReplaceAll(push, []byte(`"refs/heads/main"`), []byte(`"refs/heads/release"`)), sig: ptr("sha256=" + webhook.SignHMAC(push, secret))}, wantCode: http.StatusUnauthorized, wantErrText: true},
-		{name: "unknown repo", d: delivery{event: "push", id: "d1", body: bytes.ReplaceAll(push, []byte("acme/demo"), []byte("acme/other"))}, wantCode: http.StatusNotFound, wantErrText: true},
-		{name: "repository lookup fails", d: delivery{event: "push", id: "d1", body: push}, reposDown: true, wantCode: http.StatusServiceUnavailable, wantErrText: true},
+		{name: "tampered body", d: delivery{event: "push", id: "d1", body: bytes.ReplaceAll(push, []byte(`"refs/heads/main"`), []byte(`"refs/heads/release"`)), sig: ptr("sha256=" + webhook.SignHMAC(push, secret))}, wantCode: http.StatusUnauthorized, wantErrText: true, wantReason: "bad_signature"},
+		{name: "unknown repo", d: delivery{event: "push", id: "d1", body: bytes.ReplaceAll(push, []byte("acme/demo"), []byte("acme/other"))}, wantCode: http.StatusNotFound, wantErrText: true, wantReason: "not_registered"},
+		{name: "repository lookup fails", d: delivery{event: "push", id: "d1", body: push}, reposDown: true, wantCode: http.StatusServiceUnavailable, wantErrText: true, wantReason: "lookup_failed"},
 		{name: "branch deleted", d: delivery{event: "push", id: "d1", body: gh(t, "push-delete.json")}, wantCode: http.StatusAccepted},
 		{name: "ref matches no rule", d: delivery{event: "push", id: "d1", body: bytes.ReplaceAll(push, []byte(`"refs/heads/main"`), []byte(`"refs/heads/dev"`))}, wantCode: http.StatusAccepted},
 		{name: "non-push event", d: delivery{event: "issues", id: "d1", body: gh(t, "issues.json")}, wantCode: http.StatusAccepted},
-		{name: "bad payload", d: delivery{event: "push", id: "d1", body: []byte(`{"ref":`)}, wantCode: http.StatusBadRequest, wantErrText: true},
-		{name: "unknown provider", d: delivery{path: "/hooks/gitlab", event: "push", id: "d1", body: push}, wantCode: http.StatusNotFound, wantErrText: true},
-		{name: "queue down", d: delivery{event: "push", id: "d1", body: push}, queueDown: true, wantCode: http.StatusServiceUnavailable, wantErrText: true},
+		{name: "bad payload", d: delivery{event: "push", id: "d1", body: []byte(`{"ref":`)}, wantCode: http.StatusBadRequest, wantErrText: true, wantReason: "malformed"},
+		{name: "unknown provider", d: delivery{path: "/hooks/gitlab", event: "push", id: "d1", body: push}, wantCode: http.StatusNotFound, wantErrText: true, wantReason: "unknown_host"},
+		{name: "queue down", d: delivery{event: "push", id: "d1", body: push}, queueDown: true, wantCode: http.StatusServiceUnavailable, wantErrText: true, wantReason: "queue_failed"},
 		{name: "body at limit", providers: []webhook.Provider{smallWebhook{max: size}}, d: delivery{event: "push", id: "d1", body: push}, wantCode: http.StatusAccepted, wantBuilds: []string{idMain}},
-		{name: "body over limit", providers: []webhook.Provider{smallWebhook{max: size - 1}}, d: delivery{event: "push", id: "d1", body: push}, wantCode: http.StatusRequestEntityTooLarge, wantErrText: true},
+		{name: "body over limit", providers: []webhook.Provider{smallWebhook{max: size - 1}}, d: delivery{event: "push", id: "d1", body: push}, wantCode: http.StatusRequestEntityTooLarge, wantErrText: true, wantReason: "too_large"},
 		// GitHub's real limit: 25 MB of JSON (a valid push padded with
 		// trailing spaces) plus one byte.
-		{name: "github body over 25 MB", d: delivery{event: "push", id: "d1", body: pad(push, 25<<20+1)}, wantCode: http.StatusRequestEntityTooLarge, wantErrText: true},
+		{name: "github body over 25 MB", d: delivery{event: "push", id: "d1", body: pad(push, 25<<20+1)}, wantCode: http.StatusRequestEntityTooLarge, wantErrText: true, wantReason: "too_large"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newEnv(t, tt.providers)
+			scrape := e.countMetrics()
 			if tt.reposDown {
 				e.h.Repos = e.broken().store
 			}
@@ -529,6 +531,24 @@ func TestHandlerResponses(t *testing.T) {
 				accepted(t, code, resp, tt.wantBuilds...)
 			}
 			e.recorded(tt.wantBuilds...)
+			host := "github"
+			if tt.d.path != "" {
+				host = "unknown"
+			}
+			got := scrape()
+			if n := got.Counter("slipway_webhooks_received_total", "host", host); n != 1 {
+				t.Errorf("webhooks received from %s = %v, want 1", host, n)
+			}
+			wantRejected := 0.0
+			if tt.wantReason != "" {
+				wantRejected = 1
+				if n := got.Counter("slipway_webhooks_rejected_total", "host", host, "reason", tt.wantReason); n != 1 {
+					t.Errorf("webhooks rejected from %s for %s = %v, want 1", host, tt.wantReason, n)
+				}
+			}
+			if n := got.Sum("slipway_webhooks_rejected_total"); n != wantRejected {
+				t.Errorf("webhooks rejected in all = %v, want %v", n, wantRejected)
+			}
 		})
 	}
 }

@@ -42,7 +42,7 @@ func (l *laterBuilder) Build(_ context.Context, req builder.Request, _ io.Writer
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.built = append(l.built, req)
-	return builder.Result{Digest: "sha256:" + sha + sha[:24]}, nil
+	return builder.Result{Digest: "sha256:" + sha + sha[:24], Steps: builder.Steps{Total: 9, Cached: 6}}, nil
 }
 func (l *laterBuilder) ExportCache(ctx context.Context, req builder.Request, _ io.Writer) error {
 	defer close(l.done)
@@ -71,12 +71,13 @@ func (okTagger) Tag(context.Context, string, string, string) error { return nil 
 // runPushedBuild runs one build of a real commit on a worker whose builder
 // can export the cache later, and waits for that export.
 func runPushedBuild(t *testing.T, exportErr error) (*laterBuilder, string) {
-	return runPushedBuildWith(t, exportErr, nil)
+	return runPushedBuildWith(t, exportErr, nil, nil)
 }
 
 // runPushedBuildWith is runPushedBuild on a worker that keeps mirrors
-// (nil: none); set, probe runs during the cache export.
-func runPushedBuildWith(t *testing.T, exportErr error, mirrors *source.Mirrors) (*laterBuilder, string) {
+// (nil: none); set, probe runs during the cache export. counts, when
+// set, are the worker's metrics.
+func runPushedBuildWith(t *testing.T, exportErr error, mirrors *source.Mirrors, counts worker.BuildMetrics) (*laterBuilder, string) {
 	e := newEnv(t)
 	git := rig.StartGitServer(t)
 	src := git.NewRepo(t, "demo")
@@ -100,7 +101,7 @@ func runPushedBuildWith(t *testing.T, exportErr error, mirrors *source.Mirrors) 
 	w := &worker.Worker{
 		Mirrors: mirrors,
 		Builds:  e.store, Repos: e.store, Tags: e.store, Slots: e.store, Queue: e.queue, Jobs: jobs,
-		Logger: e.logger(), RetryDelay: time.Millisecond, Builder: lb, WorkDir: work,
+		Logger: e.logger(), RetryDelay: time.Millisecond, Builder: lb, WorkDir: work, Metrics: counts,
 		Logs:   func(string) io.WriteCloser { return nopLog{io.Discard} },
 		Tagger: func(builder.Credentials) worker.Tagger { return okTagger{} },
 	}
@@ -157,7 +158,7 @@ func probeTree(t *testing.T, m *source.Mirrors, url, commit string) string {
 // another tree, one after it the same.
 func TestCacheExportHoldsTheKeptTree(t *testing.T) {
 	m := &source.Mirrors{Dir: filepath.Join(t.TempDir(), "mirrors"), MaxBytes: 1 << 30, CLI: true}
-	lb, commit := runPushedBuildWith(t, nil, m)
+	lb, commit := runPushedBuildWith(t, nil, m, nil)
 	lb.mu.Lock()
 	defer lb.mu.Unlock()
 	tree := filepath.Join(m.Dir, "r1", "slipway-trees", "0")

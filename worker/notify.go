@@ -37,6 +37,20 @@ type Notifier struct {
 	// Traces makes a "deliver" span of each attempt, in the trace of the
 	// build it is about; nil makes none.
 	Traces trace.TracerProvider
+	// Metrics counts delivery attempts; nil counts nothing.
+	Metrics DeliveryMetrics
+}
+
+// DeliveryMetrics counts deploy hook delivery attempts by outcome:
+// delivered, retrying (failed, tried again later) or failed (given up).
+type DeliveryMetrics interface {
+	DeliveryAttempted(outcome string)
+}
+
+func (n *Notifier) count(outcome string) {
+	if n.Metrics != nil {
+		n.Metrics.DeliveryAttempted(outcome)
+	}
 }
 
 // Run starts n delivery loops and returns when ctx ends.
@@ -104,10 +118,12 @@ func (n *Notifier) deliver(ctx context.Context, job queue.Job) {
 		return
 	}
 	if status == model.DeliveryPending {
+		n.count("retrying")
 		log.Info("deploy hook failed; will retry", "attempt", tries, "in", delay, "error", attempt.Error, "code", attempt.StatusCode)
 		retry(job, delay, log)
 		return
 	}
+	n.count(status)
 	log.Info("deploy hook done", "status", status, "attempts", tries)
 	ack(ctx, job, log)
 }
@@ -151,6 +167,7 @@ func (n *Notifier) giveUp(ctx context.Context, job queue.Job, hj queue.HookJob, 
 		n.unrecorded(ctx, job, err, log)
 		return
 	}
+	n.count(model.DeliveryFailed)
 	ack(ctx, job, log)
 }
 

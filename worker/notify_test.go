@@ -75,7 +75,8 @@ func (r *hookReceiver) received() []hookCall {
 // calling a hookReceiver, with a build whose deploy hook is to be called.
 type notifierRig struct {
 	*env
-	recv *hookReceiver
+	recv    *hookReceiver
+	metrics worker.DeliveryMetrics // nil counts nothing
 }
 
 func newNotifierRig(t *testing.T, failFirst int) *notifierRig {
@@ -105,7 +106,7 @@ func (r *notifierRig) start(schedule deploy.Schedule) {
 	}
 	n := &worker.Notifier{
 		Builds: r.store, Repos: r.store, Jobs: jobs, Schedule: schedule,
-		PublicURL: "http://slipway.test", Logger: r.logger(), RetryDelay: 10 * time.Millisecond,
+		PublicURL: "http://slipway.test", Logger: r.logger(), RetryDelay: 10 * time.Millisecond, Metrics: r.metrics,
 	}
 	r.run(func(ctx context.Context) { n.Run(ctx, 1) })
 }

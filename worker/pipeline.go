@@ -206,6 +206,9 @@ func (w *Worker) pipeline(ctx context.Context, repo model.Repo, b model.Build, l
 	if err != nil {
 		return outcome{err: err}
 	}
+	if w.Metrics != nil {
+		w.Metrics.BuildSteps(res.Steps.Total, res.Steps.Cached)
+	}
 	st.done("build")
 	if isFork(b) {
 		return outcome{}

@@ -157,6 +157,17 @@ type Worker struct {
 	// Traces makes the build's spans (build, clone, test, solve, tags,
 	// cache); nil makes none.
 	Traces trace.TracerProvider
+	// Metrics counts the builds this worker finishes; nil counts nothing.
+	Metrics BuildMetrics
+}
+
+// BuildMetrics counts builds a worker brought to their final state, and
+// how long each waited in the queue and ran, when it ever started; and
+// the steps of each image build, cached of them from BuildKit's cache.
+type BuildMetrics interface {
+	BuildFinished(state string)
+	BuildTimes(queued, ran time.Duration)
+	BuildSteps(total, cached int)
 }
 
 // DefaultTimeout bounds a build when its repository sets none.
@@ -527,11 +538,13 @@ func (w *Worker) finish(ctx context.Context, job queue.Job, b model.Build, out o
 		return
 	}
 	var added []model.Delivery
+	endedHere := false // by this call, not found ended already
 	final, err := w.Builds.UpdateBuild(ctx, b.ID, func(cur *model.Build) error {
-		added = nil // the change may run again on a newer record
+		added, endedHere = nil, false // the change may run again on a newer record
 		if model.Terminal(cur.Status) {
 			return nil
 		}
+		endedHere = true
 		now := w.now()
 		cur.FinishedAt = &now
 		out.apply(cur)
@@ -551,7 +564,24 @@ func (w *Worker) finish(ctx context.Context, job queue.Job, b model.Build, out o
 	}
 	log.Info("build finished", "status", final.Status, "digest", final.Digest, "error", final.Error, "reason", final.Reason)
 	ended(trace.SpanFromContext(ctx), final)
+	if endedHere {
+		w.count(final)
+	}
 	ack(ctx, job, log)
+}
+
+// count records a build this worker finished: its queue time runs from
+// its creation to its last start, so a build handed back and redone
+// counts its wait in between.
+func (w *Worker) count(b model.Build) {
+	if w.Metrics == nil {
+		return
+	}
+	w.Metrics.BuildFinished(b.Status)
+	// A build given up before any attempt claimed it never started.
+	if b.StartedAt != nil && b.FinishedAt != nil {
+		w.Metrics.BuildTimes(b.StartedAt.Sub(b.CreatedAt), b.FinishedAt.Sub(*b.StartedAt))
+	}
 }
 
 // ended records a build's end on its span: the status, the digest, and

@@ -21,6 +21,7 @@ import (
 
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/slipway-build/slipway/access"
@@ -31,6 +32,7 @@ import (
 	"github.com/slipway-build/slipway/config"
 	"github.com/slipway-build/slipway/deploy"
 	githosts "github.com/slipway-build/slipway/forge/hosts"
+	"github.com/slipway-build/slipway/metrics"
 	"github.com/slipway-build/slipway/model"
 	"github.com/slipway-build/slipway/natsd"
 	"github.com/slipway-build/slipway/queue"
@@ -200,25 +202,28 @@ func run(ctx context.Context, r role, args []string) error {
 		checks = append(checks, api.Check{Name: "registry", Func: reg.ready})
 	}
 	var (
-		bk       buildkit
-		bkAddr   string
-		builders api.Builders
+		bk     bkParts
+		bkAddr string
 	)
 	if r.workers {
 		if bkAddr, err = startBuildkit(ctx, cfg, dataDir, logger, &stack); err != nil {
 			return err
 		}
-		var bkChecks []api.Check
-		if bk, builders, bkChecks, err = newBuildkit(ctx, cfg, bkAddr, logger); err != nil {
+		if bk, err = newBuildkit(ctx, cfg, bkAddr, logger); err != nil {
 			return err
 		}
-		checks = append(checks, bkChecks...)
+		checks = append(checks, bk.checks...)
 	}
 	hs, err := newHosts(cfg, out.hostAPI(), keys)
 	if err != nil {
 		return err
 	}
 	mux := http.NewServeMux()
+	counts, err := newMetrics(q, bk.daemons, logger)
+	if err != nil {
+		return err
+	}
+	mux.Handle("GET /metrics", counts.Handler())
 	if reg.tokens != nil && r.embedded {
 		// The Docker token service; POST is the OAuth2 form newer clients
 		// (BuildKit, docker login) try first. The registry role serves it
@@ -235,7 +240,7 @@ func run(ctx context.Context, r role, args []string) error {
 		}
 		mux.Handle("POST /hooks/{provider}", &webhook.Handler{
 			Providers: githosts.Webhooks(), Repos: repos, Queue: q, Logger: logger, IsNotFound: isNotFound, Deliveries: st,
-			PullRequests: pullRequests{st, q}, Heads: resolver(hs), Traces: traces,
+			PullRequests: pullRequests{st, q}, Heads: resolver(hs), Traces: traces, Metrics: counts,
 			Tags: tagDeleter{client: registry.Client{Transport: out.registry.Transport()},
 				login: deleteLogin(reg.tokens, reg.addr, orgLogins(dir, liveKeys{st}))},
 		})
@@ -246,7 +251,7 @@ func run(ctx context.Context, r role, args []string) error {
 		Outbound: out.all, RegistryOutbound: out.registry, HTTP: out.hostAPI(),
 		Secrets: &rotator{st: st, fromEnv: cfg.SecretKey != "", path: filepath.Join(dataDir, seal.FileName), shared: cfg.NATSURL != "",
 			also: []func(context.Context, access.Sealer) (int, error){dir.Reseal, resealSigningKey(dir)}, logger: logger},
-		Sealer: liveKeys{st}, Builders: builders,
+		Sealer: liveKeys{st}, Builders: bk.builders,
 		Images: imageReader{client: registry.Client{Transport: out.registry.Transport()},
 			login: readLogin(reg.tokens, reg.addr, orgLogins(dir, liveKeys{st}))},
 	}
@@ -264,7 +269,7 @@ func run(ctx context.Context, r role, args []string) error {
 	// builds this process may run again.
 	var tester worker.Tester
 	if r.workers {
-		if tester, err = newTester(ctx, dataDir, bk, logger); err != nil {
+		if tester, err = newTester(ctx, dataDir, bk.bk, logger); err != nil {
 			return err
 		}
 	}
@@ -276,7 +281,7 @@ func run(ctx context.Context, r role, args []string) error {
 	defer cancelRun()
 	var wg sync.WaitGroup
 	if r.workers {
-		if err := (parts{cfg: cfg, st: st, q: q, bk: bk, tester: tester, hs: hs, out: out, reg: reg, dir: dir, dataDir: dataDir, logger: logger, traces: traces}).startWorkers(ctx, runCtx, &wg); err != nil {
+		if err := (parts{cfg: cfg, st: st, q: q, bk: bk.bk, tester: tester, hs: hs, out: out, reg: reg, dir: dir, dataDir: dataDir, logger: logger, traces: traces, metrics: counts}).startWorkers(ctx, runCtx, &wg); err != nil {
 			return err
 		}
 	}
@@ -300,6 +305,33 @@ func run(ctx context.Context, r role, args []string) error {
 	return nil
 }
 
+// newMetrics makes this process's metrics, served at /metrics: Prometheus
+// scrapes every role on its HTTP port, without a token (the series carry
+// hosts, states, reasons and daemon addresses, never a name or secret). A
+// process with workers (daemons set) also reports the build queue and its
+// BuildKit daemons, read when scraped.
+func newMetrics(q *queue.Queue, daemons metrics.Daemons, logger *slog.Logger) (*metrics.Metrics, error) {
+	m, err := metrics.New(prometheus.NewRegistry())
+	if err != nil || daemons == nil {
+		return m, err
+	}
+	if err := m.WatchQueue(queueState{q}, logger); err != nil {
+		return nil, err
+	}
+	if err := m.WatchDaemons(daemons); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// queueState is the metrics' view of the build queue.
+type queueState struct{ q *queue.Queue }
+
+func (s queueState) BuildQueue(ctx context.Context) (metrics.QueueState, error) {
+	b, err := s.q.BuildBacklog(ctx)
+	return metrics.QueueState{Waiting: b.Waiting, Taken: b.Taken, Oldest: b.Oldest}, err
+}
+
 // parts are what serve started that the workers run on.
 type parts struct {
 	cfg     config.Config
@@ -314,6 +346,7 @@ type parts struct {
 	dataDir string
 	logger  *slog.Logger
 	traces  trace.TracerProvider // nil: tracing off
+	metrics *metrics.Metrics
 }
 
 // startWorkers starts the build loops, the deploy-hook and status loops and
@@ -357,10 +390,11 @@ func (p parts) startWorkers(ctx, runCtx context.Context, wg *sync.WaitGroup) err
 		RegistryPing: regClient.Ping, RegistryRetry: p.cfg.RegistryRetry,
 		RegistryLogin: registryLogin(p.reg.tokens, p.reg.addr, orgLogins(p.dir, liveKeys{p.st})),
 		Traces:        p.traces,
+		Metrics:       p.metrics,
 	}
 	n := &worker.Notifier{
 		Builds: p.st, Repos: p.st, Jobs: hooks, Schedule: deploy.Schedule(p.cfg.HookSchedule), Sender: p.out.hooks(),
-		PublicURL: p.cfg.ExternalURL(), Logger: p.logger, Traces: p.traces,
+		PublicURL: p.cfg.ExternalURL(), Logger: p.logger, Traces: p.traces, Metrics: p.metrics,
 	}
 	rep := &worker.Reporter{
 		Builds: p.st, Repos: p.st, Jobs: statuses, Forges: githosts.APIs(), Token: p.hs.token, PublicURL: p.cfg.ExternalURL(), Logger: p.logger,
