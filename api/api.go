@@ -110,6 +110,17 @@ type Server struct {
 	// Images reads builds' images for GET /api/v1/builds/{id}/image; nil
 	// answers 501.
 	Images Images
+	// Live follows logs and builds for GET /api/v1/builds/{id}/log as
+	// Server-Sent Events (api/livelog.go); nil answers only the plain log.
+	Live Live
+	// Keepalive is how often a followed log sends a comment when nothing
+	// else happens; 0 means DefaultKeepalive.
+	Keepalive time.Duration
+	// Registry reads the embedded registry for the registry browser
+	// (api/images.go); nil lists only the images Slipway knows of, without
+	// tags. TagOwners name the builds that pushed the tags.
+	Registry  RegistryReader
+	TagOwners TagOwners
 }
 
 // RegisterHealth adds /healthz and /readyz only, for processes that serve
@@ -153,6 +164,8 @@ func (s *Server) Register(mux *http.ServeMux) {
 	route("DELETE /api/v1/tokens/{id}", s.revokeToken)
 	route("POST /api/v1/admin/secrets/rotate", s.rotateSecrets)
 	route("GET /api/v1/builds/{id}/image", s.getImage)
+	route("GET /api/v1/images", s.listImages)
+	route("GET /api/v1/images/{path...}", s.imageTags)
 }
 
 // idRE admits the ids Slipway hands out (hex) and a little more. Anything
