@@ -140,6 +140,18 @@ func (p *progress) Write(b []byte) (int, error) {
 	return p.w.Write(b)
 }
 
+// EndLine ends output that stopped mid-line, so what follows starts on a
+// line of its own.
+func (p *progress) EndLine() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.midLine {
+		p.clear()
+		fmt.Fprintln(p.w)
+		p.midLine = false
+	}
+}
+
 // Stop clears the line for good.
 func (p *progress) Stop() {
 	p.stopOnce.Do(func() { close(p.done) })
