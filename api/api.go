@@ -107,6 +107,12 @@ type Server struct {
 	// Builders answers GET /api/v1/builders; nil answers an empty list (no
 	// workers in this process).
 	Builders Builders
+	// Live follows logs and builds for GET /api/v1/builds/{id}/log as
+	// Server-Sent Events (api/livelog.go); nil answers only the plain log.
+	Live Live
+	// Keepalive is how often a followed log sends a comment when nothing
+	// else happens; 0 means DefaultKeepalive.
+	Keepalive time.Duration
 }
 
 // RegisterHealth adds /healthz and /readyz only, for processes that serve
