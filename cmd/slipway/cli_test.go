@@ -372,3 +372,59 @@ func TestProgressLine(t *testing.T) {
 		t.Errorf("got %q, want only the output", out.String())
 	}
 }
+
+// serveEvents answers GET /api/v1/builds/{id}/log as the live log stream
+// of contract 1: a status event, the log in two pieces, the final status
+// and the end.
+func serveEvents(t *testing.T, final model.Build) *httptest.Server {
+	t.Helper()
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /api/v1/builds/{id}/log", func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Accept") != "text/event-stream" {
+			http.Error(w, "want the stream", http.StatusBadRequest)
+			return
+		}
+		w.Header().Set("Content-Type", "text/event-stream")
+		running := final
+		running.Status, running.FinishedAt, running.Error = model.StatusRunning, nil, ""
+		status := func(b model.Build) string {
+			raw, _ := json.Marshal(b)
+			return "event: status\ndata: " + string(raw) + "\n\n"
+		}
+		_, _ = io.WriteString(w, status(running)+
+			"event: log\nid: 8\ndata: {\"text\":\"#1 step\\n\"}\n\n"+
+			": keepalive\n\n"+
+			"event: log\nid: 14\ndata: {\"text\":\"#2 end\"}\n\n"+
+			status(final)+
+			"event: end\ndata: {\"status\":\""+final.Status+"\"}\n\n")
+	})
+	mux.HandleFunc("GET /api/v1/builds/{id}", func(w http.ResponseWriter, r *http.Request) {
+		writeTestJSON(w, final)
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func TestLogsFollowExitCodes(t *testing.T) {
+	ctx := context.Background()
+	t.Setenv("SLIPWAY_API_TOKEN", fakeToken)
+	ok := testBuilds()[0]
+	ok.Status, ok.Error = model.StatusSucceeded, ""
+	srv := serveEvents(t, ok)
+	out, errOut, code := cliRun(t, ctx, nil, "logs", "-f", "b2", "--server", srv.URL)
+	if code != 0 || out != "#1 step\n#2 end\n" || errOut != "" {
+		t.Errorf("logs -f of a build that succeeds: exit %d, stdout %q, stderr %q; want 0 and the log", code, out, errOut)
+	}
+
+	srv = serveEvents(t, testBuilds()[0]) // failed, exit code 3
+	out, errOut, code = cliRun(t, ctx, nil, "logs", "-f", "b2", "--server", srv.URL)
+	want := "slipway: build b2 failed: build: process \"/bin/sh -c exit 3\" did not complete successfully: exit code: 3\n"
+	if code != 1 || out != "#1 step\n#2 end\n" || errOut != want {
+		t.Errorf("logs -f of a build that fails: exit %d, stdout %q, stderr %q; want 1 and %q", code, out, errOut, want)
+	}
+	// The old spelling follows too.
+	if _, _, code = cliRun(t, ctx, nil, "builds", "log", "-f", "b2", "--server", srv.URL); code != 1 {
+		t.Errorf("builds log -f of a failed build: exit %d, want 1", code)
+	}
+}
