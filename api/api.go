@@ -113,6 +113,11 @@ type Server struct {
 	// Keepalive is how often a followed log sends a comment when nothing
 	// else happens; 0 means DefaultKeepalive.
 	Keepalive time.Duration
+	// Registry reads the embedded registry for the registry browser
+	// (api/images.go); nil lists only the images Slipway knows of, without
+	// tags. TagOwners name the builds that pushed the tags.
+	Registry  RegistryReader
+	TagOwners TagOwners
 }
 
 // RegisterHealth adds /healthz and /readyz only, for processes that serve
@@ -155,6 +160,8 @@ func (s *Server) Register(mux *http.ServeMux) {
 	route("GET /api/v1/tokens", s.listTokens)
 	route("DELETE /api/v1/tokens/{id}", s.revokeToken)
 	route("POST /api/v1/admin/secrets/rotate", s.rotateSecrets)
+	route("GET /api/v1/images", s.listImages)
+	route("GET /api/v1/images/{path...}", s.imageTags)
 }
 
 // idRE admits the ids Slipway hands out (hex) and a little more. Anything

@@ -27,12 +27,20 @@ type passBody struct {
 	// Del lets the pass delete in its repository too; omitted otherwise,
 	// so a build's pass is the same bytes it always was.
 	Del bool `json:"d,omitempty"`
+	// Browse makes the API's browse pass: the catalog and pull on every
+	// repository, no Repo to push to.
+	Browse bool `json:"b,omitempty"`
 }
 
 // mintPass returns the secret of a pass for repository in org until exp;
 // del lets it delete there too.
 func (s *Signer) mintPass(org, repository string, exp time.Time, del bool) string {
-	body, _ := json.Marshal(passBody{Org: org, Repo: repository, Exp: exp.Unix(), Del: del}) // a struct of strings, an int and a bool cannot fail
+	return s.sealPass(passBody{Org: org, Repo: repository, Exp: exp.Unix(), Del: del})
+}
+
+// sealPass returns the secret of a pass carrying p.
+func (s *Signer) sealPass(p passBody) string {
+	body, _ := json.Marshal(p) // a struct of strings, an int and bools cannot fail
 	enc := base64.RawURLEncoding
 	return passPrefix + enc.EncodeToString(body) + "." + enc.EncodeToString(s.passMAC(body))
 }
@@ -64,8 +72,11 @@ func (s *Signer) checkPass(secret string, now time.Time) (Account, error) {
 	if err := json.Unmarshal(body, &p); err != nil {
 		return Account{}, fmt.Errorf("%w: %w", errPass, err)
 	}
-	if p.Repo == "" || !now.Before(time.Unix(p.Exp, 0)) {
-		return Account{}, errPass
+	if (p.Repo == "") == !p.Browse || !now.Before(time.Unix(p.Exp, 0)) {
+		return Account{}, errPass // a pass pushes to one repository, or browses
+	}
+	if p.Browse {
+		return Account{Name: "browser", Role: "read", Browse: true}, nil
 	}
 	return Account{Name: "build", Org: p.Org, Role: "read", Push: p.Repo, Delete: p.Del}, nil
 }

@@ -23,6 +23,9 @@ type Account struct {
 	// Delete lets a pass delete in its Push repository as well (a closed
 	// pull request's tags).
 	Delete bool
+	// Browse is the API's browse pass: it lists the registry's catalog
+	// and pulls every repository, and never pushes or deletes.
+	Browse bool
 }
 
 // Access answers who a login is and what it may do (package access implements it).

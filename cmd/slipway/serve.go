@@ -237,7 +237,7 @@ func runRole(ctx context.Context, r role, configFile string) error {
 		Outbound: out.all, RegistryOutbound: out.registry, HTTP: out.hostAPI(),
 		Secrets: &rotator{st: st, fromEnv: cfg.SecretKey != "", path: filepath.Join(dataDir, seal.FileName), shared: cfg.NATSURL != "",
 			also: []func(context.Context, access.Sealer) (int, error){dir.Reseal, resealSigningKey(dir)}, logger: logger},
-		Sealer: liveKeys{st}, Builders: builders,
+		Sealer: liveKeys{st}, Builders: builders, Live: st, TagOwners: st, Registry: browser(reg, out),
 	}
 	if r.api {
 		apiServer.Register(mux)
