@@ -18,7 +18,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
-	"github.com/slipway-build/slipway/api"
 	"github.com/slipway-build/slipway/e2e/rig"
 	"github.com/slipway-build/slipway/model"
 )
@@ -99,18 +98,35 @@ func TestCLI(t *testing.T) {
 		}
 	})
 
-	var repo api.Registered
-	if err := json.Unmarshal([]byte(u.must(t, "repo", "add", "acme/cli", "--clone-url", src.CloneURL, "--image", s.RegistryAddr+"/acme/cli", "-o", "json")), &repo); err != nil || repo.ID == "" {
-		t.Fatalf("repo add -o json: %v %+v", err, repo)
+	added := u.must(t, "repo", "add", "acme/cli", "--clone-url", src.CloneURL, "--image", s.RegistryAddr+"/acme/cli")
+	var repos []model.Repo
+	if err := json.Unmarshal([]byte(u.must(t, "repo", "list", "-o", "json")), &repos); err != nil || len(repos) != 1 {
+		t.Fatalf("repo list -o json: %v %+v", err, repos)
 	}
+	repo := repos[0]
+	rig.Contains(t, "repo add", added, "registered acme/cli as "+repo.ID+"\n", "webhook url:    "+s.URL()+"/hooks/github\n")
 	if list := u.must(t, "repo", "list"); !strings.Contains(list, repo.ID+"  github    acme/cli") {
 		t.Errorf("repo list does not show acme/cli:\n%s", list)
 	}
+	t.Run("rule add and rm", func(t *testing.T) {
+		u.must(t, "rule", "add", repo.ID, "--type", "branch", "--source", "/^release-.*$/", "--tag", "{branch}", "--tag", "{short_sha}")
+		var rules []model.Rule
+		if err := json.Unmarshal([]byte(u.must(t, "rule", "list", repo.ID, "-o", "json")), &rules); err != nil || len(rules) != 3 ||
+			rules[2].Source != "/^release-.*$/" || !slices.Equal(rules[2].Tags, []string{"{branch}", "{short_sha}"}) {
+			t.Fatalf("rules after rule add: %v %+v", err, rules)
+		}
+		u.must(t, "rule", "rm", repo.ID, "2")
+		if out := u.must(t, "rule", "list", repo.ID); strings.Count(out, "\n") != 3 || strings.Contains(out, "release") {
+			t.Errorf("rules after rule rm 2:\n%s", out)
+		}
+	})
 
-	var b model.Build
-	if err := json.Unmarshal([]byte(u.must(t, "trigger", repo.ID, "--ref", "refs/heads/main", "-o", "json")), &b); err != nil || b.ID == "" {
-		t.Fatalf("trigger -o json: %v %+v", err, b)
+	triggered := u.must(t, "trigger", repo.ID, "--ref", "refs/heads/main")
+	builds := s.Builds(repo.ID)
+	if len(builds) != 1 || !strings.HasPrefix(triggered, "build "+builds[0].ID+" queued: refs/heads/main at ") {
+		t.Fatalf("trigger printed %q; builds %+v", triggered, builds)
 	}
+	b := builds[0]
 	t.Run("logs -f follows a running build to its end, exit 0", func(t *testing.T) {
 		if st := s.Build(b.ID).Status; model.Terminal(st) {
 			t.Fatalf("the build is already %s: nothing left to follow", st)
