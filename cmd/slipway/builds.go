@@ -148,14 +148,15 @@ func printBuild(w io.Writer, b model.Build) error {
 }
 
 func triggerCmd(c *cli, def string) *cobra.Command {
-	var repo, ref, commit string
+	var repo, ref, commit, branch, tag string
 	var follow bool
 	cmd := &cobra.Command{
-		Use:   "trigger REPO [--ref REF] [--commit SHA] [-f]",
+		Use:   "trigger REPO (--branch NAME | --tag NAME | --ref REF | --commit SHA) [-f]",
 		Short: "build a ref's tip, or a commit, now",
-		Long: `Build a ref's current tip (--ref refs/heads/main, refs/tags/v1.2.3), or a
-commit (--commit; without --ref it is built by the default branch's rules).
-Neither builds the default branch's tip. -f follows the build's log to its end.`,
+		Long: `Build a branch's or tag's current tip (--branch main, --tag v1.2.3, or the
+full --ref refs/heads/main), or a commit (--commit, a full hash; without a
+branch or tag it is built by the default branch's rules). -f follows the
+build's log to its end.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 {
@@ -163,6 +164,17 @@ Neither builds the default branch's tip. -f follows the build's log to its end.`
 			}
 			if repo == "" {
 				return usageErr("trigger: which repository? Give its id (see `slipway repo list`)")
+			}
+			switch {
+			case branch != "" && tag != "", (branch != "" || tag != "") && ref != "":
+				return usageErr("trigger: give one of --branch, --tag and --ref")
+			case branch != "":
+				ref = "refs/heads/" + branch
+			case tag != "":
+				ref = "refs/tags/" + tag
+			}
+			if ref == "" && commit == "" {
+				return usageErr("trigger: what to build? Give --branch, --tag, --ref or --commit")
 			}
 			client, err := c.client()
 			if err != nil {
@@ -184,7 +196,9 @@ Neither builds the default branch's tip. -f follows the build's log to its end.`
 	}
 	cmd.Flags().StringVar(&repo, "repo", "", "the repository's id (or give it as the argument)")
 	cmd.Flags().StringVar(&ref, "ref", "", "full ref, e.g. refs/heads/main or refs/tags/v1.2.3")
-	cmd.Flags().StringVar(&commit, "commit", "", "commit hash")
+	cmd.Flags().StringVar(&branch, "branch", "", "a branch: the same as --ref refs/heads/NAME")
+	cmd.Flags().StringVar(&tag, "tag", "", "a tag: the same as --ref refs/tags/NAME")
+	cmd.Flags().StringVar(&commit, "commit", "", "commit hash (all 40 characters)")
 	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "follow the build's log until it ends; exit 1 unless it succeeds")
 	return cmd
 }

@@ -331,6 +331,8 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"builds", "--nope"}, 2, "unknown flag: --nope", true},
 		{[]string{"builds", "-o", "yaml"}, 2, "-o yaml: want table or json", true},
 		{[]string{"repo"}, 2, "Usage:", true},
+		{[]string{"trigger", "r1"}, 2, "what to build? Give --branch, --tag, --ref or --commit", true},
+		{[]string{"trigger", "r1", "--branch", "main", "--tag", "v1"}, 2, "give one of --branch, --tag and --ref", true},
 		{[]string{"repo", "list"}, 1, "is Slipway running at http://127.0.0.1:1?", true},
 	}
 	for _, c := range cases {
