@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/slipway-build/slipway/model"
@@ -95,16 +96,44 @@ func (c Client) Repos(ctx context.Context) ([]model.Repo, error) {
 // Builds lists builds, of one repository when repoID is not empty, newest
 // first: every page.
 func (c Client) Builds(ctx context.Context, repoID string) ([]model.Build, error) {
+	return c.ListBuilds(ctx, BuildQuery{Repo: repoID})
+}
+
+// BuildQuery picks the builds ListBuilds answers; zero values pick all.
+type BuildQuery struct {
+	Repo   string // one repository's id
+	Status string // queued, running, succeeded, failed, cancelled or skipped
+	// Limit stops after this many builds (0: every page).
+	Limit int
+}
+
+// ListBuilds lists the builds q picks, newest first, following the pages
+// until q.Limit builds or the last page.
+func (c Client) ListBuilds(ctx context.Context, q BuildQuery) ([]model.Build, error) {
+	page := 500
+	if q.Limit > 0 && q.Limit < page {
+		page = q.Limit
+	}
+	v := url.Values{"limit": {strconv.Itoa(page)}}
+	if q.Repo != "" {
+		v.Set("repo", q.Repo)
+	}
+	if q.Status != "" {
+		v.Set("status", q.Status)
+	}
 	var all []model.Build
-	path := "/api/v1/builds?limit=500&repo=" + url.QueryEscape(repoID)
-	for path != "" {
-		var page []model.Build
-		h, err := c.send(ctx, "GET", path, nil, &page)
+	path := "/api/v1/builds?" + v.Encode()
+	for path != "" && (q.Limit == 0 || len(all) < q.Limit) {
+		var got []model.Build
+		h, err := c.send(ctx, "GET", path, nil, &got)
 		if err != nil {
 			return all, err
 		}
-		all = append(all, page...)
+		all = append(all, got...)
 		path = nextLink(h.Get("Link"))
+	}
+	if q.Limit > 0 && len(all) > q.Limit {
+		all = all[:q.Limit]
 	}
 	return all, nil
 }
@@ -161,9 +190,20 @@ func (c Client) Connect(ctx context.Context, req ConnectRequest) (Registered, er
 	return out, c.do(ctx, "POST", "/api/v1/repos/connect", req, &out)
 }
 
+// DeleteRepoOptions tune DeleteRepo.
+type DeleteRepoOptions struct {
+	// KeepHook leaves the webhook on the Git host alone (a host that is
+	// gone); by default Slipway deletes the one it created.
+	KeepHook bool
+}
+
 // DeleteRepo removes a repository and the webhook Slipway created for it.
-func (c Client) DeleteRepo(ctx context.Context, id string) error {
-	return c.do(ctx, "DELETE", "/api/v1/repos/"+url.PathEscape(id), nil, nil)
+func (c Client) DeleteRepo(ctx context.Context, id string, opts DeleteRepoOptions) error {
+	path := "/api/v1/repos/" + url.PathEscape(id)
+	if opts.KeepHook {
+		path += "?keep_hook=true"
+	}
+	return c.do(ctx, "DELETE", path, nil, nil)
 }
 
 // Image reads the image a build pushed: its config, its layers with the

@@ -1,9 +1,9 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/spf13/cobra"
+
 	"github.com/slipway-build/slipway/access"
 	"github.com/slipway-build/slipway/api"
 	"github.com/slipway-build/slipway/config"
@@ -21,61 +23,63 @@ import (
 	"github.com/slipway-build/slipway/store"
 )
 
-// #nosec G101 -- usage text that names settings, not a credential
-const secretsUsage = `usage: slipway secrets <rotate|seal|keygen> [flags]
-
-  rotate    ask the running server to seal every secret under a new key
-            (with the key file it makes the key; with SLIPWAY_SECRET_KEY it
-            uses the variable's first key)
-  seal      read a secret on stdin and print it sealed, e.g. the GitHub App's
-            private key for SLIPWAY_GITHUB_APP_KEY_FILE
-            (--context names what it is for; default config/github_app_key)
-  keygen    print a new key for SLIPWAY_SECRET_KEY
-`
-
 // appKeyContext binds a sealed GitHub App key file to that setting.
 const appKeyContext = "config/github_app_key"
 
 // secretsCmd is the CLI for the keys that seal secrets at rest.
-func secretsCmd(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) error {
-	if len(args) == 0 {
-		return fmt.Errorf("%s", secretsUsage)
+func secretsCmd(c *cli) *cobra.Command {
+	rotate := &cobra.Command{
+		Use:   "rotate",
+		Short: "ask the running server to seal every secret under a new key",
+		Long: `Ask the running server to seal every secret under a new key: with the key
+file it makes the key; with SLIPWAY_SECRET_KEY it uses the variable's first
+key. Only the bootstrap admin may.`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			client, err := c.client()
+			if err != nil {
+				return err
+			}
+			out, err := client.RotateSecrets(cmd.Context())
+			if err != nil {
+				return explain(err, client.BaseURL)
+			}
+			fmt.Fprintf(c.stdout, "resealed %d records under key %s\n", out.Resealed, out.KeyID)
+			fmt.Fprintln(c.stdout, "a sealed SLIPWAY_GITHUB_APP_KEY_FILE must be sealed again ('slipway secrets seal') before the next restart")
+			return nil
+		},
 	}
-	fs := flag.NewFlagSet("secrets "+args[0], flag.ContinueOnError)
-	server := fs.String("server", envOr("SLIPWAY_URL", "http://localhost:8080"), "Slipway server URL")
-	sealContext := fs.String("context", appKeyContext, "what the sealed value is for; it opens only there")
-	if err := fs.Parse(args[1:]); err != nil {
-		return err
+	var sealContext string
+	sealCmd := &cobra.Command{
+		Use:   "seal [--context WHAT]",
+		Short: "read a secret on stdin and print it sealed, e.g. the GitHub App's key for SLIPWAY_GITHUB_APP_KEY_FILE",
+		Args:  noArgs,
+		RunE: func(*cobra.Command, []string) error {
+			return sealStdin(c.stdin, c.stdout, c.getenv, sealContext)
+		},
 	}
-	switch args[0] {
-	case "rotate":
-		token, err := cliToken()
-		if err != nil {
+	sealCmd.Flags().StringVar(&sealContext, "context", appKeyContext, "what the sealed value is for; it opens only there")
+	keygen := &cobra.Command{
+		Use:   "keygen",
+		Short: "print a new key for SLIPWAY_SECRET_KEY",
+		Args:  noArgs,
+		RunE: func(*cobra.Command, []string) error {
+			k, err := seal.Generate()
+			if err != nil {
+				return err
+			}
+			_, err = fmt.Fprintln(c.stdout, seal.EncodeKey(k))
 			return err
-		}
-		out, err := api.Client{BaseURL: *server, Token: token}.RotateSecrets(ctx)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "resealed %d records under key %s\n", out.Resealed, out.KeyID)
-		fmt.Fprintln(stdout, "a sealed SLIPWAY_GITHUB_APP_KEY_FILE must be sealed again ('slipway secrets seal') before the next restart")
-		return nil
-	case "seal":
-		return sealStdin(stdin, stdout, *sealContext)
-	case "keygen":
-		k, err := seal.Generate()
-		if err != nil {
-			return err
-		}
-		fmt.Fprintln(stdout, seal.EncodeKey(k))
-		return nil
+		},
 	}
-	return fmt.Errorf("secrets: unknown command %q\n\n%s", args[0], secretsUsage)
+	cmd := group("secrets", "rotate the key sealing secrets at rest, seal a secret, make a key", rotate, sealCmd, keygen)
+	cmd.GroupID = "server"
+	return cmd
 }
 
 // sealStdin seals stdin with the server's keys: SLIPWAY_SECRET_KEY, else
 // the key file of the data dir, which it never creates.
-func sealStdin(stdin io.Reader, stdout io.Writer, context string) error {
+func sealStdin(stdin io.Reader, stdout io.Writer, getenv func(string) string, context string) error {
 	plain, err := io.ReadAll(io.LimitReader(stdin, 1<<20))
 	if err != nil {
 		return fmt.Errorf("read stdin: %w", err)
@@ -84,10 +88,10 @@ func sealStdin(stdin io.Reader, stdout io.Writer, context string) error {
 		return errors.New("secrets seal: nothing on stdin")
 	}
 	var kr *seal.Keyring
-	if env := os.Getenv("SLIPWAY_SECRET_KEY"); env != "" {
+	if env := getenv("SLIPWAY_SECRET_KEY"); env != "" {
 		kr, err = seal.Load(env, "")
 	} else {
-		kr, err = seal.ReadFile(filepath.Join(envOr("SLIPWAY_DATA_DIR", "./data"), seal.FileName))
+		kr, err = seal.ReadFile(filepath.Join(cmp.Or(getenv("SLIPWAY_DATA_DIR"), "./data"), seal.FileName))
 	}
 	if err != nil {
 		return fmt.Errorf("secrets seal: %w (set SLIPWAY_SECRET_KEY or SLIPWAY_DATA_DIR as the server has them)", err)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net/http"
@@ -102,15 +101,15 @@ func TestSecretsRotateKeyFile(t *testing.T) {
 	}
 	serveRotate(t, &rotator{st: st, path: filepath.Join(dataDir, seal.FileName), logger: slog.Default()})
 
-	var out bytes.Buffer
-	if err := secretsCmd(ctx, []string{"rotate"}, nil, &out); err != nil {
-		t.Fatalf("secrets rotate: %v", err)
+	out, errOut, code := cliRun(t, ctx, nil, "secrets", "rotate")
+	if code != 0 {
+		t.Fatalf("secrets rotate: exit %d: %s", code, errOut)
 	}
 	newID := st.Keys().PrimaryID()
 	if newID == oldID || len(st.Keys().IDs()) != 1 {
 		t.Fatalf("keyring after rotation = %v, want one new key (old %s)", st.Keys().IDs(), oldID)
 	}
-	if got, want := strings.SplitN(out.String(), "\n", 2)[0], "resealed 2 records under key "+newID; got != want {
+	if got, want := strings.SplitN(out, "\n", 2)[0], "resealed 2 records under key "+newID; got != want {
 		t.Errorf("rotate printed %q, want %q", got, want)
 	}
 	// The file holds the new key alone, 0600; a restart reads every
@@ -186,40 +185,40 @@ func TestSecretsSharedNATS(t *testing.T) {
 func TestSealedAppKey(t *testing.T) {
 	t.Setenv("SLIPWAY_SECRET_KEY", key11)
 	pem := "-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----\n"
-	var out bytes.Buffer
-	if err := secretsCmd(context.Background(), []string{"seal"}, strings.NewReader(pem), &out); err != nil {
-		t.Fatal(err)
+	out, errOut, code := cliRun(t, context.Background(), strings.NewReader(pem), "secrets", "seal")
+	if code != 0 {
+		t.Fatalf("secrets seal: exit %d: %s", code, errOut)
 	}
-	if !strings.HasPrefix(out.String(), "sealed:v1:02d449a3:") || strings.Contains(out.String(), "MIIE") {
-		t.Fatalf("secrets seal printed %q, want sealed:v1:02d449a3:…", out.String())
+	if !strings.HasPrefix(out, "sealed:v1:02d449a3:") || strings.Contains(out, "MIIE") {
+		t.Fatalf("secrets seal printed %q, want sealed:v1:02d449a3:…", out)
 	}
 	kr, _ := seal.Load(key11, "")
-	if got, err := openAppKey(out.Bytes(), kr); err != nil || string(got) != pem {
+	if got, err := openAppKey([]byte(out), kr); err != nil || string(got) != pem {
 		t.Fatalf("openAppKey = %q, %v; want the PEM", got, err)
 	}
 	if got, err := openAppKey([]byte(pem), kr); err != nil || string(got) != pem {
 		t.Fatalf("openAppKey of a plaintext file = %q, %v", got, err)
 	}
 	other, _ := seal.Load(key22, "")
-	if _, err := openAppKey(out.Bytes(), other); err == nil || !strings.Contains(err.Error(), "key 02d449a3") {
+	if _, err := openAppKey([]byte(out), other); err == nil || !strings.Contains(err.Error(), "key 02d449a3") {
 		t.Fatalf("openAppKey with another key = %v, want an error naming key 02d449a3", err)
 	}
 	// Sealed for another purpose, it does not open as the App's key.
-	out.Reset()
-	if err := secretsCmd(context.Background(), []string{"seal", "--context", "repo/r1/token"}, strings.NewReader(pem), &out); err != nil {
-		t.Fatal(err)
+	out, errOut, code = cliRun(t, context.Background(), strings.NewReader(pem), "secrets", "seal", "--context", "repo/r1/token")
+	if code != 0 {
+		t.Fatalf("secrets seal --context: exit %d: %s", code, errOut)
 	}
-	if _, err := openAppKey(out.Bytes(), kr); err == nil {
+	if _, err := openAppKey([]byte(out), kr); err == nil {
 		t.Fatal("a value sealed for another context opened as the App key")
 	}
 }
 
 func TestSecretsKeygen(t *testing.T) {
-	var out bytes.Buffer
-	if err := secretsCmd(context.Background(), []string{"keygen"}, nil, &out); err != nil {
-		t.Fatal(err)
+	out, errOut, code := cliRun(t, context.Background(), nil, "secrets", "keygen")
+	if code != 0 {
+		t.Fatalf("secrets keygen: exit %d: %s", code, errOut)
 	}
-	if kr, err := seal.Load(strings.TrimSpace(out.String()), ""); err != nil || len(kr.IDs()) != 1 {
-		t.Fatalf("keygen printed %q: %v", out.String(), err)
+	if kr, err := seal.Load(strings.TrimSpace(out), ""); err != nil || len(kr.IDs()) != 1 {
+		t.Fatalf("keygen printed %q: %v", out, err)
 	}
 }

@@ -93,7 +93,12 @@ func run(ctx context.Context, r role, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	cfg, err := config.Load(*configFile, os.Getenv)
+	return runRole(ctx, r, *configFile)
+}
+
+// runRole is run with its config file named.
+func runRole(ctx context.Context, r role, configFile string) error {
+	cfg, err := config.Load(configFile, os.Getenv)
 	if err != nil {
 		return err
 	}
