@@ -107,6 +107,9 @@ type Server struct {
 	// Builders answers GET /api/v1/builders; nil answers an empty list (no
 	// workers in this process).
 	Builders Builders
+	// Images reads builds' images for GET /api/v1/builds/{id}/image; nil
+	// answers 501.
+	Images Images
 }
 
 // RegisterHealth adds /healthz and /readyz only, for processes that serve
@@ -149,6 +152,7 @@ func (s *Server) Register(mux *http.ServeMux) {
 	route("GET /api/v1/tokens", s.listTokens)
 	route("DELETE /api/v1/tokens/{id}", s.revokeToken)
 	route("POST /api/v1/admin/secrets/rotate", s.rotateSecrets)
+	route("GET /api/v1/builds/{id}/image", s.getImage)
 }
 
 // idRE admits the ids Slipway hands out (hex) and a little more. Anything

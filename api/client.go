@@ -165,3 +165,16 @@ func (c Client) Connect(ctx context.Context, req ConnectRequest) (Registered, er
 func (c Client) DeleteRepo(ctx context.Context, id string) error {
 	return c.do(ctx, "DELETE", "/api/v1/repos/"+url.PathEscape(id), nil, nil)
 }
+
+// Image reads the image a build pushed: its config, its layers with the
+// instructions that made them, and the difference to the previous build
+// of the same rule. platform picks one of a multi-platform image's
+// ("linux/arm64"); "" is linux/amd64, else the first.
+func (c Client) Image(ctx context.Context, buildID, platform string) (ImageInfo, error) {
+	var out ImageInfo
+	path := "/api/v1/builds/" + url.PathEscape(buildID) + "/image"
+	if platform != "" {
+		path += "?platform=" + url.QueryEscape(platform)
+	}
+	return out, c.do(ctx, "GET", path, nil, &out)
+}

@@ -175,6 +175,9 @@ func TestCreateRepoInvalid(t *testing.T) {
 		{"rules[0].source_type", func(r *model.Repo) { r.Rules[0].SourceType = "commit" }, "rules[0].source_type"},
 		{"rules[0].tags[0] unknown placeholder", func(r *model.Repo) { r.Rules[0].Tags = []string{"{nope}"} }, "rules[0].tags[0]"},
 		{"rules[1].tags empty", func(r *model.Repo) { r.Rules[1].Tags = nil }, "rules[1].tags"},
+		{"rules[0].size_warn_increase without %", func(r *model.Repo) { r.Rules[0].SizeWarnIncrease = "20" }, "rules[0].size_warn_increase"},
+		{"rules[1].size_warn_increase zero", func(r *model.Repo) { r.Rules[1].SizeWarnIncrease = "0%" }, "rules[1].size_warn_increase"},
+		{"rules[0].size_warn_increase in bytes", func(r *model.Repo) { r.Rules[0].SizeWarnIncrease = "5MB" }, "rules[0].size_warn_increase"},
 		{"hooks[0].url not http", func(r *model.Repo) { r.Hooks[0].URL = "ftp://deploy.example/hook" }, "hooks[0].url"},
 		{"hooks[0].url without host", func(r *model.Repo) { r.Hooks[0].URL = "deploy.example/hook" }, "hooks[0].url"},
 		{"hooks[1].url", func(r *model.Repo) {
@@ -328,6 +331,7 @@ func TestCreateRepoValidVariants(t *testing.T) {
 			r.Rules = append(r.Rules, model.Rule{SourceType: "pull_request", Source: "main", Tags: []string{"pr-{pr}"}, DeleteOnClose: true})
 		}},
 		{"default_branch", func(r *model.Repo) { r.DefaultBranch = "release/1.x" }},
+		{"size_warn_increase", func(r *model.Repo) { r.Rules[0].SizeWarnIncrease = "20%"; r.Rules[1].SizeWarnIncrease = "2.5%" }},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -121,6 +121,8 @@ func TestRoleMatrix(t *testing.T) {
 		{"GET", "/api/v1/builds", "", codes{other: 200, reader: 200, writer: 200, admin: 200, site: 200}},
 		{"GET", "/api/v1/builds/" + b.ID, "", codes{other: 404, reader: 200, writer: 200, admin: 200, site: 200}},
 		{"GET", "/api/v1/builds/" + b.ID + "/log", "", codes{other: 404, reader: 200, writer: 200, admin: 200, site: 200}},
+		// Past the role check, the queued build has pushed no image: 409.
+		{"GET", "/api/v1/builds/" + b.ID + "/image", "", codes{other: 404, reader: 409, writer: 409, admin: 409, site: 409}},
 		{"POST", "/api/v1/builds/" + b.ID + "/cancel", "", codes{other: 404, reader: 403, writer: 202, admin: 409, site: 409}},
 		{"POST", "/api/v1/builds/" + b.ID + "/rebuild", "", codes{other: 404, reader: 403, writer: 202, admin: 202, site: 202}},
 		{"POST", "/api/v1/builds/" + b.ID + "/deliveries/0/redeliver", "", codes{other: 404, reader: 403, writer: 400, admin: 400, site: 400}},

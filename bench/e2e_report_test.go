@@ -8,7 +8,7 @@ import (
 )
 
 // stageOrder is the overhead chart's X axis (1, 2, ...).
-var stageOrder = []string{"ingest", "queue", "login", "ping", "clone", "prepare", "tests", "cache-import", "cache-export", "build-other", "record", "tag", "finish", "notify"}
+var stageOrder = []string{"ingest", "queue", "login", "ping", "clone", "prepare", "tests", "cache-import", "cache-export", "build-other", "record", "tag", "size", "finish", "notify"}
 
 // offPath are measured stages that are not on the path to the deploy hook.
 var offPath = []string{"export-after"}

@@ -135,6 +135,10 @@ type Rule struct {
 	// DeleteOnClose removes a pull request's tags from the registry when
 	// the pull request is closed or merged (source_type pull_request).
 	DeleteOnClose bool `json:"delete_on_close,omitempty"`
+	// SizeWarnIncrease is a percentage such as "20%": a build whose image
+	// is more than that larger than the previous build's of the same rule
+	// gets a warning (never a failure). Empty warns never.
+	SizeWarnIncrease string `json:"size_warn_increase,omitempty"`
 }
 
 // Test is a rule's test: a Dockerfile stage built before the image; when
@@ -270,7 +274,15 @@ type Build struct {
 	Image  string   `json:"image"`
 	Tags   []string `json:"tags"`
 	Digest string   `json:"digest,omitempty"`
-	Error  string   `json:"error,omitempty"`
+	// ImageSize is the pushed image's size in bytes: its compressed
+	// layers and its config (for a multi-platform image, the platform the
+	// image page shows first: linux/amd64, else the first listed).
+	ImageSize int64 `json:"image_size,omitempty"`
+	// Warnings are what a person should look at in a build that
+	// succeeded all the same (an image that grew past its rule's
+	// size_warn_increase).
+	Warnings []string `json:"warnings,omitempty"`
+	Error    string   `json:"error,omitempty"`
 	// GaveUp says the build failed because Slipway stopped retrying it
 	// after too many attempts that failed for Slipway's own reasons
 	// (BuildKit, the store): the fault is not the build's, and the Git host

@@ -27,14 +27,16 @@ type passBody struct {
 	// Del lets the pass delete in its repository too; omitted otherwise,
 	// so a build's pass is the same bytes it always was.
 	Del bool `json:"d,omitempty"`
+	// Read makes the pass pull from its repository and do nothing else:
+	// the API reading an image it shows. Omitted otherwise.
+	Read bool `json:"ro,omitempty"`
 }
 
-// mintPass returns the secret of a pass for repository in org until exp;
-// del lets it delete there too.
-func (s *Signer) mintPass(org, repository string, exp time.Time, del bool) string {
-	body, _ := json.Marshal(passBody{Org: org, Repo: repository, Exp: exp.Unix(), Del: del}) // a struct of strings, an int and a bool cannot fail
+// mintPass returns the secret of a pass carrying body.
+func (s *Signer) mintPass(body passBody) string {
+	raw, _ := json.Marshal(body) // a struct of strings, an int and bools cannot fail
 	enc := base64.RawURLEncoding
-	return passPrefix + enc.EncodeToString(body) + "." + enc.EncodeToString(s.passMAC(body))
+	return passPrefix + enc.EncodeToString(raw) + "." + enc.EncodeToString(s.passMAC(raw))
 }
 
 func (s *Signer) passMAC(body []byte) []byte {
@@ -66,6 +68,9 @@ func (s *Signer) checkPass(secret string, now time.Time) (Account, error) {
 	}
 	if p.Repo == "" || !now.Before(time.Unix(p.Exp, 0)) {
 		return Account{}, errPass
+	}
+	if p.Read {
+		return Account{Name: "reader", Org: p.Org, Pull: p.Repo}, nil
 	}
 	return Account{Name: "build", Org: p.Org, Role: "read", Push: p.Repo, Delete: p.Del}, nil
 }

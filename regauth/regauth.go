@@ -23,6 +23,9 @@ type Account struct {
 	// Delete lets a pass delete in its Push repository as well (a closed
 	// pull request's tags).
 	Delete bool
+	// Pull is the one repository a read pass may pull from, and all it
+	// may do.
+	Pull string
 }
 
 // Access answers who a login is and what it may do (package access implements it).

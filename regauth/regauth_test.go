@@ -303,3 +303,28 @@ func TestDeletePass(t *testing.T) {
 	_, expired := r.srv.DeletePass("acme", "acme/app", -time.Second)
 	wantStatus(t, "expired delete pass", crane.Delete(r.reg+"/acme/lib:pr-7", opts(basic(PassUser, expired))...), http.StatusUnauthorized, "UNAUTHORIZED")
 }
+
+// A read pass pulls from its own repository and does nothing else: not
+// push there, not pull from the organization's other repositories, not
+// delete.
+func TestReadPass(t *testing.T) {
+	r := newRig(t)
+	for _, ref := range []string{r.reg + "/acme/app:v1", r.reg + "/acme/lib:v1"} {
+		if err := push(ref, basic("ada", "tok-ada")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	user, secret := r.srv.ReadPass("acme", "acme/app", time.Minute)
+	if user != PassUser {
+		t.Errorf("read pass user = %q, want %q", user, PassUser)
+	}
+	read := basic(user, secret)
+	if err := pull(r.reg+"/acme/app:v1", read); err != nil {
+		t.Fatalf("a read pass pulls from its repository: %v", err)
+	}
+	wantStatus(t, "read pass pushes", push(r.reg+"/acme/app:v2", read), http.StatusUnauthorized, "UNAUTHORIZED")
+	wantStatus(t, "read pass pulls another repository", pull(r.reg+"/acme/lib:v1", read), http.StatusForbidden, "DENIED")
+	wantStatus(t, "read pass deletes", crane.Delete(r.reg+"/acme/app:v1", opts(read)...), http.StatusUnauthorized, "UNAUTHORIZED")
+	_, expired := r.srv.ReadPass("acme", "acme/app", -time.Second)
+	wantStatus(t, "expired read pass", pull(r.reg+"/acme/app:v1", basic(PassUser, expired)), http.StatusUnauthorized, "UNAUTHORIZED")
+}

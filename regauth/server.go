@@ -43,14 +43,21 @@ type Server struct {
 // Role: "read", Push: repository} elsewhere, until ttl has passed. Nothing
 // is stored: the secret carries org, repository and expiry under an HMAC.
 func (s *Server) Pass(org, repository string, ttl time.Duration) (user, secret string) {
-	return PassUser, s.Signer.mintPass(org, repository, s.now().Add(ttl), false)
+	return PassUser, s.Signer.mintPass(passBody{Org: org, Repo: repository, Exp: s.now().Add(ttl).Unix()})
 }
 
 // DeletePass is a Pass that may also delete in repository, for removing a
 // closed pull request's tags; it is minted only for that, short-lived,
 // and still reaches no other repository.
 func (s *Server) DeletePass(org, repository string, ttl time.Duration) (user, secret string) {
-	return PassUser, s.Signer.mintPass(org, repository, s.now().Add(ttl), true)
+	return PassUser, s.Signer.mintPass(passBody{Org: org, Repo: repository, Exp: s.now().Add(ttl).Unix(), Del: true})
+}
+
+// ReadPass is a pass that only pulls from repository: the API reads the
+// images it describes with one, short-lived, so that showing an image
+// never needs the right to push it.
+func (s *Server) ReadPass(org, repository string, ttl time.Duration) (user, secret string) {
+	return PassUser, s.Signer.mintPass(passBody{Org: org, Repo: repository, Exp: s.now().Add(ttl).Unix(), Read: true})
 }
 
 func (s *Server) now() time.Time {
@@ -240,6 +247,12 @@ func (s *Server) grant(ctx context.Context, who Account, scopes []string) ([]*to
 // actions are what who may do on repo. A build's pass pushes to its own
 // repository only, whatever Access says of others.
 func (s *Server) actions(ctx context.Context, who Account, repo string) ([]string, error) {
+	if who.Pull != "" {
+		if who.Pull == repo {
+			return []string{Pull}, nil
+		}
+		return nil, nil
+	}
 	if who.Push != "" && who.Push == repo {
 		if who.Delete {
 			return []string{Pull, Push, Delete}, nil

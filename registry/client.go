@@ -80,7 +80,7 @@ func (c Client) Tag(ctx context.Context, image, digest, tag string) error {
 	}
 	s := c.session(registryHost(image))
 	if err := s.tag(ctx, src, dst); err != nil {
-		err = fmt.Errorf("registry: tag %s@%s as %s: %w", image, digest, tag, s.explain(ctx, err))
+		err = fmt.Errorf("registry: tag %s@%s as %s: %w", image, digest, tag, s.explain(ctx, err, "pull,push"))
 		return s.scrub(err)
 	}
 	return nil
@@ -104,7 +104,7 @@ func (c Client) Delete(ctx context.Context, image, tag string) error {
 	}
 	s := c.session(registryHost(image))
 	if err := s.delete(ctx, ref); err != nil && !notFound(err) {
-		err = fmt.Errorf("registry: delete %s:%s: %w", image, tag, s.explain(ctx, err))
+		err = fmt.Errorf("registry: delete %s:%s: %w", image, tag, s.explain(ctx, err, "delete"))
 		return s.scrub(err)
 	}
 	return nil
@@ -221,8 +221,8 @@ func (s *session) delete(ctx context.Context, dst name.Tag) error {
 }
 
 // explain marks network failures with ErrUnreachable and says what a 401 or
-// 403 means for the credentials at hand.
-func (s *session) explain(ctx context.Context, err error) error {
+// 403 means for the credentials at hand and the actions asked for.
+func (s *session) explain(ctx context.Context, err error, actions string) error {
 	if err = markUnreachable(ctx, err); errors.Is(err, ErrUnreachable) {
 		return err
 	}

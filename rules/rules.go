@@ -81,6 +81,9 @@ func Compile(i int, r model.Rule) (*Compiled, error) {
 	if err := checkTest(r.Test); err != nil {
 		return nil, field("test.target", err)
 	}
+	if err := checkSizeWarn(r.SizeWarnIncrease); err != nil {
+		return nil, field("size_warn_increase", err)
+	}
 	var err error
 	if c.Filters.Include, err = globs(r.IncludePaths); err != nil {
 		return nil, field("include_paths", err)
@@ -382,6 +385,7 @@ func merge(plans []Plan, p Plan) []Plan {
 	for i := range plans {
 		if plans[i].Skip == p.Skip && sameBuild(plans[i], p) {
 			plans[i].Rules = append(plans[i].Rules, p.Rules...)
+			plans[i].Rule.SizeWarnIncrease = strictestSizeWarn(plans[i].Rule.SizeWarnIncrease, p.Rule.SizeWarnIncrease)
 			for _, t := range p.Tags {
 				if !contains(plans[i].Tags, t) {
 					plans[i].Tags = append(plans[i].Tags, t)

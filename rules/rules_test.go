@@ -413,6 +413,12 @@ func TestCompileErrors(t *testing.T) {
 		{"parent context", 0, with(func(r *model.Rule) { r.Context = ".." }), "context", "inside the repository"},
 		{"parent context with slash", 0, with(func(r *model.Rule) { r.Context = "../" }), "context", "inside the repository"},
 		{"context ending in parent", 0, with(func(r *model.Rule) { r.Context = "a/.." }), "context", "inside the repository"},
+		{"size warning without percent sign", 3, with(func(r *model.Rule) { r.SizeWarnIncrease = "20" }), "size_warn_increase", `want a percentage such as "20%", got "20"`},
+		{"size warning as a fraction", 0, with(func(r *model.Rule) { r.SizeWarnIncrease = "0.2" }), "size_warn_increase", `got "0.2"`},
+		{"size warning of zero", 0, with(func(r *model.Rule) { r.SizeWarnIncrease = "0%" }), "size_warn_increase", `above 0%`},
+		{"negative size warning", 0, with(func(r *model.Rule) { r.SizeWarnIncrease = "-5%" }), "size_warn_increase", `got "-5%"`},
+		{"size warning with a space", 0, with(func(r *model.Rule) { r.SizeWarnIncrease = "20 %" }), "size_warn_increase", `got "20 %"`},
+		{"size warning in bytes", 1, with(func(r *model.Rule) { r.SizeWarnIncrease = "10MB" }), "size_warn_increase", `got "10MB"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -454,6 +460,9 @@ func TestCompileValid(t *testing.T) {
 		{"dotted names", model.Rule{SourceType: "branch", Source: "main", Tags: []string{"x"}, Dockerfile: "..Dockerfile", Context: "./"}},
 		{"disabled", model.Rule{SourceType: "branch", Source: "main", Tags: []string{"x"}, Enabled: ptr(false)}},
 		{"test stage", model.Rule{SourceType: "branch", Source: "main", Tags: []string{"x"}, Test: &model.Test{Target: "unit-test_1.go"}}},
+		{"size warning", model.Rule{SourceType: "branch", Source: "main", Tags: []string{"x"}, SizeWarnIncrease: "20%"}},
+		{"fractional size warning", model.Rule{SourceType: "branch", Source: "main", Tags: []string{"x"}, SizeWarnIncrease: "2.5%"}},
+		{"size warning above double", model.Rule{SourceType: "branch", Source: "main", Tags: []string{"x"}, SizeWarnIncrease: "150%"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -116,7 +116,11 @@ func explicit(trigger string) bool {
 // seen before and after midnight still names one build; a changed rule is a
 // new plan and may build the commit again.
 func ID(repoID, ref, commit string, plan rules.Plan) string {
-	rule, err := json.Marshal(plan.Rule)
+	// A size warning changes what a build says about its image, not what
+	// it builds: setting one must not build a commit again.
+	named := plan.Rule
+	named.SizeWarnIncrease = ""
+	rule, err := json.Marshal(named)
 	if err != nil {
 		// model.Rule holds only strings, bools and maps of strings.
 		panic(fmt.Sprintf("encode rule: %v", err))
@@ -133,6 +137,7 @@ func Again(old model.Build, now time.Time) model.Build {
 	now = now.UTC()
 	b.ID, b.Status, b.Trigger, b.RebuildOf, b.CreatedAt = model.NewID(), model.StatusQueued, Rebuild, old.ID, now
 	b.Digest, b.Error, b.GaveUp, b.TestFailed, b.Reason, b.SupersededBy = "", "", false, false, "", ""
+	b.ImageSize, b.Warnings = 0, nil
 	b.SkippedTags, b.Deliveries, b.Statuses = nil, nil, nil
 	b.RetryingSince, b.StartedAt, b.FinishedAt = nil, nil, nil
 	b.CancelRequested, b.Attempts = false, 0

@@ -63,6 +63,20 @@ func TestEveryAutomaticTriggerNamesTheSameBuilds(t *testing.T) {
 	}
 }
 
+// A size warning says something about the image, not what is built: a
+// rule that gains one names the same builds.
+func TestSizeWarningKeepsTheID(t *testing.T) {
+	repo := demoRepo()
+	repo.Rules[0].SizeWarnIncrease = "20%"
+	builds, err := trigger.Builds(repo, trigger.Push{Ref: "refs/heads/main", After: head, Time: at, Trigger: trigger.Webhook})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if builds[0].ID != mainLatestID || builds[0].Rule.SizeWarnIncrease != "20%" {
+		t.Errorf("build %s with size_warn_increase %q, want %s with \"20%%\"", builds[0].ID, builds[0].Rule.SizeWarnIncrease, mainLatestID)
+	}
+}
+
 func TestIDChangesWithRepoRefCommitAndRule(t *testing.T) {
 	base := trigger.Push{Ref: "refs/heads/main", After: head, Time: at, Trigger: trigger.Webhook}
 	others := map[string]func(*model.Repo, *trigger.Push){
@@ -171,6 +185,7 @@ func TestAgainCarriesEveryFieldOfThePush(t *testing.T) {
 	old := model.Build{
 		ID: "old1", RepoID: "r1", Ref: "refs/heads/main", Commit: head, Status: model.StatusFailed,
 		Image: "127.0.0.1:5000/acme/demo", Tags: []string{"latest"}, Digest: "sha256:aa", Error: "gave up after 10 attempts", GaveUp: true,
+		ImageSize: 12500000, Warnings: []string{"image grew by 25% (from 10.0 MB to 12.5 MB; warn above 20%)"},
 		Rule: model.Rule{SourceType: "branch", Source: "main", Tags: []string{"latest"}}, Rules: []int{0},
 		BuildArgs: map[string]string{"V": "1"}, Before: before, Message: "fix", DiffFilter: true,
 		BaseRef: "refs/heads/main", Reason: "r", SupersededBy: "b2", SkippedTags: []string{"latest"}, Seq: 42,

@@ -37,6 +37,9 @@ type outcome struct {
 	later  *deferredExport
 	err    error
 	gaveUp bool // err is Slipway giving up after too many attempts
+	// imageSize and warnings are what measure found of the pushed image.
+	imageSize int64
+	warnings  []string
 }
 
 // succeeded reports whether the build pushed its image.
@@ -66,6 +69,7 @@ func (o outcome) apply(b *model.Build) {
 	default:
 		// A cancel request that came too late does not undo a pushed image.
 		b.Status, b.Digest, b.Error, b.SkippedTags = model.StatusSucceeded, o.digest, "", o.skippedTags
+		b.ImageSize, b.Warnings = o.imageSize, o.warnings
 		b.Reason, b.CancelRequested, b.RetryingSince = "", false, nil
 	}
 }
@@ -141,7 +145,9 @@ func (w *Worker) pipeline(ctx context.Context, repo model.Repo, b model.Build, l
 		// An earlier attempt pushed the image and died before it finished:
 		// move the tags, never push again.
 		fmt.Fprintf(logw, "==> %s@%s was pushed by an earlier attempt; moving tags only\n", b.Image, b.Digest)
-		return w.tag(ctx, b, b.Digest, nil, creds, logw)
+		out := w.tag(ctx, b, b.Digest, nil, creds, logw)
+		w.measure(ctx, b, creds, &out, logw)
+		return out
 	}
 	if err := w.Builder.Ping(ctx); err != nil {
 		return outcome{err: infraError{err: fmt.Errorf("buildkit unavailable: %w", err)}}
@@ -213,6 +219,8 @@ func (w *Worker) pipeline(ctx context.Context, repo model.Repo, b model.Build, l
 	st.done("record")
 	out := w.tag(ctx, b, res.Digest, &co, creds, logw)
 	st.done("tag")
+	w.measure(ctx, b, creds, &out, logw)
+	st.done("size")
 	if req.CacheLater && out.succeeded() {
 		out.later = &deferredExport{req: req, cleanup: cleanup}
 	}

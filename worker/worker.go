@@ -27,6 +27,9 @@ type Builds interface {
 	GetBuild(ctx context.Context, id string) (model.Build, error)
 	CreateBuild(ctx context.Context, b model.Build) (bool, error)
 	UpdateBuild(ctx context.Context, id string, change func(*model.Build) error) (model.Build, error)
+	// QueryBuilds finds the previous build an image's size is compared
+	// with (trigger.Previous).
+	QueryBuilds(ctx context.Context, q model.BuildQuery) (model.BuildPage, error)
 }
 
 // Repos reads repositories (package store).
@@ -73,6 +76,12 @@ type Tagger interface {
 	Tag(ctx context.Context, image, digest, tag string) error
 }
 
+// ImageReader reads a pushed image's manifest and config: its size is
+// counted from them.
+type ImageReader interface {
+	Inspect(ctx context.Context, image, digest, platform string) (model.Image, error)
+}
+
 // Jobs hands out build jobs.
 type Jobs interface {
 	Next(ctx context.Context, wait time.Duration) (queue.Job, bool, error)
@@ -97,6 +106,10 @@ type Worker struct {
 	// Tagger returns the Tagger of one build, moving tags with that
 	// build's registry credentials (from RegistryLogin; nil is anonymous).
 	Tagger func(creds builder.Credentials) Tagger
+	// Images returns the ImageReader of one build, with that build's
+	// registry credentials, to record the pushed image's size; nil
+	// records none.
+	Images func(creds builder.Credentials) ImageReader
 	Logs   Logs
 	// Secrets are values hidden in every build's log besides the
 	// repository's own (a registry password, say).

@@ -234,6 +234,8 @@ func run(ctx context.Context, r role, args []string) error {
 		Secrets: &rotator{st: st, fromEnv: cfg.SecretKey != "", path: filepath.Join(dataDir, seal.FileName), shared: cfg.NATSURL != "",
 			also: []func(context.Context, access.Sealer) (int, error){dir.Reseal, resealSigningKey(dir)}, logger: logger},
 		Sealer: liveKeys{st}, Builders: builders,
+		Images: imageReader{client: registry.Client{Transport: out.registry.Transport()},
+			login: readLogin(reg.tokens, reg.addr, orgLogins(dir, liveKeys{st}))},
 	}
 	if r.api {
 		apiServer.Register(mux)
@@ -339,6 +341,7 @@ func (p parts) startWorkers(ctx, runCtx context.Context, wg *sync.WaitGroup) err
 		Jobs: jobs, Builder: p.bk, WorkDir: filepath.Join(p.dataDir, "work"), Logger: p.logger,
 		// Each build tags with its own credentials (RegistryLogin).
 		Tagger:      func(creds builder.Credentials) worker.Tagger { c := regClient; c.Credentials = creds; return c },
+		Images:      func(creds builder.Credentials) worker.ImageReader { c := regClient; c.Credentials = creds; return c },
 		Logs:        func(id string) io.WriteCloser { return p.st.NewLogWriter(id, 500*time.Millisecond) },
 		Credentials: p.hs.credentials, Grace: p.cfg.ShutdownGrace, LogLimit: p.cfg.LogLimit, LogSize: p.st.LogSize,
 		RegistryPing: regClient.Ping, RegistryRetry: p.cfg.RegistryRetry,
