@@ -153,6 +153,13 @@ func (s *Server) Register(mux *http.ServeMux) {
 	route("DELETE /api/v1/tokens/{id}", s.revokeToken)
 	route("POST /api/v1/admin/secrets/rotate", s.rotateSecrets)
 	route("GET /api/v1/builds/{id}/image", s.getImage)
+	route("POST /api/v1/repos/{id}/badge-key", s.newBadgeKey)
+	route("DELETE /api/v1/repos/{id}/badge-key", s.revokeBadgeKey)
+	// Badges answer without a token (public repositories) and outside
+	// /api: a README embeds their URL. A wildcard is a whole path segment,
+	// so {file} is "<repo>.svg" or "<tag>.svg".
+	mux.HandleFunc("GET /badge/{org}/{file}", s.badge)
+	mux.HandleFunc("GET /badge/{org}/{repo}/{file}", s.badge)
 }
 
 // idRE admits the ids Slipway hands out (hex) and a little more. Anything
