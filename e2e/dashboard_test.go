@@ -13,6 +13,7 @@ import (
 
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
 	"github.com/slipway-build/slipway/e2e/rig"
 	"github.com/slipway-build/slipway/model"
@@ -41,9 +42,9 @@ func TestDashboard(t *testing.T) {
 
 	b := startBrowser(t)
 
-	// Sign in with the bootstrap admin's token.
+	// Sign in with the bootstrap admin's token, from the keyboard.
 	b.do(chromedp.Navigate(s.URL()+"/"), chromedp.WaitVisible(chromedp.ID("token")))
-	b.do(chromedp.SendKeys(chromedp.ID("token"), s.Token), chromedp.Click(chromedp.CSS(`form.signin button[type="submit"]`)))
+	b.do(chromedp.SendKeys(chromedp.ID("token"), s.Token+kb.Enter))
 	b.wait("the repositories page, signed in as the site admin", `document.querySelector('h1')?.textContent === 'Repositories' &&
 		document.querySelector('#who')?.textContent.includes('site admin')`)
 	if got := b.text(".empty-state"); !strings.Contains(got, "No repositories yet.") {
@@ -77,6 +78,25 @@ func TestDashboard(t *testing.T) {
 	if code := s.Do("GET", "/api/v1/repos/"+repoID, nil, &repo); code != http.StatusOK || repo.FullName != "acme/dash" ||
 		repo.CloneURL != src.CloneURL || repo.Image != s.RegistryAddr+"/acme/dash" || repo.HookID != "4242" {
 		t.Fatalf("repository %s after connecting: HTTP %d %+v", repoID, code, repo)
+	}
+
+	// Rules are edited on the page and checked by the API: a rule with no
+	// source is refused naming the field, which is marked and focused.
+	b.press("Edit rules")
+	b.wait("the rules form", `document.querySelectorAll('fieldset.rule-edit').length === 2`)
+	b.press("Add a rule")
+	b.do(chromedp.SendKeys(chromedp.ID("rule-2-tags"), "edge"))
+	b.press("Save rules")
+	b.wait("the API's refusal", `document.querySelector('form.rules-form [role="alert"]')?.textContent.includes('rules[2].source: must not be empty')`)
+	if got := b.eval(`document.activeElement.id + ' ' + document.activeElement.getAttribute('aria-invalid')`); got != "rule-2-source true" {
+		t.Errorf("after the refusal the focus is on %q, want the invalid field rule-2-source marked aria-invalid", got)
+	}
+	b.do(chromedp.SendKeys(chromedp.ID("rule-2-source"), "develop"))
+	b.press("Save rules")
+	b.wait("the saved rules", `document.querySelectorAll('ol.rules > li').length === 3 && document.querySelector('ol.rules').textContent.includes('develop')`)
+	if code := s.Do("GET", "/api/v1/repos/"+repoID, nil, &repo); code != http.StatusOK || len(repo.Rules) != 3 ||
+		repo.Rules[2].SourceType != "branch" || repo.Rules[2].Source != "develop" || strings.Join(repo.Rules[2].Tags, ",") != "edge" {
+		t.Fatalf("rules after saving on the page: HTTP %d %+v", code, repo.Rules)
 	}
 
 	// Push a commit whose build takes a while between two lines of output,
@@ -133,8 +153,7 @@ func TestDashboard(t *testing.T) {
 
 	// Rebuild from the build page: the page moves to the new build.
 	b.do(chromedp.Navigate(s.URL() + "/#/builds/" + buildID))
-	b.wait("the Rebuild button", `[...document.querySelectorAll('button')].some((x) => x.textContent === 'Rebuild')`)
-	b.eval(`[...document.querySelectorAll('button')].find((x) => x.textContent === 'Rebuild').click(), ''`)
+	b.press("Rebuild")
 	b.wait("the new build's page", `location.hash.startsWith('#/builds/') && location.hash !== '#/builds/`+buildID+`'`)
 	rebuildID := strings.TrimPrefix(b.eval(`location.hash`), "#/builds/")
 	if nb := s.Build(rebuildID); nb.RebuildOf != buildID || nb.Commit != commit {
@@ -204,7 +223,7 @@ func startBrowser(t *testing.T) browser {
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-domain-reliability", true),
 		chromedp.Flag("no-proxy-server", true),
-		chromedp.Flag("host-resolver-rules", "MAP * ~NOTFOUND, EXCLUDE localhost"),
+		chromedp.Flag("host-resolver-rules", "MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1"),
 	)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	t.Cleanup(cancelAlloc)
@@ -268,6 +287,12 @@ func (b browser) eval(expr string) string {
 		return string(raw)
 	}
 	return s
+}
+
+// press clicks the button labelled label, once it is there.
+func (b browser) press(label string) {
+	b.t.Helper()
+	b.do(chromedp.Click(chromedp.Search(`//button[normalize-space()=` + jsString(label) + `]`)))
 }
 
 func (b browser) text(sel string) string {

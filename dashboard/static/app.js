@@ -676,6 +676,7 @@ function rulesTable(rules) {
     h('div', { class: 'small muted' },
       h('span', { class: 'mono' }, `${r.context || '.'}/${r.dockerfile || 'Dockerfile'}`),
       r.platforms ? ` · ${r.platforms}` : '',
+      r.size_warn_increase ? ` · warns past +${r.size_warn_increase.replace(/^\+/, '')}` : '',
       r.test && r.test.target ? ` · tests ${r.test.target}` : ''))));
 }
 
@@ -752,6 +753,8 @@ function ruleFieldset(r, i, remove) {
       input('dockerfile', 'Dockerfile', r.dockerfile, { placeholder: 'Dockerfile' }),
       input('context', 'Context', r.context, { placeholder: '.' }),
       input('platforms', 'Platforms', r.platforms, { placeholder: 'linux/amd64,linux/arm64' })),
+    h('div', { class: 'row' },
+      input('size_warn_increase', 'Size warning', r.size_warn_increase, { placeholder: '20%' })),
     h('div', { class: 'row end' },
       h('div', { class: 'check' }, enabled, h('label', { for: id('enabled') }, 'Enabled')),
       button(`Remove rule ${i + 1}`, remove, 'btn ghost small danger')));
@@ -762,7 +765,7 @@ function readRule(fs, r) {
   r.source_type = val('source_type');
   r.source = val('source');
   r.tags = val('tags').split(',').map((t) => t.trim()).filter(Boolean);
-  for (const f of ['dockerfile', 'context', 'platforms']) {
+  for (const f of ['dockerfile', 'context', 'platforms', 'size_warn_increase']) {
     if (val(f)) r[f] = val(f);
     else delete r[f];
   }
@@ -808,11 +811,14 @@ function badgePanel(repo, canWrite) {
     const path = `/badge/${enc(orgOf(repo) || org.toLowerCase())}/${enc(name)}.svg${key ? `?key=${enc(key)}` : ''}`;
     const url = `${location.origin}${path}`;
     const link = `${location.origin}/#/repos/${enc(repo.id)}`;
+    // An <img> sends no token: a private repository's badge shows only
+    // with its key.
+    const shown = key || repo.public;
     const kids = [
-      h('p', {}, h('img', { src: path, alt: `Build status of ${repo.full_name}`, class: 'badge', height: '20' })),
-      command(`[![build](${url})](${link})`, 'Copy the badge Markdown'),
+      shown ? h('p', {}, h('img', { src: path, alt: `Build status of ${repo.full_name}`, class: 'badge', height: '20' })) : null,
+      shown ? command(`[![build](${url})](${link})`, 'Copy the badge Markdown') : null,
+      shown ? null : h('p', { class: 'small muted' }, 'A private repository\'s badge is shown to whoever has its key: create one to embed the badge in a README.'),
     ];
-    if (!key && !repo.public) kids.push(h('p', { class: 'small muted' }, 'Private repository: the badge needs a key to be shown outside Slipway.'));
     if (canWrite) {
       const make = button(key ? 'New badge key' : 'Create a badge key', () => busy(make, errSlot, async () => {
         const ans = await api(`/repos/${enc(repo.id)}/badge-key`, { method: 'POST' });
@@ -1002,7 +1008,7 @@ async function followLog(id, { signal, onText, onStatus, onState, onEnd }) {
       if (!res.ok) throw new APIError(res.status, res.statusText);
       if (!(res.headers.get('Content-Type') || '').startsWith('text/event-stream') || !res.body) {
         onText(await res.text());
-        onEnd(null);
+        onState('This server does not stream logs: this is the log so far.');
         return;
       }
       onState('Live: new lines appear as the build writes them.');
@@ -1067,10 +1073,12 @@ function parseEvent(block) {
 // ---------------------------------------------------------------- image
 
 async function viewImage({ params: [id], query, signal }) {
-  const b = await api(`/builds/${enc(id)}`, { signal });
-  const platforms = (b.rule && b.rule.platforms ? b.rule.platforms.split(',') : []).map((p) => p.trim()).filter(Boolean);
   const platform = query.get('platform') || '';
-  const img = await api(`/builds/${enc(id)}/image${platform ? `?platform=${enc(platform)}` : ''}`, { signal });
+  const [b, img] = await Promise.all([
+    api(`/builds/${enc(id)}`, { signal }),
+    api(`/builds/${enc(id)}/image${platform ? `?platform=${enc(platform)}` : ''}`, { signal }),
+  ]);
+  const platforms = img.platforms || [];
   const tag = (b.tags || [])[0];
   const head = pageHead(tag ? `${img.image}:${tag}` : img.image, h('span', {},
     h('a', { href: `#/builds/${enc(b.id)}` }, `build ${short(b.id, 8)}`), ' · ', h('span', { class: 'mono' }, img.digest),
