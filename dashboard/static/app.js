@@ -101,6 +101,18 @@ function every(ms, signal, fn) {
   signal.addEventListener('abort', () => clearInterval(t), { once: true });
 }
 
+// keepFocus redraws part of a page with fn and, when the focus was on a
+// link or button in it, puts it back on the new one with the same text, so
+// that a refresh does not throw a keyboard user back to the top.
+function keepFocus(container, fn) {
+  const had = container.contains(document.activeElement) ? document.activeElement : null;
+  const key = had && had.textContent;
+  fn();
+  if (!had || had.isConnected) return;
+  const again = [...container.querySelectorAll('a, button')].find((el) => el.textContent === key);
+  if (again) again.focus();
+}
+
 // ---------------------------------------------------------------- API
 
 class APIError extends Error {
@@ -573,7 +585,10 @@ async function viewRepo({ params: [id], signal }) {
     put(hooksSlot, hooksList(repo, list));
   };
   showBuilds(builds);
-  every(10000, signal, async () => showBuilds(await api(`/builds?repo=${enc(id)}&limit=30`, { signal })));
+  every(10000, signal, async () => {
+    const list = await api(`/builds?repo=${enc(id)}&limit=30`, { signal });
+    keepFocus(buildsSlot.parentElement, () => showBuilds(list));
+  });
 
   return h('div', {}, head, errSlot,
     h('div', { class: 'grid' },
@@ -709,7 +724,10 @@ function rulesPanel(repo, canWrite) {
     form.addEventListener('submit', async (e) => {
       e.preventDefault();
       collect();
-      for (const el of form.querySelectorAll('[aria-invalid]')) el.removeAttribute('aria-invalid');
+      for (const el of form.querySelectorAll('[aria-invalid]')) {
+        el.removeAttribute('aria-invalid');
+        el.removeAttribute('aria-describedby');
+      }
       await busy(save, errSlot, async () => {
         const saved = await api(`/repos/${enc(repo.id)}`, { method: 'PATCH', body: { rules: draft } });
         repo.rules = saved.rules;
@@ -721,7 +739,10 @@ function rulesPanel(repo, canWrite) {
         const input = form.querySelector(`[data-rule="${m[1]}"] [data-field="${m[2]}"]`)
           || form.querySelector(`[data-rule="${m[1]}"] [data-field="source"]`);
         if (input) {
+          const alert = errSlot.querySelector('[role="alert"]');
+          alert.id = nextID('rules-error');
           input.setAttribute('aria-invalid', 'true');
+          input.setAttribute('aria-describedby', alert.id);
           input.focus();
         }
       }
@@ -737,23 +758,21 @@ function rulesPanel(repo, canWrite) {
 // arguments, path filters, tests) are kept as they are.
 function ruleFieldset(r, i, remove) {
   const id = (f) => `rule-${i}-${f}`;
-  const input = (f, label, value, extra = {}) => h('div', { class: 'field' },
+  const input = (f, label, value, extra = {}) => h('div', { class: `field${extra.wide ? ' wide' : ''}` },
     h('label', { for: id(f) }, label),
-    h('input', { id: id(f), 'data-field': f, value: value || '', autocomplete: 'off', spellcheck: 'false', ...extra }));
+    h('input', { id: id(f), 'data-field': f, value: value || '', autocomplete: 'off', spellcheck: 'false', ...extra, wide: null }));
   const type = h('select', { id: id('source_type'), 'data-field': 'source_type' },
     ['branch', 'tag', 'pull_request'].map((t) => h('option', { value: t, selected: r.source_type === t }, t.replace('_', ' '))));
   const enabled = h('input', { id: id('enabled'), 'data-field': 'enabled', type: 'checkbox', checked: r.enabled !== false });
   return h('fieldset', { class: 'rule-edit', 'data-rule': String(i) },
     h('legend', {}, `Rule ${i + 1}`),
     h('div', { class: 'row' },
-      h('div', { class: 'field' }, h('label', { for: id('source_type') }, 'Source type'), type),
-      input('source', 'Source (name or /regex/)', r.source),
-      input('tags', 'Tags (comma-separated)', (r.tags || []).join(', '))),
-    h('div', { class: 'row' },
+      h('div', { class: 'field' }, h('label', { for: id('source_type') }, 'Type'), type),
+      input('source', 'Source', r.source, { placeholder: 'main, or /regex/' }),
+      input('tags', 'Tags, comma-separated', (r.tags || []).join(', '), { placeholder: 'latest, {sourceref}', wide: true }),
       input('dockerfile', 'Dockerfile', r.dockerfile, { placeholder: 'Dockerfile' }),
       input('context', 'Context', r.context, { placeholder: '.' }),
-      input('platforms', 'Platforms', r.platforms, { placeholder: 'linux/amd64,linux/arm64' })),
-    h('div', { class: 'row' },
+      input('platforms', 'Platforms', r.platforms, { placeholder: 'linux/amd64,linux/arm64' }),
       input('size_warn_increase', 'Size warning', r.size_warn_increase, { placeholder: '20%' })),
     h('div', { class: 'row end' },
       h('div', { class: 'check' }, enabled, h('label', { for: id('enabled') }, 'Enabled')),
@@ -865,7 +884,7 @@ async function viewBuild({ params: [id], signal }) {
     b = build;
     put(status, pill(b.status), b.error ? h('span', { class: 'status-error' }, b.error) : null,
       b.reason && !b.error ? h('span', { class: 'muted' }, b.reason) : null);
-    put(actions, ...buildActions(b, canWrite, errSlot, draw));
+    keepFocus(actions, () => put(actions, ...buildActions(b, canWrite, errSlot, draw)));
     put(facts, buildFacts(b, repo));
     put(pull, ...pullSection(b));
     put(deliveries, deliveriesTable(b, canWrite, errSlot, draw));
