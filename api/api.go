@@ -110,6 +110,12 @@ type Server struct {
 	// Images reads builds' images for GET /api/v1/builds/{id}/image; nil
 	// answers 501.
 	Images Images
+	// Live follows logs and builds for GET /api/v1/builds/{id}/log as
+	// Server-Sent Events (api/livelog.go); nil answers only the plain log.
+	Live Live
+	// Keepalive is how often a followed log sends a comment when nothing
+	// else happens; 0 means DefaultKeepalive.
+	Keepalive time.Duration
 }
 
 // RegisterHealth adds /healthz and /readyz only, for processes that serve

@@ -106,6 +106,7 @@ func newHarness(t *testing.T, change ...func(*api.Server)) *harness {
 		// registry's address is open for images, as cmd/slipway opens it.
 		Outbound:         &outbound.Guard{Lookup: testDNS},
 		RegistryOutbound: (&outbound.Guard{Lookup: testDNS}).With(netip.MustParseAddrPort("127.0.0.1:5000")),
+		Live:             st,
 	}
 	for _, c := range change {
 		c(s)

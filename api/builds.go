@@ -109,8 +109,15 @@ func (s *Server) getBuild(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// getLog answers the log stored so far as plain text, or follows it live
+// as Server-Sent Events (api/livelog.go) when the client asks for them.
 func (s *Server) getLog(w http.ResponseWriter, r *http.Request) {
-	if _, ok := s.build(w, r, access.Read); !ok {
+	b, ok := s.build(w, r, access.Read)
+	if !ok {
+		return
+	}
+	if wantsStream(r) {
+		s.streamLog(w, r, b)
 		return
 	}
 	// Streamed from the store as it is read: a log may be many megabytes.

@@ -61,6 +61,7 @@ func (s *Store) eachChunk(ctx context.Context, buildID string, headersOnly bool,
 	if err != nil {
 		return fmt.Errorf("read log of %s: %w", buildID, err)
 	}
+	defer s.dropConsumer(c, nil)
 	info, err := c.Info(ctx)
 	if err != nil {
 		return fmt.Errorf("read log of %s: %w", buildID, err)
