@@ -116,6 +116,11 @@ type Server struct {
 	// Keepalive is how often a followed log sends a comment when nothing
 	// else happens; 0 means DefaultKeepalive.
 	Keepalive time.Duration
+	// Registry reads the embedded registry for the registry browser
+	// (api/images.go); nil lists only the images Slipway knows of, without
+	// tags. TagOwners name the builds that pushed the tags.
+	Registry  RegistryReader
+	TagOwners TagOwners
 }
 
 // RegisterHealth adds /healthz and /readyz only, for processes that serve
@@ -166,6 +171,8 @@ func (s *Server) Register(mux *http.ServeMux) {
 	// so {file} is "<repo>.svg" or "<tag>.svg".
 	mux.HandleFunc("GET /badge/{org}/{file}", s.badge)
 	mux.HandleFunc("GET /badge/{org}/{repo}/{file}", s.badge)
+	route("GET /api/v1/images", s.listImages)
+	route("GET /api/v1/images/{path...}", s.imageTags)
 }
 
 // idRE admits the ids Slipway hands out (hex) and a little more. Anything

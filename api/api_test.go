@@ -107,6 +107,7 @@ func newHarness(t *testing.T, change ...func(*api.Server)) *harness {
 		Outbound:         &outbound.Guard{Lookup: testDNS},
 		RegistryOutbound: (&outbound.Guard{Lookup: testDNS}).With(netip.MustParseAddrPort("127.0.0.1:5000")),
 		Live:             st,
+		TagOwners:        st,
 	}
 	for _, c := range change {
 		c(s)

@@ -36,8 +36,8 @@ type matrix struct {
 	clock  atomic.Int64 // seconds after base
 }
 
-func newMatrix(t *testing.T) *matrix {
-	m := &matrix{h: newHarness(t), tokens: map[string]string{site: testToken}}
+func newMatrix(t *testing.T, change ...func(*api.Server)) *matrix {
+	m := &matrix{h: newHarness(t, change...), tokens: map[string]string{site: testToken}}
 	m.h.access.Now = func() time.Time { return base.Add(time.Duration(m.clock.Load()) * time.Second) }
 	m.post("/api/v1/orgs", testToken, `{"name":"acme","owners":["carol"]}`, http.StatusCreated)
 	m.post("/api/v1/orgs", testToken, `{"name":"other","owners":["dave"]}`, http.StatusCreated)
@@ -92,11 +92,16 @@ func (m *matrix) issue(org, account, role, expiresIn string) string {
 type codes map[string]int
 
 func TestRoleMatrix(t *testing.T) {
-	m := newMatrix(t)
+	// The test repositories' images are on this registry: the registry
+	// browser knows them (without reading any registry: no Registry).
+	m := newMatrix(t, func(s *api.Server) { s.RegistryHost = "registry.example:5000" })
 	h := m.h
 	repo := h.createRepo(validRepo("acme/demo"))
 	doomed := h.createRepo(validRepo("acme/doomed"))
 	b := h.trigger(repo.ID, "refs/heads/main", "")
+	private := h.createRepo(validRepo("acme/private")) // its image stays private
+	finished := h.trigger(private.ID, "", commitC)     // its followed log ends at once
+	h.markFinished(finished.ID, model.StatusSucceeded)
 	spare := m.issue("acme", "alice", "read", "")
 	spareID, _, _ := access.Split(spare)
 
@@ -152,6 +157,9 @@ func TestRoleMatrix(t *testing.T) {
 		{"GET", "/badge/acme/doomed/latest.svg", "", codes{noToken: 404, revoked: 404, expired: 404, other: 404, reader: 200, writer: 200, admin: 200, site: 200}},
 		{"GET", "/badge/acme/demo.svg", "", codes{noToken: 200, revoked: 200, expired: 200, other: 200, reader: 200, writer: 200, admin: 200, site: 200}},
 		{"DELETE", "/api/v1/repos/" + doomed.ID + "?keep_hook=true", "", codes{other: 404, reader: 403, writer: 403, admin: 204, site: 404}},
+		{"GET", "/api/v1/builds/" + finished.ID + "/log?follow=1", "", codes{other: 404, reader: 200, writer: 200, admin: 200, site: 200}},
+		{"GET", "/api/v1/images", "", codes{other: 200, reader: 200, writer: 200, admin: 200, site: 200}},
+		{"GET", "/api/v1/images/acme/private/tags", "", codes{other: 404, reader: 200, writer: 200, admin: 200, site: 200}},
 	}
 	for _, rt := range routes {
 		for _, who := range callers {

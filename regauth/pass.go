@@ -30,6 +30,9 @@ type passBody struct {
 	// Read makes the pass pull from its repository and do nothing else:
 	// the API reading an image it shows. Omitted otherwise.
 	Read bool `json:"ro,omitempty"`
+	// Browse makes the API's browse pass: the catalog and pull on every
+	// repository, no Repo to push to.
+	Browse bool `json:"b,omitempty"`
 }
 
 // mintPass returns the secret of a pass carrying body.
@@ -66,8 +69,11 @@ func (s *Signer) checkPass(secret string, now time.Time) (Account, error) {
 	if err := json.Unmarshal(body, &p); err != nil {
 		return Account{}, fmt.Errorf("%w: %w", errPass, err)
 	}
-	if p.Repo == "" || !now.Before(time.Unix(p.Exp, 0)) {
-		return Account{}, errPass
+	if (p.Repo == "") == !p.Browse || !now.Before(time.Unix(p.Exp, 0)) {
+		return Account{}, errPass // a pass pushes to one repository, or browses
+	}
+	if p.Browse {
+		return Account{Name: "browser", Role: "read", Browse: true}, nil
 	}
 	if p.Read {
 		return Account{Name: "reader", Org: p.Org, Pull: p.Repo}, nil

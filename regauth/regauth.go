@@ -26,6 +26,9 @@ type Account struct {
 	// Pull is the one repository a read pass may pull from, and all it
 	// may do.
 	Pull string
+	// Browse is the API's browse pass: it lists the registry's catalog
+	// and pulls every repository, and never pushes or deletes.
+	Browse bool
 }
 
 // Access answers who a login is and what it may do (package access implements it).

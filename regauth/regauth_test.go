@@ -328,3 +328,65 @@ func TestReadPass(t *testing.T) {
 	_, expired := r.srv.ReadPass("acme", "acme/app", -time.Second)
 	wantStatus(t, "expired read pass", pull(r.reg+"/acme/app:v1", basic(PassUser, expired)), http.StatusUnauthorized, "UNAUTHORIZED")
 }
+
+// The API's browse pass lists the catalog and every repository's tags,
+// and can neither push nor delete; nobody else lists the catalog.
+func TestBrowsePass(t *testing.T) {
+	r := newRig(t)
+	admin := basic("ada", "tok-ada")
+	for _, ref := range []string{"acme/app:v1", "acme/app:v2"} {
+		if err := push(r.reg+"/"+ref, admin); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := push(r.reg+"/other/tool:1.0", basic(r.srv.Pass("other", "other/tool", time.Minute))); err != nil {
+		t.Fatal(err)
+	}
+	v1, err := crane.Digest(r.reg+"/acme/app:v1", opts(admin)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v2, err := crane.Digest(r.reg+"/acme/app:v2", opts(admin)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	browse := func(login func() (string, string)) registry.Browser {
+		return registry.Browser{Host: r.reg, Transport: loopback, Login: login}
+	}
+	ctx := context.Background()
+	b := browse(func() (string, string) { return r.srv.BrowsePass(time.Minute) })
+	repos, err := b.Catalog(ctx)
+	if err != nil || strings.Join(repos, " ") != "acme/app other/tool" {
+		t.Errorf("catalog = %q, %v; want [acme/app other/tool]", repos, err)
+	}
+	tags, err := b.Tags(ctx, "acme/app")
+	if want := []registry.Tag{{Name: "v1", Digest: v1}, {Name: "v2", Digest: v2}}; err != nil || fmt.Sprint(tags) != fmt.Sprint(want) {
+		t.Errorf("tags of acme/app = %v, %v; want %v", tags, err, want)
+	}
+	if names, err := b.TagNames(ctx, "other/tool"); err != nil || strings.Join(names, " ") != "1.0" {
+		t.Errorf("tag names of other/tool = %q, %v; want [1.0]", names, err)
+	}
+	if names, err := b.TagNames(ctx, "acme/never-pushed"); err != nil || len(names) != 0 {
+		t.Errorf("tag names of a repository never pushed = %q, %v; want none", names, err)
+	}
+
+	user, secret := r.srv.BrowsePass(time.Minute)
+	pass := basic(user, secret)
+	wantStatus(t, "browse pass pushes", push(r.reg+"/acme/app:v3", pass), http.StatusUnauthorized, "UNAUTHORIZED")
+	wantStatus(t, "browse pass deletes", crane.Delete(r.reg+"/acme/app@"+v1, opts(pass)...), http.StatusUnauthorized, "UNAUTHORIZED")
+	_, expired := r.srv.BrowsePass(-time.Second)
+	// A pass that names a repository and browses is no pass Slipway mints.
+	both := r.srv.Signer.mintPass(passBody{Repo: "acme/app", Browse: true, Exp: time.Now().Add(time.Minute).Unix()})
+	for what, login := range map[string]func() (string, string){
+		"expired browse pass":     func() (string, string) { return PassUser, expired },
+		"browse pass with a repo": func() (string, string) { return PassUser, both },
+		"an admin of acme":        func() (string, string) { return "ada", "tok-ada" },
+		"a build pass":            func() (string, string) { return r.srv.Pass("acme", "acme/app", time.Minute) },
+		"anonymous":               nil,
+		"a reader of acme":        func() (string, string) { return "rita", "tok-rita" },
+	} {
+		if repos, err := browse(login).Catalog(ctx); err == nil {
+			t.Errorf("%s lists the catalog: %q", what, repos)
+		}
+	}
+}

@@ -60,6 +60,14 @@ func (s *Server) ReadPass(org, repository string, ttl time.Duration) (user, secr
 	return PassUser, s.Signer.mintPass(passBody{Org: org, Repo: repository, Exp: s.now().Add(ttl).Unix(), Read: true})
 }
 
+// BrowsePass mints the API's own credentials for its registry browser
+// (GET /api/v1/images): the catalog, and pull on every repository, until
+// ttl has passed; never push or delete. The API decides what each of its
+// callers may see; the pass never leaves the process that minted it.
+func (s *Server) BrowsePass(ttl time.Duration) (user, secret string) {
+	return PassUser, s.Signer.mintPass(passBody{Exp: s.now().Add(ttl).Unix(), Browse: true})
+}
+
 func (s *Server) now() time.Time {
 	if s.Now != nil {
 		return s.Now()
@@ -218,11 +226,19 @@ func grantsNothing(access []*token.ResourceActions) bool {
 // repoName is distribution's repository path grammar.
 var repoName = regexp.MustCompile(`^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$`)
 
+// catalogScope is the scope of the registry's catalog (/v2/_catalog).
+const catalogScope = "registry:catalog:*"
+
 // grant returns, per repository scope asked for, the actions asked for
-// that who may do; other scope types (the catalog) get nothing.
+// that who may do; the catalog goes to the browse pass alone, other scope
+// types get nothing.
 func (s *Server) grant(ctx context.Context, who Account, scopes []string) ([]*token.ResourceActions, error) {
 	access := []*token.ResourceActions{}
 	for _, sc := range scopes {
+		if sc == catalogScope && who.Browse {
+			access = append(access, &token.ResourceActions{Type: "registry", Name: "catalog", Actions: []string{"*"}})
+			continue
+		}
 		typ, rest, _ := strings.Cut(sc, ":")
 		i := strings.LastIndexByte(rest, ':')
 		if typ != "repository" || i < 0 || !repoName.MatchString(rest[:i]) || len(rest[:i]) > 255 {
@@ -245,13 +261,17 @@ func (s *Server) grant(ctx context.Context, who Account, scopes []string) ([]*to
 }
 
 // actions are what who may do on repo. A build's pass pushes to its own
-// repository only, whatever Access says of others.
+// repository only, whatever Access says of others; the browse pass pulls
+// every repository.
 func (s *Server) actions(ctx context.Context, who Account, repo string) ([]string, error) {
 	if who.Pull != "" {
 		if who.Pull == repo {
 			return []string{Pull}, nil
 		}
 		return nil, nil
+	}
+	if who.Browse {
+		return []string{Pull}, nil
 	}
 	if who.Push != "" && who.Push == repo {
 		if who.Delete {

@@ -36,6 +36,10 @@ import (
 // the same port.
 const instanceHeader = "X-Slipway-Registry-Instance"
 
+// CatalogPage is how many repositories a page of the embedded registry's
+// catalog holds at most.
+const CatalogPage = 1000
+
 // startTimeout bounds how long StartEmbedded waits for the server to answer
 // when ctx has no earlier deadline.
 const startTimeout = 30 * time.Second
@@ -146,6 +150,10 @@ func StartEmbeddedWith(ctx context.Context, opts EmbeddedOptions) (*Embedded, er
 		},
 	}
 	cfg.Auth = opts.Auth
+	// The catalog pages (the API's registry browser) hold this many
+	// repositories; distribution sets its default only when it reads a
+	// YAML file, and 0 would answer every page empty.
+	cfg.Catalog.MaxEntries = CatalogPage
 	cfg.HTTP.Net = "tcp"
 	cfg.HTTP.Addr = bindAddr
 	// Upload session state is signed with this secret; a random one per

@@ -13,6 +13,7 @@ import (
 	"github.com/distribution/distribution/v3/configuration"
 
 	"github.com/slipway-build/slipway/access"
+	"github.com/slipway-build/slipway/api"
 	"github.com/slipway-build/slipway/config"
 	"github.com/slipway-build/slipway/regauth"
 	"github.com/slipway-build/slipway/registry"
@@ -166,3 +167,17 @@ func tokenAuth(realm, certPath string) configuration.Auth {
 }
 
 func isAccessNotFound(err error) bool { return errors.Is(err, access.ErrNotFound) }
+
+// browser reads the Slipway registry for the API's registry browser, with
+// a browse pass minted for each call; nil when there is no Slipway
+// registry.
+func browser(reg regParts, out guards) api.RegistryReader {
+	if reg.addr == "" {
+		return nil
+	}
+	b := registry.Browser{Host: reg.addr, Transport: out.registry.Transport()}
+	if reg.tokens != nil {
+		b.Login = func() (string, string) { return reg.tokens.BrowsePass(time.Minute) }
+	}
+	return b
+}

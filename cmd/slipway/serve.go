@@ -233,7 +233,7 @@ func run(ctx context.Context, r role, args []string) error {
 		Outbound: out.all, RegistryOutbound: out.registry, HTTP: out.hostAPI(),
 		Secrets: &rotator{st: st, fromEnv: cfg.SecretKey != "", path: filepath.Join(dataDir, seal.FileName), shared: cfg.NATSURL != "",
 			also: []func(context.Context, access.Sealer) (int, error){dir.Reseal, resealSigningKey(dir)}, logger: logger},
-		Sealer: liveKeys{st}, Builders: builders,
+		Sealer: liveKeys{st}, Builders: builders, Live: st, TagOwners: st, Registry: browser(reg, out),
 		Images: imageReader{client: registry.Client{Transport: out.registry.Transport()},
 			login: readLogin(reg.tokens, reg.addr, orgLogins(dir, liveKeys{st}))},
 	}
