@@ -187,7 +187,7 @@ func TestTextContrast(t *testing.T) {
 		{"--ok-fg", "--ok-bg"}, {"--fail-fg", "--fail-bg"}, {"--run-fg", "--run-bg"},
 		{"--wait-fg", "--wait-bg"}, {"--idle-fg", "--idle-bg"}, {"--fg", "--idle-bg"},
 		{"--fail-fg", "--surface"}, {"--danger", "--surface"}, {"--danger", "--fail-bg"},
-		{"--fg", "--run-bg"}, {"--muted", "--idle-bg"},
+		{"--fg", "--run-bg"}, {"--muted", "--idle-bg"}, {"--fail-fg", "--bg"}, {"--ok-fg", "--surface"}, {"--run-fg", "--surface"},
 	}
 	for _, p := range pairs {
 		fg, bg := vars[p[0]], vars[p[1]]

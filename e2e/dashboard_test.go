@@ -15,12 +15,16 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
+	"github.com/slipway-build/slipway/deploy"
 	"github.com/slipway-build/slipway/e2e/rig"
 	"github.com/slipway-build/slipway/model"
 )
 
 // chromiumPath is Debian's chromium, which `make deps` installs.
 const chromiumPath = "/usr/bin/chromium"
+
+// slowRun prints dashboard-101, waits, then prints dashboard-202.
+const slowRun = "echo dashboard-$((100+1)) && sleep 8 && echo dashboard-$((200+2)) && echo built > /built.txt"
 
 // TestDashboard drives the web dashboard in real headless Chromium, as a
 // person would: sign in with the API token, connect a repository from a
@@ -99,10 +103,17 @@ func TestDashboard(t *testing.T) {
 		t.Fatalf("rules after saving on the page: HTTP %d %+v", code, repo.Rules)
 	}
 
+	// A deploy hook, so that the build has a delivery to show and redeliver.
+	recv := rig.StartReceiver(t, 0)
+	if code := s.Do("PATCH", "/api/v1/repos/"+repoID, map[string]any{"hooks": []model.Hook{{URL: recv.URL + "/deploy", Secret: deploy.GenerateSecret()}}}, nil); code != http.StatusOK {
+		t.Fatalf("add a deploy hook: HTTP %d", code)
+	}
+
 	// Push a commit whose build takes a while between two lines of output,
-	// and open its page at once.
-	commit := src.Commit("slow build", map[string]string{"Dockerfile": dockerfile(s.RegistryAddr,
-		"echo dashboard-step-one && sleep 8 && echo dashboard-step-two && echo built > /built.txt")})
+	// and open its page at once. The shell computes the lines
+	// (dashboard-101, dashboard-202), so that they are not in the log
+	// before the step prints them: BuildKit's log names the command.
+	commit := src.Commit("slow build", map[string]string{"Dockerfile": dockerfile(s.RegistryAddr, slowRun)})
 	src.Push("main")
 	body, headers := githubRender(rig.Push{Repo: "acme/dash", CloneURL: src.CloneURL, Ref: "refs/heads/main", After: commit, Message: "slow build"}, "dashboard-push", secret)
 	hook := rig.SendHook(t, s.URL()+"/hooks/github", headers, body)
@@ -118,10 +129,10 @@ func TestDashboard(t *testing.T) {
 	// The log arrives while the build runs: the first line shows, with
 	// the status "running", before the build has written the second.
 	b.wait("the first line in the log while the build is running", `document.querySelector('#build-status').textContent.trim() === 'running' &&
-		document.querySelector('#log').textContent.includes('dashboard-step-one') &&
-		!document.querySelector('#log').textContent.includes('dashboard-step-two')`)
+		document.querySelector('#log').textContent.includes('dashboard-101') &&
+		!document.querySelector('#log').textContent.includes('dashboard-202')`)
 	b.waitFor(3*time.Minute, "succeeded, with the whole log", `document.querySelector('#build-status').textContent.trim() === 'succeeded' &&
-		document.querySelector('#log').textContent.includes('dashboard-step-two')`)
+		document.querySelector('#log').textContent.includes('dashboard-202')`)
 	if got := b.eval(`window.stillTheSamePage`); got != "yes" {
 		t.Errorf("the build page was reloaded while it followed the log")
 	}
@@ -131,17 +142,22 @@ func TestDashboard(t *testing.T) {
 	if got, want := b.text(".pull code"), "docker pull "+s.RegistryAddr+"/acme/dash@"+s.Build(buildID).Digest; got != want {
 		t.Errorf("the pull line reads %q, want %q", got, want)
 	}
+	b.wait("the deploy hook's delivery", `document.querySelector('.deliveries-list')?.textContent.includes('delivered') &&
+		document.querySelector('.deliveries-list').textContent.includes('1 try · HTTP 204')`)
 	b.shot(filepath.Join(shots, "build.png"))
 	if dst := os.Getenv("SLIPWAY_DASHBOARD_SHOT"); dst != "" {
 		// For the README: SLIPWAY_DASHBOARD_SHOT=$PWD/docs/dashboard.png.
 		b.shot(dst)
 	}
+	b.press("Redeliver")
+	recv.WaitCalls(t, 2, time.Minute)
+	b.wait("the redelivery on the page", `document.querySelector('.deliveries-list').textContent.includes('2 tries · HTTP 204')`)
 
 	// The image page lists the layers with the instructions that made them.
 	b.do(chromedp.Click(chromedp.CSS(`a[href="#/builds/` + buildID + `/image"]`)))
 	b.wait("the image's layers", `document.querySelectorAll('tr.layer').length > 0`)
 	layers := b.eval(`[...document.querySelectorAll('tr.layer td.instr')].map((td) => td.textContent).join('\n')`)
-	for _, want := range []string{"RUN echo dashboard-step-one && sleep 8 && echo dashboard-step-two && echo built > /built.txt", "COPY . /src"} {
+	for _, want := range []string{"RUN " + slowRun, "COPY . /src"} {
 		if !strings.Contains(layers, want) {
 			t.Errorf("the layers table lacks %q; it lists:\n%s", want, layers)
 		}
@@ -169,11 +185,30 @@ func TestDashboard(t *testing.T) {
 	}
 	b.shot(filepath.Join(shots, "repository.png"))
 
+	// The registry browser finds the image, searches, and lists its tag
+	// with the build that pushed it.
+	b.do(chromedp.Navigate(s.URL() + "/#/images"))
+	b.wait("the registry's images", `document.querySelector('#img-results a[href="#/images/acme/dash"]') !== null`)
+	b.do(chromedp.SendKeys(chromedp.ID("img-q"), "nothing-is-called-this"))
+	b.wait("a search that matches nothing", `document.querySelector('#img-results').textContent === 'No images match.'`)
+	b.do(chromedp.Navigate(s.URL()+"/#/images?q=das"), chromedp.Click(chromedp.CSS(`a[href="#/images/acme/dash"]`)))
+	b.wait("the image's tags", `[...document.querySelectorAll('td code.chip')].some((c) => c.textContent === 'latest')`)
+	latest := `[...document.querySelectorAll('tbody tr')].find((tr) => tr.querySelector('code.chip')?.textContent === 'latest')`
+	if got := b.eval(latest + `.querySelector('a[href^="#/builds/"]')?.getAttribute('href') ?? ''`); got != "#/builds/"+buildID && got != "#/builds/"+rebuildID {
+		t.Errorf("the tag latest links to %q, want the build that pushed it (%s or its rebuild %s)", got, buildID, rebuildID)
+	}
+	if got, want := b.eval(latest+`.querySelector('.command code').textContent`), "docker pull "+s.RegistryAddr+"/acme/dash:latest"; got != want {
+		t.Errorf("the tag's pull line reads %q, want %q", got, want)
+	}
+
 	// A reader sees the same pages without a button that changes anything.
 	var issued struct {
 		Token string `json:"token"`
 	}
-	if code := s.Do("POST", "/api/v1/tokens", map[string]any{"name": "viewer", "org": "acme", "account": "viewer", "role": "read"}, &issued); code != http.StatusCreated {
+	if code := s.Do("PUT", "/api/v1/orgs/acme/teams/viewers", map[string]any{"role": "read", "members": []string{"viewer"}}, nil); code != http.StatusOK {
+		t.Fatalf("make acme's viewers team: HTTP %d", code)
+	}
+	if code := s.Do("POST", "/api/v1/tokens", map[string]any{"name": "viewer", "organization": "acme", "account": "viewer", "role": "read"}, &issued); code != http.StatusCreated {
 		t.Fatalf("issue a read token: HTTP %d", code)
 	}
 	r := b.tab()

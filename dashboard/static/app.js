@@ -609,7 +609,7 @@ function buildsTable(builds) {
     return h('tr', {},
       h('td', {}, pill(b.status)),
       h('td', {}, h('a', { href: `#/builds/${enc(b.id)}`, class: 'mono' }, short(b.id, 8))),
-      h('td', {}, refName(b.ref)),
+      h('td', {}, refName(b.ref), b.rebuild_of ? [' ', h('span', { class: 'tag' }, 'rebuild')] : null),
       h('td', { class: 'commit', title: b.message || null }, h('span', { class: 'mono' }, short(b.commit, 7)), b.message ? h('span', { class: 'msg' }, ` ${b.message.split('\n')[0]}`) : null),
       h('td', { class: 'num' }, duration(t.queue)),
       h('td', { class: 'num' }, duration(t.run)),
@@ -887,11 +887,27 @@ async function viewBuild({ params: [id], signal }) {
     keepFocus(actions, () => put(actions, ...buildActions(b, canWrite, errSlot, draw)));
     put(facts, buildFacts(b, repo));
     put(pull, ...pullSection(b));
-    put(deliveries, deliveriesTable(b, canWrite, errSlot, draw));
+    keepFocus(deliveries, () => put(deliveries, deliveriesTable(b, canWrite, errSlot, redelivered)));
   };
   draw(b);
 
   const refresh = async () => draw(await api(`/builds/${enc(id)}`, { signal }));
+  // Deploy hooks are delivered after the build ends, and again when asked:
+  // the page shows the deliveries as they land.
+  let settling = false;
+  async function settle() {
+    if (settling) return;
+    settling = true;
+    for (let i = 0; i < 30 && !signal.aborted && (b.deliveries || []).some((d) => d.status === 'pending'); i++) {
+      await sleep(2000, signal);
+      if (!signal.aborted) await refresh().catch(() => {});
+    }
+    settling = false;
+  }
+  async function redelivered() {
+    await refresh();
+    settle();
+  }
   followLog(id, {
     signal,
     onText: (text) => appendLog(logEl, text),
@@ -900,12 +916,7 @@ async function viewBuild({ params: [id], signal }) {
     onEnd: async () => {
       logState.textContent = 'The log is complete.';
       await refresh().catch(() => {});
-      // Deploy hooks are delivered after the build ends: show them as
-      // they land.
-      for (let i = 0; i < 12 && !signal.aborted && (b.deliveries || []).some((d) => d.status === 'pending'); i++) {
-        await sleep(5000, signal);
-        if (!signal.aborted) await refresh().catch(() => {});
-      }
+      settle();
     },
   });
 
@@ -983,7 +994,7 @@ function pullSection(b) {
 const tries = (d) => { const n = (d.attempts || []).length; return `${n} ${n === 1 ? 'try' : 'tries'}`; };
 const answer = (a) => (a.status_code ? `HTTP ${a.status_code}` : a.error || 'no answer');
 
-function deliveriesTable(b, canWrite, errSlot, draw) {
+function deliveriesTable(b, canWrite, errSlot, redelivered) {
   const ds = b.deliveries || [];
   if (!ds.length) return h('p', { class: 'muted small' }, 'No deploy hooks were called for this build.');
   return h('ul', { class: 'deliveries-list', role: 'list' }, ds.map((d, n) => {
@@ -992,8 +1003,8 @@ function deliveriesTable(b, canWrite, errSlot, draw) {
     if (canWrite && d.status !== 'pending') {
       redo = button('Redeliver', () => busy(redo, errSlot, async () => {
         await api(`/builds/${enc(b.id)}/deliveries/${n}/redeliver`, { method: 'POST' });
-        draw(await api(`/builds/${enc(b.id)}`));
         announce('Redelivery queued');
+        await redelivered();
       }), 'btn small');
       redo.setAttribute('aria-label', `Redeliver ${d.event || 'image.pushed'} to ${d.url}`);
     }
