@@ -15,11 +15,16 @@ import (
 
 const badgeRegistry = "registry.example:5000"
 
-// newBadgeMatrix is the role matrix's people (acme's reader, writer and
-// admin, other's admin, a revoked token) on a server whose embedded
+// newBadgeMatrix is the role matrix's people on a server whose embedded
 // registry is badgeRegistry, where organization public_images apply.
 func newBadgeMatrix(t *testing.T) *matrix {
-	m := &matrix{h: newHarness(t, func(s *api.Server) { s.RegistryHost = badgeRegistry }), tokens: map[string]string{site: testToken}}
+	return newMatrixOn(t, func(s *api.Server) { s.RegistryHost = badgeRegistry })
+}
+
+// newMatrixOn is the role matrix's people (acme's reader, writer and
+// admin, other's admin, a revoked token) on a server change adjusts.
+func newMatrixOn(t *testing.T, change ...func(*api.Server)) *matrix {
+	m := &matrix{h: newHarness(t, change...), tokens: map[string]string{site: testToken}}
 	m.post("/api/v1/orgs", testToken, `{"name":"acme","owners":["carol"]}`, http.StatusCreated)
 	m.post("/api/v1/orgs", testToken, `{"name":"other","owners":["dave"]}`, http.StatusCreated)
 	m.put("/api/v1/orgs/acme/teams/readers", testToken, `{"role":"read","members":["alice"]}`)
