@@ -131,8 +131,10 @@ func TestDashboard(t *testing.T) {
 	b.wait("the first line in the log while the build is running", `document.querySelector('#build-status').textContent.trim() === 'running' &&
 		document.querySelector('#log').textContent.includes('dashboard-101') &&
 		!document.querySelector('#log').textContent.includes('dashboard-202')`)
+	live := time.Now()
 	b.waitFor(3*time.Minute, "succeeded, with the whole log", `document.querySelector('#build-status').textContent.trim() === 'succeeded' &&
 		document.querySelector('#log').textContent.includes('dashboard-202')`)
+	t.Logf("the page showed the step's first line %.1f s before it showed succeeded", time.Since(live).Seconds())
 	if got := b.eval(`window.stillTheSamePage`); got != "yes" {
 		t.Errorf("the build page was reloaded while it followed the log")
 	}
