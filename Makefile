@@ -36,7 +36,8 @@ $(TOOLS_STAMP): go.sum
 # System packages the tests use: git (smart-HTTP server and pushes),
 # busybox-static (the offline base image), qemu-user-static (arm64 builds),
 # libseccomp-dev and pkg-config (runc is built with seccomp, which BuildKit
-# expects), iptables (the build network's firewall).
+# expects), iptables (the build network's firewall), chromium (the
+# dashboard's browser test).
 deps:
 	@./scripts/deps.sh
 

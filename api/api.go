@@ -123,17 +123,25 @@ type Server struct {
 	TagOwners TagOwners
 }
 
+// Mux is where the routes are added: an *http.ServeMux, or a recorder in
+// the test that compares them with the OpenAPI document.
+type Mux interface {
+	Handle(pattern string, handler http.Handler)
+	HandleFunc(pattern string, handler func(http.ResponseWriter, *http.Request))
+}
+
 // RegisterHealth adds /healthz and /readyz only, for processes that serve
 // no API.
-func (s *Server) RegisterHealth(mux *http.ServeMux) {
+func (s *Server) RegisterHealth(mux Mux) {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /readyz", s.readyz)
 }
 
-// Register adds the API's routes, and the health checks, to mux.
-func (s *Server) Register(mux *http.ServeMux) {
+// Register adds the API's routes, and the health checks, to mux. A new
+// route needs its entry in api/openapi.json too (TestOpenAPI says which).
+func (s *Server) Register(mux Mux) {
 	s.RegisterHealth(mux)
 	route := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, s.auth(knownID(h))) }
 	route("POST /api/v1/repos", s.createRepo)
@@ -164,8 +172,16 @@ func (s *Server) Register(mux *http.ServeMux) {
 	route("DELETE /api/v1/tokens/{id}", s.revokeToken)
 	route("POST /api/v1/admin/secrets/rotate", s.rotateSecrets)
 	route("GET /api/v1/builds/{id}/image", s.getImage)
+	route("POST /api/v1/repos/{id}/badge-key", s.newBadgeKey)
+	route("DELETE /api/v1/repos/{id}/badge-key", s.revokeBadgeKey)
+	// Badges answer without a token (public repositories) and outside
+	// /api: a README embeds their URL. A wildcard is a whole path segment,
+	// so {file} is "<repo>.svg" or "<tag>.svg".
+	mux.HandleFunc("GET /badge/{org}/{file}", s.badge)
+	mux.HandleFunc("GET /badge/{org}/{repo}/{file}", s.badge)
 	route("GET /api/v1/images", s.listImages)
 	route("GET /api/v1/images/{path...}", s.imageTags)
+	mux.HandleFunc("GET /api/v1/openapi.json", serveOpenAPI)
 }
 
 // idRE admits the ids Slipway hands out (hex) and a little more. Anything

@@ -11,11 +11,14 @@ import (
 	"github.com/slipway-build/slipway/access"
 )
 
-// whoami answers the caller's account, organization and role.
+// whoami answers the caller's account, organization and role, and the
+// embedded registry's host (images there are <registry>/<org>/<name>;
+// the dashboard proposes that name when connecting), "" for none.
 func (s *Server) whoami(w http.ResponseWriter, r *http.Request) {
 	p := caller(r)
 	writeJSON(w, http.StatusOK, map[string]any{
 		"account": p.Account, "organization": p.Org, "role": p.Role, "site_admin": p.Site, "token_id": p.TokenID,
+		"registry": s.RegistryHost,
 	})
 }
 

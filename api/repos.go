@@ -44,6 +44,7 @@ func (s *Server) createRepo(w http.ResponseWriter, r *http.Request) {
 	}
 	repo := req.Repo
 	repo.PushInstallationID = 0 // learned from webhooks, never set by hand
+	repo.BadgeKey = ""          // made by Slipway (POST .../badge-key), never chosen
 	if !s.claimOrg(w, r, &repo) {
 		return
 	}

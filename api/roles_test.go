@@ -147,6 +147,15 @@ func TestRoleMatrix(t *testing.T) {
 		{"GET", "/api/v1/tokens", "", codes{other: 200, reader: 200, writer: 200, admin: 200, site: 200}},
 		{"DELETE", "/api/v1/tokens/" + spareID, "", codes{other: 404, reader: 204, writer: 403, admin: 204, site: 204}},
 		{"POST", "/api/v1/admin/secrets/rotate", "", codes{other: 403, reader: 403, writer: 403, admin: 403, site: 501}},
+		{"POST", "/api/v1/repos/" + repo.ID + "/badge-key", "", codes{other: 404, reader: 403, writer: 201, admin: 201, site: 201}},
+		{"DELETE", "/api/v1/repos/" + repo.ID + "/badge-key", "", codes{other: 404, reader: 403, writer: 204, admin: 204, site: 204}},
+		// A private repository's badge (acme/doomed) is 404 to whoever may
+		// not read it, the unusable tokens included: a badge never asks
+		// for a login. A public one's (acme/demo, since the PATCH above)
+		// is everyone's.
+		{"GET", "/badge/acme/doomed.svg", "", codes{noToken: 404, revoked: 404, expired: 404, other: 404, reader: 200, writer: 200, admin: 200, site: 200}},
+		{"GET", "/badge/acme/doomed/latest.svg", "", codes{noToken: 404, revoked: 404, expired: 404, other: 404, reader: 200, writer: 200, admin: 200, site: 200}},
+		{"GET", "/badge/acme/demo.svg", "", codes{noToken: 200, revoked: 200, expired: 200, other: 200, reader: 200, writer: 200, admin: 200, site: 200}},
 		{"DELETE", "/api/v1/repos/" + doomed.ID + "?keep_hook=true", "", codes{other: 404, reader: 403, writer: 403, admin: 204, site: 404}},
 		{"GET", "/api/v1/builds/" + finished.ID + "/log?follow=1", "", codes{other: 404, reader: 200, writer: 200, admin: 200, site: 200}},
 		{"GET", "/api/v1/images", "", codes{other: 200, reader: 200, writer: 200, admin: 200, site: 200}},

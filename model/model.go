@@ -88,7 +88,12 @@ type Repo struct {
 	// TestTimeout bounds a build's tests, a Go duration (default 20m).
 	TestTimeout string `json:"test_timeout,omitempty"`
 	// HookID is the webhook Slipway created on the host when connecting.
-	HookID    string    `json:"hook_id,omitempty"`
+	HookID string `json:"hook_id,omitempty"`
+	// BadgeKey lets whoever holds it see a private repository's status
+	// badge (?key=). Slipway makes it (POST .../badge-key); it is stored
+	// sealed, and shown to the repository's readers, who could see the
+	// builds anyway.
+	BadgeKey  string    `json:"badge_key,omitempty"`
 	Rules     []Rule    `json:"rules"`
 	Hooks     []Hook    `json:"hooks,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
@@ -250,7 +255,8 @@ func (h Hook) Wants(event string) bool {
 	return false
 }
 
-// Public returns a copy of r without its secrets, for API answers.
+// Public returns a copy of r without its secrets, for API answers. The
+// badge key stays: it shows no more than its readers see.
 func (r Repo) Public() Repo {
 	r.WebhookSecret, r.Token, r.SSHKey = "", "", ""
 	hooks := make([]Hook, len(r.Hooks))

@@ -28,6 +28,8 @@ if [ "$mode" != build ]; then
   for pkg in busybox-static qemu-user-static ca-certificates; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
   done
+  # The dashboard's browser test drives Debian's headless Chromium.
+  [ -x /usr/bin/chromium ] || need+=(chromium)
 fi
 if [ ${#need[@]} -gt 0 ]; then
   as_root "install ${need[*]}"
@@ -61,4 +63,4 @@ if [ ! -e "$binfmt/qemu-aarch64" ]; then
   [ -e "$binfmt/register" ] || mount -t binfmt_misc binfmt_misc "$binfmt"
   cat /usr/lib/binfmt.d/qemu-aarch64.conf > "$binfmt/register"
 fi
-echo "deps: ready (git, busybox amd64+arm64, qemu-aarch64 binfmt, libseccomp, iptables)"
+echo "deps: ready (git, busybox amd64+arm64, qemu-aarch64 binfmt, libseccomp, iptables, chromium)"

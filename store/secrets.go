@@ -40,6 +40,7 @@ func secretFields(r *model.Repo) []secretField {
 		{ctx("webhook_secret"), &r.WebhookSecret},
 		{ctx("token"), &r.Token},
 		{ctx("ssh_key"), &r.SSHKey},
+		{ctx("badge_key"), &r.BadgeKey},
 	}
 	for i := range r.Hooks {
 		f = append(f, secretField{ctx("hooks/" + strconv.Itoa(i) + "/secret"), &r.Hooks[i].Secret})

@@ -28,14 +28,15 @@ const (
 	plainToken   = "ghp-PLAINTEXT-token-7731"
 	plainSSH     = "-----BEGIN PLAINTEXT SSH KEY 7731-----"
 	plainHook    = "whsec-PLAINTEXT-hook-7731"
+	plainBadge   = "badge-PLAINTEXT-key-7731"
 )
 
-var allPlain = []string{plainWebhook, plainToken, plainSSH, plainHook}
+var allPlain = []string{plainWebhook, plainToken, plainSSH, plainHook, plainBadge}
 
 func secretRepo(id, name string) model.Repo {
 	return model.Repo{
 		ID: id, Provider: "github", FullName: name, CloneURL: "https://git.example/" + name + ".git",
-		WebhookSecret: plainWebhook, Token: plainToken, SSHKey: plainSSH, Image: "registry.example/" + name,
+		WebhookSecret: plainWebhook, Token: plainToken, SSHKey: plainSSH, BadgeKey: plainBadge, Image: "registry.example/" + name,
 		Hooks:     []model.Hook{{URL: "https://deploy.example/hook", Secret: plainHook}, {URL: "https://deploy.example/none"}},
 		CreatedAt: base,
 	}
@@ -165,14 +166,14 @@ func TestSecretsSealedAtRestAndErasedOnDelete(t *testing.T) {
 	found, _ := s.FindRepo(ctx, "github", "acme/secret")
 	list, _ := s.ListRepos(ctx)
 	for _, g := range []model.Repo{got, found, list[0]} {
-		if g.WebhookSecret != plainWebhook || g.Token != plainToken || g.SSHKey != plainSSH || g.Hooks[0].Secret != plainHook || g.Hooks[1].Secret != "" {
+		if g.WebhookSecret != plainWebhook || g.Token != plainToken || g.SSHKey != plainSSH || g.BadgeKey != plainBadge || g.Hooks[0].Secret != plainHook || g.Hooks[1].Secret != "" {
 			t.Fatalf("read back = %+v, want the plaintext secrets", g)
 		}
 	}
 
 	// The record holds sealed values under key a2b3b2a5; no-secret stays "".
 	raw := rawRepo(t, e, "r-secret")
-	for name, v := range map[string]string{"webhook_secret": raw.WebhookSecret, "token": raw.Token, "ssh_key": raw.SSHKey, "hooks[0].secret": raw.Hooks[0].Secret} {
+	for name, v := range map[string]string{"webhook_secret": raw.WebhookSecret, "token": raw.Token, "ssh_key": raw.SSHKey, "badge_key": raw.BadgeKey, "hooks[0].secret": raw.Hooks[0].Secret} {
 		if !strings.HasPrefix(v, "sealed:v1:"+keyAID+":") {
 			t.Errorf("stored %s = %.30q, want sealed:v1:%s:…", name, v, keyAID)
 		}
@@ -195,7 +196,7 @@ func TestSecretsSealedAtRestAndErasedOnDelete(t *testing.T) {
 		t.Fatalf("plaintext secrets on disk after delete: %v", hits)
 	}
 	// Stronger: the deleted record's ciphertext is overwritten too.
-	if hits := filesContaining(t, dir, raw.Token, raw.SSHKey, raw.WebhookSecret, raw.Hooks[0].Secret); len(hits) > 0 {
+	if hits := filesContaining(t, dir, raw.Token, raw.SSHKey, raw.WebhookSecret, raw.BadgeKey, raw.Hooks[0].Secret); len(hits) > 0 {
 		t.Fatalf("sealed secrets still on disk after delete: %v", hits)
 	}
 	if _, err := s.GetRepo(ctx, "r-secret"); err == nil {

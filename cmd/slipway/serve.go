@@ -30,6 +30,7 @@ import (
 	"github.com/slipway-build/slipway/builder"
 	"github.com/slipway-build/slipway/buildnet"
 	"github.com/slipway-build/slipway/config"
+	"github.com/slipway-build/slipway/dashboard"
 	"github.com/slipway-build/slipway/deploy"
 	githosts "github.com/slipway-build/slipway/forge/hosts"
 	"github.com/slipway-build/slipway/metrics"
@@ -262,6 +263,10 @@ func runRole(ctx context.Context, r role, configFile string) error {
 	}
 	if r.api {
 		apiServer.Register(mux)
+		// The dashboard is a page of the API's: it calls nothing else.
+		dash := dashboard.Handler()
+		mux.Handle("GET /{$}", dash)
+		mux.Handle("GET /ui/", dash)
 	} else {
 		apiServer.RegisterHealth(mux)
 	}
