@@ -87,8 +87,11 @@ fuzz:
 		$(GO) test -run '^$$' -fuzz "^$${t#*:}\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 1s $${t%%:*}; \
 	done
 
+# Test artifacts (the dashboard test's screenshots) are kept under
+# bin/test-output/_artifacts.
 test: deps build fmt-check tidy-check layering-check vet lint
-	PATH=$(BIN):$$PATH $(GO) test -count=1 -timeout 40m ./...
+	mkdir -p $(BIN)/test-output
+	PATH=$(BIN):$$PATH $(GO) test -count=1 -timeout 40m -artifacts -outputdir $(BIN)/test-output ./...
 
 # The fault tests alone (make test runs them too): kill -9 of workers,
 # buildkitd and NATS nodes, registry and receiver outages, floods. Only
