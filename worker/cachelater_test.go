@@ -177,9 +177,13 @@ func TestCacheExportHoldsTheKeptTree(t *testing.T) {
 	if want := filepath.Join(m.Dir, "r1", "slipway-trees", "1"); lb.probedAt != want {
 		t.Errorf("a build during the export got %s, want the second tree %s", lb.probedAt, want)
 	}
-	if got := probeTree(t, m, lb.e.build("b1").CloneURL, commit); got != tree {
-		t.Errorf("a build after the export got %s, want the first tree %s again", got, tree)
-	}
+	// The worker lets the tree go just after the export returns, which
+	// the test cannot see happen: a build after that gets the first tree
+	// again (the wait fails the test if it never does).
+	url := lb.e.build("b1").CloneURL
+	lb.e.waitFor("a build after the export to get the first tree "+tree+" again", func() bool {
+		return probeTree(t, m, url, commit) == tree
+	})
 }
 
 // A failed cache export leaves the pushed build succeeded.
