@@ -76,7 +76,7 @@ func (s *session) inspect(ctx context.Context, ref name.Digest, platform string)
 		if err != nil {
 			return model.Image{}, err
 		}
-		out, err := describe(img, nil)
+		out, err := Describe(img, nil)
 		if err == nil && platform != "" && !samePlatform(platform, out.Platform) {
 			return model.Image{}, fmt.Errorf("%w: %s (the image is %s only)", ErrNoPlatform, platform, out.Platform)
 		}
@@ -98,7 +98,7 @@ func (s *session) inspect(ctx context.Context, ref name.Digest, platform string)
 	if err != nil {
 		return model.Image{}, err
 	}
-	out, err := describe(img, chosen.Platform)
+	out, err := Describe(img, chosen.Platform)
 	out.Platforms = platforms
 	return out, err
 }
@@ -157,9 +157,9 @@ func platformName(p *v1.Platform) string {
 	return strings.Join(slices.DeleteFunc([]string{p.OS, p.Architecture, p.Variant}, func(s string) bool { return s == "" }), "/")
 }
 
-// describe is img as model.Image; platform is what the index said of it,
+// Describe is img as model.Image; platform is what the index said of it,
 // nil to take the config's word.
-func describe(img v1.Image, platform *v1.Platform) (model.Image, error) {
+func Describe(img v1.Image, platform *v1.Platform) (model.Image, error) {
 	digest, err := img.Digest()
 	if err != nil {
 		return model.Image{}, err

@@ -23,6 +23,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/slipway-build/slipway/api"
+	"github.com/slipway-build/slipway/model"
+	"github.com/slipway-build/slipway/registry"
 )
 
 // imageOptions are the flags every image command takes.
@@ -163,35 +165,16 @@ func registryHint(err error, r name.Reference) error {
 // imageInfo is what inspect shows; its JSON has the names of the API's
 // image view.
 type imageInfo struct {
-	Image     string      `json:"image"`
-	Digest    string      `json:"digest"`
-	Index     string      `json:"index,omitempty"`
-	Platforms []string    `json:"platforms,omitempty"`
-	Platform  string      `json:"platform"`
-	Created   time.Time   `json:"created"`
-	Config    imageConfig `json:"config"`
-	Layers    []layerInfo `json:"layers"`
+	Image     string            `json:"image"`
+	Digest    string            `json:"digest"`
+	Index     string            `json:"index,omitempty"`
+	Platforms []string          `json:"platforms,omitempty"`
+	Platform  string            `json:"platform"`
+	Created   time.Time         `json:"created"`
+	Config    model.ImageConfig `json:"config"`
+	Layers    []model.Layer     `json:"layers"`
 	// TotalSize is the compressed layers and the config, in bytes.
 	TotalSize int64 `json:"total_size"`
-}
-
-type imageConfig struct {
-	Entrypoint   []string          `json:"entrypoint"`
-	Cmd          []string          `json:"cmd"`
-	Env          []string          `json:"env"`
-	Labels       map[string]string `json:"labels"`
-	WorkingDir   string            `json:"working_dir"`
-	User         string            `json:"user"`
-	ExposedPorts []string          `json:"exposed_ports"`
-}
-
-// layerInfo is one step of the image's history: a layer, or a step that
-// made none (empty_layer, size 0).
-type layerInfo struct {
-	Digest     string `json:"digest,omitempty"`
-	Size       int64  `json:"size"`
-	CreatedBy  string `json:"created_by"`
-	EmptyLayer bool   `json:"empty_layer"`
 }
 
 func describeImage(p *pulled) (imageInfo, error) {
@@ -203,25 +186,14 @@ func describeImage(p *pulled) (imageInfo, error) {
 	if err != nil {
 		return imageInfo{}, err
 	}
-	m, err := p.img.Manifest()
+	d, err := registry.Describe(p.img, nil)
 	if err != nil {
 		return imageInfo{}, err
 	}
-	ports := make([]string, 0, len(cf.Config.ExposedPorts))
-	for port := range cf.Config.ExposedPorts {
-		ports = append(ports, port)
-	}
-	sort.Strings(ports)
 	info := imageInfo{
 		Image: p.ref.Name(), Digest: digest.String(), Index: p.index, Platforms: p.platforms,
 		Platform: platformOf(cf, p.platform), Created: cf.Created.Time,
-		Config: imageConfig{Entrypoint: cf.Config.Entrypoint, Cmd: cf.Config.Cmd, Env: cf.Config.Env, Labels: cf.Config.Labels,
-			WorkingDir: cf.Config.WorkingDir, User: cf.Config.User, ExposedPorts: ports},
-		Layers:    layersOf(m.Layers, cf.History),
-		TotalSize: m.Config.Size,
-	}
-	for _, l := range m.Layers {
-		info.TotalSize += l.Size
+		Config: d.Config, Layers: d.Layers, TotalSize: d.TotalSize(),
 	}
 	return info, nil
 }
@@ -232,34 +204,6 @@ func platformOf(cf *v1.ConfigFile, asked string) string {
 	}
 	p := v1.Platform{OS: cf.OS, Architecture: cf.Architecture, Variant: cf.Variant}
 	return p.String()
-}
-
-// layersOf pairs the layers with the history steps that made them; a
-// history that does not add up lists the layers alone.
-func layersOf(layers []v1.Descriptor, history []v1.History) []layerInfo {
-	made := 0
-	for _, h := range history {
-		if !h.EmptyLayer {
-			made++
-		}
-	}
-	out := []layerInfo{}
-	if made != len(layers) {
-		for _, l := range layers {
-			out = append(out, layerInfo{Digest: l.Digest.String(), Size: l.Size})
-		}
-		return out
-	}
-	i := 0
-	for _, h := range history {
-		if h.EmptyLayer {
-			out = append(out, layerInfo{CreatedBy: h.CreatedBy, EmptyLayer: true})
-			continue
-		}
-		out = append(out, layerInfo{Digest: layers[i].Digest.String(), Size: layers[i].Size, CreatedBy: h.CreatedBy})
-		i++
-	}
-	return out
 }
 
 func printImage(w io.Writer, info imageInfo) error {
