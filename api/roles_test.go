@@ -37,22 +37,9 @@ type matrix struct {
 }
 
 func newMatrix(t *testing.T, change ...func(*api.Server)) *matrix {
-	m := &matrix{h: newHarness(t, change...), tokens: map[string]string{site: testToken}}
+	m := newMatrixOn(t, change...)
 	m.h.access.Now = func() time.Time { return base.Add(time.Duration(m.clock.Load()) * time.Second) }
-	m.post("/api/v1/orgs", testToken, `{"name":"acme","owners":["carol"]}`, http.StatusCreated)
-	m.post("/api/v1/orgs", testToken, `{"name":"other","owners":["dave"]}`, http.StatusCreated)
-	m.put("/api/v1/orgs/acme/teams/readers", testToken, `{"role":"read","members":["alice"]}`)
-	m.put("/api/v1/orgs/acme/teams/writers", testToken, `{"role":"write","members":["bob"]}`)
-	m.tokens[reader] = m.issue("acme", "alice", "read", "")
-	m.tokens[writer] = m.issue("acme", "bob", "write", "")
-	m.tokens[admin] = m.issue("acme", "carol", "admin", "")
-	m.tokens[other] = m.issue("other", "dave", "admin", "")
 	m.tokens[expired] = m.issue("acme", "carol", "admin", "1h")
-	m.tokens[revoked] = m.issue("acme", "carol", "admin", "")
-	id, _, _ := access.Split(m.tokens[revoked])
-	if code, _, raw := m.h.do("DELETE", "/api/v1/tokens/"+id, testToken, ""); code != http.StatusNoContent {
-		t.Fatalf("revoke: HTTP %d %s", code, raw)
-	}
 	m.clock.Store(2 * 3600) // the 1h token has expired
 	return m
 }
